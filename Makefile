@@ -1,0 +1,23 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench clean
+
+$(BIN)/splitbrain: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/splitbrain
+
+run: $(BIN)/splitbrain
+	$(BIN)/splitbrain test
+
+test: $(BIN)/splitbrain
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/splitbrain
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit $$?; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info
