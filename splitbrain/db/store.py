@@ -1,0 +1,48 @@
+"""The contract between the HTTP layer and a mode's replication logic.
+
+Each mode (``dynamo``, ``lww``, ``dynamodb``) provides a class implementing :class:`Store`. The
+HTTP layer (``splitbrain.db.api``) parses requests, calls these methods and renders their
+results or :class:`~splitbrain.db.errors.NodeError` as docs/node-api.md describes. Stores are
+built from an :class:`~splitbrain.db.env.Env` and touch the world only through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class ReadResult:
+    values: list[Any]
+    context: str | None = None
+    version: int | None = None
+    ts: float | None = None
+
+
+@dataclass
+class WriteResult:
+    version: int | None = None
+    ts: float | None = None
+    context: str | None = None
+    values: list[Any] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """A mode's replication logic. Every method may raise NodeError."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def get(self, key: str, *, consistency: str | None = None,
+                  r: int | None = None) -> ReadResult: ...
+
+    async def put(self, key: str, value: Any, *, context: str | None = None,
+                  w: int | None = None, condition: dict | None = None) -> WriteResult: ...
+
+    async def add(self, key: str, delta: int | float) -> WriteResult: ...
+
+    async def add_to_set(self, key: str, element: Any) -> WriteResult: ...
+
+    def status(self) -> dict[str, Any]: ...
