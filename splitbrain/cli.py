@@ -33,6 +33,18 @@ def cli() -> None:
     consistency."""
 
 
+@cli.command()
+@click.option("--config", "config_path", required=True, metavar="FILE",
+              help="The cluster config (JSON) listing every node.")
+@click.option("--name", required=True, help="This node's name in the config.")
+def node(config_path: str, name: str) -> None:
+    """Run one node of a cluster until SIGTERM (exit 255 if it cannot read its config or bind
+    its ports)."""
+    from splitbrain.db.node import run_node
+
+    run_node(config_path, name)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the click group and turns errors into one sentence and an
     exit code."""

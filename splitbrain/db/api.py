@@ -1,0 +1,183 @@
+"""The node's HTTP/JSON client API (docs/node-api.md): requests in, :class:`Store` calls,
+JSON answers out.
+
+Every failure becomes the JSON error body of docs/node-api.md: a :class:`NodeError` from the
+store as it is, a malformed request as ``bad-request`` (definite), an unknown path as
+``not-found``, and an unexpected exception as ``internal`` (indefinite: it may have happened).
+No request can take the node down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from splitbrain.db.env import Env
+from splitbrain.db.errors import NodeError, bad_request
+from splitbrain.db.store import ReadResult, Store, WriteResult
+
+log = logging.getLogger("splitbrain.node")
+
+MAX_KEY_BYTES = 1024
+CONSISTENCIES = ("strong", "eventual")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(text=_dumps(body), status=status, content_type="application/json")
+
+
+def _error(e: NodeError) -> web.Response:
+    return _answer(e.to_dict(), e.status)
+
+
+@web.middleware
+async def _errors(request: web.Request,
+                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except NodeError as e:
+        return _error(e)
+    except web.HTTPNotFound:
+        return _error(NodeError("not-found", f"there is no {request.path}; the API has /kv/KEY, "
+                                "/health, /admin/status and /admin/clock.", definite=True))
+    except web.HTTPMethodNotAllowed as e:
+        return _error(bad_request(f"{request.method} is not allowed on {request.path}; use "
+                                  f"{' or '.join(sorted(e.allowed_methods))}."))
+    except web.HTTPRequestEntityTooLarge:
+        return _error(bad_request("the request body is larger than the node accepts; send a "
+                                  "smaller value."))
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return _error(NodeError("internal", "the node hit an internal error; the operation may "
+                                "or may not have taken effect.", definite=False))
+
+
+class Api:
+    """The request handlers of one node. ``env`` gives its name, config and clock."""
+
+    def __init__(self, store: Store, env: Env):
+        self.store = store
+        self.env = env
+        self.mode = env.config.mode
+        self.max_value_bytes = env.config.max_value_bytes
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[_errors],
+                              client_max_size=4 * self.max_value_bytes + (64 << 10))
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/admin/status", self.status)
+        app.router.add_put("/admin/clock", self.set_clock)
+        app.router.add_get("/kv/{key}", self.get)
+        app.router.add_put("/kv/{key}", self.put)
+        app.router.add_post("/kv/{key}/add", self.add)
+        app.router.add_post("/kv/{key}/add-to-set", self.add_to_set)
+        return app
+
+    # -- admin ------------------------------------------------------------------------
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _answer({"ok": True, "name": self.env.name, "mode": self.mode})
+
+    async def status(self, request: web.Request) -> web.Response:
+        return _answer({"name": self.env.name, "mode": self.mode,
+                        "clock_offset": self.env.clock.offset, **self.store.status()})
+
+    async def set_clock(self, request: web.Request) -> web.Response:
+        offset = (await _body(request)).get("offset")
+        if not isinstance(offset, (int, float)) or isinstance(offset, bool):
+            raise bad_request("the body needs a number 'offset' (seconds), e.g. {\"offset\": 2.5}.")
+        self.env.clock.offset = float(offset)
+        return _answer({"offset": self.env.clock.offset})
+
+    # -- data -------------------------------------------------------------------------
+
+    async def get(self, request: web.Request) -> web.Response:
+        key = _key(request)
+        q = request.query
+        consistency = q.get("consistency")
+        if consistency is not None and consistency not in CONSISTENCIES:
+            raise bad_request(f"consistency must be strong or eventual, not {consistency!r}.")
+        r = _positive(q["r"], "r") if "r" in q else None
+        res: ReadResult = await self.store.get(key, consistency=consistency, r=r)
+        return _answer({"key": key, "values": res.values, "context": res.context,
+                        "version": res.version, "ts": res.ts})
+
+    async def put(self, request: web.Request) -> web.Response:
+        key = _key(request)
+        body = await _body(request)
+        if "value" not in body:
+            raise bad_request("the body needs a 'value', e.g. {\"value\": 3}.")
+        self._check_size(body["value"], "value")
+        context = body.get("context")
+        if context is not None and not isinstance(context, str):
+            raise bad_request("'context' must be the string a read returned, or absent.")
+        w = _positive(body["w"], "w") if body.get("w") is not None else None
+        condition = body.get("condition")
+        if condition is not None and not isinstance(condition, dict):
+            raise bad_request("'condition' must be an object such as {\"absent\": true}.")
+        res: WriteResult = await self.store.put(key, body["value"], context=context, w=w,
+                                                condition=condition)
+        return _answer({"ok": True, "version": res.version, "ts": res.ts,
+                        "context": res.context})
+
+    async def add(self, request: web.Request) -> web.Response:
+        key = _key(request)
+        delta = (await _body(request)).get("delta")
+        if not isinstance(delta, (int, float)) or isinstance(delta, bool):
+            raise bad_request("the body needs a number 'delta', e.g. {\"delta\": 5}.")
+        return _written(await self.store.add(key, delta))
+
+    async def add_to_set(self, request: web.Request) -> web.Response:
+        key = _key(request)
+        body = await _body(request)
+        if "element" not in body:
+            raise bad_request("the body needs an 'element', e.g. {\"element\": 7}.")
+        self._check_size(body["element"], "element")
+        return _written(await self.store.add_to_set(key, body["element"]))
+
+    def _check_size(self, value: Any, what: str) -> None:
+        size = len(_dumps(value).encode())
+        if size > self.max_value_bytes:
+            raise bad_request(f"the {what} is {size} bytes encoded, over this cluster's "
+                              f"max_value_bytes of {self.max_value_bytes}.")
+
+
+def _written(res: WriteResult) -> web.Response:
+    return _answer({"ok": True, "values": res.values, "version": res.version, "ts": res.ts,
+                    "context": res.context})
+
+
+def _key(request: web.Request) -> str:
+    key = request.match_info["key"]
+    if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise bad_request(f"keys must be non-empty strings of at most {MAX_KEY_BYTES} bytes.")
+    return key
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise bad_request("the request body is not valid JSON; send a JSON object.") from None
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object.")
+    return body
+
+
+def _positive(raw: Any, name: str) -> int:
+    try:
+        v = int(raw)
+    except (TypeError, ValueError):
+        v = 0
+    if v < 1 or isinstance(raw, (bool, float)):
+        raise bad_request(f"{name} must be a positive integer, not {raw!r}.")
+    return v

@@ -1,0 +1,379 @@
+"""The real environment of a node process: TCP between peers, the OS clock, fsynced files.
+
+- :class:`TcpTransport`: frames of ``4-byte big-endian length + msgpack`` over TCP. A node
+  sends only over connections it opened, dialling ``config.peer_route(self, dest)`` so that the
+  tester's proxy on the directed link (self, dest) sees exactly self's messages to dest. The first
+  frame of a connection names the sender. Connections are re-dialled with exponential backoff;
+  while a link is down or its send buffer is full (a paused peer) messages are dropped, which
+  the :class:`~splitbrain.db.env.Transport` contract allows.
+- :class:`OsClock`: ``time.time()`` plus a settable offset; ``time.monotonic()``.
+- :class:`FileStorage`: an append-only log of msgpack records replayed at start, with group
+  commit: every ``sync()`` waiting while an fsync runs shares the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import struct
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import msgpack
+
+from splitbrain.db.config import ClusterConfig
+from splitbrain.db.env import Handler, Message
+
+log = logging.getLogger("splitbrain.node")
+
+_LEN = struct.Struct(">I")
+MAX_FRAME = 64 << 20
+
+
+def frame(obj: Any) -> bytes:
+    """One length-prefixed msgpack frame."""
+    body = msgpack.packb(obj, use_bin_type=True)
+    return _LEN.pack(len(body)) + body
+
+
+class FrameDecoder:
+    """Incremental decoder: ``feed(data)`` returns the complete objects seen so far."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        self._buf += data
+        out, pos, buf = [], 0, self._buf
+        while len(buf) - pos >= 4:
+            (size,) = _LEN.unpack_from(buf, pos)
+            if size > MAX_FRAME:
+                raise ValueError(f"peer frame of {size} bytes exceeds the {MAX_FRAME} limit")
+            if len(buf) - pos - 4 < size:
+                break
+            out.append(msgpack.unpackb(bytes(buf[pos + 4:pos + 4 + size]), raw=False,
+                                       strict_map_key=False))
+            pos += 4 + size
+        del buf[:pos]
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Transport
+
+
+class _Link:
+    """The outgoing connection from this node to one peer."""
+
+    def __init__(self) -> None:
+        self.writer: asyncio.StreamWriter | None = None
+        self.connecting = False
+        self.pending: list[bytes] = []
+        self.next_attempt = 0.0
+        self.backoff = 0.05
+
+
+class TcpTransport:
+    """The :class:`~splitbrain.db.env.Transport` of a node process."""
+
+    MAX_PENDING = 1000
+    MAX_BUFFERED = 8 << 20
+    MAX_BACKOFF = 1.0
+    CONNECT_TIMEOUT = 1.0
+
+    def __init__(self, name: str, config: ClusterConfig):
+        self.name = name
+        self.config = config
+        self._handler: Handler | None = None
+        self._links: dict[str, _Link] = {}
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = False
+
+    def set_handler(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def start(self) -> None:
+        """Listen on this node's peer port. Raises OSError when the port cannot be bound."""
+        spec = self.config.node(self.name)
+        self._server = await asyncio.start_server(self._serve_inbound, spec.host, spec.peer_port,
+                                                  reuse_address=True)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._server is not None:
+            self._server.close()
+        for link in self._links.values():
+            if link.writer is not None:
+                link.writer.close()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def send(self, dest: str, msg: Message) -> None:
+        if self._closed:
+            return
+        link = self._links.get(dest)
+        if link is None:
+            link = self._links[dest] = _Link()
+        data = frame(msg)
+        w = link.writer
+        if w is not None:
+            if w.is_closing():
+                link.writer = None
+            else:
+                if w.transport.get_write_buffer_size() < self.MAX_BUFFERED:
+                    w.write(data)
+                return
+        if len(link.pending) < self.MAX_PENDING:
+            link.pending.append(data)
+        if not link.connecting and time.monotonic() >= link.next_attempt:
+            link.connecting = True
+            self._spawn(self._connect(dest, link))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a peer message handler failed", exc_info=task.exception())
+
+    async def _connect(self, dest: str, link: _Link) -> None:
+        address = self.config.peer_route(self.name, dest)
+        host, _, port = address.rpartition(":")
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)),
+                                                    self.CONNECT_TIMEOUT)
+        except (OSError, asyncio.TimeoutError):
+            link.connecting = False
+            link.pending.clear()
+            link.next_attempt = time.monotonic() + link.backoff
+            link.backoff = min(link.backoff * 2, self.MAX_BACKOFF)
+            return
+        link.connecting = False
+        link.backoff = 0.05
+        writer.write(frame({"hello": self.name}))
+        for data in link.pending:
+            writer.write(data)
+        link.pending.clear()
+        link.writer = writer
+        # The peer never writes on this connection: EOF or an error means it is gone.
+        try:
+            await reader.read()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            if link.writer is writer:
+                link.writer = None
+            writer.close()
+
+    async def _serve_inbound(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        decoder = FrameDecoder()
+        src: str | None = None
+        try:
+            while True:
+                data = await reader.read(1 << 16)
+                if not data:
+                    return
+                for msg in decoder.feed(data):
+                    if src is None:
+                        src = msg.get("hello") if isinstance(msg, dict) else None
+                        if not isinstance(src, str):
+                            return
+                        continue
+                    self._deliver(src, msg)
+        except (OSError, ValueError, msgpack.UnpackException, asyncio.CancelledError) as e:
+            if not isinstance(e, (OSError, asyncio.CancelledError)):
+                log.warning("dropping a peer connection from %s: %s", src, e)
+        finally:
+            writer.close()
+
+    def _deliver(self, src: str, msg: Message) -> None:
+        if self._handler is None:
+            return
+        try:
+            result = self._handler(src, msg)
+        except Exception:
+            log.exception("a peer message handler failed on a message from %s", src)
+            return
+        if asyncio.iscoroutine(result):
+            self._spawn(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clock
+
+
+class OsClock:
+    """The OS clock plus a settable wall-clock offset (seconds)."""
+
+    def __init__(self, offset: float = 0.0):
+        self.offset = offset
+
+    def wall(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage
+
+_PUT, _DELETE = 0, 1
+_ABSENT = object()
+
+
+def _hashable(key: Any) -> Any:
+    """msgpack decodes tuples as lists; table keys must stay hashable."""
+    if isinstance(key, list):
+        return tuple(_hashable(k) for k in key)
+    return key
+
+
+class FileStorage:
+    """A durable :class:`~splitbrain.db.env.Storage` in ``directory``.
+
+    Every change is appended to ``log`` as a msgpack record ``[op, table, key, value]`` and
+    applied to the in-memory tables at once; ``sync()`` writes the appended records and fsyncs
+    them, sharing one fsync among every caller waiting at that moment (group commit). At open
+    the log is replayed (a torn record at its end, from a crash mid-write, is discarded) and
+    rewritten compactly; it is compacted again when it grows past ``compact_bytes``.
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, compact_bytes: int = 256 << 20):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / "log"
+        self.compact_bytes = compact_bytes
+        self.syncs = 0
+        self._tables: dict[str, dict[Any, Any]] = {}
+        self._buf = bytearray()
+        self._appended = 0
+        self._durable = 0
+        self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+        self._replay()
+        self._fd = self._rewrite()
+
+    # -- reads and writes -------------------------------------------------------------
+
+    def get(self, table: str, key: Any, default: Any = None) -> Any:
+        return self._tables.get(table, {}).get(key, default)
+
+    def put(self, table: str, key: Any, value: Any) -> None:
+        self._tables.setdefault(table, {})[key] = value
+        self._append([_PUT, table, key, value])
+
+    def delete(self, table: str, key: Any) -> None:
+        if self._tables.get(table, {}).pop(key, _ABSENT) is not _ABSENT:
+            self._append([_DELETE, table, key, None])
+
+    def scan(self, table: str) -> Iterator[tuple[Any, Any]]:
+        return iter(list(self._tables.get(table, {}).items()))
+
+    def _append(self, record: list) -> None:
+        self._buf += msgpack.packb(record, use_bin_type=True)
+        self._appended += 1
+
+    # -- durability -------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        target = self._appended
+        if self._durable >= target:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_loop())
+        await fut
+
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiters:
+            data, upto = bytes(self._buf), self._appended
+            self._buf.clear()
+            try:
+                await loop.run_in_executor(None, self._write_and_fsync, data)
+            except OSError as e:
+                waiters, self._waiters = self._waiters, []
+                for _, fut in waiters:
+                    if not fut.done():
+                        fut.set_exception(e)
+                return
+            self._durable = upto
+            self.syncs += 1
+            still = []
+            for target, fut in self._waiters:
+                if target <= upto:
+                    if not fut.done():
+                        fut.set_result(None)
+                else:
+                    still.append((target, fut))
+            self._waiters = still
+            if os.fstat(self._fd).st_size > self.compact_bytes and not self._buf:
+                os.close(self._fd)
+                self._fd = self._rewrite()
+
+    def _write_and_fsync(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        os.fdatasync(self._fd)
+
+    # -- recovery and compaction ------------------------------------------------------
+
+    def _replay(self) -> None:
+        if not self.path.exists():
+            return
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=0)
+        with open(self.path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                unpacker.feed(chunk)
+                try:
+                    for op, table, key, value in unpacker:
+                        key = _hashable(key)
+                        if op == _PUT:
+                            self._tables.setdefault(table, {})[key] = value
+                        else:
+                            self._tables.get(table, {}).pop(key, None)
+                except (ValueError, msgpack.UnpackException):
+                    log.warning("discarding a torn record at the end of %s", self.path)
+                    return
+
+    def _rewrite(self) -> int:
+        """Write the live tables to a fresh log, fsync, and atomically replace the old one.
+        Returns the new log's append descriptor."""
+        tmp = self.dir / "log.tmp"
+        with open(tmp, "wb") as f:
+            for table, rows in self._tables.items():
+                for key, value in rows.items():
+                    f.write(msgpack.packb([_PUT, table, key, value], use_bin_type=True))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        dfd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            if self._buf:
+                self._write_and_fsync(bytes(self._buf))
+                self._buf.clear()
+            os.close(self._fd)
+            self._fd = -1
