@@ -127,3 +127,16 @@ def test_bad_parameters_are_refused():
         g.rate(0, counter())
     with pytest.raises(ValueError):
         g.mix(counter(), weights=[1, 2])
+
+
+def test_seq_runs_generators_back_to_back_and_final_reads_retry():
+    inv_a, inv_b = Invocation("read", key="a"), Invocation("read", key="b")
+    gen = g.seq(g.limit(3, g.until_ok(g.repeat(inv_a))), g.once(inv_b))
+    c = ctx()
+    first = gen.next(c)
+    gen.update(c, first, "fail")
+    second = gen.next(c)
+    assert second is inv_a
+    gen.update(c, second, "ok")
+    assert gen.next(c) is inv_b
+    assert gen.next(c) is None

@@ -272,6 +272,29 @@ def phases(*gens: Generator) -> Generator:
     return _Phases(gens)
 
 
+class _Seq(Generator):
+    def __init__(self, gens: Iterable[Generator]):
+        self.gens = list(gens)
+
+    def next(self, ctx: Context) -> Answer:
+        while self.gens:
+            a = self.gens[0].next(ctx)
+            if a is not None:
+                return a
+            self.gens.pop(0)
+        return None
+
+    def update(self, ctx: Context, inv: Invocation, outcome: str) -> None:
+        if self.gens:
+            self.gens[0].update(ctx, inv, outcome)
+
+
+def seq(*gens: Generator) -> Generator:
+    """``gens`` one after another, without a barrier: the next starts as soon as the one before
+    has nothing more for the asking thread (use per thread, inside :func:`each_thread`)."""
+    return _Seq(gens)
+
+
 class _EachThread(Generator):
     def __init__(self, factory: Callable[[Hashable], Generator]):
         self.factory = factory

@@ -1,1 +1,19 @@
-"""workloads"""
+"""Workloads: op generators, how each op runs against a node, final reads, and the checkers that
+judge them. :func:`make` builds one by name for a mode."""
+
+from __future__ import annotations
+
+from splitbrain.errors import BadInput
+from splitbrain.workloads.base import Workload
+from splitbrain.workloads.counter import Counter
+from splitbrain.workloads.register import Register
+from splitbrain.workloads.sets import SetWorkload
+
+WORKLOADS: dict[str, type[Workload]] = {w.name: w for w in (Register, SetWorkload, Counter)}
+
+
+def make(name: str, mode: str) -> Workload:
+    """The workload called ``name`` for ``mode``; BadInput names the known ones otherwise."""
+    if name not in WORKLOADS:
+        raise BadInput(f"there is no workload {name!r}; use one of {', '.join(WORKLOADS)}")
+    return WORKLOADS[name](mode)

@@ -1,0 +1,275 @@
+"""The run loop: one test against one cluster, phase by phase (DESIGN.md, "The harness").
+
+Phases: start the cluster, wait until every node is healthy, run the workload (one asyncio task
+per client thread) and the nemesis (one task) for the time limit, heal everything, let the
+cluster recover, run the final reads on every node, stop the cluster, check the history.
+
+Every event goes through one :class:`Recorder`, which stamps it with nanoseconds since the test
+started (monotonic) and streams it to ``history.jsonl`` as it happens. Jepsen's process rule is
+kept: a thread whose op ends in ``info`` retires its process and continues as
+``process + threads``; an op that outlives ``op_timeout`` is recorded ``info`` (``fail`` for a
+read, which has no effect to be uncertain about).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncContextManager, Callable, Hashable, Protocol
+
+from splitbrain.checkers.result import UNKNOWN, Result, compose
+from splitbrain.db.client import FAIL, INFO, OK, NodeClient, Reply
+from splitbrain.errors import TesterFailure
+from splitbrain.harness import generators as gen
+from splitbrain.harness.display import Stats
+from splitbrain.harness.generators import Context, Generator, Invocation, Wait
+from splitbrain.history import NEMESIS, Event, History, HistoryWriter
+from splitbrain.workloads.base import Workload
+
+#: The longest a worker sleeps before asking its generator again (so phases end promptly).
+MAX_WAIT = 0.5
+
+
+class ClusterLike(Protocol):
+    """What the run loop needs of a cluster (splitbrain.harness.cluster.Cluster provides it)."""
+
+    names: list[str]
+
+    def client_url(self, name: str) -> str: ...
+
+
+class Nemesis(Protocol):
+    """What the run loop needs of a nemesis: inject faults until ``until`` (a loop time),
+    recording each op through ``record``; then heal everything."""
+
+    async def run(self, cluster: Any, rng: random.Random, record: "Recorder",
+                  until: float) -> None: ...
+
+    async def heal(self, cluster: Any, record: "Recorder") -> None: ...
+
+
+class Recorder:
+    """Stamps events with the test's clock, streams them to the history file (when ``writer``
+    is given) and keeps them in :attr:`events` (when ``keep``); with neither it only counts
+    outcomes, as the overhead benchmark's baseline does."""
+
+    def __init__(self, writer: HistoryWriter | None, stats: Stats | None = None, *,
+                 keep: bool = True):
+        self.writer = writer
+        self.stats = stats or Stats()
+        self.keep = keep
+        self.events: list[Event] = []
+        self.t0 = time.monotonic_ns()
+
+    def now(self) -> float:
+        """Seconds since the test started."""
+        return (time.monotonic_ns() - self.t0) / 1e9
+
+    def record(self, event: Event) -> Event:
+        event.time = time.monotonic_ns() - self.t0
+        if event.type != "invoke" and event.process != NEMESIS:
+            self.stats.outcomes[event.type] += 1
+        if self.writer is not None:
+            self.writer.append(event)
+        if self.keep:
+            self.events.append(event)
+        return event
+
+    def nemesis(self, f: str, value: Any = None, *, error: str | None = None) -> Event:
+        """One nemesis event (Jepsen records each nemesis op as an info/info pair)."""
+        return self.record(Event("info", NEMESIS, f, value=value, error=error))
+
+
+@dataclass
+class Worker:
+    """One client thread: its id, the node it talks to, its current process."""
+
+    thread: Hashable
+    node: str
+    process: int
+    stride: int
+    client: Any = None
+
+
+ClientFactory = Callable[[str, float], Any]
+
+
+@dataclass
+class Runner:
+    """Runs one test. ``cluster`` is an async context manager yielding a started cluster;
+    ``nemesis`` may be None (no faults). ``client_factory(url, timeout)`` makes a client
+    (default :class:`~splitbrain.db.client.NodeClient`)."""
+
+    workload: Workload
+    cluster: AsyncContextManager
+    history_path: Path | None
+    concurrency: int = 10
+    rate: float | None = 100.0
+    time_limit: float = 60.0
+    recovery: float = 5.0
+    op_timeout: float = 2.0
+    healthy_timeout: float = 30.0
+    seed: int = 0
+    nemesis: Nemesis | None = None
+    client_factory: ClientFactory = NodeClient
+    stats: Stats = field(default_factory=Stats)
+    on_cluster: Callable[[Any], None] | None = None
+    keep_history: bool = True
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.recorder: Recorder | None = None
+        self._clients: list[Any] = []
+        self._next_process = 0
+
+    async def run(self) -> History:
+        """Run every phase; returns the recorded history. Raises TesterFailure when the cluster
+        cannot be started, never becomes healthy, or answers no operation at all."""
+        writer = HistoryWriter(self.history_path) if self.history_path is not None else None
+        self.recorder = Recorder(writer, self.stats, keep=self.keep_history)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                self.stats.phase = "starting cluster"
+                cluster = await stack.enter_async_context(self.cluster)
+                if self.on_cluster is not None:
+                    self.on_cluster(cluster)
+                stack.push_async_callback(self._close_clients)
+                self.stats.phase = "waiting for health"
+                await self._wait_healthy(cluster)
+                self.recorder.t0 = time.monotonic_ns()
+                self.stats.started = time.monotonic()
+                self.stats.phase = "workload"
+                await self._main_phase(cluster)
+                self.stats.phase = "healing"
+                if self.nemesis is not None:
+                    await self.nemesis.heal(cluster, self.recorder)
+                self.stats.phase = "recovering"
+                await asyncio.sleep(self.recovery)
+                self.stats.phase = "final reads"
+                await self._final_phase(cluster)
+                self.stats.phase = "stopping cluster"
+        finally:
+            if writer is not None:
+                writer.close()
+        if self.stats.outcomes[OK] == 0:
+            raise TesterFailure("the cluster answered no operation successfully; see the node "
+                                "logs in the run directory")
+        self.stats.phase = "checking"
+        return History(self.recorder.events)
+
+    async def _close_clients(self) -> None:
+        for c in self._clients:
+            with contextlib.suppress(Exception):
+                await c.close()
+        self._clients.clear()
+
+    def _client(self, cluster: Any, node: str) -> Any:
+        c = self.client_factory(cluster.client_url(node), self.op_timeout)
+        self._clients.append(c)
+        return c
+
+    async def _wait_healthy(self, cluster: Any) -> None:
+        clients = {n: self._client(cluster, n) for n in cluster.names}
+        deadline = time.monotonic() + self.healthy_timeout
+        pending = set(clients)
+        while pending:
+            replies = await asyncio.gather(*(clients[n].health() for n in sorted(pending)))
+            pending -= {n for n, r in zip(sorted(pending), replies) if r.type == OK}
+            if pending and time.monotonic() > deadline:
+                raise TesterFailure(f"node(s) {', '.join(sorted(pending))} did not become "
+                                    f"healthy within {self.healthy_timeout:g} s; see their logs "
+                                    f"in the run directory")
+            if pending:
+                await asyncio.sleep(0.1)
+
+    async def _main_phase(self, cluster: Any) -> None:
+        names = list(cluster.names)
+        g: Generator = self.workload.generator()
+        if self.rate:
+            g = gen.rate(self.rate, g)
+        g = gen.time_limit(self.time_limit, g)
+        workers = [Worker(t, names[t % len(names)], t, self.concurrency,
+                          self._client(cluster, names[t % len(names)]))
+                   for t in range(self.concurrency)]
+        tasks = [asyncio.create_task(self._work(w, g, frozenset(range(self.concurrency))))
+                 for w in workers]
+        if self.nemesis is not None:
+            until = asyncio.get_running_loop().time() + self.time_limit
+            tasks.append(asyncio.create_task(
+                self.nemesis.run(cluster, self.rng, self.recorder, until)))
+        await _gather_or_cancel(tasks)
+        self._next_process = max(w.process for w in workers) + 1
+
+    async def _final_phase(self, cluster: Any) -> None:
+        names = list(cluster.names)
+        base = self._next_process
+        workers = [Worker(n, n, base + i, len(names), self._client(cluster, n))
+                   for i, n in enumerate(names)]
+        g = gen.each_thread(self.workload.final_generator)
+        await _gather_or_cancel([asyncio.create_task(self._work(w, g, frozenset(names)))
+                                 for w in workers])
+
+    async def _work(self, w: Worker, g: Generator, threads: frozenset) -> None:
+        rec = self.recorder
+        assert rec is not None
+        while True:
+            ctx = Context(rec.now(), w.thread, threads, self.rng)
+            a = g.next(ctx)
+            if a is None:
+                return
+            if isinstance(a, Wait):
+                await asyncio.sleep(min(a.seconds, MAX_WAIT))
+                continue
+            reply = await self._invoke(w, a)
+            g.update(Context(rec.now(), w.thread, threads, self.rng), a, reply.type)
+            if reply.type == INFO:
+                w.process += w.stride
+
+    async def _invoke(self, w: Worker, a: Invocation) -> Reply:
+        rec = self.recorder
+        assert rec is not None
+        node = a.node or w.node
+        rec.record(Event("invoke", w.process, a.f, value=a.value, key=a.key, node=node,
+                         consistency=a.consistency, meta=a.meta))
+        try:
+            reply = await asyncio.wait_for(self.workload.invoke(w.client, a), self.op_timeout)
+        except TimeoutError:
+            reply = Reply(FAIL if a.f == "read" else INFO, error="timeout")
+        except Exception as e:  # a bug in a workload: the op's fate is unknown
+            reply = Reply(INFO, error="tester-exception",
+                          meta={"message": f"{type(e).__name__}: {e}"})
+        rec.record(Event(reply.type, w.process, a.f, value=reply.value, key=a.key, node=node,
+                         consistency=a.consistency, error=reply.error, meta=reply.meta or None))
+        return reply
+
+
+async def _gather_or_cancel(tasks: list[asyncio.Task]) -> None:
+    """Wait for every task; if one fails (or we are cancelled), cancel the rest, then raise."""
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def check(history: History, workload: Workload) -> Result:
+    """Run the workload's checkers and compose their verdicts. A checker that raises gives
+    ``unknown`` with the reason; no checker at all gives ``unknown`` too (nothing was judged)."""
+    checkers = workload.checkers()
+    if not checkers:
+        return Result(UNKNOWN, reason=f"no checker judges the {workload.name} workload in "
+                                      f"{workload.mode} mode", checker="composed")
+    results = {}
+    for name, checker in checkers.items():
+        try:
+            r = checker(history)
+        except Exception as e:  # DESIGN.md: a checker never takes the tester down
+            r = Result(UNKNOWN, reason=f"the checker raised {type(e).__name__}: {e}")
+        r.checker = r.checker or name
+        results[name] = r
+    return compose(results)

@@ -1,0 +1,49 @@
+"""The counter workload: adds of small positive deltas to one key, and reads. ``dynamodb`` adds
+atomically; ``dynamo`` and ``lww`` read, add and write back (dynamo merges siblings by taking the
+largest), which is how applications lose increments on those stores."""
+
+from __future__ import annotations
+
+from splitbrain.db.client import OK, NodeClient, Reply
+from splitbrain.harness import generators as gen
+from splitbrain.harness.generators import Context, Generator, Invocation
+from splitbrain.workloads import checks
+from splitbrain.workloads.base import Checker, Workload, read_merge_write, read_value
+
+KEY = "c0"
+
+
+class Counter(Workload):
+    """Adds of 1..5 (four ops in five) and reads of key ``c0``; absent reads as 0."""
+
+    name = "counter"
+
+    def generator(self) -> Generator:
+        return gen.fn(self._next)
+
+    def _next(self, ctx: Context) -> Invocation:
+        if ctx.rng.random() < 0.2:
+            return Invocation("read", key=KEY, consistency=self._consistency())
+        return Invocation("add", key=KEY, value=ctx.rng.randint(1, 5))
+
+    def _consistency(self) -> str:
+        return "strong" if self.mode == "dynamodb" else "eventual"
+
+    async def invoke(self, client: NodeClient, inv: Invocation) -> Reply:
+        if inv.f == "read":
+            r = await client.get(inv.key, "strong" if self.mode == "dynamodb" else None)
+            if r.type == OK:
+                r.value = max(r.value) if self.mode == "dynamo" and r.value else read_value(r) or 0
+            return r
+        if inv.f == "add":
+            if self.mode == "dynamodb":
+                return await client.add(inv.key, inv.value)
+            merge = lambda sibs: (max(sibs) if sibs else 0) + inv.value  # noqa: E731
+            return await read_merge_write(client, inv.key, merge, inv.value)
+        raise ValueError(f"the counter workload has no op {inv.f!r}")
+
+    def final_reads(self) -> list[Invocation]:
+        return [Invocation("read", key=KEY, consistency=self._consistency())]
+
+    def checkers(self) -> dict[str, Checker]:
+        return checks.for_workload("counter", self.mode)

@@ -1,0 +1,105 @@
+"""The run loop against an in-memory cluster: phases, the recorder, the process rule, timeouts,
+final reads, cleanup on failure and on cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+from collections import Counter
+
+import pytest
+
+from fake_cluster import FakeClient, FakeCluster, FakeNemesis, FakeStore
+from splitbrain import errors
+from splitbrain.harness.runner import Runner, check
+from splitbrain.history import NEMESIS, read_jsonl
+from splitbrain.workloads import make
+
+
+def runner(tmp_path, *, mode="dynamodb", workload="register", nodes=3, nemesis=None,
+           **client_opts) -> tuple[Runner, FakeCluster, FakeStore]:
+    cluster, store = FakeCluster(nodes), FakeStore(mode)
+    rng = random.Random(9)
+    factory = functools.partial(FakeClient, store, rng=rng, **client_opts)
+    r = Runner(make(workload, mode), cluster.running(), tmp_path / "history.jsonl",
+               concurrency=4, rate=400, time_limit=0.6, recovery=0.0, op_timeout=0.1,
+               healthy_timeout=0.3, seed=3, nemesis=nemesis, client_factory=factory)
+    return r, cluster, store
+
+
+def test_a_run_records_a_valid_history_with_final_reads_on_every_node(tmp_path):
+    r, cluster, store = runner(tmp_path, nemesis=FakeNemesis(0.15))
+    history = asyncio.run(r.run())
+    assert cluster.stopped
+    on_disk = read_jsonl(tmp_path / "history.jsonl")   # validates pairing, order, times
+    assert [e.to_dict() for e in on_disk] == [e.to_dict() for e in history]
+    ops = history.ops()
+    main = [op for op in ops if not (op.meta or {}).get("final")]
+    final = [op for op in ops if (op.meta or {}).get("final")]
+    assert 100 < len(main) < 400            # about 400 ops/s for 0.6 s
+    assert {op.f for op in main} == {"read", "write", "cas"}
+    assert {op.consistency for op in main if op.f == "read"} == {"strong", "eventual"}
+    # Each node reads every key the workload used, pinned to that node.
+    keys = {op.key for op in main}
+    assert {(op.node, op.key) for op in final} == {(n, k) for n in cluster.names for k in keys}
+    assert all(op.type == "ok" for op in final)
+    # The nemesis' ops are in the history and the last one healed.
+    nem = [e for e in history if e.process == NEMESIS]
+    assert nem and nem[-1].f == "stop-partition"
+    times = [e.time for e in history]
+    assert times == sorted(times)
+
+
+def test_the_process_rule_retires_a_process_after_info(tmp_path):
+    r, _, _ = runner(tmp_path, indefinite=0.3)
+    history = asyncio.run(r.run())
+    ops = [op for op in history.ops() if not (op.meta or {}).get("final")]
+    infos = sum(op.type == "info" for op in ops)
+    assert infos > 5
+    for t in range(4):
+        t_ops = [op for op in ops if op.process % 4 == t]
+        assert t_ops[0].process == t
+        for prev, nxt in zip(t_ops, t_ops[1:]):
+            assert nxt.process == (prev.process + 4 if prev.type == "info" else prev.process)
+
+
+def test_ops_that_hang_are_recorded_info_or_fail_for_reads(tmp_path):
+    r, _, _ = runner(tmp_path, hang=0.3)
+    history = asyncio.run(r.run())
+    timed_out = [op for op in history.ops() if op.error == "timeout"]
+    assert timed_out
+    kinds = Counter((op.f == "read", op.type) for op in timed_out)
+    assert set(kinds) <= {(True, "fail"), (False, "info")}
+    assert kinds[(True, "fail")] and kinds[(False, "info")]
+
+
+def test_a_cluster_that_never_gets_healthy_is_a_tester_failure_and_is_stopped(tmp_path):
+    r, cluster, _ = runner(tmp_path, healthy=False)
+    with pytest.raises(errors.TesterFailure, match="did not become healthy"):
+        asyncio.run(r.run())
+    assert cluster.stopped
+
+
+def test_cancelling_a_run_stops_the_cluster_and_keeps_a_loadable_partial_history(tmp_path):
+    r, cluster, _ = runner(tmp_path)
+    r.time_limit = 30
+
+    async def main():
+        task = asyncio.create_task(r.run())
+        await asyncio.sleep(0.4)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert cluster.stopped
+    history = read_jsonl(tmp_path / "history.jsonl")
+    assert len(history) > 20
+
+
+def test_check_runs_the_workloads_checkers_and_unknown_when_none_applies(tmp_path):
+    r, _, _ = runner(tmp_path, mode="lww", workload="counter")
+    history = asyncio.run(r.run())
+    verdict = check(history, make("counter", "lww"))
+    assert verdict.valid == "unknown" and "no checker" in verdict.reason

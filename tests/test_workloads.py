@@ -1,0 +1,133 @@
+"""Workloads without a cluster: the ops they generate, and how each op becomes requests."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter, defaultdict
+
+import pytest
+
+from fake_cluster import FakeClient, FakeStore
+from splitbrain.errors import BadInput
+from splitbrain.harness import generators as g
+from splitbrain.harness.generators import Context, Invocation
+from splitbrain.workloads import WORKLOADS, make
+
+
+def ops(workload, n: int, seed: int = 4) -> list[Invocation]:
+    gen = workload.generator()
+    c = Context(0.0, 0, frozenset({0}), random.Random(seed))
+    return g.drain(gen, c, limit=n)
+
+
+@pytest.mark.parametrize("mode", ["dynamo", "lww", "dynamodb"])
+def test_register_bounds_ops_per_key_and_writes_unique_values(mode):
+    w = make("register", mode)
+    invs = ops(w, 2000)
+    per_key = Counter(i.key for i in invs)
+    assert max(per_key.values()) <= w.ops_per_key
+    assert len(per_key) >= 2000 // w.ops_per_key
+    written = defaultdict(list)
+    for i in invs:
+        if i.f == "write":
+            written[i.key].append(i.value)
+        elif i.f == "cas":
+            written[i.key].append(i.value[1])
+    for values in written.values():
+        assert len(values) == len(set(values))
+    fs = Counter(i.f for i in invs)
+    consistencies = {i.consistency for i in invs if i.f == "read"}
+    if mode == "dynamodb":
+        assert fs["cas"] > 100 and consistencies == {"strong", "eventual"}
+    else:
+        assert "cas" not in fs and consistencies == {"eventual"}
+    assert {i.key for i in w.final_reads()} == set(per_key)
+
+
+def test_set_adds_unique_elements_to_a_few_keys():
+    w = make("set", "dynamo")
+    invs = ops(w, 500)
+    adds = [i.value for i in invs if i.f == "add"]
+    assert len(adds) == len(set(adds)) > 300
+    assert {i.key for i in invs} == set(w.keys) and len(w.keys) == 3
+    assert {i.key for i in w.final_reads()} == set(w.keys)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_dynamo_set_add_merges_siblings_by_union_and_writes_back_with_the_context():
+    store = FakeStore("dynamo")
+    store.data["s0"] = [[1, 2], [3]]           # two siblings, as after a partition
+    c = FakeClient(store, "fake://n1")
+    w = make("set", "dynamo")
+    reply = run(w.invoke(c, Invocation("add", key="s0", value=9)))
+    assert reply.type == "ok" and reply.value == 9
+    assert store.data["s0"] == [[1, 2, 3, 9]]  # the context replaced both siblings
+    assert reply.meta["read"] == [[1, 2], [3]] and reply.meta["read_context"] == "ctx0"
+    read = run(w.invoke(c, Invocation("read", key="s0")))
+    assert read.value == [1, 2, 3, 9] and read.meta["sibling_count"] == 1
+
+
+def test_lww_set_add_is_a_read_modify_write_and_dynamodb_adds_atomically():
+    store = FakeStore("lww")
+    c = FakeClient(store, "fake://n1")
+    w = make("set", "lww")
+    run(w.invoke(c, Invocation("add", key="s1", value=4)))
+    run(w.invoke(c, Invocation("add", key="s1", value=5)))
+    assert store.data["s1"] == [[4, 5]]
+    assert run(w.invoke(c, Invocation("read", key="s1"))).value == [4, 5]
+    store = FakeStore("dynamodb")
+    c = FakeClient(store, "fake://n1")
+    reply = run(make("set", "dynamodb").invoke(c, Invocation("add", key="s1", value=4)))
+    assert reply.value == 4 and store.data["s1"] == [[4]] and store.requests == 1
+
+
+def test_register_ops_against_a_node():
+    store = FakeStore("dynamodb")
+    c = FakeClient(store, "fake://n1")
+    w = make("register", "dynamodb")
+    assert run(w.invoke(c, Invocation("read", key="r0", consistency="strong"))).value is None
+    assert run(w.invoke(c, Invocation("write", key="r0", value=1))).type == "ok"
+    assert run(w.invoke(c, Invocation("read", key="r0", consistency="strong"))).value == 1
+    ok = run(w.invoke(c, Invocation("cas", key="r0", value=[1, 2])))
+    assert ok.type == "ok" and ok.value == [1, 2]
+    bad = run(w.invoke(c, Invocation("cas", key="r0", value=[1, 3])))
+    assert bad.type == "fail" and bad.error == "condition-failed"
+    # dynamo: a write reads the siblings and replaces them, recording what it covered.
+    store = FakeStore("dynamo")
+    store.data["r0"] = [1, 2]
+    c = FakeClient(store, "fake://n1")
+    reply = run(make("register", "dynamo").invoke(c, Invocation("write", key="r0", value=3)))
+    assert store.data["r0"] == [3] and reply.meta["read"] == [1, 2]
+    assert run(make("register", "dynamo").invoke(c, Invocation("read", key="r0"))).value == [3]
+
+
+@pytest.mark.parametrize("mode", ["dynamo", "lww", "dynamodb"])
+def test_counter_adds_and_reads(mode):
+    c = FakeClient(FakeStore(mode), "fake://n1")
+    w = make("counter", mode)
+    for d in (2, 3):
+        assert run(w.invoke(c, Invocation("add", key="c0", value=d))).type == "ok"
+    assert run(w.invoke(c, Invocation("read", key="c0"))).value == 5
+
+
+def test_final_reads_are_pinned_to_the_node_flagged_and_retried_until_ok():
+    w = make("set", "dynamodb")
+    gen = w.final_generator("n2")
+    c = Context(0.0, "n2", frozenset({"n2"}), random.Random(1))
+    first = gen.next(c)
+    assert first.node == "n2" and first.meta == {"final": True} and first.consistency == "strong"
+    gen.update(c, first, "fail")
+    again = gen.next(c)
+    assert again.key == first.key
+    gen.update(c, again, "ok")
+    assert gen.next(c).key != first.key
+
+
+def test_unknown_workload_is_bad_input():
+    with pytest.raises(BadInput, match="use one of register, set, counter"):
+        make("queue", "dynamo")
+    assert set(WORKLOADS) == {"register", "set", "counter"}
