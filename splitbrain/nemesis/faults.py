@@ -1,0 +1,240 @@
+"""The fault kinds, each a small class in Jepsen's Nemesis style: every fault it starts it can
+heal.
+
+A nemesis op is a dict ``{"f": F, "value": TARGETS}``, recorded in the history as a
+``process: "nemesis"`` invoke and its ``info`` completion:
+
+=============  ==============================================  ================
+kind           start f                                          stop f
+=============  ==============================================  ================
+``partition``  ``start-partition`` value {"topology", "cut"}   ``stop-partition``
+``kill``       ``kill`` value {"nodes": [...]}                  ``restart``
+``pause``      ``pause`` value {"nodes": [...]}                 ``resume``
+``clock``      ``bump-clock`` value {"offsets": {node: s}} or   ``reset-clock``
+               ``strobe-clock`` value {"nodes", "delta", "period"}
+=============  ==============================================  ================
+
+``cut`` is ``{a: [b, ...]}``: a's messages to each b are dropped. A completion's value adds
+``"failed": {node: reason}`` for targets the fault could not reach (a killed node cannot have
+its clock set), rather than aborting the test.
+
+Each class has :meth:`Nemesis.plan` (pure: choose the fault from the node names and a seeded
+rng), :meth:`Nemesis.perform` (do it), :meth:`Nemesis.start` (both), :meth:`Nemesis.stopping`
+(the stop op, or None when nothing is active) and :meth:`Nemesis.stop` (heal it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+from abc import ABC, abstractmethod
+from typing import Any, Awaitable, Callable
+
+from splitbrain.errors import TesterFailure
+from splitbrain.harness.cluster import Cluster
+from splitbrain.nemesis import topology
+
+Op = dict[str, Any]
+TARGETS = ("one", "minority", "majority", "all")
+
+
+def choose_nodes(names: list[str], rng: random.Random, targets: tuple[str, ...]) -> list[str]:
+    """A random target set: one node, a minority, a majority or all of them."""
+    n = len(names)
+    which = rng.choice(targets)
+    size = {"one": 1, "minority": rng.randint(1, max(1, (n - 1) // 2)),
+            "majority": n // 2 + 1, "all": n}[which]
+    return sorted(rng.sample(names, size))
+
+
+async def _each(nodes: list[str], action: Callable[[str], Awaitable[Any]]) -> dict[str, str]:
+    """Run ``action`` on every node concurrently; the nodes it failed on, with the reason."""
+    results = await asyncio.gather(*(action(n) for n in nodes), return_exceptions=True)
+    failed = {}
+    for node, result in zip(nodes, results):
+        if isinstance(result, TesterFailure):
+            failed[node] = str(result)
+        elif isinstance(result, BaseException):
+            raise result
+    return failed
+
+
+def _done(op: Op, failed: dict[str, str]) -> Op:
+    return {"f": op["f"], "value": {**op["value"], "failed": failed} if failed else op["value"]}
+
+
+class Nemesis(ABC):
+    """One kind of fault. At most one fault of a kind is active at a time."""
+
+    kind: str
+
+    def __init__(self) -> None:
+        self.active: Op | None = None
+
+    @abstractmethod
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        """The start op: which fault, on which nodes. Pure."""
+
+    @abstractmethod
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        """Do ``op`` (a start or stop op of this kind); the targets it failed on."""
+
+    @abstractmethod
+    def _stop_op(self, active: Op) -> Op:
+        """The op that heals ``active``."""
+
+    async def perform(self, cluster: Cluster, op: Op) -> Op:
+        """Do the start op ``op`` (from :meth:`plan`) and return its completion."""
+        if self.active is not None:
+            raise RuntimeError(f"a {self.kind} fault is already active: {self.active}")
+        self.active = op
+        return _done(op, await self._apply(cluster, op))
+
+    async def start(self, cluster: Cluster, rng: random.Random) -> Op:
+        """Start a random fault of this kind; returns what it did."""
+        return await self.perform(cluster, self.plan(cluster.names, rng))
+
+    def stopping(self) -> Op | None:
+        """The op :meth:`stop` would run, or None when no fault is active."""
+        return None if self.active is None else self._stop_op(self.active)
+
+    async def stop(self, cluster: Cluster) -> Op:
+        """Heal the active fault; returns what it did (``{}`` when none was active)."""
+        op = self.stopping()
+        if op is None:
+            return {}
+        failed = await self._apply(cluster, op)
+        self.active = None
+        return _done(op, failed)
+
+
+class Partition(Nemesis):
+    """Cut the network into one of :data:`topology.TOPOLOGIES` (a random one unless given)."""
+
+    kind = "partition"
+
+    def __init__(self, topologies: tuple[str, ...] = topology.TOPOLOGIES):
+        super().__init__()
+        self.topologies = topologies
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        usable = [t for t in self.topologies if not (t == "majorities-ring" and len(names) < 4)
+                  and not (t == "bridge" and len(names) < 3)]
+        name = rng.choice(usable or ["one"])
+        cut: dict[str, list[str]] = {}
+        for a, b in topology.links_to_cut(topology.build(name, names, rng)):
+            cut.setdefault(a, []).append(b)
+        return {"f": "start-partition", "value": {"topology": name, "cut": cut}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "stop-partition", "value": {"topology": active["value"]["topology"]}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        if op["f"] == "start-partition":
+            await cluster.net.cut((a, b) for a, bs in op["value"]["cut"].items() for b in bs)
+        else:
+            await cluster.net.heal()
+        return {}
+
+
+class Kill(Nemesis):
+    """SIGKILL one, a minority, a majority or all nodes; stop restarts them."""
+
+    kind = "kill"
+
+    def __init__(self, targets: tuple[str, ...] = TARGETS):
+        super().__init__()
+        self.targets = targets
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        return {"f": "kill", "value": {"nodes": choose_nodes(names, rng, self.targets)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "restart", "value": {"nodes": active["value"]["nodes"]}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        action = cluster.kill if op["f"] == "kill" else cluster.restart
+        return await _each(op["value"]["nodes"], action)
+
+
+class Pause(Nemesis):
+    """SIGSTOP one, a minority, a majority or all nodes; stop sends SIGCONT."""
+
+    kind = "pause"
+
+    def __init__(self, targets: tuple[str, ...] = TARGETS):
+        super().__init__()
+        self.targets = targets
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        return {"f": "pause", "value": {"nodes": choose_nodes(names, rng, self.targets)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "resume", "value": {"nodes": active["value"]["nodes"]}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        action = cluster.pause if op["f"] == "pause" else cluster.resume
+        return await _each(op["value"]["nodes"], action)
+
+
+class Clock(Nemesis):
+    """Skew wall clocks through the nodes' clock offset (``PUT /admin/clock``).
+
+    ``bump-clock`` sets each target's offset to a random +-1..``max_bump`` seconds (log-uniform,
+    as Jepsen's bumps); ``strobe-clock`` flips each target's offset between 0 and ``delta``
+    every ``period`` seconds until stopped. ``reset-clock`` sets the targets' offsets to 0.
+    """
+
+    kind = "clock"
+
+    def __init__(self, modes: tuple[str, ...] = ("bump", "strobe"), max_bump: float = 256.0,
+                 period: float = 0.05):
+        super().__init__()
+        self.modes = modes
+        self.max_bump = max_bump
+        self.period = period
+        self._strobe: asyncio.Task | None = None
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        nodes = sorted(rng.sample(names, rng.randint(1, len(names))))
+        if rng.choice(self.modes) == "bump":
+            exp = math.log2(self.max_bump)
+            offsets = {n: round(rng.choice((-1, 1)) * 2 ** rng.uniform(0, exp), 3) for n in nodes}
+            return {"f": "bump-clock", "value": {"offsets": offsets}}
+        delta = round(2 ** rng.uniform(-3, 4), 3)
+        return {"f": "strobe-clock", "value": {"nodes": nodes, "delta": delta,
+                                                "period": self.period}}
+
+    def _stop_op(self, active: Op) -> Op:
+        v = active["value"]
+        return {"f": "reset-clock", "value": {"nodes": sorted(v.get("offsets") or v["nodes"])}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        v = op["value"]
+        if op["f"] == "bump-clock":
+            return await _each(list(v["offsets"]),
+                               lambda n: cluster.set_clock_offset(n, v["offsets"][n]))
+        if op["f"] == "strobe-clock":
+            failed = await _each(v["nodes"], lambda n: cluster.set_clock_offset(n, v["delta"]))
+            self._strobe = asyncio.create_task(self._strobing(cluster, v))
+            return failed
+        if self._strobe is not None:
+            self._strobe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._strobe
+            self._strobe = None
+        return await _each(v["nodes"], lambda n: cluster.set_clock_offset(n, 0.0))
+
+    async def _strobing(self, cluster: Cluster, v: dict[str, Any]) -> None:
+        high = True
+        while True:
+            await asyncio.sleep(v["period"])
+            high = not high
+            await _each(v["nodes"], lambda n: cluster.set_clock_offset(n, v["delta"] if high
+                                                                      else 0.0))
+
+
+KINDS: dict[str, type[Nemesis]] = {"partition": Partition, "kill": Kill, "pause": Pause,
+                                   "clock": Clock}

@@ -1,0 +1,127 @@
+"""When faults happen: the combined schedule of ``--nemesis partition,kill --nemesis-interval
+10``, and the final heal.
+
+:func:`combined` returns a :class:`Schedule`; the run loop runs ``schedule.run(cluster, rng,
+record, duration)`` as its nemesis task. It waits ``interval`` seconds, starts a random fault of
+the chosen kinds, waits ``interval``, heals it, and repeats until ``duration`` has passed.
+Every op is reported to ``record(type, f, value)`` twice: ``"invoke"`` before it is done
+(value: the plan) and ``"info"`` after (value: what was done), as Jepsen records its nemesis.
+When the time is up, or the task is cancelled, the active fault is left for
+:func:`heal_all`, which the run loop calls in its final phase (and records the same way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import time
+from typing import Any, Awaitable, Callable, Iterable
+
+from splitbrain.errors import BadInput, TesterFailure
+from splitbrain.harness.cluster import Cluster, NodeUnreachable
+from splitbrain.nemesis.faults import KINDS, Nemesis, Op
+
+Recorder = Callable[[str, str, Any], Awaitable[None] | None]
+
+
+async def _record(record: Recorder, type_: str, op: Op) -> None:
+    result = record(type_, op["f"], op["value"])
+    if inspect.isawaitable(result):
+        await result
+
+
+def parse_kinds(spec: str | Iterable[str]) -> list[str]:
+    """``"partition,kill"`` -> ``["partition", "kill"]``; ``""`` or ``"none"`` -> ``[]``.
+    Raises :class:`BadInput` naming an unknown kind."""
+    kinds = [k.strip() for k in spec.split(",")] if isinstance(spec, str) else list(spec)
+    kinds = [k for k in kinds if k and k != "none"]
+    for k in kinds:
+        if k not in KINDS:
+            raise BadInput(f"unknown nemesis {k!r}; use a comma-separated list of "
+                           f"{', '.join(KINDS)} (or none)")
+    return kinds
+
+
+class Schedule:
+    """Start a random fault of ``kinds`` every other ``interval`` seconds, heal it in between.
+    ``active`` is the fault currently in force (for the live display), or None."""
+
+    def __init__(self, kinds: Iterable[str], interval: float):
+        self.kinds = parse_kinds(kinds)
+        if interval <= 0:
+            raise BadInput(f"--nemesis-interval must be positive, not {interval:g}")
+        self.interval = interval
+        self.nemeses: list[Nemesis] = [KINDS[k]() for k in self.kinds]
+        self.active: Op | None = None
+
+    async def run(self, cluster: Cluster, rng: random.Random, record: Recorder,
+                  duration: float) -> None:
+        if not self.nemeses:
+            return
+        deadline = time.monotonic() + duration
+        while True:
+            if not await _sleep_until(min(deadline, time.monotonic() + self.interval), deadline):
+                return
+            nemesis = rng.choice(self.nemeses)
+            op = nemesis.plan(cluster.names, rng)
+            await _record(record, "invoke", op)
+            self.active = op
+            await _record(record, "info", await nemesis.perform(cluster, op))
+            if not await _sleep_until(min(deadline, time.monotonic() + self.interval), deadline):
+                return
+            stop = nemesis.stopping()
+            assert stop is not None
+            await _record(record, "invoke", stop)
+            await _record(record, "info", await nemesis.stop(cluster))
+            self.active = None
+
+    async def heal(self, cluster: Cluster, record: Recorder) -> None:
+        """The final phase: heal whatever this schedule left active, then :func:`heal_all`."""
+        for nemesis in self.nemeses:
+            stop = nemesis.stopping()
+            if stop is not None:
+                await _record(record, "invoke", stop)
+                await _record(record, "info", await nemesis.stop(cluster))
+        self.active = None
+        op = {"f": "heal", "value": {}}
+        await _record(record, "invoke", op)
+        await _record(record, "info", await heal_all(cluster))
+
+
+async def _sleep_until(t: float, deadline: float) -> bool:
+    """Sleep until monotonic time ``t``; False if that reached the deadline."""
+    await asyncio.sleep(max(0.0, t - time.monotonic()))
+    return time.monotonic() < deadline
+
+
+def combined(kinds: str | Iterable[str], interval: float) -> Schedule:
+    """The schedule for ``--nemesis KINDS --nemesis-interval SECONDS``."""
+    return Schedule(parse_kinds(kinds), interval)
+
+
+async def heal_all(cluster: Cluster) -> Op:
+    """Heal everything, whatever caused it: heal the network, resume every node, restart
+    every node that is not running, reset every clock offset to 0. Returns the op
+    ``{"f": "heal", "value": {...}}`` (with ``failed`` for nodes it could not bring back)."""
+    await cluster.net.heal()
+    restarted, failed = [], {}
+    for name in cluster.names:
+        await cluster.resume(name)
+    for name in cluster.names:
+        if not cluster.is_running(name):
+            try:
+                await cluster.restart(name)
+                restarted.append(name)
+            except TesterFailure as e:
+                failed[name] = str(e)
+    for name in cluster.names:
+        if name not in failed:
+            try:
+                await cluster.set_clock_offset(name, 0.0)
+            except NodeUnreachable as e:
+                failed[name] = str(e)
+    value: dict[str, Any] = {"restarted": restarted}
+    if failed:
+        value["failed"] = failed
+    return {"f": "heal", "value": value}
