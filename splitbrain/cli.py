@@ -45,6 +45,52 @@ def node(config_path: str, name: str) -> None:
     run_node(config_path, name)
 
 
+@cli.command("test")
+@click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
+@click.option("--workload", default="register", show_default=True, help="register, set or counter.")
+@click.option("--nemesis", default="partition,kill", show_default=True,
+              help="Comma-separated faults: partition, kill, pause, clock (or none).")
+@click.option("--nemesis-interval", default=10.0, show_default=True, type=float,
+              help="Seconds between starting a fault and healing it, and between faults.")
+@click.option("--nodes", default=5, show_default=True, type=int)
+@click.option("--concurrency", default=10, show_default=True, type=int, help="Client threads.")
+@click.option("--rate", default=100.0, show_default=True, type=float,
+              help="Client ops per second, in total.")
+@click.option("--time-limit", default=60.0, show_default=True, type=float,
+              help="Seconds of workload and faults.")
+@click.option("--net", default="proxy", show_default=True, help="proxy, netns or auto.")
+@click.option("--seed", type=int, help="Random seed (default: a fresh one, recorded).")
+@click.option("--store", default="store", show_default=True, help="Where runs are stored.")
+@click.option("--recovery", default=5.0, show_default=True, type=float,
+              help="Seconds the cluster gets to recover after healing, before final reads.")
+@click.option("--op-timeout", default=2.0, show_default=True, type=float,
+              help="Seconds before an op is recorded indeterminate (info).")
+@click.option("--test-count", default=1, show_default=True, type=int,
+              help="Run the test this many times (seeds seed, seed+1, ...).")
+@click.option("--leave-running", is_flag=True, help="Leave the cluster running afterwards.")
+def test_command(test_count: int, **options: object) -> None:
+    """Run a test against a local cluster: exit 0 valid, 1 invalid, 2 unknown."""
+    from splitbrain.harness.testrun import TestOptions, run_test, summary
+
+    if test_count < 1:
+        raise BadInput(f"--test-count must be at least 1, not {test_count}")
+    codes = []
+    for i in range(test_count):
+        opts = TestOptions(**options)  # type: ignore[arg-type]
+        if opts.seed is not None:
+            opts.seed += i
+        outcome = run_test(opts)
+        click.echo(f"{opts.name}, seed {opts.seed}, {outcome.test.get('net')} network")
+        for line in summary(outcome.result):
+            click.echo(line)
+        click.echo(f"run: {outcome.run_dir}")
+        report = outcome.run_dir / "report.html"
+        if report.exists():
+            click.echo(f"report: {report}")
+        codes.append(exit_code_for(outcome.result.valid))
+    sys.exit(EXIT_INVALID if EXIT_INVALID in codes else max(codes))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the click group and turns errors into one sentence and an
     exit code."""

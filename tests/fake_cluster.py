@@ -105,25 +105,27 @@ class FakeCluster:
 
 
 class FakeNemesis:
-    """Alternates start-partition/stop-partition every ``interval`` seconds; heals at the end."""
+    """Alternates start-partition/stop-partition every ``interval`` seconds; heals at the end
+    (the interface of splitbrain.nemesis.Schedule)."""
 
     def __init__(self, interval: float = 0.2):
         self.interval = interval
-        self.active = False
+        self.active = None
 
-    async def run(self, cluster, rng, record, until) -> None:
+    async def run(self, cluster, rng, record, duration) -> None:
         loop = asyncio.get_running_loop()
+        until = loop.time() + duration
         while loop.time() + self.interval < until:
             await asyncio.sleep(self.interval)
             target = rng.choice(cluster.names)
-            record.nemesis("start-partition")
-            record.nemesis("start-partition", {"isolated": [target]})
-            self.active = True
+            record("invoke", "start-partition", {"isolated": [target]})
+            record("info", "start-partition", {"isolated": [target]})
+            self.active = target
             await asyncio.sleep(self.interval)
             await self.heal(cluster, record)
 
     async def heal(self, cluster, record) -> None:
         if self.active:
-            record.nemesis("stop-partition")
-            record.nemesis("stop-partition", {"healed": True})
-            self.active = False
+            record("invoke", "stop-partition", None)
+            record("info", "stop-partition", {"healed": True})
+            self.active = None

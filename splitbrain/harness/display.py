@@ -17,13 +17,14 @@ from rich.table import Table
 
 
 class Stats:
-    """What the run loop tells the display: the phase, completion counts, faults in force."""
+    """What the run loop tells the display: the phase, completion counts, the nemesis (whose
+    ``active`` fault is shown)."""
 
     def __init__(self) -> None:
         self.phase = "starting"
         self.started = time.monotonic()
         self.outcomes: Counter[str] = Counter()
-        self.faults: dict[str, Any] = {}
+        self.nemesis: Any = None  # whatever has an ``active`` fault (a nemesis Schedule)
 
     @property
     def elapsed(self) -> float:
@@ -45,8 +46,10 @@ class Display:
         t.add_row("phase", s.phase)
         t.add_row("elapsed", f"{s.elapsed:6.1f} s")
         t.add_row("ops", "  ".join(f"{k} {s.outcomes.get(k, 0)}" for k in ("ok", "fail", "info")))
-        faults = ", ".join(f"{k} {v}" for k, v in s.faults.items()) or "none"
-        t.add_row("faults", faults)
+        active = getattr(s.nemesis, "active", None)
+        t.add_row("fault", "none" if not active else
+                  f"{active.get('f')} {active.get('value')}" if isinstance(active, dict)
+                  else str(active))
         return t
 
     def __enter__(self) -> "Display":

@@ -42,14 +42,20 @@ class ClusterLike(Protocol):
     def client_url(self, name: str) -> str: ...
 
 
+NemesisRecord = Callable[[str, str, Any], None]
+
+
 class Nemesis(Protocol):
-    """What the run loop needs of a nemesis: inject faults until ``until`` (a loop time),
-    recording each op through ``record``; then heal everything."""
+    """What the run loop needs of a nemesis (splitbrain.nemesis.Schedule provides it): inject
+    faults for ``duration`` seconds, reporting each op as ``record(type, f, value)``; then heal
+    everything. ``active`` is the fault in force, for the display."""
 
-    async def run(self, cluster: Any, rng: random.Random, record: "Recorder",
-                  until: float) -> None: ...
+    active: Any
 
-    async def heal(self, cluster: Any, record: "Recorder") -> None: ...
+    async def run(self, cluster: Any, rng: random.Random, record: NemesisRecord,
+                  duration: float) -> None: ...
+
+    async def heal(self, cluster: Any, record: NemesisRecord) -> None: ...
 
 
 class Recorder:
@@ -79,9 +85,9 @@ class Recorder:
             self.events.append(event)
         return event
 
-    def nemesis(self, f: str, value: Any = None, *, error: str | None = None) -> Event:
-        """One nemesis event (Jepsen records each nemesis op as an info/info pair)."""
-        return self.record(Event("info", NEMESIS, f, value=value, error=error))
+    def nemesis(self, type: str, f: str, value: Any = None) -> None:
+        """One nemesis event: ``invoke`` with the plan, ``info`` with what was done."""
+        self.record(Event(type, NEMESIS, f, value=value))
 
 
 @dataclass
@@ -131,6 +137,7 @@ class Runner:
         cannot be started, never becomes healthy, or answers no operation at all."""
         writer = HistoryWriter(self.history_path) if self.history_path is not None else None
         self.recorder = Recorder(writer, self.stats, keep=self.keep_history)
+        self.stats.nemesis = self.nemesis
         try:
             async with contextlib.AsyncExitStack() as stack:
                 self.stats.phase = "starting cluster"
@@ -146,7 +153,7 @@ class Runner:
                 await self._main_phase(cluster)
                 self.stats.phase = "healing"
                 if self.nemesis is not None:
-                    await self.nemesis.heal(cluster, self.recorder)
+                    await self.nemesis.heal(cluster, self.recorder.nemesis)
                 self.stats.phase = "recovering"
                 await asyncio.sleep(self.recovery)
                 self.stats.phase = "final reads"
@@ -198,9 +205,8 @@ class Runner:
         tasks = [asyncio.create_task(self._work(w, g, frozenset(range(self.concurrency))))
                  for w in workers]
         if self.nemesis is not None:
-            until = asyncio.get_running_loop().time() + self.time_limit
-            tasks.append(asyncio.create_task(
-                self.nemesis.run(cluster, self.rng, self.recorder, until)))
+            tasks.append(asyncio.create_task(self.nemesis.run(
+                cluster, self.rng, self.recorder.nemesis, self.time_limit)))
         await _gather_or_cancel(tasks)
         self._next_process = max(w.process for w in workers) + 1
 

@@ -1,0 +1,211 @@
+"""``splitbrain test`` end to end: the options, the run directory, the cluster, the nemesis, the
+run loop, the check and the report; and ``splitbrain check RUN_DIR``, which re-judges a stored
+run from its test.json and history.jsonl."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import shlex
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from splitbrain.checkers.result import Result
+from splitbrain.db.config import MODES
+from splitbrain.errors import BadInput, TesterFailure
+from splitbrain.harness import store
+from splitbrain.harness.cluster import Cluster, local_cluster
+from splitbrain.harness.display import Display, Stats
+from splitbrain.harness.runner import Runner, check
+from splitbrain.history import History
+from splitbrain.nemesis import combined, parse_kinds
+from splitbrain.workloads import WORKLOADS, make
+
+NETS = ("proxy", "netns", "auto")
+
+
+@dataclass
+class TestOptions:
+    """Every option of a run; test.json records them all. The defaults are a meaningful
+    60-second test: 5 dynamodb nodes, the register workload, partitions and kills."""
+
+    mode: str = "dynamodb"
+    workload: str = "register"
+    nemesis: str = "partition,kill"
+    nemesis_interval: float = 10.0
+    nodes: int = 5
+    concurrency: int = 10
+    rate: float = 100.0
+    time_limit: float = 60.0
+    net: str = "proxy"
+    seed: int | None = None
+    store: str = "store"
+    recovery: float = 5.0
+    op_timeout: float = 2.0
+    leave_running: bool = False
+    expect: tuple[str, ...] = field(default_factory=tuple)
+
+    def validate(self) -> None:
+        """BadInput, one sentence, for an option that cannot work."""
+        if self.mode not in MODES:
+            raise BadInput(f"--mode {self.mode!r} is not a mode; use one of {', '.join(MODES)}")
+        if self.workload not in WORKLOADS:
+            raise BadInput(f"--workload {self.workload!r} is not a workload; use one of "
+                           f"{', '.join(WORKLOADS)}")
+        if self.net not in NETS:
+            raise BadInput(f"--net {self.net!r} is not a network; use one of {', '.join(NETS)}")
+        parse_kinds(self.nemesis)
+        for name, value, low in (("--nodes", self.nodes, 1), ("--concurrency", self.concurrency, 1)):
+            if value < low:
+                raise BadInput(f"{name} must be at least {low}, not {value}")
+        for name, value in (("--rate", self.rate), ("--time-limit", self.time_limit),
+                            ("--nemesis-interval", self.nemesis_interval),
+                            ("--op-timeout", self.op_timeout)):
+            if not value > 0:
+                raise BadInput(f"{name} must be a positive number of seconds or ops, not {value:g}")
+        if self.recovery < 0:
+            raise BadInput(f"--recovery must not be negative, not {self.recovery:g}")
+
+    @property
+    def name(self) -> str:
+        """The test's name in the store: ``<mode>-<workload>-<faults>``."""
+        faults = "+".join(parse_kinds(self.nemesis)) or "none"
+        return f"{self.mode}-{self.workload}-{faults}"
+
+    def command(self) -> str:
+        """The command line that reproduces this run (same options, same seed)."""
+        defaults = TestOptions()
+        args = ["splitbrain", "test"]
+        for k, v in asdict(self).items():
+            if k in ("leave_running",) or (v == getattr(defaults, k) and k != "seed"):
+                continue
+            flag = "--" + k.replace("_", "-")
+            if k == "expect":
+                for e in v:
+                    args += [flag, e]
+            else:
+                args += [flag, str(v)]
+        return shlex.join(args)
+
+
+@dataclass
+class Outcome:
+    """A finished run: where it is stored and its composed verdict."""
+
+    run_dir: Path
+    result: Result
+    test: dict[str, Any]
+
+
+def _test_record(opts: TestOptions, run_dir: Path, workload: Any) -> dict[str, Any]:
+    return {"name": opts.name, "options": asdict(opts), "seed": opts.seed,
+            "command": opts.command(), "workload": workload.describe(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "run_dir": str(run_dir),
+            "net": None, "nodes": None}
+
+
+@contextlib.asynccontextmanager
+async def _left_running(cluster: Cluster) -> AsyncIterator[Cluster]:
+    """Start ``cluster`` and leave it running after the test (``--leave-running``)."""
+    try:
+        await cluster.start()
+    except BaseException:
+        await cluster.stop()
+        raise
+    yield cluster
+
+
+def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
+    """Run one test as ``opts`` says and store it. Raises TesterFailure (the history kept on
+    disk) when the tester cannot do its job or is interrupted."""
+    opts.validate()
+    if opts.seed is None:
+        opts.seed = random.SystemRandom().randrange(2**31)
+    workload = make(opts.workload, opts.mode)
+    nemesis = combined(opts.nemesis, opts.nemesis_interval)
+    run_dir = store.new_run_dir(opts.store, opts.name)
+    test = _test_record(opts, run_dir, workload)
+    store.write_json(run_dir / store.TEST_FILE, test)
+    cluster = local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
+                            detached=opts.leave_running)
+
+    def started(c: Cluster) -> None:
+        test["net"] = c.net.kind
+        test["nodes"] = list(c.names)
+        test["cluster"] = c.config.to_dict()
+        store.write_json(run_dir / store.TEST_FILE, test)
+
+    stats = Stats()
+    runner = Runner(workload, _left_running(cluster) if opts.leave_running else cluster,
+                    run_dir / store.HISTORY_FILE, concurrency=opts.concurrency, rate=opts.rate,
+                    time_limit=opts.time_limit, recovery=opts.recovery,
+                    op_timeout=opts.op_timeout, seed=opts.seed, nemesis=nemesis if
+                    nemesis.nemeses else None, stats=stats, on_cluster=started)
+    where = f"the partial history is in {run_dir / store.HISTORY_FILE}"
+    try:
+        with Display(stats, title=f"splitbrain {opts.name}", enabled=live):
+            history = _run(runner)
+    except KeyboardInterrupt:
+        raise TesterFailure(f"interrupted; the cluster was stopped and {where}") from None
+    except TesterFailure as e:
+        raise TesterFailure(f"{str(e).rstrip('.')}; {where}") from None
+    finally:
+        cluster.collect_logs(run_dir)
+    result = check(history, workload)
+    store.write_results(run_dir, result)
+    return Outcome(run_dir, result, test)
+
+
+def _run(runner: Runner) -> History:
+    """Run the runner's loop; SIGTERM, like Ctrl-C, cancels it so the cluster is stopped."""
+
+    async def main() -> History:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await runner.run()
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+
+
+def recheck(run_dir: str | Path) -> tuple[dict[str, Any], Result]:
+    """Judge a stored run again from its test.json and history.jsonl (the checkers of its
+    workload and mode); returns the test record and the composed verdict."""
+    test = store.load_test(run_dir)
+    options = test["options"]
+    workload = make(options.get("workload", ""), options.get("mode", ""))
+    return test, check(store.load_history(run_dir), workload)
+
+
+def verdict_word(valid: Any) -> str:
+    return {True: "valid", False: "INVALID"}.get(valid, "unknown")
+
+
+def summary(result: Result) -> list[str]:
+    """One line per checker (verdict, anomaly counts, the reason when unknown), then the
+    overall verdict."""
+    lines = []
+    per_checker = result.details.get("results", {})
+    for name, r in per_checker.items():
+        counts: dict[str, int] = {}
+        for a in r.get("anomalies", []):
+            counts[a.get("type", "?")] = counts.get(a.get("type", "?"), 0) + 1
+        extra = ", ".join(f"{n} {t}" for t, n in counts.items())
+        if r.get("reason"):
+            extra = (extra + "; " if extra else "") + r["reason"]
+        lines.append(f"  {name:<14} {verdict_word(r.get('valid'))}" + (f" ({extra})" if extra else ""))
+    if not per_checker and result.reason:
+        lines.append(f"  {result.reason}")
+    lines.append(f"verdict: {verdict_word(result.valid)}")
+    return lines
