@@ -33,6 +33,8 @@ class TestOptions:
     """Every option of a run; test.json records them all. The defaults are a meaningful
     60-second test: 5 dynamodb nodes, the register workload, partitions and kills."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     mode: str = "dynamodb"
     workload: str = "register"
     nemesis: str = "partition,kill"

@@ -1,0 +1,102 @@
+"""Harness overhead: ops/s the tester sustains against a real cluster, versus the same clients
+driving the same workload with no recording, no generators' pacing and no nemesis.
+
+Both measurements use one running cluster (5 nodes, proxy network), the same workload, the same
+concurrency and the same duration; they alternate (baseline, harness, baseline, harness...) so
+drift in the machine's load hits both alike. The harness side is the real run loop
+(splitbrain.harness.runner.Runner): generators, the process rule, op timeouts and the recorder
+streaming history.jsonl with a flush per event. Target: ratio >= 0.9.
+
+    .venv/bin/python benchmarks/harness.py [--mode dynamodb] [--seconds 5] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from splitbrain.db.client import NodeClient
+from splitbrain.harness.cluster import local_cluster
+from splitbrain.harness.generators import Context, Invocation
+from splitbrain.harness.runner import Runner
+from splitbrain.workloads import make
+
+
+async def bare(cluster, mode: str, workload: str, concurrency: int, seconds: float) -> float:
+    """ops/s of plain clients: generate an op, run it, nothing recorded."""
+    w = make(workload, mode)
+    g = w.generator()
+    rng = random.Random(1)
+    clients = [NodeClient(cluster.client_url(cluster.names[t % len(cluster.names)]), 2.0)
+               for t in range(concurrency)]
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def loop(t: int) -> None:
+        nonlocal done
+        ctx = Context(0.0, t, frozenset(range(concurrency)), rng)
+        while time.monotonic() < deadline:
+            inv = g.next(ctx)
+            assert isinstance(inv, Invocation)
+            await w.invoke(clients[t], inv)
+            done += 1
+
+    start = time.monotonic()
+    await asyncio.gather(*(loop(t) for t in range(concurrency)))
+    elapsed = time.monotonic() - start
+    for c in clients:
+        await c.close()
+    return done / elapsed
+
+
+async def harness(cluster, mode: str, workload: str, concurrency: int, seconds: float,
+                  history: Path) -> float:
+    """ops/s of the run loop's workload phase, recording every event to ``history``."""
+
+    @contextlib.asynccontextmanager
+    async def running():
+        yield cluster
+
+    r = Runner(make(workload, mode), running(), history, concurrency=concurrency, rate=None,
+               time_limit=seconds, recovery=0.0, seed=1)
+    h = await r.run()
+    ops = [op for op in h.ops() if not (op.meta or {}).get("final")]
+    end = max(op.ret for op in ops if op.ret != float("inf"))
+    return len(ops) / (end / 1e9)
+
+
+async def main(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="splitbrain-bench-") as tmp:
+        async with local_cluster(args.mode, 5, Path(tmp) / "cluster") as cluster:
+            rows = []
+            for i in range(args.rounds):
+                b = await bare(cluster, args.mode, args.workload, args.concurrency, args.seconds)
+                h = await harness(cluster, args.mode, args.workload, args.concurrency,
+                                  args.seconds, Path(tmp) / f"history-{i}.jsonl")
+                rows.append((b, h))
+    print(f"harness overhead: {args.mode} mode, {args.workload} workload, 5 nodes, "
+          f"concurrency {args.concurrency}, {args.seconds:g} s per measurement")
+    print(f"{'round':>5} {'bare ops/s':>11} {'tester ops/s':>13} {'ratio':>6}")
+    for i, (b, h) in enumerate(rows, 1):
+        print(f"{i:>5} {b:>11.0f} {h:>13.0f} {h / b:>6.2f}")
+    bsum, hsum = sum(b for b, _ in rows), sum(h for _, h in rows)
+    ratio = hsum / bsum
+    print(f"{'all':>5} {bsum / len(rows):>11.0f} {hsum / len(rows):>13.0f} {ratio:>6.2f}  "
+          f"(target >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mode", default="dynamodb")
+    p.add_argument("--workload", default="register")
+    p.add_argument("--concurrency", type=int, default=10)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--rounds", type=int, default=2)
+    sys.exit(asyncio.run(main(p.parse_args())))

@@ -1,0 +1,96 @@
+"""The store layout, test.json's reproducing command, and re-checking a stored run."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import shlex
+from dataclasses import asdict
+
+import pytest
+
+from fake_cluster import FakeClient, FakeCluster, FakeStore
+from splitbrain.cli import cli
+from splitbrain.errors import BadInput
+from splitbrain.harness import store
+from splitbrain.harness.runner import Runner
+from splitbrain.harness.testrun import TestOptions, recheck, summary
+from splitbrain.checkers.result import Result, compose
+
+
+def test_run_dirs_are_unique_and_latest_points_at_the_newest(tmp_path):
+    a = store.new_run_dir(tmp_path, "dynamo-set-none", now=0)
+    b = store.new_run_dir(tmp_path, "dynamo-set-none", now=0)
+    assert a != b and a.parent == b.parent == tmp_path / "dynamo-set-none"
+    assert a.name.startswith("1970") and b.name == a.name + "-2"
+    assert (a / "nodes").is_dir()
+    assert (tmp_path / "latest").resolve() == b.resolve()
+    c = store.new_run_dir(tmp_path, "lww-register-clock")
+    assert (tmp_path / "latest").resolve() == c.resolve()
+
+
+def test_the_recorded_command_reproduces_every_option():
+    opts = TestOptions(mode="lww", workload="set", nemesis="clock,partition", time_limit=12,
+                       seed=42, expect=())
+    args = shlex.split(opts.command())
+    assert args[:2] == ["splitbrain", "test"] and "--seed" in args
+    ctx = cli.commands["test"].make_context("test", args[2:])
+    params = {k: v for k, v in ctx.params.items() if k != "test_count"}
+    assert asdict(TestOptions(**params)) == asdict(opts)
+    assert opts.name == "lww-set-clock+partition"
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(mode="cassandra"), "--mode 'cassandra' is not a mode"),
+    (dict(rate=0), "--rate must be a positive"),
+    (dict(nemesis="partition,flood"), "unknown nemesis 'flood'"),
+    (dict(net="wifi"), "--net 'wifi' is not a network"),
+])
+def test_bad_options_are_one_sentence(bad, message):
+    with pytest.raises(BadInput, match=message):
+        TestOptions(**bad).validate()
+
+
+def stored_run(tmp_path, mode="dynamodb", workload="register"):
+    """A run directory as run_test leaves it, made with the in-memory cluster."""
+    from splitbrain.workloads import make
+
+    opts = TestOptions(mode=mode, workload=workload, seed=1, store=str(tmp_path))
+    run_dir = store.new_run_dir(tmp_path, opts.name)
+    store.write_json(run_dir / store.TEST_FILE, {"name": opts.name, "options": asdict(opts)})
+    cluster, fake = FakeCluster(3), FakeStore(mode)
+    r = Runner(make(workload, mode), cluster.running(), run_dir / store.HISTORY_FILE,
+               concurrency=3, rate=300, time_limit=0.3, recovery=0, seed=1,
+               client_factory=functools.partial(FakeClient, fake))
+    asyncio.run(r.run())
+    return run_dir
+
+
+def test_recheck_judges_a_stored_run_from_its_files(tmp_path):
+    run_dir = stored_run(tmp_path)
+    test, result = recheck(run_dir)
+    assert test["options"]["mode"] == "dynamodb"
+    assert result.checker == "composed" and result.valid in (True, False, "unknown")
+    assert len(store.load_history(run_dir)) > 20
+
+
+def test_recheck_refuses_a_directory_that_is_not_a_run(tmp_path):
+    with pytest.raises(BadInput, match="is not a splitbrain run directory"):
+        recheck(tmp_path)
+    (tmp_path / "test.json").write_text("{not json")
+    with pytest.raises(BadInput, match="cannot be read as JSON"):
+        recheck(tmp_path)
+
+
+def test_summary_names_every_checker_and_the_verdict():
+    r = compose({"linearizable": Result(True),
+                 "lww": Result(False, anomalies=[{"type": "lost-write", "ops": [1],
+                                                  "explanation": "x"}] * 2),
+                 "reads": Result("unknown", reason="out of time")})
+    lines = summary(r)
+    assert lines[0].split() == ["linearizable", "valid"]
+    assert "INVALID" in lines[1] and "2 lost-write" in lines[1]
+    assert "out of time" in lines[2]
+    assert lines[-1] == "verdict: INVALID"
+    assert json.loads(json.dumps(r.to_dict()))["valid"] is False
