@@ -1,1 +1,55 @@
-"""reports"""
+"""Reports a person reads (DESIGN.md "Store"): ``report.html`` (one self-contained page per run),
+``junit.xml`` (one test case per checker) and the browser of past runs (``splitbrain serve``).
+
+Entry points:
+
+* :func:`write_run_report` rebuilds ``report.html`` and ``junit.xml`` inside a run directory
+  (the harness calls it after checking; ``splitbrain report RUN_DIR`` too);
+* :func:`write_history_report` writes a report for an offline history (``splitbrain check FILE
+  --report out.html``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from splitbrain.checkers.result import Result
+from splitbrain.history import History
+from splitbrain.reports import html, junit
+from splitbrain.reports.run import Link, load_run, offline_run
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically: a reader (or a crash) sees the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_run_report(run_dir: str | os.PathLike) -> Path:
+    """Write ``junit.xml`` and ``report.html`` into a stored run; returns the report's path.
+    Raises BadInput (or HistoryError) when the directory is not a readable run."""
+    d = Path(run_dir)
+    run = load_run(d)
+    name = str(html.test_options(run.test).get("name") or d.parent.name)
+    _write(d / "junit.xml", junit.render(run.checker_results, suite=name))
+    if Link("junit.xml", "junit.xml") not in run.files:
+        run.files.append(Link("junit.xml", "junit.xml"))
+    _write(d / "report.html", html.render(run, title=name))
+    return d / "report.html"
+
+
+def write_history_report(history: History, result: Result | dict[str, Any],
+                         out: str | os.PathLike, *, source: str | os.PathLike) -> Path:
+    """Write a report for a history checked offline; ``source`` is the history file, linked
+    from the report. Returns ``out``."""
+    results = result.to_dict() if isinstance(result, Result) else result
+    path = Path(out)
+    run = offline_run(history, results, source=source, report_path=path)
+    _write(path, html.render(run, title=f"offline check of {Path(source).name}"))
+    return path
+
+
+__all__ = ["write_run_report", "write_history_report"]

@@ -1,0 +1,91 @@
+"""Fault intervals: when each fault the nemesis injected was active, from the history alone.
+
+A fault starts with a ``start-*``, ``kill``, ``pause``, ``bump-clock`` or ``strobe-clock`` nemesis
+op and ends with its matching ``stop-*``, ``restart``, ``resume`` or ``reset-clock`` op (or at
+the end of the run, if never healed). A stop op ends the open faults of its kind whose targets it
+names, or all of them when it names none of theirs (``stop-partition`` heals every cut).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from splitbrain.history import Op
+from splitbrain.reports.text import targets
+
+_STARTS = {"kill": "kill", "pause": "pause", "bump-clock": "clock", "strobe-clock": "clock"}
+_STOPS = {"restart": "kill", "resume": "pause", "reset-clock": "clock"}
+
+
+@dataclass
+class Fault:
+    """One fault: ``kind`` (partition, kill, pause, clock, ...), the op ``f`` that started it,
+    its ``targets`` as a short line, and the interval in nanoseconds (``end`` is the end of the
+    run for a fault never healed, with ``healed`` False)."""
+
+    kind: str
+    f: str
+    targets: str
+    start: float
+    end: float
+    healed: bool
+    index: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.targets}".strip()
+
+
+def _kind(f: str, table: dict[str, str], prefix: str) -> str | None:
+    if f in table:
+        return table[f]
+    if f.startswith(prefix):
+        return f[len(prefix):]
+    return None
+
+
+def _nodes(value: Any) -> set[str]:
+    """The node names a nemesis value mentions, flattened."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_nodes(v) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_nodes(v) for v in value)) if value else set()
+    return set()
+
+
+def fault_intervals(nemesis_ops: Iterable[Op], end_time: float) -> list[Fault]:
+    """The faults of a run, in start order. ``nemesis_ops`` is ``History.nemesis_ops()``;
+    ``end_time`` closes faults that were never healed. Ops that failed (the fault was not
+    injected) are skipped; nemesis ops that neither start nor stop a fault become zero-length
+    faults so they still show on the plots."""
+    faults: list[Fault] = []
+    open_faults: list[tuple[Fault, set[str]]] = []
+    for op in nemesis_ops:
+        if op.type == "fail":
+            continue
+        what = op.output if op.output is not None else op.value
+        start_kind = _kind(op.f, _STARTS, "start-")
+        stop_kind = _kind(op.f, _STOPS, "stop-")
+        if start_kind is not None:
+            fault = Fault(start_kind, op.f, targets(what), op.call, end_time, False, op.index)
+            faults.append(fault)
+            open_faults.append((fault, _nodes(what)))
+        elif stop_kind is not None:
+            healed_at = op.ret if op.ret != float("inf") else op.call
+            same = [(f, n) for f, n in open_faults if f.kind == stop_kind]
+            named = _nodes(what)
+            closing = [(f, n) for f, n in same if n & named] or same
+            for fault, nodes in closing:
+                fault.end, fault.healed = healed_at, True
+                open_faults.remove((fault, nodes))
+        else:
+            faults.append(Fault(op.f, op.f, targets(what), op.call, op.call, True, op.index))
+    return faults
+
+
+def fault_kinds(faults: Iterable[Fault]) -> list[str]:
+    """The distinct fault kinds, in order of first appearance."""
+    return list(dict.fromkeys(f.kind for f in faults))

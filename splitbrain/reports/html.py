@@ -1,0 +1,143 @@
+"""report.html: one self-contained page per run (no network, everything inlined).
+
+Every value from a history, a result or a log reaches the page through Jinja2 with autoescape
+on, and JSON embedded in ``<script>`` goes through ``tojson`` (which escapes ``<``, ``>``, ``&``
+and quotes), so a history holding ``<script>`` renders as text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from splitbrain.reports.faults import Fault, fault_intervals, fault_kinds
+from splitbrain.reports.perf import Perf, perf
+from splitbrain.reports.run import RunData
+from splitbrain.reports.sections import Section, flatten, sections
+from splitbrain.reports.text import seconds, short, verdict_word
+
+OUTCOMES = ("ok", "fail", "info")
+# test.json fields shown at the top, in this order, with their labels.
+FACTS = (("mode", "mode"), ("workload", "workload"), ("nemesis", "faults"),
+         ("nemesis_interval", "fault interval"), ("nodes", "nodes"), ("net", "network"),
+         ("concurrency", "concurrency"), ("rate", "rate"), ("time_limit", "time limit"),
+         ("seed", "seed"))
+
+
+@cache
+def environment() -> Environment:
+    """The Jinja2 environment for every splitbrain report page (autoescape always on)."""
+    env = Environment(loader=PackageLoader("splitbrain.reports", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["seconds"] = seconds
+    env.filters["verdict"] = verdict_word
+    return env
+
+
+@cache
+def asset(name: str) -> Markup:
+    """An inlined stylesheet or script of ours (trusted text, not a template)."""
+    return Markup(resources.files("splitbrain.reports").joinpath("templates", name)
+                  .read_text(encoding="utf-8"))
+
+
+def test_options(test: dict[str, Any]) -> dict[str, Any]:
+    """test.json's options, flat: accepts the options at top level or under ``options``."""
+    nested = test.get("options") if isinstance(test.get("options"), dict) else {}
+    return {**nested, **{k: v for k, v in test.items() if k != "options"}}
+
+
+@dataclass
+class OpCount:
+    f: str
+    ok: int
+    fail: int
+    info: int
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.fail + self.info
+
+
+def op_counts(run: RunData) -> list[OpCount]:
+    """Client ops by type and outcome, with a total row last."""
+    c = Counter((op.f, op.type) for op in run.ops)
+    rows = [OpCount(f, c[(f, "ok")], c[(f, "fail")], c[(f, "info")])
+            for f in sorted({f for f, _ in c})]
+    rows.append(OpCount("all", *(sum(getattr(r, o) for r in rows) for o in OUTCOMES)))
+    return rows
+
+
+def summary_line(run: RunData, secs: list[Section]) -> str:
+    """One sentence under the verdict: what failed, or why the verdict is unknown."""
+    if run.results is None:
+        return "This run was never checked (it has no results.json); run 'splitbrain check' on it."
+    bad = [s for s in secs if s.verdict != "valid"]
+    if not bad:
+        return f"All {len(secs)} checkers passed." if len(secs) != 1 else "The checker passed."
+    parts = []
+    for s in bad:
+        if s.type_counts:
+            parts.append(f"{s.name}: " + ", ".join(f"{n} {t}" for t, n in s.type_counts))
+        else:
+            parts.append(f"{s.name}: {s.verdict}" + (f" ({s.reason})" if s.reason else ""))
+    return "; ".join(parts) + "."
+
+
+def duration(run: RunData, opts: dict[str, Any]) -> str:
+    value = opts.get("duration")
+    if isinstance(value, (int, float)):
+        return seconds(value * 1e9)
+    times = [ev.time for ev in run.events]
+    return seconds(max(times) - min(times)) if times else "0 s"
+
+
+def context(run: RunData, *, title: str) -> dict[str, Any]:
+    """Everything report.html.j2 needs."""
+    opts = test_options(run.test)
+    faults: list[Fault] = fault_intervals(run.nemesis_ops, max(ev.time for ev in run.events))
+    perf_data: Perf | None = None
+    perf_problem = ""
+    try:
+        perf_data = perf(run.ops, run.events, faults)
+    except Exception as e:  # a plot must never hide the verdict
+        perf_problem = f"The performance plots could not be drawn ({type(e).__name__}: {e})."
+    secs = sections(run)
+    facts = [(label, short(opts[k], 80)) for k, label in FACTS if opts.get(k) not in (None, "")]
+    if not opts.get("nemesis") and faults:
+        facts.insert(2, ("faults", ", ".join(fault_kinds(faults))))
+    facts.append(("duration", duration(run, opts)))
+    start = opts.get("start_time") or opts.get("started") or opts.get("start")
+    if start:
+        facts.append(("started", short(start, 40)))
+    return {
+        "title": title,
+        "verdict": verdict_word(run.valid),
+        "summary": summary_line(run, secs),
+        "facts": facts,
+        "command": opts.get("command") if isinstance(opts.get("command"), str)
+        else " ".join(map(str, opts["command"])) if isinstance(opts.get("command"), list) else "",
+        "op_counts": op_counts(run),
+        "sections": secs,
+        "perf": perf_data,
+        "perf_problem": perf_problem,
+        "faults": faults,
+        "files": run.files,
+        "node_logs": run.node_logs,
+        "options": [(k, short(v, 200)) for k, v in flatten(opts)],
+        "css": asset("report.css"),
+        "js": asset("report.js"),
+    }
+
+
+def render(run: RunData, *, title: str | None = None) -> str:
+    """The report page for a run, as one HTML string."""
+    opts = test_options(run.test)
+    name = title or str(opts.get("name") or "splitbrain run")
+    return environment().get_template("report.html.j2").render(**context(run, title=name))

@@ -1,0 +1,224 @@
+"""Performance plots, as Jepsen's perf graphs: latency over time (one plot per op type, points
+coloured by outcome, log scale) and throughput over time, each with every fault interval shaded
+and labelled by kind and target.
+
+Plots are downsampled so that a long run stays small: time is cut into at most ``BUCKETS``
+buckets and each (op type, outcome) series keeps only the fastest, the median and the slowest
+op of each bucket, so outliers survive. The output is geometry (pixels) for the templates; no
+markup is built here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from splitbrain.history import Event, Op
+from splitbrain.reports.faults import Fault, fault_kinds
+from splitbrain.reports.svg import Scale, tick_label
+from splitbrain.reports.text import seconds
+
+BUCKETS = 300
+OUTCOMES = ("ok", "fail", "info")
+WIDTH, HEIGHT = 960, 210
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 22, 34
+
+
+@dataclass
+class Band:
+    """A shaded fault interval: pixels ``x0..x1``, its label, the kind's colour slot."""
+
+    x0: float
+    x1: float
+    label: str
+    kind: str
+    slot: int
+    healed: bool
+
+
+@dataclass
+class Series:
+    """One plotted series: ``points`` in pixels; drawn as dots or as a line."""
+
+    name: str
+    outcome: str
+    points: list[tuple[float, float]]
+    line: bool = False
+    dash: str = ""
+
+    @property
+    def path(self) -> str:
+        """SVG path data: a polyline, or a zero-length segment per point (drawn as a dot by a
+        round line cap, the most compact scatter SVG can express)."""
+        if self.line:
+            return "M" + "L".join(f"{x:g} {y:g}" for x, y in self.points) if self.points else ""
+        return "".join(f"M{x:g} {y:g}h0" for x, y in self.points)
+
+
+@dataclass
+class Plot:
+    title: str
+    y_label: str
+    width: int = WIDTH
+    height: int = HEIGHT
+    x_ticks: list[tuple[float, str]] = field(default_factory=list)
+    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    bands: list[Band] = field(default_factory=list)
+    series: list[Series] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def plot_left(self) -> int:
+        return LEFT
+
+    @property
+    def plot_right(self) -> int:
+        return self.width - RIGHT
+
+    @property
+    def plot_top(self) -> int:
+        return TOP
+
+    @property
+    def plot_bottom(self) -> int:
+        return self.height - BOTTOM
+
+
+@dataclass
+class AvailabilityRow:
+    """Ops invoked while a fault of ``kind`` was active (``kind`` "none": while no fault was)."""
+
+    kind: str
+    ops: int
+    ok: int
+    fail: int
+    info: int
+
+    @property
+    def availability(self) -> float | None:
+        return self.ok / self.ops if self.ops else None
+
+
+@dataclass
+class Perf:
+    latency: list[Plot]
+    throughput: Plot
+    availability: list[AvailabilityRow]
+    kinds: list[str]
+
+
+def completion_time(op: Op, events: list[Event]) -> float | None:
+    """When the op's completion was recorded (an ``info`` op's ``ret`` is infinity by contract,
+    but its completion event still has a time: the timeout). None if it never completed."""
+    if op.completion_index < 0:
+        return None
+    return events[op.completion_index].time
+
+
+def _time_scale(end: float) -> Scale:
+    return Scale(0, max(end, 1.0), LEFT, WIDTH - RIGHT)
+
+
+def _x_ticks(scale: Scale) -> list[tuple[float, str]]:
+    ticks = Scale(0, scale.hi / 1e9, scale.p0, scale.p1).ticks(8)
+    return [(scale(t * 1e9), tick_label(t)) for t in ticks]
+
+
+def _bands(faults: list[Fault], scale: Scale, kinds: list[str]) -> list[Band]:
+    return [Band(scale(f.start), max(scale(f.end), scale(f.start) + 1.5), f.label, f.kind,
+                 kinds.index(f.kind), f.healed) for f in faults]
+
+
+def _downsample(points: list[tuple[float, float]], end: float) -> list[tuple[float, float]]:
+    """Keep the fastest, median and slowest (time, latency) point of each time bucket."""
+    width = max(end, 1.0) / BUCKETS
+    buckets: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for t, lat in points:
+        buckets[int(t / width)].append((t, lat))
+    kept: list[tuple[float, float]] = []
+    for b in sorted(buckets):
+        pts = sorted(buckets[b], key=lambda p: p[1])
+        kept.extend(dict.fromkeys([pts[0], pts[len(pts) // 2], pts[-1]]))
+    return kept
+
+
+def latency_plots(ops: list[Op], events: list[Event], faults: list[Fault], end: float,
+                  kinds: list[str]) -> list[Plot]:
+    """One latency-over-time plot per op type; y is latency in ms on a log scale."""
+    by_f: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    for op in ops:
+        done = completion_time(op, events)
+        if done is None:
+            continue
+        by_f[op.f][op.type].append((op.call, max(done - op.call, 1) / 1e6))
+    xs = _time_scale(end)
+    plots = []
+    for f in sorted(by_f):
+        series = {o: _downsample(pts, end) for o, pts in by_f[f].items()}
+        lats = [lat for pts in series.values() for _, lat in pts]
+        ys = Scale(min(lats) * 0.8, max(lats) * 1.25, HEIGHT - BOTTOM, TOP, log=True)
+        total = sum(len(v) for v in by_f[f].values())
+        shown = sum(len(v) for v in series.values())
+        plots.append(Plot(
+            title=f"{f} latency", y_label="ms",
+            x_ticks=_x_ticks(xs), y_ticks=[(ys(t), tick_label(t)) for t in ys.ticks()],
+            bands=_bands(faults, xs, kinds),
+            series=[Series(f"{f} {o}", o, [(xs(t), ys(lat)) for t, lat in series[o]])
+                    for o in OUTCOMES if o in series],
+            note=(f"{total} ops; fastest, median and slowest of each of {BUCKETS} time buckets "
+                  f"shown ({shown} points)" if shown < total else f"{total} ops")))
+    return plots
+
+
+def throughput_plot(ops: list[Op], events: list[Event], faults: list[Fault], end: float,
+                    kinds: list[str]) -> Plot:
+    """Completions per second over time, one line per (op type, outcome)."""
+    width = max(end, 1.0) / BUCKETS
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * (BUCKETS + 1))
+    for op in ops:
+        done = completion_time(op, events)
+        if done is not None:
+            counts[(op.f, op.type)][min(int(done / width), BUCKETS)] += 1
+    rate = {k: [c / (width / 1e9) for c in v] for k, v in counts.items()}
+    top = max((max(v) for v in rate.values()), default=1.0) or 1.0
+    xs = _time_scale(end)
+    ys = Scale(0, top * 1.1, HEIGHT - BOTTOM, TOP)
+    fs = sorted({f for f, _ in rate})
+    dashes = ["", "6 3", "2 3", "8 3 2 3", "1 2"]
+    return Plot(
+        title="throughput", y_label="ops/s",
+        x_ticks=_x_ticks(xs), y_ticks=[(ys(t), tick_label(t)) for t in ys.ticks(5)],
+        bands=_bands(faults, xs, kinds),
+        series=[Series(f"{f} {o}", o, [(xs((i + 0.5) * width), ys(r)) for i, r in enumerate(v)],
+                       line=True, dash=dashes[fs.index(f) % len(dashes)])
+                for (f, o), v in sorted(rate.items(), key=lambda kv: (kv[0][0],
+                                                                       OUTCOMES.index(kv[0][1])))],
+        note=f"completions per second in {seconds(width)} buckets")
+
+
+def availability(ops: list[Op], faults: list[Fault]) -> list[AvailabilityRow]:
+    """For each fault kind, the outcomes of ops invoked while a fault of that kind was active;
+    plus a "none" row for ops invoked while no fault was active."""
+    kinds = fault_kinds(faults)
+    rows = {k: AvailabilityRow(k, 0, 0, 0, 0) for k in ["none", *kinds]}
+    intervals = sorted((f.start, f.end, f.kind) for f in faults if f.end > f.start)
+    started, active = 0, []
+    for op in ops:  # ordered by invocation, so a sweep over the sorted intervals suffices
+        while started < len(intervals) and intervals[started][0] <= op.call:
+            active.append(intervals[started])
+            started += 1
+        active = [iv for iv in active if iv[1] > op.call]
+        for k in {k for _, _, k in active} or {"none"}:
+            row = rows[k]
+            row.ops += 1
+            setattr(row, op.type, getattr(row, op.type) + 1)
+    return [r for r in rows.values() if r.ops or r.kind != "none"]
+
+
+def perf(ops: list[Op], events: list[Event], faults: list[Fault]) -> Perf:
+    """Every performance figure of a run, for the report."""
+    end = max((ev.time for ev in events), default=0)
+    kinds = fault_kinds(faults)
+    return Perf(latency=latency_plots(ops, events, faults, end, kinds),
+                throughput=throughput_plot(ops, events, faults, end, kinds),
+                availability=availability(ops, faults), kinds=kinds)

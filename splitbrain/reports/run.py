@@ -1,0 +1,116 @@
+"""What a report is made from: a run's options, history, results and files (DESIGN.md "Store"),
+or an offline history with the results of checking it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from splitbrain.errors import BadInput
+from splitbrain.history import Event, History, Op, read_jsonl
+
+
+@dataclass(frozen=True)
+class Link:
+    """A file the report links to: ``href`` is relative to the report's directory."""
+
+    name: str
+    href: str
+
+
+@dataclass
+class RunData:
+    """Everything a report shows. ``results`` is a ``Result.to_dict()`` (normally the composed
+    one) or None when the run was never checked; ``test`` is ``{}`` for an offline history."""
+
+    history: History
+    results: dict[str, Any] | None
+    test: dict[str, Any] = field(default_factory=dict)
+    files: list[Link] = field(default_factory=list)
+    node_logs: list[Link] = field(default_factory=list)
+
+    @cached_property
+    def events(self) -> list[Event]:
+        return self.history.events
+
+    @cached_property
+    def ops(self) -> list[Op]:
+        return self.history.ops()
+
+    @cached_property
+    def nemesis_ops(self) -> list[Op]:
+        return self.history.nemesis_ops()
+
+    @cached_property
+    def _by_index(self) -> dict[int, Op]:
+        by: dict[int, Op] = {}
+        for op in self.ops:
+            by[op.index] = op
+            if op.completion_index >= 0:
+                by[op.completion_index] = op
+        return by
+
+    def op_at(self, index: int) -> Op | None:
+        """The client op whose invocation (or completion) has this history index."""
+        return self._by_index.get(index) if isinstance(index, int) else None
+
+    @property
+    def valid(self) -> Any:
+        return self.results.get("valid", "unknown") if self.results else "unknown"
+
+    @cached_property
+    def checker_results(self) -> dict[str, dict[str, Any]]:
+        """Each checker's result dict by name: the composed result's parts, or the result
+        itself when it is a single checker's."""
+        if not self.results:
+            return {}
+        parts = (self.results.get("details") or {}).get("results")
+        if self.results.get("checker") == "composed" and isinstance(parts, dict):
+            return parts
+        return {self.results.get("checker") or "checker": self.results}
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path} cannot be read ({e}); is the run directory intact?") from None
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{path} is not valid JSON ({e.msg} at line {e.lineno}); "
+                       f"re-run 'splitbrain check' on the run to rewrite its {what}.") from None
+
+
+def load_run(run_dir: str | os.PathLike) -> RunData:
+    """Read a stored run. A run without ``results.json`` (it crashed before checking) still
+    loads, with ``results`` None. Raises :class:`BadInput` naming what is missing."""
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise BadInput(f"{d} is not a directory; pass a run directory such as "
+                       f"store/<test>/<time>/ or store/latest.")
+    if not (d / "history.jsonl").is_file():
+        raise BadInput(f"{d} holds no history.jsonl, so it is not a splitbrain run directory.")
+    history = read_jsonl(d / "history.jsonl")
+    results = _read_json(d / "results.json", "results") if (d / "results.json").is_file() else None
+    test = _read_json(d / "test.json", "options") if (d / "test.json").is_file() else {}
+    if not isinstance(test, dict):
+        raise BadInput(f"{d / 'test.json'} is not a JSON object of test options.")
+    if results is not None and not (isinstance(results, dict) and "valid" in results):
+        raise BadInput(f"{d / 'results.json'} is not a checker result (no 'valid' field); "
+                       f"re-run 'splitbrain check' on the run.")
+    files = [Link(n, n) for n in ("test.json", "history.jsonl", "results.json", "junit.xml")
+             if (d / n).is_file()]
+    logs = sorted((d / "nodes").glob("*.log")) if (d / "nodes").is_dir() else []
+    return RunData(history, results, test, files,
+                   [Link(p.stem, f"nodes/{p.name}") for p in logs])
+
+
+def offline_run(history: History, results: dict[str, Any], *, source: str | os.PathLike,
+                report_path: str | os.PathLike) -> RunData:
+    """A report's data for a history checked offline (``splitbrain check FILE --report``): the
+    history file is linked relative to where the report is written."""
+    rel = os.path.relpath(Path(source).resolve(), Path(report_path).resolve().parent)
+    return RunData(history, results, {}, [Link(Path(source).name, Path(rel).as_posix())], [])

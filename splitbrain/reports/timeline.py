@@ -1,0 +1,300 @@
+"""Timelines of the ops an anomaly names: one lane per process, one bar per op from invocation
+to completion, crashed (``info``) ops running off to the right.
+
+The horizontal axis is event order, not wall time: each invocation and completion in the window
+gets its own slot, in history order. Concurrency is what matters for a consistency anomaly, and
+event order shows exactly which ops overlapped without letting a 2-second timeout squash a
+50-microsecond read into a hairline (real times are on the axis and in every tooltip).
+
+For a linearizability failure the timeline also draws the attempted linearization: a point on
+each linearized op (at the earliest moment consistent with the order), joined by a path, the
+model's state after each step in a ribbon under the lanes, and the op that cannot be placed
+marked, with the last consistent state and the candidate states. The output is geometry and
+plain strings for the templates; no markup is built here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from splitbrain.history import Op
+from splitbrain.reports.run import RunData
+from splitbrain.reports.text import describe_op, process_label, seconds, short
+
+MAX_OPS = 120
+MAX_STEPS = 60
+LEFT, TOP, LANE_H, BAR_H, TAIL = 76, 30, 48, 22, 56
+BAR_TOP, POINT_Y = 5, 37  # within a lane: the bar, then the linearization track under it
+RIBBON_H = 40
+
+
+@dataclass
+class Bar:
+    index: int
+    x0: float
+    x1: float
+    y: float
+    label: str
+    outcome: str
+    role: str = ""          # linearized | failing | candidate | named | ""
+    step: int | None = None
+
+    @property
+    def crashed(self) -> bool:
+        return self.outcome == "info"
+
+    @property
+    def text(self) -> str:
+        return fit(self.label, self.x1 - self.x0)
+
+
+def fit(label: str, width: float) -> str:
+    """The label cut to what fits in ``width`` pixels (about 6.5 px per character)."""
+    room = int((width - 8) / 6.5)
+    if room < 2:
+        return ""
+    return label if len(label) <= room else label[: room - 1] + "…"
+
+
+@dataclass
+class Segment:
+    """A stretch of the state ribbon: the model's state from ``x0`` to ``x1``."""
+
+    x0: float
+    x1: float
+    state: str
+
+    @property
+    def text(self) -> str:
+        return fit(self.state, self.x1 - self.x0)
+
+
+@dataclass
+class Point:
+    x: float
+    y: float
+    step: int
+    index: int
+    state: str
+
+
+@dataclass
+class Step:
+    step: int
+    index: int
+    process: str
+    label: str
+    state: str
+
+
+@dataclass
+class Candidate:
+    index: int
+    label: str
+    state: str
+    why: str
+
+
+@dataclass
+class Timeline:
+    width: float
+    height: float
+    lanes: list[tuple[str, float]]  # label, top
+    bars: list[Bar]
+    ticks: list[tuple[float, str]]
+    points: list[Point] = field(default_factory=list)
+    ribbon: list[Segment] = field(default_factory=list)
+    ribbon_y: float = 0
+    steps: list[Step] = field(default_factory=list)
+    failing: Bar | None = None
+    last_state: str = ""
+    candidates: list[Candidate] = field(default_factory=list)
+    tooltips: dict[str, dict[str, Any]] = field(default_factory=dict)
+    note: str = ""
+    missing: list[int] = field(default_factory=list)
+    lane_height: int = LANE_H
+    bar_height: int = BAR_H
+
+
+def _pick(run: RunData, indices: list[int], centre: int | None) -> tuple[list[Op], list[int], int]:
+    """The distinct ops for these indices (invocation order), the indices that name no client
+    op, and how many were left out: at most MAX_OPS, those nearest ``centre`` kept."""
+    ops: dict[int, Op] = {}
+    missing = []
+    for i in indices:
+        op = run.op_at(i)
+        if op is None:
+            missing.append(i)
+        else:
+            ops[op.index] = op
+    chosen = sorted(ops.values(), key=lambda o: o.index)
+    dropped = 0
+    if len(chosen) > MAX_OPS:
+        mid = centre if centre is not None else chosen[len(chosen) // 2].index
+        chosen = sorted(sorted(chosen, key=lambda o: abs(o.index - mid))[:MAX_OPS],
+                        key=lambda o: o.index)
+        dropped = len(ops) - MAX_OPS
+    return chosen, missing, dropped
+
+
+def _event_json(run: RunData, index: int) -> str:
+    return json.dumps(run.events[index].to_dict(), default=str, ensure_ascii=False)
+
+
+def _tooltip(run: RunData, op: Op, extra: list[tuple[str, str]]) -> dict[str, Any]:
+    rows = [("process", process_label(op.process)), ("outcome", op.type)]
+    if op.key is not None:
+        rows.append(("key", short(op.key, 200)))
+    if op.node:
+        rows.append(("node", op.node))
+    if op.error:
+        rows.append(("error", op.error))
+    if op.meta:
+        rows.extend((f"meta.{k}", short(v, 200)) for k, v in op.meta.items())
+    done = run.events[op.completion_index].time if op.completion_index >= 0 else None
+    rows.append(("invoked", f"{seconds(op.call)} (event {op.index})"))
+    rows.append(("completed", f"{seconds(done)} (event {op.completion_index}), "
+                              f"after {seconds(done - op.call)}"
+                 if done is not None else "never"))
+    rows.extend(extra)
+    rows.append(("invoke event", _event_json(run, op.index)))
+    if op.completion_index >= 0:
+        rows.append(("completion event", _event_json(run, op.completion_index)))
+    return {"title": f"op {op.index} · {process_label(op.process)} · {describe_op(op, 80)}",
+            "rows": [[k, v] for k, v in rows]}
+
+
+def _lane_order(p: int | str) -> tuple:
+    return (isinstance(p, str), p if isinstance(p, int) else 0, str(p))
+
+
+def _layout(run: RunData, ops: list[Op], label_of) -> tuple[Timeline, dict[int, int], Any]:
+    """Lanes, slots and bars. Returns the timeline, each event index's slot, and the function
+    from a (fractional) slot to its x pixel."""
+    procs = sorted({op.process for op in ops}, key=_lane_order)
+    lane_of = {p: i for i, p in enumerate(procs)}
+    slot_events = sorted({op.index for op in ops} |
+                         {op.completion_index for op in ops
+                          if op.completion_index >= 0 and op.type != "info"})
+    slot = {e: i for i, e in enumerate(slot_events)}
+    slot_w = max(34.0, min(90.0, 1000.0 / max(len(slot_events), 1)))
+
+    def x_of(s: float) -> float:
+        return round(LEFT + (s + 0.5) * slot_w, 1)
+
+    right = LEFT + len(slot_events) * slot_w
+    bars = []
+    for op in ops:
+        y = TOP + lane_of[op.process] * LANE_H + BAR_TOP
+        x0 = x_of(slot[op.index]) - slot_w * 0.35
+        x1 = (right + TAIL - 6 if op.type == "info"
+              else x_of(slot[op.completion_index]) + slot_w * 0.35)
+        bars.append(Bar(op.index, x0, x1, y, label_of(op), op.type))
+    every = max(1, len(slot_events) // 8)
+    ticks = [(x_of(i), seconds(run.events[e].time)) for i, e in enumerate(slot_events)
+             if i % every == 0 or i == len(slot_events) - 1]
+    lanes = [(process_label(p), TOP + i * LANE_H) for i, p in enumerate(procs)]
+    tl = Timeline(width=right + TAIL, height=TOP + len(procs) * LANE_H + 8, lanes=lanes,
+                  bars=bars, ticks=ticks)
+    return tl, slot, x_of
+
+
+def _ts_label(op: Op) -> str:
+    ts = (op.meta or {}).get("ts")
+    return describe_op(op) + (f" @ts {short(ts, 16)}" if ts is not None else "")
+
+
+def anomaly_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline | None:
+    """The timeline of the ops an eventual (or any) anomaly names, labelled with their server
+    timestamps when they have one. None if it names no op of the history."""
+    indices = [i for i in anomaly.get("ops") or [] if isinstance(i, int)]
+    ops, missing, dropped = _pick(run, indices, None)
+    if not ops:
+        return None
+    tl, _, _ = _layout(run, ops, _ts_label)
+    for bar in tl.bars:
+        bar.role = "named"
+    tl.tooltips = {str(op.index): _tooltip(run, op, []) for op in ops}
+    tl.missing = missing
+    if dropped:
+        tl.note = f"{dropped} more ops named by this anomaly are not drawn."
+    return tl
+
+
+def linearizability_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline | None:
+    """The smallest failing window of a ``nonlinearizable`` anomaly, with the attempted
+    linearization, the state after each step, the op that cannot be placed and its candidate
+    states. The linearization (a prefix that may reach back to the start of the history) is
+    drawn where its ops fall in the window and listed for its last MAX_STEPS steps. None if the
+    anomaly names no op of the history."""
+    lin = [s for s in anomaly.get("linearization") or [] if isinstance(s, dict)]
+    cands = [c for c in anomaly.get("candidates") or [] if isinstance(c, dict)]
+    failing_op = run.op_at(anomaly.get("op"))
+    indices = [i for i in anomaly.get("ops") or [] if isinstance(i, int)]
+    indices += [c.get("op") for c in cands] + [failing_op.index if failing_op else None]
+    if len(indices) < 2:
+        indices += [s.get("op") for s in lin[-MAX_STEPS:]]
+    ops, missing, dropped = _pick(run, [i for i in indices if isinstance(i, int)],
+                                  failing_op.index if failing_op else None)
+    if not ops:
+        return None
+    tl, slot, x_of = _layout(run, ops, describe_op)
+    bar_of = {b.index: b for b in tl.bars}
+    extra: dict[int, list[tuple[str, str]]] = {op.index: [] for op in ops}
+
+    # The attempted linearization: a point per step at the earliest moment that respects both
+    # the op's interval and the order of the steps before it.
+    prev_state, first_drawn_state = "initial", None
+    at = -1.0
+    for n, s in enumerate(lin, start=1):
+        op = run.op_at(s.get("op"))
+        state = str(s.get("state", ""))
+        if n > len(lin) - MAX_STEPS:
+            tl.steps.append(Step(n, s.get("op"), process_label(op.process) if op else "?",
+                                 describe_op(op) if op else f"op {s.get('op')} (not in history)",
+                                 state))
+        if op is not None and op.index in bar_of:
+            bar = bar_of[op.index]
+            bar.role, bar.step = "linearized", n
+            end = slot.get(op.completion_index, len(slot) + 0.4)
+            at = min(max(slot[op.index], at + 0.3), end)
+            tl.points.append(Point(x_of(at), bar.y - BAR_TOP + POINT_Y, n, op.index, state))
+            extra[op.index] += [("linearized", f"step {n} of {len(lin)}"),
+                                ("state before", prev_state), ("state after", state)]
+            if first_drawn_state is None:
+                first_drawn_state = prev_state
+        prev_state = state
+
+    for c in cands:
+        op = run.op_at(c.get("op"))
+        label = describe_op(op) if op else f"op {c.get('op')} (not in history)"
+        cand = Candidate(c.get("op"), label, str(c.get("state", "")), str(c.get("why", "")))
+        tl.candidates.append(cand)
+        if op is not None and op.index in bar_of:
+            bar_of[op.index].role = bar_of[op.index].role or "candidate"
+            extra[op.index].append(("as the next step",
+                                    f"{cand.state}: {cand.why}" if cand.why else cand.state))
+
+    tl.last_state = str(anomaly.get("last_state", prev_state))
+    if failing_op is not None and failing_op.index in bar_of:
+        tl.failing = bar_of[failing_op.index]
+        tl.failing.role = "failing"
+        seen = [f"{c.label} → {c.state}" + (f" ({c.why})" if c.why else "")
+                for c in tl.candidates]
+        extra[failing_op.index] = [
+            ("cannot be placed", f"after step {len(lin)}, from state {tl.last_state}"),
+            ("states it could have seen", "; ".join(seen) or tl.last_state)]
+
+    tl.ribbon_y = tl.height + 4
+    bounds = [LEFT] + [p.x for p in tl.points] + [tl.width - 4]
+    states = [first_drawn_state or prev_state] + [p.state for p in tl.points]
+    tl.ribbon = [Segment(bounds[i], bounds[i + 1], states[i]) for i in range(len(states))]
+    tl.height = tl.ribbon_y + RIBBON_H
+    tl.tooltips = {str(op.index): _tooltip(run, op, extra[op.index]) for op in ops}
+    tl.missing = missing
+    if dropped:
+        tl.note = (f"{dropped} more ops of the window are not drawn (the {MAX_OPS} nearest the "
+                   f"op that cannot be placed are).")
+    return tl
