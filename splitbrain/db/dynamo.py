@@ -1,0 +1,560 @@
+"""The ``dynamo`` and ``lww`` modes: a leaderless Dynamo-style store (SOSP 2007).
+
+One :class:`DynamoStore` per node. Mechanisms and where they live:
+
+- Placement: :class:`~splitbrain.db.ring.Ring` (vnodes, preference lists).
+- Coordination: a put is coordinated by an owner of the key that is up (a request reaching any
+  other node is forwarded there), because in ``dynamo`` mode the coordinator names the new
+  version with its next dot and must hold every version it made before (versions.py). The
+  coordinator writes the new state locally, sends it to the first N reachable nodes of the
+  preference list and acknowledges after W of them have it on disk. ``lww`` writes are
+  coordinated by the node the client reached, with its wall clock (plus offset) as timestamp.
+  A get asks the first N reachable nodes and returns the merge of the first R answers.
+- Sloppy quorum and hinted handoff: an owner believed down is replaced by the next reachable
+  fallback, which stores the state durably as a hint for that owner and hands it off when the
+  owner is seen up again; reads merge a node's hints with its own data.
+- Read repair: once every replica asked by a get has answered (or the timeout passed), the
+  ones that returned a stale state get the merged one.
+- Anti-entropy: on a timer each node compares the Merkle tree of a random range it owns with
+  another owner, descending level by level, and both exchange the keys of differing leaves.
+- Membership: :class:`~splitbrain.db.membership.Membership` (gossip + local suspicion).
+
+Peer messages are dicts with ``t`` (type) and, for request/answer pairs, ``rid``. Every state
+sent is the sender's full state of the key, so any replica holding a version also holds every
+version its coordinator had (what makes the causal contexts exact, see versions.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from splitbrain.db import versions as v
+from splitbrain.db.env import Env, Message
+from splitbrain.db.errors import NodeError, bad_request, timeout, unavailable
+from splitbrain.db.membership import Membership
+from splitbrain.db.merkle import DEPTH, LeafHashes, key_bucket
+from splitbrain.db.ring import Ring
+from splitbrain.db.store import ReadResult, WriteResult
+
+log = logging.getLogger("splitbrain.node")
+
+KV, HINTS, META = "kv", "hints", "meta"
+GOSSIP_FANOUT = 2
+HANDOFF_BATCH = 256
+
+
+def digest(state: v.State) -> bytes:
+    """A digest of a key's canonical state (what Merkle leaves hash)."""
+    return hashlib.blake2b(v.pack(state), digest_size=8).digest()
+
+
+# ---------------------------------------------------------------------------------------------
+# What differs between the two modes: how versions are made, merged and read.
+
+
+class DvvVersions:
+    """``dynamo``: dotted version vectors, siblings, causal contexts."""
+
+    coordinated_by_owner = True
+
+    @staticmethod
+    def parse_context(text: str | None) -> v.Context:
+        if text is None:
+            return v.Context()
+        try:
+            return v.Context.decode(text)
+        except ValueError:
+            raise bad_request("the context does not parse; send back the context string a "
+                              "read returned, unchanged.") from None
+
+    merge = staticmethod(v.dvv_merge)
+
+    @staticmethod
+    def write(local: v.State, value: Any, ctx: v.Context, node: str,
+              wall: float) -> tuple[v.State, WriteResult]:
+        state, history = v.dvv_write(local, value, ctx, node)
+        return state, WriteResult(context=history.encode())
+
+    @staticmethod
+    def read(state: v.State) -> ReadResult:
+        return ReadResult(values=[s[v.VALUE] for s in state],
+                          context=v.dvv_context(state).encode())
+
+
+class LwwVersions:
+    """``lww``: one value per key, the highest coordinator timestamp wins; contexts ignored."""
+
+    coordinated_by_owner = False
+
+    @staticmethod
+    def parse_context(text: str | None) -> None:
+        return None
+
+    merge = staticmethod(v.lww_merge)
+
+    @staticmethod
+    def write(local: v.State, value: Any, ctx: None, node: str,
+              wall: float) -> tuple[v.State, WriteResult]:
+        return v.lww_write(local, value, wall, node), WriteResult(ts=wall)
+
+    @staticmethod
+    def read(state: v.State) -> ReadResult:
+        if not state:
+            return ReadResult(values=[])
+        ts, _, value = state[0]
+        return ReadResult(values=[value], ts=ts)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Call:
+    """Answers to one request sent to several nodes. ``quorum`` resolves once ``need`` of them
+    succeeded (or success became impossible); ``done`` once all answered."""
+
+    targets: list[str]
+    need: int
+    answers: dict[str, Message] = field(default_factory=dict)
+    failed: int = 0
+    quorum: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def answer(self, src: str, msg: Message) -> None:
+        if src in self.answers or src not in self.targets:
+            return
+        self.answers[src] = msg
+        if not msg.get("ok", True):
+            self.failed += 1
+        ok = len(self.answers) - self.failed
+        if not self.quorum.done() and (ok >= self.need
+                                       or len(self.targets) - self.failed < self.need):
+            self.quorum.set_result(None)
+        if len(self.answers) == len(self.targets) and not self.done.done():
+            self.done.set_result(None)
+
+    @property
+    def succeeded(self) -> int:
+        return len(self.answers) - self.failed
+
+
+class DynamoStore:
+    """The :class:`~splitbrain.db.store.Store` of modes ``dynamo`` and ``lww``."""
+
+    def __init__(self, env: Env):
+        cfg = env.config
+        self.env = env
+        self.name = env.name
+        self.storage = env.storage
+        self.mode = cfg.mode
+        self.versions = DvvVersions if cfg.mode == "dynamo" else LwwVersions
+        self.ring = Ring(cfg.names, cfg.vnodes)
+        self.n, self.r, self.w = cfg.n, cfg.r, cfg.w
+        self.timeout = cfg.request_timeout_ms / 1000
+        self.owned = self.ring.owned_ranges(self.name, self.n)
+        self.leaves = LeafHashes()
+        self.digests: dict[str, bytes] = {}
+        self.range_keys: dict[int, set[str]] = {}
+        self.hint_owners: dict[str, set[str]] = {}
+        self.membership: Membership | None = None
+        self._calls: dict[int, _Call] = {}
+        self._rid = 0
+        self._handoffs: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._timers: list[asyncio.Task] = []
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        incarnation = self.storage.get(META, "incarnation", 0) + 1
+        self.storage.put(META, "incarnation", incarnation)
+        await self.storage.sync()
+        cfg = self.env.config
+        self.membership = Membership(self.name, cfg.names, incarnation,
+                                     cfg.failure_timeout_ms / 1000, self.env.clock.monotonic)
+        for key, state in self.storage.scan(KV):
+            self._index(key, None, state)
+        for (owner, key), _ in self.storage.scan(HINTS):
+            self.hint_owners.setdefault(key, set()).add(owner)
+        self.env.transport.set_handler(self._on_message)
+        self._timers = [
+            asyncio.ensure_future(self._every(cfg.gossip_interval_ms, self._gossip)),
+            asyncio.ensure_future(self._every(cfg.hint_interval_ms, self._handoff)),
+            asyncio.ensure_future(self._every(cfg.anti_entropy_interval_ms, self._anti_entropy)),
+        ]
+
+    async def stop(self) -> None:
+        for t in self._timers + list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._timers, *self._tasks, return_exceptions=True)
+        for call in self._calls.values():
+            for fut in (call.quorum, call.done):
+                if not fut.done():
+                    fut.cancel()
+
+    async def _every(self, interval_ms: int, step: Any) -> None:
+        while True:
+            # Jitter keeps nodes from acting in lockstep.
+            await asyncio.sleep(interval_ms / 1000 * (0.5 + self.env.rng.random()))
+            try:
+                step()
+            except Exception:
+                log.exception("periodic task %s failed", step.__name__)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- local data -------------------------------------------------------------------
+
+    def _index(self, key: str, old: v.State | None, new: v.State) -> None:
+        rng = self.ring.range_of(key)
+        new_digest = digest(new)
+        self.leaves.update(rng, key, self.digests.get(key) if old is not None else None,
+                           new_digest)
+        self.digests[key] = new_digest
+        self.range_keys.setdefault(rng, set()).add(key)
+
+    def _apply(self, key: str, incoming: v.State, hint_for: str | None = None) -> v.State:
+        """Merge ``incoming`` into this node's state of ``key`` (or into its hint for owner
+        ``hint_for``). Returns the merged state. The caller syncs before acknowledging."""
+        if hint_for is not None:
+            old = self.storage.get(HINTS, (hint_for, key))
+            merged = self.versions.merge(old or [], incoming)
+            if merged != old:
+                self.storage.put(HINTS, (hint_for, key), merged)
+                self.hint_owners.setdefault(key, set()).add(hint_for)
+            return merged
+        old = self.storage.get(KV, key)
+        merged = self.versions.merge(old or [], incoming)
+        if merged != old:
+            self.storage.put(KV, key, merged)
+            self._index(key, old, merged)
+        return merged
+
+    def _local_read(self, key: str) -> v.State:
+        """This node's own state of ``key`` merged with any hints it holds for it."""
+        state = self.storage.get(KV, key) or []
+        for owner in self.hint_owners.get(key, ()):
+            state = self.versions.merge(state, self.storage.get(HINTS, (owner, key)) or [])
+        return state
+
+    # -- placement --------------------------------------------------------------------
+
+    def _up(self, node: str) -> bool:
+        return self.membership.is_up(node)
+
+    def _targets(self, key: str) -> list[tuple[str, str | None]]:
+        """The first N reachable nodes of the preference list, each with the owner it stands
+        in for (None for an owner)."""
+        pref = self.ring.preference_list(key)
+        owners, rest = pref[:self.n], pref[self.n:]
+        down = [o for o in owners if not self._up(o)]
+        fallbacks = [f for f in rest if self._up(f)]
+        return [(o, None) for o in owners if self._up(o)] + list(zip(fallbacks, down))
+
+    # -- client operations ------------------------------------------------------------
+
+    async def get(self, key: str, *, consistency: str | None = None,
+                  r: int | None = None) -> ReadResult:
+        r = self._quorum(r, "r")
+        targets = self._targets(key)
+        if len(targets) < r:
+            raise unavailable(f"only {len(targets)} replicas of {key!r} are reachable and the "
+                              f"read needs {r}; nothing was read.")
+        nodes = [node for node, _ in targets]
+        call = self._call(nodes, r)
+        rid = self._register(call)
+        for node in nodes:
+            if node == self.name:
+                call.answer(node, {"state": self._local_read(key)})
+            else:
+                self.env.transport.send(node, {"t": "get", "rid": rid, "key": key})
+        await self._wait(call, call.quorum)
+        if call.succeeded < r:
+            self._give_up(rid, call)
+            raise timeout(f"only {call.succeeded} of the {r} replicas needed answered the read "
+                          f"of {key!r} in time.")
+        merged: v.State = []
+        for msg in call.answers.values():
+            merged = self.versions.merge(merged, msg["state"])
+        self._spawn(self._read_repair(rid, call, key, dict(targets)))
+        return self.versions.read(merged)
+
+    async def put(self, key: str, value: Any, *, context: str | None = None,
+                  w: int | None = None, condition: dict | None = None) -> WriteResult:
+        if condition is not None:
+            raise bad_request(f"conditional writes exist only in dynamodb mode, not {self.mode}.")
+        w = self._quorum(w, "w")
+        ctx = self.versions.parse_context(context)
+        if not self.versions.coordinated_by_owner:
+            return await self._coordinate(key, value, ctx, w)
+        owners = self.ring.owners(key, self.n)
+        if self.name in owners:
+            return await self._coordinate(key, value, ctx, w)
+        up = [o for o in owners if self._up(o)]
+        if not up:
+            raise unavailable(f"no owner of {key!r} is reachable to coordinate the write; "
+                              f"nothing was written.")
+        return await self._forward(up[0], key, value, context, w)
+
+    async def add(self, key: str, delta: int | float) -> WriteResult:
+        raise bad_request(f"add exists only in dynamodb mode; in {self.mode} mode read the "
+                          f"value, add, and put it back with the read's context.")
+
+    async def add_to_set(self, key: str, element: Any) -> WriteResult:
+        raise bad_request(f"add-to-set exists only in dynamodb mode; in {self.mode} mode read "
+                          f"the siblings, merge them, and put the union back with the read's "
+                          f"context.")
+
+    def status(self) -> dict[str, Any]:
+        return {"members": self.membership.view() if self.membership else {},
+                "n": self.n, "r": self.r, "w": self.w,
+                "ring": self.ring.describe(),
+                "hints_pending": sum(1 for _ in self.storage.scan(HINTS)),
+                "keys": len(self.digests)}
+
+    def _quorum(self, value: int | None, name: str) -> int:
+        if value is None:
+            return self.r if name == "r" else self.w
+        if value > self.n:
+            raise bad_request(f"{name}={value} exceeds this cluster's n={self.n}.")
+        return value
+
+    # -- coordination -----------------------------------------------------------------
+
+    async def _coordinate(self, key: str, value: Any, ctx: Any, w: int) -> WriteResult:
+        targets = self._targets(key)
+        if len(targets) < w:
+            raise unavailable(f"only {len(targets)} replicas of {key!r} are reachable and the "
+                              f"write needs {w}; nothing was written.")
+        local = self.storage.get(KV, key) or []
+        state, result = self.versions.write(local, value, ctx, self.name, self.env.clock.wall())
+        nodes = [node for node, _ in targets]
+        call = self._call(nodes, w)
+        rid = self._register(call)
+        for node, hint_for in targets:
+            if node != self.name:
+                self.env.transport.send(node, {"t": "put", "rid": rid, "key": key,
+                                               "state": state, "hint": hint_for})
+        if self.name in nodes:
+            self._apply(key, state)
+            await self.storage.sync()
+            call.answer(self.name, {"ok": True})
+        await self._wait(call, call.quorum)
+        self._forget(rid)
+        if call.succeeded < w:
+            self._suspect_silent(call)
+            raise timeout(f"only {call.succeeded} of the {w} replicas needed acknowledged the "
+                          f"write of {key!r} in time; it may still be applied.")
+        return result
+
+    async def _forward(self, coordinator: str, key: str, value: Any, context: str | None,
+                       w: int) -> WriteResult:
+        call = self._call([coordinator], 1)
+        rid = self._register(call)
+        self.env.transport.send(coordinator, {"t": "fwd", "rid": rid, "key": key,
+                                              "value": value, "context": context, "w": w})
+        await self._wait(call, call.quorum, factor=1.5)
+        self._forget(rid)
+        answer = call.answers.get(coordinator)
+        if answer is None:
+            self.membership.suspect(coordinator)
+            raise timeout(f"the coordinator {coordinator} of {key!r} did not answer in time; "
+                          f"the write may still be applied.")
+        if not answer["ok"]:
+            raise NodeError(answer["error"], answer["message"], definite=answer["definite"])
+        return WriteResult(ts=answer.get("ts"), context=answer.get("context"))
+
+    async def _read_repair(self, rid: int, call: _Call, key: str,
+                           hints: dict[str, str | None]) -> None:
+        await self._wait(call, call.done)
+        self._give_up(rid, call)
+        merged: v.State = []
+        for msg in call.answers.values():
+            merged = self.versions.merge(merged, msg.get("state", []))
+        for node, msg in call.answers.items():
+            if msg.get("state") != merged:
+                if node == self.name:
+                    self._apply(key, merged)
+                else:
+                    self.env.transport.send(node, {"t": "repair", "key": key, "state": merged,
+                                                   "hint": hints.get(node)})
+
+    # -- request plumbing -------------------------------------------------------------
+
+    def _call(self, targets: list[str], need: int) -> _Call:
+        return _Call(targets=targets, need=need)
+
+    def _register(self, call: _Call) -> int:
+        self._rid += 1
+        self._calls[self._rid] = call
+        return self._rid
+
+    def _forget(self, rid: int) -> None:
+        self._calls.pop(rid, None)
+
+    def _give_up(self, rid: int, call: _Call) -> None:
+        self._forget(rid)
+        self._suspect_silent(call)
+
+    def _suspect_silent(self, call: _Call) -> None:
+        for node in call.targets:
+            if node not in call.answers:
+                self.membership.suspect(node)
+
+    async def _wait(self, call: _Call, fut: asyncio.Future, factor: float = 1.0) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.timeout * factor)
+        except asyncio.TimeoutError:
+            pass
+
+    # -- peer messages ----------------------------------------------------------------
+
+    def _on_message(self, src: str, msg: Message) -> Any:
+        kind = msg.get("t")
+        if kind == "ans":
+            self.membership.heard_from(src)
+            call = self._calls.get(msg.get("rid"))
+            if call is not None:
+                call.answer(src, msg)
+            return None
+        handler = self._handlers.get(kind)
+        if handler is None:
+            log.warning("ignoring a peer message of unknown type %r from %s", kind, src)
+            return None
+        return handler(self, src, msg)
+
+    def _answer(self, dest: str, rid: int, **fields: Any) -> None:
+        self.env.transport.send(dest, {"t": "ans", "rid": rid, **fields})
+
+    def _on_get(self, src: str, msg: Message) -> None:
+        self._answer(src, msg["rid"], state=self._local_read(msg["key"]))
+
+    async def _on_put(self, src: str, msg: Message) -> None:
+        self._apply(msg["key"], msg["state"], msg.get("hint"))
+        await self.storage.sync()
+        self._answer(src, msg["rid"], ok=True)
+
+    async def _on_repair(self, src: str, msg: Message) -> None:
+        self._apply(msg["key"], msg["state"], msg.get("hint"))
+        await self.storage.sync()
+
+    async def _on_forward(self, src: str, msg: Message) -> None:
+        try:
+            res = await self.put(msg["key"], msg["value"], context=msg["context"], w=msg["w"])
+        except NodeError as e:
+            self._answer(src, msg["rid"], ok=False, error=e.code, definite=e.definite,
+                         message=e.message)
+            return
+        self._answer(src, msg["rid"], ok=True, ts=res.ts, context=res.context)
+
+    def _on_gossip(self, src: str, msg: Message) -> None:
+        self.membership.merge(msg["beats"])
+        self._answer(src, msg["rid"], beats=self.membership.tick())
+
+    # -- gossip -----------------------------------------------------------------------
+
+    def _gossip(self) -> None:
+        beats = self.membership.tick()
+        for peer in self.membership.gossip_targets(self.env.rng, GOSSIP_FANOUT):
+            call = self._call([peer], 1)
+            rid = self._register(call)
+            self.env.transport.send(peer, {"t": "gossip", "rid": rid, "beats": beats})
+            self._spawn(self._gossip_answer(rid, call, peer))
+
+    async def _gossip_answer(self, rid: int, call: _Call, peer: str) -> None:
+        await self._wait(call, call.quorum)
+        self._forget(rid)
+        if peer in call.answers:
+            self.membership.merge(call.answers[peer]["beats"])
+        else:
+            self.membership.suspect(peer)
+
+    # -- hinted handoff ---------------------------------------------------------------
+
+    def _handoff(self) -> None:
+        sent = 0
+        for (owner, key), state in self.storage.scan(HINTS):
+            if sent >= HANDOFF_BATCH:
+                break
+            if (owner, key) in self._handoffs or not self._up(owner):
+                continue
+            self._handoffs.add((owner, key))
+            sent += 1
+            self._spawn(self._hand_off(owner, key, state))
+
+    async def _hand_off(self, owner: str, key: str, state: v.State) -> None:
+        call = self._call([owner], 1)
+        rid = self._register(call)
+        try:
+            self.env.transport.send(owner, {"t": "put", "rid": rid, "key": key, "state": state,
+                                            "hint": None})
+            await self._wait(call, call.quorum)
+            self._forget(rid)
+            if owner not in call.answers:
+                self.membership.suspect(owner)
+                return
+            if self.storage.get(HINTS, (owner, key)) == state:
+                self.storage.delete(HINTS, (owner, key))
+                owners = self.hint_owners.get(key, set())
+                owners.discard(owner)
+                if not owners:
+                    self.hint_owners.pop(key, None)
+                await self.storage.sync()
+        finally:
+            self._handoffs.discard((owner, key))
+
+    # -- anti-entropy -----------------------------------------------------------------
+
+    def _anti_entropy(self) -> None:
+        if not self.owned:
+            return
+        rng = self.env.rng.choice(self.owned)
+        peers = [p for p in self.ring.range_nodes(rng)[:self.n]
+                 if p != self.name and self._up(p)]
+        if peers:
+            tree = self.leaves.tree(rng)
+            self.env.transport.send(self.env.rng.choice(peers),
+                                    {"t": "ae", "range": rng, "level": 0,
+                                     "hashes": {0: tree.root}})
+
+    def _on_ae(self, src: str, msg: Message) -> None:
+        rng, level = msg["range"], msg["level"]
+        if rng not in self.owned:
+            return
+        tree = self.leaves.tree(rng)
+        differ = tree.mismatches(level, msg["hashes"])
+        if not differ:
+            return
+        if level == DEPTH:
+            self._send_buckets(src, rng, differ, reply=True)
+        else:
+            self.env.transport.send(src, {"t": "ae", "range": rng, "level": level + 1,
+                                          "hashes": tree.children(level, differ)})
+
+    async def _on_ae_data(self, src: str, msg: Message) -> None:
+        rng = msg["range"]
+        if rng not in self.owned:
+            return
+        for key, state in msg["states"].items():
+            if self.ring.range_of(key) == rng:
+                self._apply(key, state)
+        if msg["reply"]:
+            self._send_buckets(src, rng, msg["buckets"], reply=False)
+        await self.storage.sync()
+
+    def _send_buckets(self, dest: str, rng: int, buckets: list[int], *, reply: bool) -> None:
+        wanted = set(buckets)
+        states = {key: self.storage.get(KV, key) for key in self.range_keys.get(rng, ())
+                  if key_bucket(key) in wanted}
+        self.env.transport.send(dest, {"t": "ae_data", "range": rng, "buckets": buckets,
+                                       "states": states, "reply": reply})
+
+    _handlers = {"get": _on_get, "put": _on_put, "repair": _on_repair, "fwd": _on_forward,
+                 "gossip": _on_gossip, "ae": _on_ae, "ae_data": _on_ae_data}
