@@ -1,0 +1,98 @@
+"""Availability: the fraction of client ops that succeeded while each kind of fault was active,
+beside the fraction when none was.
+
+History shape: nemesis events (process ``"nemesis"``) pair into ops by
+:meth:`History.nemesis_ops`. A fault of kind K starts with ``start-K`` (``kill``, ``pause``,
+``bump-clock`` and ``strobe-clock`` start ``kill``, ``pause``, ``clock``) at the op's
+invocation and ends with ``stop-K`` (``restart``, ``resume``, ``reset-clock``) at the op's
+completion; a stop naming nodes ends the open faults of its kind on those nodes, otherwise all of
+them. A client op counts under every kind active when it was invoked, or under ``none``.
+Final reads (``meta.final``) are left out. This is a measurement: the result is always valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from splitbrain.checkers.keyed import is_final
+from splitbrain.checkers.result import Result
+from splitbrain.history import History, Op
+
+NAME = "availability"
+_STARTS = {"kill": "kill", "pause": "pause", "bump-clock": "clock", "strobe-clock": "clock"}
+_STOPS = {"restart": "kill", "resume": "pause", "reset-clock": "clock"}
+
+
+def fault_kind(f: str) -> tuple[str, str] | None:
+    """``("start"|"stop", kind)`` for a nemesis op name, or None if it neither starts nor stops
+    a fault."""
+    if f in _STARTS:
+        return "start", _STARTS[f]
+    if f in _STOPS:
+        return "stop", _STOPS[f]
+    for prefix in ("start-", "stop-"):
+        if f.startswith(prefix):
+            return prefix[:-1], f[len(prefix):]
+    return None
+
+
+def _nodes(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset([value])
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return frozenset().union(*(_nodes(v) for v in value))
+    return frozenset()
+
+
+def fault_changes(nemesis_ops: list[Op]) -> list[tuple[float, str, int]]:
+    """Time-ordered ``(time, kind, +1|-1)`` changes in the number of open faults of each kind."""
+    changes: list[tuple[float, str, int]] = []
+    open_faults: list[tuple[str, frozenset[str]]] = []
+    for op in nemesis_ops:
+        role = fault_kind(op.f)
+        if role is None or op.type == "fail":
+            continue
+        kind = role[1]
+        targets = _nodes(op.output if op.output is not None else op.value)
+        if role[0] == "start":
+            open_faults.append((kind, targets))
+            changes.append((op.call, kind, +1))
+            continue
+        same = [f for f in open_faults if f[0] == kind]
+        closing = [f for f in same if f[1] & targets] or same
+        at = op.ret if op.ret != float("inf") else op.call
+        for f in closing:
+            open_faults.remove(f)
+            changes.append((at, kind, -1))
+    return sorted(changes, key=lambda c: c[0])
+
+
+def check(history: History) -> Result:
+    """Count ok/fail/info client ops under each active fault kind and under none."""
+    changes = fault_changes(history.nemesis_ops())
+    active: dict[str, int] = {}
+    table: dict[str, dict[str, int]] = {}
+    by_f: dict[str, dict[str, dict[str, int]]] = {}
+    i = 0
+    for op in history.ops():
+        if is_final(op):
+            continue
+        while i < len(changes) and changes[i][0] <= op.call:
+            _, kind, delta = changes[i]
+            active[kind] = active.get(kind, 0) + delta
+            i += 1
+        kinds = [k for k, n in active.items() if n > 0] or ["none"]
+        for k in kinds:
+            row = table.setdefault(k, {"ops": 0, "ok": 0, "fail": 0, "info": 0})
+            row["ops"] += 1
+            row[op.type] += 1
+            frow = by_f.setdefault(k, {}).setdefault(op.f, {"ops": 0, "ok": 0})
+            frow["ops"] += 1
+            frow["ok"] += op.type == "ok"
+    for rows in (table, *by_f.values()):
+        for row in rows.values():
+            row["ok_fraction"] = round(row["ok"] / row["ops"], 6)
+    return Result(True, stats={"by_fault": table}, details={"by_fault_and_f": by_f},
+                  checker=NAME)

@@ -1,0 +1,89 @@
+"""Counters: every read lies between what certainly happened before it and what possibly did.
+
+History shape: ``f="add"`` with ``value`` the delta (an atomic add in dynamodb, a
+read-modify-write in dynamo and lww), ``f="read"`` with ``value`` the number read (or a
+one-element list; absent reads as the initial value). Keys group independent counters.
+
+For an ok read R: an add is *certain* when it was acknowledged before R began, *possible* when
+it was invoked before R ended, is not certain and did not fail. R must satisfy
+``initial + sum(certain) + sum(possible negative deltas) <= value <= initial + sum(certain) +
+sum(possible positive deltas)``. Anomalies:
+
+* ``counter-too-low``: below the lower bound: acknowledged increments are missing (lost updates,
+  or a stale read);
+* ``counter-too-high``: above the upper bound: the read counts increments never attempted.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
+from typing import Any
+
+from splitbrain.checkers.anomalies import AnomalyLog
+from splitbrain.checkers.keyed import by_key, client_ops, read_values
+from splitbrain.checkers.result import Result
+from splitbrain.history import History, Op
+
+NAME = "counter"
+
+
+class _Sums:
+    """Prefix sums of deltas over ops sorted by one time, for 'sum of deltas of ops with time
+    < t' (or <= t) in O(log n)."""
+
+    def __init__(self, ops: list[Op], time: str, sign: int = 0):
+        pairs = sorted((getattr(op, time), op.value) for op in ops
+                       if sign == 0 or (op.value > 0) == (sign > 0))
+        self.times = [t for t, _ in pairs]
+        self.sums = [0, *accumulate(d for _, d in pairs)]
+
+    def before(self, t: float) -> float:
+        return self.sums[bisect_left(self.times, t)]
+
+    def until(self, t: float) -> float:
+        return self.sums[bisect_right(self.times, t)]
+
+
+def check(history: History | list[Op], *, initial: float = 0, limit: int = 1000) -> Result:
+    """Check every ok read of every counter against its bounds."""
+    log = AnomalyLog(limit)
+    reads = 0
+    for key, ops in by_key(client_ops(history), ("add", "read")).items():
+        adds = [op for op in ops if op.f == "add" and op.type != "fail"
+                and isinstance(op.value, (int, float))]
+        acked = [op for op in adds if op.ok]
+        certain = _Sums(acked, "ret")
+        # Certain adds are a subset of those invoked before the read ended; the possible ones
+        # are the rest, split by sign.
+        invoked_pos, invoked_neg = _Sums(adds, "call", +1), _Sums(adds, "call", -1)
+        certain_pos, certain_neg = _Sums(acked, "ret", +1), _Sums(acked, "ret", -1)
+        for r in ops:
+            if r.f != "read" or not r.ok:
+                continue
+            reads += 1
+            got = _number(r, initial)
+            base = initial + certain.before(r.call)
+            lower = base + invoked_neg.until(r.ret) - certain_neg.before(r.call)
+            upper = base + invoked_pos.until(r.ret) - certain_pos.before(r.call)
+            if got is None:
+                continue
+            if got < lower:
+                log.add("counter-too-low", [r.index], f"Read of counter {key!r} (op {r.index}) "
+                        f"returned {got}, but adds acknowledged before it began already sum to "
+                        f"at least {lower}.", key=key, value=got, lower=lower, upper=upper,
+                        consistency=r.consistency)
+            elif got > upper:
+                log.add("counter-too-high", [r.index], f"Read of counter {key!r} (op "
+                        f"{r.index}) returned {got}, more than the {upper} that every add "
+                        f"invoked before it ended could make.", key=key, value=got,
+                        lower=lower, upper=upper, consistency=r.consistency)
+    return Result(not log.counts, log.items, {"reads": reads, **log.stats()}, checker=NAME)
+
+
+def _number(read: Op, initial: float) -> Any:
+    values = read_values(read)
+    if not values:
+        return initial
+    v = values[0]
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None

@@ -1,0 +1,129 @@
+"""Last-write-wins: the semantics the ``lww`` mode declares, and the losses it permits.
+
+History shape: register ops on keys (see :mod:`splitbrain.checkers.reads`); every ok write's
+completion carries ``meta.ts``, the timestamp the coordinator gave it; reads carry ``meta.ts``,
+the winning write's timestamp; final reads are flagged ``meta.final=true``, one per key per
+node. A read-modify-write (the set and counter workloads in lww mode) is an op of any ``f``
+whose completion has ``meta.read`` (what it read) and ``meta.ts`` (the timestamp of its write).
+
+Declared guarantee (violations, the run is invalid):
+
+* ``not-converged``: after healing, the final reads of a key on different nodes disagree;
+* ``not-highest-timestamp``: the value the replicas converged on is not the write with the
+  highest timestamp among the acknowledged writes (it has a lower one, or the key is empty).
+
+Permitted anomalies (counted, each listed; they fail a run only under ``--expect
+no-lost-writes``):
+
+* ``lost-write``: an acknowledged write A was overwritten by a write B that finished before A
+  began, yet carried a higher timestamp: B's coordinator clock was ahead, so LWW discarded A, the
+  newer write, as Jepsen measured in Cassandra and Riak under clock skew;
+* ``lost-update``: two acknowledged read-modify-writes read the same state; the one with the
+  lower timestamp was overwritten by one that never saw it.
+
+Reads returning values never written are :mod:`splitbrain.checkers.reads`' job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from splitbrain.checkers.anomalies import AnomalyLog
+from splitbrain.checkers.keyed import (by_key, check_converged, client_ops, final_reads, freeze,
+                                       meta, ms, read_values, show)
+from splitbrain.checkers.result import UNKNOWN, Result
+from splitbrain.history import History, Op
+
+NAME = "lww"
+
+
+def check(history: History | list[Op], *, limit: int = 1000) -> Result:
+    """Check LWW convergence on every key with writes, list lost writes and lost updates."""
+    log = AnomalyLog(limit)
+    ops = client_ops(history)
+    keys = by_key(ops, ("read", "write"))
+    ok_writes = 0
+    judged = 0
+    for key, kops in keys.items():
+        writes = [op for op in kops if op.f == "write" and op.ok and meta(op, "ts") is not None]
+        ok_writes += len(writes)
+        _lost_writes(log, key, writes)
+        finals = final_reads(kops)
+        if writes and finals:
+            judged += 1
+            if check_converged(log, key, finals):
+                _highest_timestamp(log, key, writes, finals[0])
+    rmw = 0
+    for key, kops in by_key(ops, {op.f for op in ops}).items():
+        updates = [op for op in kops if op.ok and meta(op, "read") is not None
+                   and meta(op, "ts") is not None]
+        rmw += len(updates)
+        _lost_updates(log, key, updates)
+    written_keys = sum(1 for kops in keys.values() if any(op.f == "write" for op in kops))
+    stats = {"keys": written_keys, "keys_judged": judged, "ok_writes": ok_writes,
+             "lost_writes": log.count("lost-write"), "read_modify_writes": rmw,
+             "lost_updates": log.count("lost-update"), **log.stats()}
+    violated = log.count("not-converged", "not-highest-timestamp") > 0
+    if violated:
+        return Result(False, log.items, stats, checker=NAME)
+    if written_keys and not judged:
+        return Result(UNKNOWN, log.items, stats, checker=NAME,
+                      reason="no key with acknowledged writes has a final read, so convergence "
+                             "to the highest timestamp could not be checked")
+    return Result(True, log.items, stats, checker=NAME)
+
+
+def _lost_writes(log: AnomalyLog, key: Any, writes: list[Op]) -> None:
+    """Each ok write A is lost when the highest-timestamp write among those that completed
+    before A began has a higher timestamp than A (one sweep over writes ordered by return)."""
+    by_ret = sorted(writes, key=lambda op: op.ret)
+    best: Op | None = None
+    i = 0
+    for a in sorted(writes, key=lambda op: op.call):
+        while i < len(by_ret) and by_ret[i].ret < a.call:
+            if best is None or by_ret[i].meta["ts"] > best.meta["ts"]:
+                best = by_ret[i]
+            i += 1
+        if best is not None and best.meta["ts"] > a.meta["ts"]:
+            b = best
+            log.add("lost-write", [a.index, b.index],
+                    f"Write of {show([a.value])} to key {key!r} (op {a.index}, ts "
+                    f"{a.meta['ts']}) was acknowledged but lost: write of {show([b.value])} "
+                    f"(op {b.index}) finished {ms(a.call - b.ret)} ms before it began yet carried "
+                    f"the higher ts {b.meta['ts']}, so last-write-wins kept the older write.",
+                    key=key, value=a.value, ts=a.meta["ts"], overwritten_by=b.index,
+                    overwriting_value=b.value, overwriting_ts=b.meta["ts"])
+
+
+def _highest_timestamp(log: AnomalyLog, key: Any, writes: list[Op], final: Op) -> None:
+    top = max(writes, key=lambda op: op.meta["ts"])
+    values = read_values(final)
+    final_ts = meta(final, "ts")
+    if not values or (final_ts is not None and final_ts < top.meta["ts"]):
+        got = show(values) + (f" (ts {final_ts})" if final_ts is not None else "")
+        log.add("not-highest-timestamp", [final.index, top.index],
+                f"After healing, key {key!r} holds {got} on every replica, but the acknowledged "
+                f"write of {show([top.value])} (op {top.index}) has the higher ts "
+                f"{top.meta['ts']}.", key=key, final=values, final_ts=final_ts,
+                expected=top.value, expected_ts=top.meta["ts"])
+
+
+def _lost_updates(log: AnomalyLog, key: Any, updates: list[Op]) -> None:
+    groups: dict[Any, list[Op]] = {}
+    for op in updates:
+        groups.setdefault(freeze(op.meta["read"]), []).append(op)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        winner = max(group, key=lambda op: op.meta["ts"])
+        for op in group:
+            if op is winner:
+                continue
+            log.add("lost-update", [op.index, winner.index],
+                    f"Read-modify-write {op.f} {show([op.value])} on key {key!r} (op {op.index}, "
+                    f"ts {op.meta['ts']}) was acknowledged but overwritten: {winner.f} "
+                    f"{show([winner.value])} (op {winner.index}) read the same state "
+                    f"{show([op.meta['read']])} and wrote with the higher ts "
+                    f"{winner.meta['ts']} without seeing it.",
+                    key=key, value=op.value, ts=op.meta["ts"], overwritten_by=winner.index,
+                    read=op.meta["read"])
