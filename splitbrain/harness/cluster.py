@@ -55,7 +55,7 @@ class Cluster(ABC):
     @abstractmethod
     async def start(self) -> None:
         """Start every node and wait until each answers ``GET /health``. If one will not, stop
-        everything and raise :class:`TesterFailure` with one sentence naming the node and
+        everything (a failed start leaves nothing behind) and raise :class:`TesterFailure` with one sentence naming the node and
         pointing at its log."""
 
     @abstractmethod
@@ -119,11 +119,7 @@ class Cluster(ABC):
             raise ValueError(f"no node named {name!r}; the cluster has {', '.join(self.names)}")
 
     async def __aenter__(self) -> "Cluster":
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
+        await self.start()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -161,6 +157,7 @@ class LocalCluster(Cluster):
         self._paused: set[str] = set()
         self._stopped = False
         self._registered = False
+        net.on_state = self._save_state
         atexit.register(self._stop_sync)
 
     # -- paths ------------------------------------------------------------------------------
@@ -175,14 +172,21 @@ class LocalCluster(Cluster):
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            self._stop_sync()
+            raise
+
+    async def _start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         with registry.registry_lock():
             registry.reap_orphans()
             if registry.read_state(self.root) is not None:
                 raise TesterFailure(f"a cluster is already running in {self.root}; stop it "
                                     f"first (splitbrain cluster down --root {self.root})")
-            self._save_state()  # registered before anything exists, so a crash is reapable
             self._registered = True
+            self._save_state()  # registered before anything exists, so a crash is reapable
             self.config = await self.net.open(self.config, self.root, detached=self.detached)
             self._save_state()
         self.config.dump(self.config_path)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from splitbrain.db.config import ClusterConfig
 from splitbrain.errors import BadInput
@@ -69,7 +69,11 @@ class Net(ABC):
 
 
 class LocalNet(Net):
-    """A network the local cluster builds around node processes on this machine."""
+    """A network the local cluster builds around node processes on this machine.
+    ``on_state`` is called (by the network, during :meth:`open`) whenever :meth:`state`
+    changes, so the cluster records it before anything it names exists."""
+
+    on_state: Callable[[], None]
 
     @abstractmethod
     async def open(self, config: ClusterConfig, root: Path, *, detached: bool) -> ClusterConfig:

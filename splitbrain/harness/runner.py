@@ -19,9 +19,10 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncContextManager, Callable, Hashable, Protocol
+from typing import Any, AsyncContextManager, Callable, Hashable, Iterable, Mapping, Protocol
 
-from splitbrain.checkers.result import UNKNOWN, Result, compose
+from splitbrain.checkers import policy
+from splitbrain.checkers.result import Result
 from splitbrain.db.client import FAIL, INFO, OK, NodeClient, Reply
 from splitbrain.errors import TesterFailure
 from splitbrain.harness import generators as gen
@@ -263,19 +264,8 @@ async def _gather_or_cancel(tasks: list[asyncio.Task]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def check(history: History, workload: Workload) -> Result:
-    """Run the workload's checkers and compose their verdicts. A checker that raises gives
-    ``unknown`` with the reason; no checker at all gives ``unknown`` too (nothing was judged)."""
-    checkers = workload.checkers()
-    if not checkers:
-        return Result(UNKNOWN, reason=f"no checker judges the {workload.name} workload in "
-                                      f"{workload.mode} mode", checker="composed")
-    results = {}
-    for name, checker in checkers.items():
-        try:
-            r = checker(history)
-        except Exception as e:  # DESIGN.md: a checker never takes the tester down
-            r = Result(UNKNOWN, reason=f"the checker raised {type(e).__name__}: {e}")
-        r.checker = r.checker or name
-        results[name] = r
-    return compose(results)
+def check(history: History, workload: Workload, *, expect: Iterable[str] = (),
+          params: Mapping[str, Any] | None = None) -> Result:
+    """Run the workload's checkers (one that raises gives ``unknown`` with the reason) and
+    judge their results by the mode's verdict policy and the ``expect``ed properties."""
+    return policy.verdict(workload.mode, policy.run(workload.checkers(params), history), expect)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from splitbrain.checkers import policy
 from splitbrain.checkers.result import Result
 from splitbrain.db.config import MODES
 from splitbrain.errors import BadInput, TesterFailure
@@ -71,6 +72,10 @@ class TestOptions:
                 raise BadInput(f"{name} must be a positive number of seconds or ops, not {value:g}")
         if self.recovery < 0:
             raise BadInput(f"--recovery must not be negative, not {self.recovery:g}")
+        try:
+            self.expect = policy.parse_expect(self.expect)
+        except ValueError as e:
+            raise BadInput(str(e)) from None
 
     @property
     def name(self) -> str:
@@ -157,7 +162,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
         raise TesterFailure(f"{str(e).rstrip('.')}; {where}") from None
     finally:
         cluster.collect_logs(run_dir)
-    result = check(history, workload)
+    result = check(history, workload, expect=opts.expect, params=test.get("cluster"))
     store.write_results(run_dir, result)
     return Outcome(run_dir, result, test)
 
@@ -187,7 +192,8 @@ def recheck(run_dir: str | Path) -> tuple[dict[str, Any], Result]:
     test = store.load_test(run_dir)
     options = test["options"]
     workload = make(options.get("workload", ""), options.get("mode", ""))
-    return test, check(store.load_history(run_dir), workload)
+    return test, check(store.load_history(run_dir), workload,
+                       expect=options.get("expect") or (), params=test.get("cluster"))
 
 
 def verdict_word(valid: Any) -> str:

@@ -1,0 +1,227 @@
+"""The ``netns`` network: every node in its own Linux network namespace, partitions by firewall
+drop rules inside the namespaces, as Jepsen does on real hosts.
+
+Layout for a cluster given the free subnet ``10.213.K.0/24`` (K chosen so that no interface,
+route or other registered cluster of this machine uses it)::
+
+    namespace sbK-hub    bridge br0; one veth port per node and one for the tester
+    namespace sbK-<name> eth0 = 10.213.K.<i>/24, the node listens on 8000 (client), 9000 (peer)
+    tester's namespace   veth sbKt = 10.213.K.254/24, plugged into br0
+
+Nothing is added to the host's other networks: the bridge lives in a namespace of ours, and the
+tester's veth only carries the /24. Before a node starts, ``ip route get`` must show every node
+address going through ``sbKt``; otherwise the cluster refuses to start (packets for these
+addresses must never leave the machine).
+
+A cut link ``a->b`` is a drop rule in ``b``'s namespace for TCP segments from ``a``'s address to
+``b``'s peer port: ``a``'s connections to ``b`` go silent (dropped packets, not resets), while
+``b``'s own connections to ``a`` and the tester's client traffic are untouched. Packet loss is
+the same rule with a random match (nft ``numgen random mod 100 < N``, iptables ``statistic``).
+Rules are nftables when ``nft`` is installed, else iptables, and a namespace's whole rule set
+is replaced atomically (``nft -f -`` / ``iptables-restore``).
+
+Delays are not implemented here (they would need netem, which this machine's kernel lacks):
+``delay`` is refused with a sentence pointing at ``--net proxy``. A non-root tester cannot use
+this network (an unshare-based user namespace mode is not implemented).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from splitbrain.db.config import ClusterConfig
+from splitbrain.errors import BadInput, TesterFailure
+from splitbrain.harness import registry
+from splitbrain.harness.net import Link, LocalNet
+
+SUBNET = "10.213"
+TESTER_HOST = 254
+CLIENT_PORT, PEER_PORT = 8000, 9000
+TABLE = "splitbrain"
+
+
+def firewall() -> str | None:
+    """``nft`` or ``iptables``, whichever is installed (nft preferred), or None."""
+    for tool in ("nft", "iptables-restore"):
+        if shutil.which(tool):
+            return "nft" if tool == "nft" else "iptables"
+    return None
+
+
+def unavailable_reason() -> str | None:
+    """Why this process cannot build a netns network, or None if it can."""
+    if not sys.platform.startswith("linux"):
+        return "network namespaces exist only on Linux"
+    if os.geteuid() != 0:
+        return "it needs root (run as root or use --net proxy)"
+    if not shutil.which("ip"):
+        return "the ip command is missing (apt-get install iproute2)"
+    if firewall() is None:
+        return "neither nft nor iptables is installed (apt-get install nftables)"
+    return None
+
+
+def _run(*argv: str, input: str | None = None) -> str:
+    proc = subprocess.run(argv, input=input, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise TesterFailure(f"'{' '.join(argv)}' failed while building the netns network: "
+                            f"{proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def _subnet_in_use(k: int) -> bool:
+    prefix = f"{SUBNET}.{k}."
+    if any(prefix in _run("ip", "-4", *cmd) for cmd in (["addr"], ["route", "show", "table", "all"])):
+        return True
+    names = _run("ip", "netns", "list")
+    if any(line.split()[0].startswith(f"sb{k}-") for line in names.splitlines() if line.strip()):
+        return True
+    return any(ns.startswith(f"sb{k}-") for st in registry.registered_states()
+               for ns in st.get("netns", []))
+
+
+def render_rules(tool: str, drops: dict[tuple[str, int], int]) -> str:
+    """The whole input rule set of one namespace: ``drops[(source_ip, dport)] = percent``
+    (100 drops everything)."""
+    if tool == "nft":
+        lines = [f"table inet {TABLE} {{}}", f"flush table inet {TABLE}",
+                 f"table inet {TABLE} {{", "  chain input {",
+                 "    type filter hook input priority 0; policy accept;"]
+        for (src, port), pct in sorted(drops.items()):
+            chance = "" if pct >= 100 else f" numgen random mod 100 < {pct}"
+            lines.append(f"    ip saddr {src} tcp dport {port}{chance} drop")
+        return "\n".join([*lines, "  }", "}", ""])
+    lines = ["*filter", ":INPUT ACCEPT [0:0]"]
+    for (src, port), pct in sorted(drops.items()):
+        chance = "" if pct >= 100 else (f" -m statistic --mode random --probability "
+                                        f"{pct / 100:.2f}")
+        lines.append(f"-A INPUT -s {src}/32 -p tcp --dport {port}{chance} -j DROP")
+    return "\n".join([*lines, "COMMIT", ""])
+
+
+class NetnsNet(LocalNet):
+    """The netns network (see the module docstring). ``open`` runs with the registry lock
+    held (by :class:`LocalCluster.start`), which makes the subnet choice race-free."""
+
+    kind = "netns"
+
+    def __init__(self) -> None:
+        self.tool = firewall() or "nft"
+        self.k: int | None = None
+        self.config: ClusterConfig | None = None
+        self.namespaces: list[str] = []
+        self.ifaces: list[str] = []
+        self.cuts = frozenset()
+        self.losses: dict[Link, int] = {}
+        self.on_state: Callable[[], None] = lambda: None
+
+    def ns(self, name: str) -> str:
+        return f"sb{self.k}-{name}"
+
+    def address(self, host: int) -> str:
+        return f"{SUBNET}.{self.k}.{host}"
+
+    async def open(self, config: ClusterConfig, root: Path, *, detached: bool) -> ClusterConfig:
+        self.k = next((k for k in range(256) if not _subnet_in_use(k)), None)
+        if self.k is None:
+            raise TesterFailure(f"every subnet {SUBNET}.0-255.0/24 is in use; stop other "
+                                f"clusters (splitbrain cluster down) or use --net proxy")
+        hub, tester = self.ns("hub"), f"sb{self.k}t"
+        self.namespaces = [hub, *(self.ns(n) for n in config.names)]
+        self.ifaces = [tester]
+        self.on_state()  # recorded before anything exists, so a crash leaves nothing behind
+        nodes = []
+        _run("ip", "netns", "add", hub)
+        _run("ip", "-n", hub, "link", "add", "br0", "type", "bridge")
+        _run("ip", "-n", hub, "link", "set", "br0", "up")
+        _run("ip", "link", "add", tester, "type", "veth", "peer", "name", "tester", "netns", hub)
+        _run("ip", "-n", hub, "link", "set", "tester", "master", "br0", "up")
+        _run("ip", "addr", "add", f"{self.address(TESTER_HOST)}/24", "dev", tester)
+        _run("ip", "link", "set", tester, "up")
+        for i, spec in enumerate(config.nodes, start=1):
+            ns, addr = self.ns(spec.name), self.address(i)
+            _run("ip", "netns", "add", ns)
+            _run("ip", "-n", hub, "link", "add", spec.name, "type", "veth", "peer", "name", "eth0",
+                 "netns", ns)
+            _run("ip", "-n", hub, "link", "set", spec.name, "master", "br0", "up")
+            _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+            _run("ip", "-n", ns, "link", "set", "eth0", "up")
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+            route = _run("ip", "route", "get", addr)
+            if f"dev {tester} " not in route + " ":
+                raise TesterFailure(f"refusing to start: the route to node address {addr} does "
+                                    f"not go through the tester's veth {tester} ({route.strip()})")
+            nodes.append({**spec.__dict__, "host": addr, "client_port": CLIENT_PORT,
+                          "peer_port": PEER_PORT})
+        self.config = ClusterConfig.from_dict({**config.to_dict(), "nodes": nodes,
+                                               "peer_routes": {}})
+        await self._apply()
+        return self.config
+
+    def node_argv(self, name: str, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.ns(name), *argv]
+
+    def state(self) -> dict[str, Any]:
+        return {"netns": self.namespaces, "ifaces": self.ifaces}
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "subnet": f"{SUBNET}.{self.k}.0/24", "firewall": self.tool}
+
+    async def _apply(self) -> None:
+        """Replace every node namespace's rule set with the current cuts and losses."""
+        assert self.config is not None
+        drops: dict[str, dict[tuple[str, int], int]] = {n: {} for n in self.config.names}
+        for (a, b), pct in [*self.losses.items(), *((link, 100) for link in self.cuts)]:
+            drops[b][(self.config.node(a).host, self.config.node(b).peer_port)] = pct
+
+        async def apply(name: str) -> None:
+            argv = (["nft", "-f", "-"] if self.tool == "nft" else ["iptables-restore"])
+            proc = await asyncio.create_subprocess_exec(
+                "ip", "netns", "exec", self.ns(name), *argv, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            out, _ = await proc.communicate(render_rules(self.tool, drops[name]).encode())
+            if proc.returncode != 0:
+                raise TesterFailure(f"{self.tool} refused the rules for node {name}: "
+                                    f"{out.decode(errors='replace').strip()}")
+
+        await asyncio.gather(*(apply(n) for n in self.config.names))
+
+    async def cut(self, links: Iterable[Link]) -> None:
+        assert self.config is not None
+        self.cuts = self.check_links(self.config, links)
+        await self._apply()
+
+    async def loss(self, links: Iterable[Link], percent: int) -> None:
+        assert self.config is not None
+        if not 0 <= percent <= 100:
+            raise BadInput(f"packet loss must be a percentage 0..100, not {percent}")
+        for link in self.check_links(self.config, links):
+            if percent:
+                self.losses[link] = percent
+            else:
+                self.losses.pop(link, None)
+        await self._apply()
+
+    async def delay(self, links: Iterable[Link], seconds: float) -> None:
+        raise BadInput("the netns network cannot delay links (that needs netem, which this "
+                       "kernel lacks); use --net proxy for delays")
+
+    async def heal(self) -> None:
+        self.cuts = frozenset()
+        self.losses.clear()
+        await self._apply()
+
+    def close_sync(self) -> None:
+        for iface in self.ifaces:
+            subprocess.run(["ip", "link", "del", iface], capture_output=True)
+        for ns in self.namespaces:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.namespaces, self.ifaces = [], []
+        self.cuts = frozenset()
+        self.losses.clear()
