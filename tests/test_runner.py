@@ -98,8 +98,16 @@ def test_cancelling_a_run_stops_the_cluster_and_keeps_a_loadable_partial_history
     assert len(history) > 20
 
 
-def test_check_runs_the_workloads_checkers_and_unknown_when_none_applies(tmp_path):
-    r, _, _ = runner(tmp_path, mode="lww", workload="counter")
+def test_check_judges_by_the_modes_policy(tmp_path):
+    r, _, _ = runner(tmp_path)
     history = asyncio.run(r.run())
-    verdict = check(history, make("counter", "lww"))
-    assert verdict.valid == "unknown" and "no checker" in verdict.reason
+    verdict = check(history, make("register", "dynamodb"))
+    results = verdict.details["results"]
+    assert {"linearizable", "reads", "availability"} <= set(results)
+    assert verdict.valid is True and results["linearizable"]["valid"] is True
+    # A strong read of a value nobody wrote: the linearizability guarantee is broken.
+    read = next(e for e in history if e.type == "ok" and e.f == "read"
+                and e.consistency == "strong")
+    read.value = 10**6
+    verdict = check(history, make("register", "dynamodb"))
+    assert verdict.valid is False and "linearizable" in verdict.reason

@@ -215,5 +215,6 @@ def summary(result: Result) -> list[str]:
         lines.append(f"  {name:<14} {verdict_word(r.get('valid'))}" + (f" ({extra})" if extra else ""))
     if not per_checker and result.reason:
         lines.append(f"  {result.reason}")
-    lines.append(f"verdict: {verdict_word(result.valid)}")
+    because = f" ({result.reason})" if result.reason and per_checker else ""
+    lines.append(f"verdict: {verdict_word(result.valid)}{because}")
     return lines

@@ -10,7 +10,7 @@ generator needs (keys in use, values written) and nothing else.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 from splitbrain.checkers.result import Result
 from splitbrain.db.client import FAIL, OK, NodeClient, Reply
@@ -47,8 +47,9 @@ class Workload(ABC):
         pins a copy to each node)."""
 
     @abstractmethod
-    def checkers(self) -> dict[str, Checker]:
-        """The checkers that judge this workload's history in this mode, by name."""
+    def checkers(self, params: Mapping[str, Any] | None = None) -> dict[str, Checker]:
+        """The checkers that judge this workload's history in this mode, by name; ``params`` is
+        the cluster config (as a dict) the run used."""
 
     def final_generator(self, node: str) -> Generator:
         """The final reads pinned to ``node``, each retried until ok, at most

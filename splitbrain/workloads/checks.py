@@ -1,23 +1,30 @@
 """Which checkers judge which workload in which mode: the one place that wires workloads to
-``splitbrain.checkers`` (DESIGN.md's verdict policy decides what each mode promises)."""
+``splitbrain.checkers``. The eventual checkers come from the verdict policy
+(:func:`splitbrain.checkers.policy.checkers_for`); the register workload in dynamodb mode adds
+the linearizability checker on strong reads, writes and cas (per key, cas-register model)."""
 
 from __future__ import annotations
 
-from splitbrain.checkers import linearizable
+from typing import Any, Mapping
+
+from splitbrain.checkers import linearizable, policy
+from splitbrain.history import History
 from splitbrain.workloads.base import Checker
 
 #: Seconds the linearizability search may spend before its verdict is unknown.
 LINEARIZABLE_TIME_LIMIT = 60.0
 
 
-def _linearizable_cas_register(history):
+def _linearizable_cas_register(history: History):
     return linearizable.check(history, "cas-register", initial=None, nil_reads="strict",
                               time_limit=LINEARIZABLE_TIME_LIMIT, consistency="strong")
 
 
-def for_workload(workload: str, mode: str) -> dict[str, Checker]:
-    """The checkers, by name, for ``workload`` run against a ``mode`` cluster."""
-    checkers: dict[str, Checker] = {}
+def for_workload(workload: str, mode: str, params: Mapping[str, Any] | None = None
+                 ) -> dict[str, Checker]:
+    """The checkers, by name, for ``workload`` run against a ``mode`` cluster whose config is
+    ``params`` (n, r, w, replication: the staleness checker's PBS prediction uses them)."""
+    checkers = dict(policy.checkers_for(mode, workload, params))
     if workload == "register" and mode == "dynamodb":
-        checkers["linearizable"] = _linearizable_cas_register
+        checkers[policy.LINEARIZABLE] = _linearizable_cas_register
     return checkers

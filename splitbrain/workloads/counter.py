@@ -4,6 +4,8 @@ largest), which is how applications lose increments on those stores."""
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from splitbrain.db.client import OK, NodeClient, Reply
 from splitbrain.harness import generators as gen
 from splitbrain.harness.generators import Context, Generator, Invocation
@@ -45,5 +47,5 @@ class Counter(Workload):
     def final_reads(self) -> list[Invocation]:
         return [Invocation("read", key=KEY, consistency=self._consistency())]
 
-    def checkers(self) -> dict[str, Checker]:
-        return checks.for_workload("counter", self.mode)
+    def checkers(self, params: Mapping[str, Any] | None = None) -> dict[str, Checker]:
+        return checks.for_workload("counter", self.mode, params)

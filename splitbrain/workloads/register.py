@@ -5,7 +5,7 @@ the mode has, and compare-and-set where the mode has it (Jepsen's independent ca
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from splitbrain.db.client import OK, NodeClient, Reply
 from splitbrain.harness import generators as gen
@@ -92,5 +92,5 @@ class Register(Workload):
     def final_reads(self) -> list[Invocation]:
         return [Invocation("read", key=k, consistency="eventual") for k in self.keys]
 
-    def checkers(self) -> dict[str, Checker]:
-        return checks.for_workload("register", self.mode)
+    def checkers(self, params: Mapping[str, Any] | None = None) -> dict[str, Checker]:
+        return checks.for_workload("register", self.mode, params)

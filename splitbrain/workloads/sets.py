@@ -6,7 +6,7 @@ union, adds the element and writes back with the causal context (the Dynamo shop
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from splitbrain.db.client import OK, NodeClient, Reply
 from splitbrain.harness import generators as gen
@@ -77,5 +77,5 @@ class SetWorkload(Workload):
         return [Invocation("read", key=k, consistency=self._read_consistency(None))
                 for k in self.keys]
 
-    def checkers(self) -> dict[str, Checker]:
-        return checks.for_workload("set", self.mode)
+    def checkers(self, params: Mapping[str, Any] | None = None) -> dict[str, Checker]:
+        return checks.for_workload("set", self.mode, params)
