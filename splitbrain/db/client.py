@@ -70,6 +70,10 @@ class NodeClient:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, force_close=False, enable_cleanup_closed=True)
             self._session = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
+            # aiohttp silently resends an idempotent request (PUT) on a new connection when a
+            # kept-alive one dies mid-request; if the resend is refused we would record `fail`
+            # for a write the first attempt may have applied. One attempt per call, always.
+            self._session._retry_connection = False
         return self._session
 
     def _kv_url(self, key: str, suffix: str = "") -> URL:
