@@ -164,6 +164,7 @@ class DynamoStore:
         self._calls: dict[int, _Call] = {}
         self._rid = 0
         self._handoffs: set[tuple[str, str]] = set()
+        self._ae_next = env.rng.randrange(len(self.owned)) if self.owned else 0
         self._tasks: set[asyncio.Task] = set()
         self._timers: list[asyncio.Task] = []
 
@@ -513,9 +514,11 @@ class DynamoStore:
     # -- anti-entropy -----------------------------------------------------------------
 
     def _anti_entropy(self) -> None:
+        """Exchange trees for the next owned range (round robin) with a random other owner."""
         if not self.owned:
             return
-        rng = self.env.rng.choice(self.owned)
+        self._ae_next = (self._ae_next + 1) % len(self.owned)
+        rng = self.owned[self._ae_next]
         peers = [p for p in self.ring.range_nodes(rng)[:self.n]
                  if p != self.name and self._up(p)]
         if peers:

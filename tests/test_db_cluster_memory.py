@@ -1,0 +1,151 @@
+"""Five dynamo/lww nodes in one process on an in-memory network (no sockets, no files)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+import pytest
+
+from splitbrain.db.config import local_config
+from splitbrain.db.dynamo import KV, DynamoStore
+from splitbrain.db.env import MemoryNetwork, MemoryStorage, memory_env
+
+FAST = dict(request_timeout_ms=300, gossip_interval_ms=40, failure_timeout_ms=300,
+            hint_interval_ms=60, anti_entropy_interval_ms=40)
+
+
+class MemoryCluster:
+    def __init__(self, mode: str, **params):
+        self.config = local_config(mode, 5, "/nonexistent", ports=list(range(1, 11)),
+                                   **{**FAST, **params})
+        self.net = MemoryNetwork()
+        self.storages = {name: MemoryStorage() for name in self.config.names}
+        self.nodes: dict[str, DynamoStore] = {}
+
+    async def start(self, name: str) -> DynamoStore:
+        env = memory_env(name, self.net, config=self.config, storage=self.storages[name])
+        await env.transport.start()
+        store = DynamoStore(env)
+        await store.start()
+        self.nodes[name] = store
+        return store
+
+    async def stop(self, name: str) -> None:
+        store = self.nodes.pop(name)
+        await store.env.transport.close()
+        await store.stop()
+
+    async def __aenter__(self) -> "MemoryCluster":
+        for name in self.config.names:
+            await self.start(name)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for name in list(self.nodes):
+            await self.stop(name)
+
+    def local_values(self, name: str, key: str) -> list:
+        """What node ``name`` itself stores for ``key`` (no quorum, so no read repair)."""
+        return sorted(s[-1] for s in self.storages[name].get(KV, key) or [])
+
+
+async def eventually(pred: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_blind_writes_are_siblings_in_dynamo_mode():
+    async def go():
+        async with MemoryCluster("dynamo") as c:
+            await asyncio.gather(c.nodes["n1"].put("k", "a"), c.nodes["n2"].put("k", "b"),
+                                 c.nodes["n3"].put("k", "c"))
+            read = await c.nodes["n4"].get("k")
+            assert sorted(read.values) == ["a", "b", "c"]
+            # A write with the read's context replaces the siblings it saw, and only those.
+            await c.nodes["n5"].put("k", "d")
+            await c.nodes["n5"].put("k", "merged", context=read.context)
+            after = await c.nodes["n1"].get("k", r=3)
+            assert sorted(after.values) == ["d", "merged"]
+
+    run(go())
+
+
+def test_concurrent_blind_writes_leave_one_winner_in_lww_mode():
+    async def go():
+        async with MemoryCluster("lww") as c:
+            results = await asyncio.gather(*(c.nodes[n].put("k", n) for n in c.config.names))
+            read = await c.nodes["n1"].get("k", r=3)
+            winner = max(zip((r.ts for r in results), c.config.names))
+            assert read.values == [winner[1]] and read.ts == winner[0]
+            owners = c.nodes["n1"].ring.owners("k", 3)
+            await eventually(lambda: all(c.local_values(o, "k") == [winner[1]] for o in owners))
+
+    run(go())
+
+
+def test_write_through_a_fallback_reaches_its_owner_by_handoff():
+    async def go():
+        async with MemoryCluster("dynamo") as c:
+            ring = c.nodes["n1"].ring
+            key = "handoff-key"
+            pref = ring.preference_list(key)
+            owner, fallback, coordinator = pref[2], pref[3], pref[0]
+            await c.stop(owner)
+            await eventually(lambda: not c.nodes[coordinator].membership.is_up(owner))
+            await c.nodes[coordinator].put(key, "v", w=3)
+            assert c.nodes[fallback].status()["hints_pending"] == 1
+            assert c.local_values(owner, key) == []
+            await c.start(owner)
+            await eventually(lambda: c.local_values(owner, key) == ["v"])
+            await eventually(lambda: c.nodes[fallback].status()["hints_pending"] == 0)
+
+    run(go())
+
+
+def test_replicas_converge_by_anti_entropy_alone():
+    async def go():
+        async with MemoryCluster("dynamo", vnodes=4, hint_interval_ms=100_000) as c:
+            ring = c.nodes["n1"].ring
+            keys = [f"ae-{i}" for i in range(30)]
+            victim = "n3"
+            mine = [k for k in keys if victim in ring.owners(k, 3)]
+            assert mine
+            c.net.isolate(victim)  # it misses the writes; nobody suspects it long enough
+            for k in mine:
+                coordinator = next(o for o in ring.owners(k, 3) if o != victim)
+                await c.nodes[coordinator].put(k, k, w=2)
+            assert all(c.local_values(victim, k) == [] for k in mine)
+            assert c.nodes["n1"].status()["hints_pending"] == 0
+            c.net.heal()
+            await eventually(lambda: all(c.local_values(victim, k) == [k] for k in mine),
+                             timeout=10)
+
+    run(go())
+
+
+@pytest.mark.parametrize("mode", ["dynamo", "lww"])
+def test_acknowledged_writes_survive_a_crash_of_every_node(mode):
+    async def go():
+        async with MemoryCluster(mode) as c:
+            names = c.config.names
+            results = await asyncio.gather(*(c.nodes[names[i % 5]].put(f"d{i}", i)
+                                             for i in range(60)))
+            assert all(r is not None for r in results)
+            for name in names:
+                await c.stop(name)
+                c.storages[name].crash()
+            for name in names:
+                await c.start(name)
+            for i in range(60):
+                read = await c.nodes[names[(i + 2) % 5]].get(f"d{i}")
+                assert read.values == [i]
+
+    run(go())
