@@ -94,6 +94,26 @@ def test_command(test_count: int, **options: object) -> None:
     sys.exit(EXIT_INVALID if EXIT_INVALID in codes else max(codes))
 
 
+@cli.command("report")
+@click.argument("run_dir", metavar="RUN_DIR")
+def report_command(run_dir: str) -> None:
+    """Rebuild report.html and junit.xml of a stored run (e.g. store/latest)."""
+    from splitbrain.reports import write_run_report
+
+    click.echo(f"report: {write_run_report(run_dir)}")
+
+
+@cli.command("serve")
+@click.option("--store", "store_dir", default="store", show_default=True,
+              help="The store to browse.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+def serve_command(store_dir: str, port: int) -> None:
+    """Browse past runs on http://127.0.0.1:PORT/: newest first, verdicts, reports, files."""
+    from splitbrain.reports.browser import serve
+
+    serve(store_dir, port)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the click group and turns errors into one sentence and an
     exit code."""

@@ -1,9 +1,11 @@
 """Fault intervals: when each fault the nemesis injected was active, from the history alone.
 
-A fault starts with a ``start-*``, ``kill``, ``pause``, ``bump-clock`` or ``strobe-clock`` nemesis
-op and ends with its matching ``stop-*``, ``restart``, ``resume`` or ``reset-clock`` op (or at
-the end of the run, if never healed). A stop op ends the open faults of its kind whose targets it
-names, or all of them when it names none of theirs (``stop-partition`` heals every cut).
+Which nemesis ops start and stop which kind of fault is the availability checker's rule
+(:func:`splitbrain.checkers.availability.fault_kind`); a fault lasts until its stop op completes
+(or the end of the run, if never healed). A stop op ends the open faults of its kind whose
+targets it names, or all of them when it names none of theirs (``stop-partition`` heals every
+cut). Unlike the checker's counts, the report needs each interval with its targets, to shade
+and label it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from splitbrain.checkers.availability import fault_kind
 from splitbrain.history import Op
 from splitbrain.reports.text import targets
-
-_STARTS = {"kill": "kill", "pause": "pause", "bump-clock": "clock", "strobe-clock": "clock"}
-_STOPS = {"restart": "kill", "resume": "pause", "reset-clock": "clock"}
 
 
 @dataclass
@@ -35,14 +35,6 @@ class Fault:
     @property
     def label(self) -> str:
         return f"{self.kind} {self.targets}".strip()
-
-
-def _kind(f: str, table: dict[str, str], prefix: str) -> str | None:
-    if f in table:
-        return table[f]
-    if f.startswith(prefix):
-        return f[len(prefix):]
-    return None
 
 
 def _nodes(value: Any) -> set[str]:
@@ -67,15 +59,14 @@ def fault_intervals(nemesis_ops: Iterable[Op], end_time: float) -> list[Fault]:
         if op.type == "fail":
             continue
         what = op.output if op.output is not None else op.value
-        start_kind = _kind(op.f, _STARTS, "start-")
-        stop_kind = _kind(op.f, _STOPS, "stop-")
-        if start_kind is not None:
-            fault = Fault(start_kind, op.f, targets(what), op.call, end_time, False, op.index)
+        role, kind = fault_kind(op.f) or ("", op.f)
+        if role == "start":
+            fault = Fault(kind, op.f, targets(what), op.call, end_time, False, op.index)
             faults.append(fault)
             open_faults.append((fault, _nodes(what)))
-        elif stop_kind is not None:
+        elif role == "stop":
             healed_at = op.ret if op.ret != float("inf") else op.call
-            same = [(f, n) for f, n in open_faults if f.kind == stop_kind]
+            same = [(f, n) for f, n in open_faults if f.kind == kind]
             named = _nodes(what)
             closing = [(f, n) for f, n in same if n & named] or same
             for fault, nodes in closing:

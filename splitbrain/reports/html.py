@@ -16,10 +16,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from splitbrain.checkers import availability
 from splitbrain.reports.faults import Fault, fault_intervals, fault_kinds
 from splitbrain.reports.perf import Perf, perf
 from splitbrain.reports.run import RunData
-from splitbrain.reports.sections import Section, flatten, sections
+from splitbrain.reports.sections import Section, sections
 from splitbrain.reports.text import seconds, short, verdict_word
 
 OUTCOMES = ("ok", "fail", "info")
@@ -53,6 +54,26 @@ def test_options(test: dict[str, Any]) -> dict[str, Any]:
     return {**nested, **{k: v for k, v in test.items() if k != "options"}}
 
 
+def flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dicts as dotted keys; other values as they are."""
+    if not isinstance(d, dict):
+        return [(prefix, d)]
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        name = f"{prefix}.{k}" if prefix else str(k)
+        out.extend(flatten(v, name) if isinstance(v, dict) and v else [(name, v)])
+    return out
+
+
+def fact_text(v: Any) -> str:
+    """An option as a header fact: a record by its name, a list of nodes counted."""
+    if isinstance(v, dict) and "name" in v:
+        return short(v["name"], 80)
+    if isinstance(v, list):
+        return f"{len(v)} ({short(', '.join(map(str, v)), 60)})"
+    return short(v, 80)
+
+
 @dataclass
 class OpCount:
     f: str
@@ -72,6 +93,33 @@ def op_counts(run: RunData) -> list[OpCount]:
             for f in sorted({f for f, _ in c})]
     rows.append(OpCount("all", *(sum(getattr(r, o) for r in rows) for o in OUTCOMES)))
     return rows
+
+
+@dataclass
+class AvailabilityRow:
+    """Ops invoked while a fault of ``kind`` was active (``none``: while no fault was)."""
+
+    kind: str
+    ops: int
+    ok: int
+    fail: int
+    info: int
+
+    @property
+    def fraction(self) -> float | None:
+        return self.ok / self.ops if self.ops else None
+
+
+def availability_rows(run: RunData) -> list[AvailabilityRow]:
+    """Availability per fault kind: the run's availability result when it has one, else
+    computed by that checker now (an offline history)."""
+    stored = run.checker_results.get(availability.NAME)
+    by_fault = (stored or {}).get("stats", {}).get("by_fault")
+    if not isinstance(by_fault, dict):
+        by_fault = availability.check(run.history).stats["by_fault"]
+    rows = [AvailabilityRow(str(k), *(int(v.get(c, 0)) for c in ("ops", "ok", "fail", "info")))
+            for k, v in by_fault.items() if isinstance(v, dict)]
+    return sorted(rows, key=lambda r: (r.kind != "none", r.kind))
 
 
 def summary_line(run: RunData, secs: list[Section]) -> str:
@@ -103,13 +151,15 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
     opts = test_options(run.test)
     faults: list[Fault] = fault_intervals(run.nemesis_ops, max(ev.time for ev in run.events))
     perf_data: Perf | None = None
+    avail: list[AvailabilityRow] = []
     perf_problem = ""
     try:
         perf_data = perf(run.ops, run.events, faults)
+        avail = availability_rows(run)
     except Exception as e:  # a plot must never hide the verdict
-        perf_problem = f"The performance plots could not be drawn ({type(e).__name__}: {e})."
+        perf_problem = f"The performance figures could not be drawn ({type(e).__name__}: {e})."
     secs = sections(run)
-    facts = [(label, short(opts[k], 80)) for k, label in FACTS if opts.get(k) not in (None, "")]
+    facts = [(label, fact_text(opts[k])) for k, label in FACTS if opts.get(k) not in (None, "")]
     if not opts.get("nemesis") and faults:
         facts.insert(2, ("faults", ", ".join(fault_kinds(faults))))
     facts.append(("duration", duration(run, opts)))
@@ -127,6 +177,7 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
         "sections": secs,
         "perf": perf_data,
         "perf_problem": perf_problem,
+        "availability": avail,
         "faults": faults,
         "files": run.files,
         "node_logs": run.node_logs,

@@ -5,7 +5,7 @@ and labelled by kind and target.
 Plots are downsampled so that a long run stays small: time is cut into at most ``BUCKETS``
 buckets and each (op type, outcome) series keeps only the fastest, the median and the slowest
 op of each bucket, so outliers survive. The output is geometry (pixels) for the templates; no
-markup is built here.
+markup is built here. (Availability per fault kind is the availability checker's figure.)
 """
 
 from __future__ import annotations
@@ -85,25 +85,9 @@ class Plot:
 
 
 @dataclass
-class AvailabilityRow:
-    """Ops invoked while a fault of ``kind`` was active (``kind`` "none": while no fault was)."""
-
-    kind: str
-    ops: int
-    ok: int
-    fail: int
-    info: int
-
-    @property
-    def availability(self) -> float | None:
-        return self.ok / self.ops if self.ops else None
-
-
-@dataclass
 class Perf:
     latency: list[Plot]
     throughput: Plot
-    availability: list[AvailabilityRow]
     kinds: list[str]
 
 
@@ -196,29 +180,9 @@ def throughput_plot(ops: list[Op], events: list[Event], faults: list[Fault], end
         note=f"completions per second in {seconds(width)} buckets")
 
 
-def availability(ops: list[Op], faults: list[Fault]) -> list[AvailabilityRow]:
-    """For each fault kind, the outcomes of ops invoked while a fault of that kind was active;
-    plus a "none" row for ops invoked while no fault was active."""
-    kinds = fault_kinds(faults)
-    rows = {k: AvailabilityRow(k, 0, 0, 0, 0) for k in ["none", *kinds]}
-    intervals = sorted((f.start, f.end, f.kind) for f in faults if f.end > f.start)
-    started, active = 0, []
-    for op in ops:  # ordered by invocation, so a sweep over the sorted intervals suffices
-        while started < len(intervals) and intervals[started][0] <= op.call:
-            active.append(intervals[started])
-            started += 1
-        active = [iv for iv in active if iv[1] > op.call]
-        for k in {k for _, _, k in active} or {"none"}:
-            row = rows[k]
-            row.ops += 1
-            setattr(row, op.type, getattr(row, op.type) + 1)
-    return [r for r in rows.values() if r.ops or r.kind != "none"]
-
-
 def perf(ops: list[Op], events: list[Event], faults: list[Fault]) -> Perf:
     """Every performance figure of a run, for the report."""
     end = max((ev.time for ev in events), default=0)
     kinds = fault_kinds(faults)
     return Perf(latency=latency_plots(ops, events, faults, end, kinds),
-                throughput=throughput_plot(ops, events, faults, end, kinds),
-                availability=availability(ops, faults), kinds=kinds)
+                throughput=throughput_plot(ops, events, faults, end, kinds), kinds=kinds)
