@@ -1,0 +1,106 @@
+"""The netns network on real nodes (root only; CI runs as root): a partition made with nftables
+or iptables drop rules inside the namespaces is observed by the nodes' gossip and healed, packet
+loss rules are accepted by the kernel, and nothing is left on the machine afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from splitbrain.errors import BadInput
+from splitbrain.harness.cluster import local_cluster
+from splitbrain.harness.netns import render_rules
+
+pytestmark = pytest.mark.integration
+
+PACKAGES = {"nft": ("nft", "nftables"), "iptables": ("iptables-restore", "iptables")}
+
+
+def ensure_tool(tool: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the netns network needs root (CI runs these tests as root)")
+    binary, package = PACKAGES[tool]
+    if shutil.which(binary) is None:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True,
+                       capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    assert shutil.which(binary), f"{package} did not install {binary}"
+
+
+@pytest.fixture(autouse=True)
+def own_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPLITBRAIN_REGISTRY", str(tmp_path / "registry"))
+
+
+async def members(cluster) -> dict[str, dict[str, str]]:
+    return {n: (await cluster.admin_status(n))["members"] for n in cluster.names}
+
+
+async def until(cluster, want, timeout: float = 10.0) -> dict[str, dict[str, str]]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        views = await members(cluster)
+        if want(views):
+            return views
+        assert loop.time() < deadline, f"gossip views never settled: {views}"
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("tool", ["nft", "iptables"])
+def test_partition_by_drop_rules_is_seen_by_gossip_and_healed(tmp_path, tool):
+    ensure_tool(tool)
+
+    async def scenario():
+        cluster = local_cluster("dynamo", 3, tmp_path / "c", net="netns")
+        cluster.net.tool = tool
+        async with cluster:
+            net = cluster.net
+            info = net.describe()
+            assert info["kind"] == "netns" and info["firewall"] == tool
+            namespaces, veth = list(net.namespaces), net.ifaces[0]
+            for name in cluster.names:
+                addr = cluster.config.node(name).host
+                assert addr.startswith("10.213.")
+                route = subprocess.run(["ip", "route", "get", addr], capture_output=True,
+                                       text=True).stdout
+                assert f"dev {veth}" in route
+            await until(cluster, lambda v: all(set(m.values()) == {"up"} for m in v.values()))
+
+            others = [n for n in cluster.names if n != "n1"]
+            await net.cut([(a, b) for a in cluster.names for b in cluster.names
+                           if a != b and "n1" in (a, b)])
+            await until(cluster, lambda v: set(v["n1"].values()) == {"down"}
+                        and all(v[o]["n1"] == "down" for o in others)
+                        and all(v[o][p] == "up" for o in others for p in others if p != o))
+
+            await net.heal()
+            await until(cluster, lambda v: all(set(m.values()) == {"up"} for m in v.values()))
+
+            await net.loss([("n2", "n3")], 30)
+            listing = ["nft", "list", "ruleset"] if tool == "nft" else ["iptables", "-S"]
+            rules = subprocess.run(["ip", "netns", "exec", net.ns("n3"), *listing],
+                                   capture_output=True, text=True, check=True).stdout
+            assert ("numgen random mod 100 < 30" if tool == "nft" else "statistic") in rules
+            await net.heal()
+            with pytest.raises(BadInput, match="cannot delay"):
+                await net.delay([("n1", "n2")], 0.1)
+        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert not any(ns in left.split() for ns in namespaces)
+        assert subprocess.run(["ip", "link", "show", veth], capture_output=True).returncode != 0
+
+    asyncio.run(scenario())
+
+
+def test_rules_render_for_both_firewalls():
+    drops = {("10.213.0.1", 9000): 100, ("10.213.0.2", 9000): 25}
+    nft = render_rules("nft", drops)
+    assert "ip saddr 10.213.0.1 tcp dport 9000 drop" in nft
+    assert "ip saddr 10.213.0.2 tcp dport 9000 numgen random mod 100 < 25 drop" in nft
+    ipt = render_rules("iptables", drops)
+    assert "-A INPUT -s 10.213.0.1/32 -p tcp --dport 9000 -j DROP" in ipt
+    assert "--probability 0.25 -j DROP" in ipt and ipt.rstrip().endswith("COMMIT")
