@@ -119,14 +119,13 @@ def _sweep(log: AnomalyLog, key: Any, elements: dict[Any, _Element], reads: list
         present = {freeze(v) for v in read_values(r)}
         for n in present:
             e = elements.get(n)
-            if e is None or e.add.type == "fail":
-                if e is None:
-                    elements[n] = e = _Element(None)
-                if e.first_present is None:
-                    why = "whose add failed definitely" if e.add else "that no add attempted"
-                    log.add("unexpected", [r.index] + ([e.add.index] if e.add else []),
-                            f"Read of key {key!r} (op {r.index}) returned element "
-                            f"{show([_value(r, n)])}, {why}.", key=key, element=_value(r, n))
+            if e is None:
+                elements[n] = e = _Element(None)
+            if e.first_present is None and (e.add is None or e.add.type == "fail"):
+                why = "whose add failed definitely" if e.add else "that no add attempted"
+                log.add("unexpected", [r.index] + ([e.add.index] if e.add else []),
+                        f"Read of key {key!r} (op {r.index}) returned element "
+                        f"{show([_value(r, n)])}, {why}.", key=key, element=_value(r, n))
             if e.first_present is None:
                 e.first_present = r
             if r.ret < e.known:

@@ -1,0 +1,118 @@
+"""Checker speed and memory on large generated histories; prints one table per section.
+
+Each checker runs in a forked child of a process that already holds the history, so its time
+and its peak resident memory (``ru_maxrss`` of the child: the history it reads plus everything
+the checker builds) are measured alone. Targets: every checker under 30 s and 2 GiB on a
+1,000,000-op history.
+
+    .venv/bin/python benchmarks/checker.py [--ops 1000000] [--only eventual]
+
+Sections: ``eventual`` (the checkers of splitbrain.checkers.policy, one generated history per
+mode/workload). A section is a function returning table rows; add yours to SECTIONS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from eventual_histories import generate  # noqa: E402
+
+from splitbrain.checkers import policy  # noqa: E402
+
+TIME_LIMIT_S = 30.0
+MEMORY_LIMIT_MIB = 2048.0
+
+
+def measure(fn: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``fn`` in a forked child; return its wall time (s), peak RSS (MiB) and what
+    ``fn`` returned (JSON-able), or its error."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            t = time.perf_counter()
+            out = fn()
+            res = {"seconds": time.perf_counter() - t, "result": out}
+        except BaseException as e:  # noqa: BLE001 - reported in the table
+            res = {"seconds": float("nan"), "error": f"{type(e).__name__}: {e}"}
+        res["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with os.fdopen(w, "w") as f:
+            json.dump(res, f, default=str)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(data) if data else {"seconds": float("nan"), "rss_mib": float("nan"),
+                                          "error": "the child died"}
+
+
+def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    """Print an aligned table."""
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    for i, row in enumerate(cells):
+        print("  ".join(c.ljust(wd) for c, wd in zip(row, widths)))
+        if i == 0:
+            print("  ".join("-" * wd for wd in widths))
+
+
+EVENTUAL_CASES = [("lww", "lww", "register"), ("dynamodb", "dynamodb", "register"),
+                  ("dynamo", "dynamo", "register"), ("set", "dynamo", "set"),
+                  ("counter", "lww", "counter")]
+PARAMS = {"n": 3, "r": 2, "w": 2, "replication": 3}
+
+
+def eventual(ops: int) -> list[list[Any]]:
+    rows = []
+    for kind, mode, workload in EVENTUAL_CASES:
+        t = time.perf_counter()
+        history = generate(kind, ops, seed=1)
+        n_ops = sum(1 for ev in history.events if ev.type == "invoke")
+        print(f"generated {kind}: {n_ops} ops in {time.perf_counter() - t:.1f} s", flush=True)
+        for name, fn in policy.checkers_for(mode, workload, PARAMS).items():
+            m = measure(lambda fn=fn: _summary(fn(history)))
+            ok = (m["seconds"] < TIME_LIMIT_S and m["rss_mib"] < MEMORY_LIMIT_MIB
+                  and "error" not in m)
+            rows.append([f"{mode}/{workload}", name, n_ops, f"{m['seconds']:.2f}",
+                         f"{m['rss_mib']:.0f}", m.get("error") or m["result"],
+                         "ok" if ok else "OVER"])
+            print("  ", rows[-1], flush=True)
+        del history
+    return rows
+
+
+def _summary(result) -> str:
+    counts = result.stats.get("anomaly_counts", {})
+    return f"valid={result.valid} " + (", ".join(f"{k}={v}" for k, v in counts.items()) or "-")
+
+
+SECTIONS: dict[str, Callable[[int], list[list[Any]]]] = {"eventual": eventual}
+HEADER = ["history", "checker", "ops", "seconds", "peak MiB", "result", "target"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ops", type=int, default=1_000_000)
+    ap.add_argument("--only", choices=sorted(SECTIONS))
+    args = ap.parse_args()
+    for name, section in SECTIONS.items():
+        if args.only and name != args.only:
+            continue
+        table(f"{name} checkers, {args.ops} ops (targets: < {TIME_LIMIT_S:.0f} s, "
+              f"< {MEMORY_LIMIT_MIB:.0f} MiB)", HEADER, section(args.ops))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""lww: convergence to the highest timestamp, lost writes under skew, lost updates."""
+
+from eventual_histories import Builder
+
+from splitbrain.checkers import lww
+
+
+def final(b: Builder, value, ts, t=100, nodes=("n1", "n2", "n3"), key="k"):
+    for i, node in enumerate(nodes):
+        b.op(90 + i, "read", t0=t + i, t1=t + i + 0.5, output=value, node=node, key=key,
+             meta={"final": True, "ts": ts}, inv_meta={"final": True})
+
+
+def test_later_write_with_higher_ts_wins_no_loss():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 1.0})
+    b.op(1, "write", 2, t0=2, t1=3, meta={"ts": 2.0})
+    final(b, 2, 2.0)
+    r = lww.check(b.history())
+    assert r.valid is True and r.anomalies == []
+    assert r.stats["lost_writes"] == 0 and r.stats["keys_judged"] == 1
+
+
+def test_lost_write_from_clock_skew():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 9.0})  # coordinator clock far ahead
+    b.op(1, "write", 2, t0=2, t1=3, meta={"ts": 2.0})  # later in real time, lower ts
+    final(b, 1, 9.0)
+    r = lww.check(b.history())
+    assert r.valid is True  # LWW permits it
+    [a] = r.anomalies
+    assert a["type"] == "lost-write" and a["ops"] == [2, 0]
+    assert a["value"] == 2 and a["overwriting_value"] == 1 and a["ts"] == 2.0
+    assert "higher ts 9.0" in a["explanation"]
+    assert r.stats["lost_writes"] == 1
+
+
+def test_concurrent_writes_are_not_lost_writes():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=3, meta={"ts": 9.0})
+    b.op(1, "write", 2, t0=1, t1=4, meta={"ts": 2.0})  # overlaps: either order is fine
+    final(b, 1, 9.0)
+    assert lww.check(b.history()).anomalies == []
+
+
+def test_not_converged():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 1.0})
+    b.op(1, "write", 2, t0=2, t1=3, meta={"ts": 2.0})
+    final(b, 2, 2.0, nodes=("n1", "n2"))
+    final(b, 1, 1.0, t=110, nodes=("n3",))
+    r = lww.check(b.history())
+    assert r.valid is False
+    [a] = r.anomalies
+    assert a["type"] == "not-converged" and a["nodes"] == {"n1": [2], "n2": [2], "n3": [1]}
+
+
+def test_not_highest_timestamp():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 1.0})
+    b.op(1, "write", 2, t0=2, t1=3, meta={"ts": 2.0})
+    final(b, 1, 1.0)
+    r = lww.check(b.history())
+    assert r.valid is False
+    assert [a["type"] for a in r.anomalies] == ["not-highest-timestamp"]
+    assert r.anomalies[0]["expected"] == 2
+
+
+def test_empty_after_acknowledged_write_is_not_highest_timestamp():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 1.0})
+    final(b, None, None)
+    assert lww.check(b.history()).anomalies[0]["type"] == "not-highest-timestamp"
+
+
+def test_without_final_reads_convergence_is_unknown():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 1.0})
+    r = lww.check(b.history())
+    assert r.valid == "unknown" and "final read" in r.reason
+
+
+def test_lost_update():
+    b = Builder()
+    b.op(0, "add", 1, t0=0, t1=2, meta={"read": [[]], "ts": 1.0})
+    b.op(1, "add", 2, t0=0.5, t1=2.5, meta={"read": [[]], "ts": 1.5})
+    b.op(2, "add", 3, t0=3, t1=4, meta={"read": [[2]], "ts": 3.0})
+    r = lww.check(b.history())
+    [a] = r.anomalies
+    assert a["type"] == "lost-update" and a["ops"] == [0, 1] and a["value"] == 1
+    assert r.stats["read_modify_writes"] == 3 and r.stats["lost_updates"] == 1

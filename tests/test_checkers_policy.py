@@ -1,0 +1,106 @@
+"""policy: which checkers run, guarantees per mode, --expect, and the verdict."""
+
+import pytest
+from eventual_histories import Builder
+
+from splitbrain.checkers import policy
+from splitbrain.checkers.result import Result
+
+
+def lww_lost_write_history():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 9.0})
+    b.op(1, "write", 2, t0=2, t1=3, meta={"ts": 2.0})
+    b.op(1, "read", t0=4, t1=5, output=1, meta={"ts": 9.0})
+    for i, node in enumerate(("n1", "n2")):
+        b.op(9, "read", t0=10 + i, t1=10.5 + i, output=1, node=node,
+             meta={"final": True, "ts": 9.0}, inv_meta={"final": True})
+    return b.history()
+
+
+def test_checkers_for_each_mode_and_workload():
+    names = lambda m, w: sorted(policy.checkers_for(m, w))  # noqa: E731
+    assert names("lww", "register") == ["availability", "lww", "reads", "session", "staleness"]
+    assert names("dynamo", "register") == ["availability", "reads", "session", "siblings"]
+    assert names("dynamodb", "register") == ["availability", "reads", "session", "staleness"]
+    assert names("dynamo", "set") == ["availability", "set"]
+    assert names("lww", "counter") == ["availability", "counter", "lww"]
+    assert names("dynamodb", "bank") == ["availability"]
+    with pytest.raises(ValueError, match="mode 'cassandra'"):
+        policy.checkers_for("cassandra", "register")
+
+
+def test_lww_lost_write_is_permitted_unless_expected():
+    h = lww_lost_write_history()
+    v = policy.judge(h, "lww", "register")
+    assert v.valid is True and v.checker == "verdict"
+    assert v.stats["permitted"]["lost-write"] == 1 and v.stats["violations"] == {}
+    [a] = [a for a in v.anomalies if a["type"] == "lost-write"]
+    assert a["severity"] == "permitted" and a["checker"] == "lww"
+    strict = policy.judge(h, "lww", "register", expect=["no-lost-writes"])
+    assert strict.valid is False and strict.stats["violations"] == {"lost-write": 1}
+    assert "--expect no-lost-writes" in strict.reason
+
+
+def test_declared_guarantee_violation_fails():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"read": [], "siblings": True})
+    b.op(1, "write", 2, t0=2, t1=3, meta={"read": [], "siblings": True})
+    b.op(9, "read", t0=10, t1=11, output=[2], node="n1", meta={"final": True, "siblings": True},
+         inv_meta={"final": True})
+    v = policy.judge(b.history(), "dynamo", "register")
+    assert v.valid is False and v.stats["violations"] == {"lost-write": 1}
+    assert "no acknowledged write is lost" in v.reason
+
+
+def test_strong_stale_read_violates_dynamodb_eventual_does_not():
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"version": 1})
+    b.op(0, "write", 2, t0=2, t1=3, meta={"version": 2})
+    b.op(1, "read", t0=4, t1=5, output=1, consistency="eventual", meta={"version": 1})
+    eventual = policy.judge(b.history(), "dynamodb", "register",
+                            extra={"linearizable": Result(True, checker="linearizable")})
+    assert eventual.valid is True and eventual.stats["permitted"]["stale-read"] == 1
+    assert eventual.details["unchecked"] == []
+    no_lin = policy.judge(b.history(), "dynamodb", "register")
+    assert no_lin.details["unchecked"] == ["strong reads and conditional writes are linearizable"]
+    b.op(2, "read", t0=6, t1=7, output=1, consistency="strong", meta={"version": 1})
+    from splitbrain.checkers import session, staleness
+    results = {"staleness": staleness.check(b.history(), consistency=None),
+               "session": session.check(b.history())}
+    v = policy.verdict("dynamodb", results)
+    assert v.valid is False and v.stats["violations"]["stale-read"] == 1
+    assert v.stats["permitted"]["stale-read"] == 1
+
+
+def test_linearizability_result_is_a_dynamodb_guarantee_and_an_expectation_elsewhere():
+    bad = Result(False, [{"type": "nonlinearizable", "ops": [1], "explanation": "x"}],
+                 checker="linearizable")
+    assert policy.verdict("dynamodb", {"linearizable": bad}).valid is False
+    assert policy.verdict("lww", {"linearizable": bad}).valid is True
+    assert policy.verdict("lww", {"linearizable": bad}, ["linearizable"]).valid is False
+    missing = policy.verdict("lww", {}, ["linearizable"])
+    assert missing.valid == "unknown" and "no linearizability result" in missing.reason
+
+
+def test_checker_crash_is_unknown_not_a_crash():
+    def boom(history):
+        raise RuntimeError("bad shape")
+    results = policy.run({"boom": boom}, lww_lost_write_history())
+    assert results["boom"].valid == "unknown" and "bad shape" in results["boom"].reason
+    v = policy.verdict("lww", results)
+    assert v.valid == "unknown" and "boom" in v.reason
+
+
+def test_parse_expect():
+    assert policy.parse_expect(["no-lost-writes", "monotonic-reads"]) == (
+        "no-lost-writes", "monotonic-reads")
+    with pytest.raises(ValueError, match="'safe' is not a property"):
+        policy.parse_expect(["safe"])
+
+
+def test_verdict_is_serialisable():
+    import json
+    v = policy.judge(lww_lost_write_history(), "lww", "register", params={"n": 3, "r": 1, "w": 1})
+    assert json.loads(json.dumps(v.to_dict()))["details"]["results"]["staleness"]["checker"] == \
+        "staleness"
