@@ -129,6 +129,9 @@ class Runner:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        # Its own stream, so the fault schedule a seed gives does not depend on how the
+        # clients' ops happened to interleave.
+        self.nemesis_rng = random.Random(f"nemesis-{self.seed}")
         self.recorder: Recorder | None = None
         self._clients: list[Any] = []
         self._next_process = 0
@@ -207,7 +210,7 @@ class Runner:
                  for w in workers]
         if self.nemesis is not None:
             tasks.append(asyncio.create_task(self.nemesis.run(
-                cluster, self.rng, self.recorder.nemesis, self.time_limit)))
+                cluster, self.nemesis_rng, self.recorder.nemesis, self.time_limit)))
         await _gather_or_cancel(tasks)
         self._next_process = max(w.process for w in workers) + 1
 
