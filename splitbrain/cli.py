@@ -114,6 +114,70 @@ def serve_command(store_dir: str, port: int) -> None:
     serve(store_dir, port)
 
 
+CLUSTER_ROOT = "splitbrain-cluster"
+_root_option = click.option("--root", default=CLUSTER_ROOT, show_default=True, metavar="DIR",
+                            help="The folder holding the cluster's config, pids, data and logs.")
+
+
+@cli.group("cluster")
+def cluster_group() -> None:
+    """A local cluster that keeps running, to poke with curl: up, status, down."""
+
+
+@cluster_group.command("up")
+@click.option("--nodes", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option("--mode", default="dynamo", show_default=True,
+              type=click.Choice(["dynamo", "lww", "dynamodb"]))
+@click.option("--net", default="proxy", show_default=True,
+              type=click.Choice(["proxy", "netns", "auto"]))
+@_root_option
+def cluster_up(nodes: int, mode: str, net: str, root: str) -> None:
+    """Start NODES nodes in MODE and leave them running (stop with 'cluster down')."""
+    import asyncio
+
+    from splitbrain.harness.cluster import local_cluster
+
+    cluster = local_cluster(mode, nodes, root, net=net, detached=True)
+    asyncio.run(cluster.start())
+    click.echo(f"{nodes} {mode} nodes up on the {cluster.net.kind} network, in {cluster.root}:")
+    for name in cluster.names:
+        click.echo(f"  {name}  {cluster.client_url(name)}  log {cluster.log_path(name)}")
+    url = cluster.client_url(cluster.names[0])
+    click.echo(f"try: curl -X PUT -d '{{\"value\": 1}}' {url}/kv/k && curl {url}/kv/k")
+
+
+@cluster_group.command("status")
+@_root_option
+def cluster_status(root: str) -> None:
+    """Show each node of the cluster: pid, running, healthy, URL, log. Exit 1 if any node is
+    not healthy."""
+    import asyncio
+
+    from splitbrain.harness.cluster import detached_status
+
+    rows = asyncio.run(detached_status(root))
+    if rows is None:
+        raise BadInput(f"no cluster is running in {root}; start one with 'splitbrain cluster "
+                       f"up --root {root}'")
+    for r in rows:
+        state = "healthy" if r["healthy"] else "running, not answering" if r["running"] else "down"
+        click.echo(f"{r['name']:<5} pid {r['pid'] or '-':<8} {state:<23} {r['url']}  log {r['log']}")
+    sys.exit(0 if all(r["healthy"] for r in rows) else 1)
+
+
+@cluster_group.command("down")
+@_root_option
+def cluster_down(root: str) -> None:
+    """Stop the cluster's nodes and network; its data and logs stay in the folder."""
+    from splitbrain.harness.cluster import stop_detached
+
+    removed = stop_detached(root)
+    if removed is None:
+        raise BadInput(f"no cluster is running in {root}; nothing to stop")
+    click.echo(f"stopped the cluster in {root} ({len(removed)} processes and network "
+               f"pieces removed); data and logs are kept there")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the click group and turns errors into one sentence and an
     exit code."""

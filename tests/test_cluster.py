@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from splitbrain.errors import TesterFailure
+from splitbrain import errors
 from splitbrain.harness import registry
 from splitbrain.harness.cluster import NodeUnreachable, local_cluster
 from splitbrain.harness.process import spawn, start_time
@@ -83,7 +83,7 @@ def test_lifecycle_kill_restart_pause_resume_clock_logs(tmp_path):
 def test_a_node_that_will_not_start_is_named_with_its_log_and_nothing_is_left(tmp_path):
     async def scenario():
         cluster = local_cluster("lww", 2, tmp_path / "c", command=[*STANDIN, "--fail"])
-        with pytest.raises(TesterFailure) as err:
+        with pytest.raises(errors.TesterFailure) as err:
             await cluster.start()
         msg = str(err.value)
         assert "exited with code 1 before it became healthy" in msg
@@ -180,7 +180,7 @@ def test_a_live_cluster_root_is_not_taken_over(tmp_path):
     async def scenario():
         async with local_cluster("dynamo", 1, tmp_path / "c", command=STANDIN):
             second = local_cluster("dynamo", 1, tmp_path / "c", command=STANDIN)
-            with pytest.raises(TesterFailure, match="already running"):
+            with pytest.raises(errors.TesterFailure, match="already running"):
                 await second.start()
             assert registry.read_state(tmp_path / "c") is not None
 

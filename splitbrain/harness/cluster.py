@@ -37,7 +37,7 @@ from splitbrain.db.config import ClusterConfig, local_config
 from splitbrain.errors import TesterFailure
 from splitbrain.harness import registry
 from splitbrain.harness.net import LocalNet, Net, make_net
-from splitbrain.harness.process import Proc, spawn
+from splitbrain.harness.process import Proc, is_ours, spawn
 
 
 class Cluster(ABC):
@@ -158,7 +158,8 @@ class LocalCluster(Cluster):
         self._stopped = False
         self._registered = False
         net.on_state = self._save_state
-        atexit.register(self._stop_sync)
+        if not detached:
+            atexit.register(self._stop_sync)
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -309,3 +310,37 @@ def local_cluster(mode: str, nodes: int, root: Path, *, net: str = "proxy",
     config = local_config(mode, nodes, root / "data", **params)
     return LocalCluster(config, root, make_net(net), command=command,
                         start_timeout=start_timeout, detached=detached)
+
+
+# -- detached clusters (splitbrain cluster up | status | down) ----------------------------------
+
+
+async def detached_status(root: Path) -> list[dict[str, Any]] | None:
+    """Each node of the detached cluster in ``root``: ``name``, ``pid``, ``running``,
+    ``healthy``, ``url``, ``log``; None when no cluster runs there."""
+    root = Path(root).resolve()
+    state = registry.read_state(root)
+    if state is None or not (root / "cluster.json").exists():
+        return None
+    config = ClusterConfig.load(root / "cluster.json")
+    marker, rows = str(root), []
+    for spec in config.nodes:
+        p = state.get("procs", {}).get(spec.name)
+        running = p is not None and is_ours(p["pid"], p["start"], marker)
+        healthy = False
+        if running:
+            async with NodeClient(spec.client_url, timeout=0.5) as client:
+                healthy = (await client.health()).type == "ok"
+        rows.append({"name": spec.name, "pid": p["pid"] if p else None, "running": running,
+                     "healthy": healthy, "url": spec.client_url,
+                     "log": str(root / "logs" / f"{spec.name}.log")})
+    return rows
+
+
+def stop_detached(root: Path) -> list[str] | None:
+    """Stop the cluster in ``root`` (its nodes, proxy, namespaces); the data and logs stay.
+    Returns what was removed, or None when no cluster was registered there."""
+    root = Path(root).resolve()
+    with registry.registry_lock():
+        state = registry.read_state(root)
+        return None if state is None else registry.teardown(root, state)

@@ -78,11 +78,14 @@ def unregister(root: Path) -> None:
         _entry(root).unlink()
 
 
-def owner_alive(state: dict[str, Any]) -> bool:
+def live(root: Path, state: dict[str, Any]) -> bool:
+    """A cluster is live while its tester runs; a detached one (no owner) while any of its
+    processes does."""
     owner = state.get("owner")
-    if owner is None:  # detached: alive until 'splitbrain cluster down'
-        return True
-    return start_time(owner["pid"]) == owner["start"]
+    if owner is not None:
+        return start_time(owner["pid"]) == owner["start"]
+    marker = str(root.resolve())
+    return any(is_ours(p["pid"], p["start"], marker) for p in state.get("procs", {}).values())
 
 
 def teardown(root: Path, state: dict[str, Any]) -> list[str]:
@@ -106,8 +109,9 @@ def teardown(root: Path, state: dict[str, Any]) -> list[str]:
 
 
 def reap_orphans() -> list[str]:
-    """Tear down every registered cluster whose tester is dead. Call with the registry lock
-    held. Returns what was removed."""
+    """Tear down every registered cluster that is no longer live (its tester died, or every
+    process of a detached cluster did). Call with the registry lock held. Returns what was
+    removed."""
     removed = []
     for entry in sorted(registry_dir().glob("*.json")):
         try:
@@ -118,7 +122,7 @@ def reap_orphans() -> list[str]:
         state = read_state(root)
         if state is None:
             entry.unlink(missing_ok=True)
-        elif not owner_alive(state):
+        elif not live(root, state):
             removed += teardown(root, state)
     return removed
 
