@@ -94,6 +94,40 @@ def test_command(test_count: int, **options: object) -> None:
     sys.exit(EXIT_INVALID if EXIT_INVALID in codes else max(codes))
 
 
+@cli.command("check")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv"]),
+              help="History format (auto detects it).")
+@click.option("--model", default=None,
+              help="register, cas-register, kv, kv-append, set, counter, queue, mutex "
+                   "(default: the format's, else cas-register).")
+@click.option("--initial", default=None, metavar="JSON", help="The initial value, as JSON.")
+@click.option("--nil-reads", type=click.Choice(["strict", "unconstrained"]), default=None,
+              help="unconstrained: a read of nil is always legal (Knossos's convention).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="S", help="Seconds per file before the verdict is unknown.")
+@click.option("--json", "as_json", is_flag=True, help="Print each file's Result as JSON.")
+def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: str | None,
+                  nil_reads: str | None, time_limit: float | None, as_json: bool) -> None:
+    """Check histories for linearizability: our JSONL, Jepsen EDN, Porcupine logs."""
+    import json
+
+    from splitbrain.checkers.result import merge_validity
+    from splitbrain.checkfile import check_file, summary
+
+    verdicts = []
+    for path in files:
+        result = check_file(path, fmt=fmt, model=model, initial=initial, nil_reads=nil_reads,
+                            time_limit=time_limit)
+        verdicts.append(result.valid)
+        if as_json:
+            click.echo(json.dumps({"file": path, **result.to_dict()}, default=str))
+        else:
+            click.echo("\n".join(summary(path, result)))
+    sys.exit(exit_code_for(merge_validity(*verdicts)))
+
+
 @cli.command("report")
 @click.argument("run_dir", metavar="RUN_DIR")
 def report_command(run_dir: str) -> None:

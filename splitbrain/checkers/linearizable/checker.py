@@ -1,0 +1,111 @@
+"""``check``: the linearizability checker's entry point.
+
+Steps, per independent sub-history (``Model.partition``, by default one per key): leave out
+``fail`` ops (they certainly did not happen) and ops the model calls irrelevant, apply the proven
+pruning rules (:mod:`.prune`), decide in polynomial time when a decider applies
+(:mod:`.deciders`), otherwise run the search (:mod:`.search`); explain each illegal key
+(:mod:`.explain`). Every key is decided, not just the first bad one, under one shared time and
+memory budget; keys left when the budget runs out are ``unknown``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from splitbrain.checkers.linearizable.explain import anomaly
+from splitbrain.checkers.linearizable.models import Model, make_model, show
+from splitbrain.checkers.linearizable.prune import prune
+from splitbrain.checkers.linearizable.reduce import reduce
+from splitbrain.checkers.linearizable.search import Budget, Outcome, search
+from splitbrain.checkers.result import Result, merge_validity
+from splitbrain.errors import BadInput
+from splitbrain.history import NEMESIS, History, Op
+
+DEFAULT_MEMORY_LIMIT = 1 << 30
+CONSISTENCY = (None, "strong")
+
+
+def check(history: History | list[Op], model: str | Model = "cas-register", *,
+          initial: Any = None, nil_reads: str = "strict", time_limit: float | None = None,
+          memory_limit: int | None = None, consistency: str | None = None) -> Result:
+    """Is ``history`` linearizable with respect to ``model``?
+
+    ``model`` is a built-in name (see :data:`~.models.MODELS`) or a :class:`~.models.Model`;
+    ``initial`` and ``nil_reads`` configure a built-in. ``time_limit`` (seconds) and
+    ``memory_limit`` (bytes of search memo, default 1 GiB) bound the whole check; past either the
+    verdict is ``"unknown"`` with what was decided so far. ``consistency="strong"`` keeps only
+    ops whose ``consistency`` is "strong" or absent (eventual reads are not judged).
+
+    Returns a :class:`Result` with ``checker="linearizable"``, one ``nonlinearizable`` anomaly
+    per illegal key, and ``details = {"model": name, "keys": {str(key): {"valid", "ops",
+    "seconds", "reason", "decider"}}}``. Raises BadInput when the model cannot read an op.
+    """
+    if consistency not in CONSISTENCY:
+        raise BadInput(f"consistency must be 'strong' or None, not {consistency!r}")
+    m = make_model(model, initial=initial, nil_reads=nil_reads)
+    ops = history.ops() if isinstance(history, History) else list(history)
+    ops = [op for op in ops if op.process != NEMESIS and op.type != "fail"
+           and (consistency is None or op.consistency in CONSISTENCY)]
+    for op in ops:
+        m.check_op(op)
+    budget = Budget(time_limit, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
+
+    started = time.monotonic()
+    parts = m.partition(ops)
+    keys: dict[str, dict[str, Any]] = {}
+    anomalies: list[dict[str, Any]] = []
+    explored = 0
+    for key in sorted(parts, key=lambda k: (len(parts[k]), show(k))):
+        verdict, outcome, part = _decide(parts[key], m, budget)
+        explored += outcome.explored if outcome else 0
+        keys[str(key)] = verdict
+        if verdict["valid"] is False and outcome is not None:
+            anomalies.append(anomaly(key, part, m, outcome))
+    valid = merge_validity(*(v["valid"] for v in keys.values()))
+    reasons = sorted({v["reason"] for v in keys.values() if v["valid"] == "unknown"})
+    return Result(
+        valid=valid,
+        anomalies=anomalies,
+        stats={"ops": len(ops), "keys": len(keys),
+               "illegal-keys": sum(v["valid"] is False for v in keys.values()),
+               "unknown-keys": sum(v["valid"] == "unknown" for v in keys.values()),
+               "explored": explored, "seconds": round(time.monotonic() - started, 6)},
+        reason="; ".join(reasons) if reasons else None,
+        details={"model": m.name, "keys": keys},
+        checker="linearizable",
+    )
+
+
+def _decide(ops: list[Op], model: Model, budget: Budget
+            ) -> tuple[dict[str, Any], Outcome | None, list[Op]]:
+    """The verdict for one sub-history, the search outcome behind an illegal one, and the ops
+    the outcome's positions refer to."""
+    started = time.monotonic()
+    part = prune([op for op in ops if model.relevant(op)], model)
+    verdict: dict[str, Any] = {"ops": len(ops), "reason": None, "decider": "search"}
+    spent = budget.exceeded(0, 0)
+    if spent is not None:
+        verdict.update(valid="unknown", reason=spent + " before this key was checked", seconds=0.0)
+        return verdict, None, part
+    search_ops, search_model, rewrite = reduce(part, model)
+    if rewrite is not None:
+        verdict["decider"] = f"search ({rewrite})"
+    outcome = replay(search(search_ops, search_model, budget), part, model)
+    valid: bool | str = "unknown" if outcome.valid is None else outcome.valid
+    verdict.update(valid=valid, reason=outcome.reason,
+                   seconds=round(time.monotonic() - started, 6))
+    return verdict, outcome, part
+
+
+
+def replay(outcome: Outcome, ops: list[Op], model: Model) -> Outcome:
+    """``outcome`` with its prefix's states recomputed on the original ``ops`` (the search may
+    have run on an equivalent rewritten history, whose states mean nothing to a reader)."""
+    state = model.init()
+    prefix = []
+    for i, _ in outcome.prefix:
+        state = model.step(state, ops[i])
+        prefix.append((i, state))
+    return dataclasses.replace(outcome, prefix=prefix)

@@ -1,0 +1,332 @@
+"""Sequential specifications the linearizability search checks histories against.
+
+A model is a small class (DESIGN.md, "Checkers"):
+
+* ``init()`` -> the initial state (hashable);
+* ``step(state, op)`` -> the state after ``op``, or ``None`` when ``op`` is illegal in ``state``.
+  ``op`` is a :class:`~splitbrain.history.Op`; its ``output`` is only meaningful when
+  ``op.type == "ok"`` (an ``info`` op's result is unknown, so ``step`` must not check it);
+* ``relevant(op)`` -> False for ops that can neither change the state nor be illegal (a read that
+  crashed, a nil read under Knossos's convention); the checker leaves them out. ``fail`` ops never
+  reach a model: they certainly did not take effect;
+* ``behaviour(op)`` -> a hashable summary such that two ops with equal behaviour have equal
+  ``step`` functions (the search uses it to try only one of two interchangeable ops);
+* ``partition(ops)`` -> independent sub-histories (P-compositionality); by default one per
+  ``key``, so a keyed history is checked as independent objects, one per key;
+* ``describe_op(op)``, ``describe_state(state)``, ``why(op, states)`` for explanations.
+
+Built-ins (``MODELS``): register, cas-register, kv, kv-append, set, counter, queue (fifo),
+mutex. Options common to all: ``initial`` (the initial value) and ``nil_reads`` ("strict", or
+"unconstrained": Knossos's convention that a read of nil is always legal).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Hashable
+
+from splitbrain.errors import BadInput
+from splitbrain.history import Op
+
+NIL_READS = ("strict", "unconstrained")
+
+
+class _Nil:
+    """The nil value as a model state: ``step`` returns None to mean "illegal", so a register
+    holding nil holds this instead."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "nil"
+
+    def __reduce__(self) -> str:
+        return "NIL"
+
+
+NIL = _Nil()
+
+
+def freeze(v: Any) -> Hashable:
+    """A hashable, equality-preserving form of a JSON-like value (None becomes :data:`NIL`)."""
+    if v is None:
+        return NIL
+    if isinstance(v, list):
+        return tuple(freeze(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, freeze(x)) for k, x in v.items()))
+    return v
+
+
+def show(v: Any) -> str:
+    """A value as a person reads it: JSON, with nil for None."""
+    if v is None or v is NIL:
+        return "nil"
+    if isinstance(v, tuple):
+        v = list(v)
+    try:
+        return json.dumps(v, default=str)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def either(values: list[str]) -> str:
+    """'1', '1 or 4', '1, 2 or 4'."""
+    values = sorted(set(values))
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+
+
+class Model:
+    """Base class: subclasses set ``name`` and ``ops`` and implement ``init`` and ``step``."""
+
+    name = "model"
+    noun = "the state"
+    ops: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    default_initial: Any = None
+
+    def __init__(self, *, initial: Any = None, nil_reads: str = "strict"):
+        if nil_reads not in NIL_READS:
+            raise BadInput(f"--nil-reads must be strict or unconstrained, not {nil_reads!r}")
+        self.initial = self.default_initial if initial is None else initial
+        self.nil_reads = nil_reads
+
+    def init(self) -> Hashable:
+        return freeze(self.initial)
+
+    def step(self, state: Hashable, op: Op) -> Hashable | None:
+        raise NotImplementedError
+
+    def check_op(self, op: Op) -> None:
+        """Raise BadInput when the model cannot interpret ``op``."""
+        if op.f not in self.ops:
+            raise BadInput(f"the {self.name} model has no operation {op.f!r} (op at index "
+                           f"{op.index}); its operations are {', '.join(self.ops)}; choose "
+                           f"another --model")
+
+    def partition(self, ops: list[Op]) -> dict[Hashable, list[Op]]:
+        """Independent sub-histories, by key (ops without a key form the ``None`` group)."""
+        parts: dict[Hashable, list[Op]] = {}
+        for op in ops:
+            key = op.key if isinstance(op.key, (str, int, float, bool, type(None))) else freeze(op.key)
+            parts.setdefault(key, []).append(op)
+        return parts
+
+    def relevant(self, op: Op) -> bool:
+        if op.f in self.reads:
+            return op.type == "ok" and not (self.nil_reads == "unconstrained" and op.output is None)
+        return True
+
+    def behaviour(self, op: Op) -> Hashable:
+        out = freeze(op.output) if op.type == "ok" and op.f in self.reads else None
+        return (op.f, freeze(op.value), out, op.type == "ok" and op.f in self.reads)
+
+    def describe_op(self, op: Op) -> str:
+        arg = "" if op.f in self.reads else " " + show(op.value)
+        res = f" -> {show(op.output)}" if op.f in self.reads and op.type == "ok" else ""
+        crashed = " (crashed)" if op.type == "info" else ""
+        key = f" [{show(op.key)}]" if op.key is not None else ""
+        return f"{op.f}{key}{arg}{res}{crashed}"
+
+    def describe_state(self, state: Hashable) -> str:
+        return show(state)
+
+    def why(self, op: Op, states: list[Hashable]) -> str:
+        """Why ``op`` is illegal in every one of ``states`` (one clause)."""
+        held = either([self.describe_state(s) for s in states]) if states else "nothing reachable"
+        return f"{self.describe_op(op)} is illegal when {self.noun} is {held}"
+
+
+class Register(Model):
+    """A read/write register. ``read`` returns the value; ``write v`` sets it."""
+
+    name = "register"
+    noun = "the register"
+    ops = ("read", "write")
+    reads = ("read",)
+
+    def step(self, state, op):
+        if op.f == "write":
+            return freeze(op.value)
+        if op.type == "ok" and freeze(op.output) != state:
+            return None
+        return state
+
+    def behaviour(self, op):
+        if op.f == "write":
+            return ("write", freeze(op.value))
+        return super().behaviour(op)
+
+    def why(self, op, states):
+        held = either([self.describe_state(s) for s in states])
+        if op.f == "read":
+            return f"read {show(op.output)}, but {self.noun} held {held}"
+        if op.f == "cas":
+            return f"cas expected {show(_pair(op)[0])}, but {self.noun} held {held}"
+        return super().why(op, states)
+
+
+class CasRegister(Register):
+    """A register with ``cas [expected new]``, which succeeds only on the expected value."""
+
+    name = "cas-register"
+    ops = ("read", "write", "cas")
+
+    def check_op(self, op):
+        super().check_op(op)
+        if op.f == "cas" and not (isinstance(op.value, (list, tuple)) and len(op.value) == 2):
+            raise BadInput(f"cas at index {op.index} has value {show(op.value)}; a cas takes "
+                           f"[expected, new]")
+
+    def step(self, state, op):
+        if op.f == "cas":
+            expected, new = _pair(op)
+            return new if state == expected else None
+        return super().step(state, op)
+
+
+class KV(CasRegister):
+    """Independent cas-registers, one per key (every model splits a keyed history per key; this
+    name is for users who think of the history as a map)."""
+
+    name = "kv"
+
+
+class KVAppend(Model):
+    """Per-key strings: ``get`` returns the string, ``put v`` sets it, ``append v`` concatenates
+    (Porcupine's kv model). Keys start at "" unless ``initial`` says otherwise."""
+
+    name = "kv-append"
+    noun = "the value"
+    ops = ("get", "put", "append", "read", "write")
+    reads = ("get", "read")
+    default_initial = ""
+
+    def step(self, state, op):
+        if op.f == "append":
+            return state + op.value
+        if op.f in ("put", "write"):
+            return op.value
+        if op.type == "ok" and op.output != state:
+            return None
+        return state
+
+    def why(self, op, states):
+        if op.f in self.reads:
+            return f"got {show(op.output)}, but the value was {either([show(s) for s in states])}"
+        return super().why(op, states)
+
+
+class SetModel(Model):
+    """A grow-only set: ``add v``; ``read`` returns all elements (any order)."""
+
+    name = "set"
+    noun = "the set"
+    ops = ("add", "read")
+    reads = ("read",)
+
+    def init(self):
+        return frozenset(freeze(x) for x in (self.initial or ()))
+
+    def step(self, state, op):
+        if op.f == "add":
+            return state | {freeze(op.value)}
+        if op.type == "ok" and frozenset(freeze(x) for x in (op.output or ())) != state:
+            return None
+        return state
+
+    def behaviour(self, op):
+        if op.f == "read" and op.type == "ok":
+            return ("read", frozenset(freeze(x) for x in (op.output or ())))
+        return super().behaviour(op)
+
+    def describe_state(self, state):
+        return "{" + ", ".join(sorted(show(x) for x in state)) + "}"
+
+
+class Counter(Model):
+    """A counter: ``add n`` (or ``increment``, by 1); ``read`` returns the total."""
+
+    name = "counter"
+    noun = "the counter"
+    ops = ("add", "increment", "read")
+    reads = ("read",)
+    default_initial = 0
+
+    def step(self, state, op):
+        if op.f == "add":
+            return state + op.value
+        if op.f == "increment":
+            return state + 1
+        if op.type == "ok" and op.output != state:
+            return None
+        return state
+
+
+class Queue(Model):
+    """A FIFO queue: ``enqueue v``; ``dequeue`` returns the oldest element, or nil when empty."""
+
+    name = "queue"
+    noun = "the queue"
+    ops = ("enqueue", "dequeue")
+    reads = ()
+
+    def init(self):
+        return tuple(freeze(x) for x in (self.initial or ()))
+
+    def step(self, state, op):
+        if op.f == "enqueue":
+            return state + (freeze(op.value),)
+        if op.type != "ok":
+            return state[1:]
+        if not state:
+            return state if op.output is None else None
+        return state[1:] if freeze(op.output) == state[0] else None
+
+    def behaviour(self, op):
+        out = freeze(op.output) if op.type == "ok" and op.f == "dequeue" else None
+        return (op.f, freeze(op.value), out, op.type == "ok")
+
+    def describe_op(self, op):
+        if op.f == "dequeue":
+            res = f" -> {show(op.output)}" if op.type == "ok" else " (crashed)"
+            return "dequeue" + res
+        return super().describe_op(op)
+
+
+class Mutex(Model):
+    """A lock: ``acquire`` is legal only when free, ``release`` only when held."""
+
+    name = "mutex"
+    noun = "the lock"
+    ops = ("acquire", "release")
+    default_initial = False
+
+    def step(self, state, op):
+        if op.f == "acquire":
+            return True if not state else None
+        return False if state else None
+
+    def describe_state(self, state):
+        return "held" if state else "free"
+
+
+MODELS: dict[str, type[Model]] = {
+    cls.name: cls for cls in (Register, CasRegister, KV, KVAppend, SetModel, Counter, Queue, Mutex)
+}
+MODELS["fifo"] = Queue
+
+
+def make_model(model: str | Model, *, initial: Any = None, nil_reads: str = "strict") -> Model:
+    """A built-in model by name (with the options) or a ready Model instance."""
+    if isinstance(model, Model):
+        return model
+    cls = MODELS.get(model)
+    if cls is None:
+        raise BadInput(f"unknown model {model!r}; choose one of {', '.join(sorted(MODELS))}")
+    return cls(initial=initial, nil_reads=nil_reads)
+
+
+def _pair(op: Op) -> tuple[Hashable, Hashable]:
+    expected, new = op.value
+    return freeze(expected), freeze(new)

@@ -1,0 +1,193 @@
+"""Wing-Gong-Lowe linearizability search over one independent sub-history.
+
+The algorithm is Lowe's just-in-time linearization ("Testing for linearizability", 2017), as in
+Knossos's ``wgl`` and Porcupine: the history's call and return entries sit in a doubly linked list
+in real-time (history) order; the search repeatedly takes a call entry that precedes the first
+return entry still in the list (a *minimal* op: everything that must precede it is already
+linearized), applies it to the model, and lifts its entries out of the list. Reaching a return
+entry means its op could not be placed before it returned: backtrack. A memo of
+``(linearized set, state)`` pairs (the set as an int bitset) prunes configurations already
+explored: a configuration reached again leads to the same futures, and each one in the memo was
+either fully explored without success or is on the current path (impossible: the set grows
+strictly along a path).
+
+Crashed (``info``) ops have no return entry: they may be linearized any time after their call,
+or never. Reaching the end of the list means every op still in it is crashed, and a history that
+leaves them out is a valid linearization.
+
+Pruning rule (twins). Two ops ``d`` and ``i`` are *twins* when the model gives them the same
+behaviour (``Model.behaviour``: equal step functions), ``call(d) < call(i)`` and
+``ret(d) <= ret(i)``. If ``i`` is minimal and its twin ``d`` is not yet linearized, the search
+need not try ``i`` next: trying ``d`` suffices.
+*Proof.* ``d`` is minimal too: everything that must precede ``d`` (ops returning before
+``call(d) < call(i)``) must precede ``i``, so it is linearized. Take a valid completion of the
+current prefix that starts with ``i``. If it contains ``d`` at a later position, swap the two:
+the model sees the same sequence of step functions, so the same states. Real-time order still
+holds: ``d`` moves earlier and is minimal; ``i`` moves to ``d``'s old place, and every op ``x``
+placed between them was placed before ``d``, so ``call(x) <= ret(d) <= ret(i)``: ``x`` need not
+follow ``i``. If it does not contain ``d``, then ``d`` is crashed (an ok op is in every
+completion) and replacing ``i`` by ``d`` gives a valid completion (``i`` left out is allowed
+only if ``i`` is crashed too; if ``i`` is ok then ``ret(d) <= ret(i) < inf`` makes ``d`` ok, a
+contradiction). Either way a completion starting with ``d`` exists. Only twins concurrent with
+``i`` matter (``ret(d) >= call(i)``): a twin that returned before ``i`` was called is already
+linearized whenever ``i`` is minimal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Hashable
+
+from splitbrain.checkers.linearizable.models import Model
+from splitbrain.history import Op
+
+_CHECK_EVERY = 2048
+# Estimated bytes per memo entry beyond the bitset: set slot, tuple, state reference.
+_ENTRY_OVERHEAD = 120
+
+
+class Budget:
+    """A time and memory budget shared by every sub-history of one check."""
+
+    def __init__(self, time_limit: float | None, memory_limit: int | None):
+        self.deadline = None if time_limit is None else time.monotonic() + time_limit
+        self.memory_limit = memory_limit
+
+    def exceeded(self, memo_entries: int, nbits: int) -> str | None:
+        """The reason the budget is spent, or None."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return "the time limit ran out"
+        if self.memory_limit is not None and \
+                memo_entries * (_ENTRY_OVERHEAD + nbits // 8) > self.memory_limit:
+            return "the memory limit ran out"
+        return None
+
+
+@dataclass
+class Outcome:
+    """What the search found. ``valid`` is True, False or None (budget spent: ``reason``).
+
+    ``prefix`` is the longest linearization found: (op position, state after it) pairs;
+    ``stuck`` the position of the op whose return was reached at that depth (the op that cannot
+    be placed), or None; ``explored`` counts memo entries."""
+
+    valid: bool | None
+    prefix: list[tuple[int, Hashable]] = field(default_factory=list)
+    stuck: int | None = None
+    explored: int = 0
+    reason: str | None = None
+
+
+def twins_of(ops: list[Op], model: Model) -> list[tuple[int, ...]]:
+    """For each op position, its concurrent earlier twins (see the module docstring)."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, op in enumerate(ops):
+        groups.setdefault(model.behaviour(op), []).append(i)
+    twins: list[tuple[int, ...]] = [()] * len(ops)
+    for members in groups.values():
+        active: list[int] = []
+        for i in members:  # members are in call order
+            call, ret = ops[i].index, ret_position(ops[i])
+            active = [d for d in active if ret_position(ops[d]) >= call]
+            twins[i] = tuple(d for d in active if ret_position(ops[d]) <= ret)
+            active.append(i)
+    return twins
+
+
+def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = True) -> Outcome:
+    """Decide whether ``ops`` (one sub-history, in call order, no ``fail`` ops) linearize."""
+    n = len(ops)
+    # Entry ids: 2*i is op i's call, 2*i+1 its return; HEAD = 2n, END = -1.
+    head = 2 * n
+    entries = sorted([(op.index, 2 * i) for i, op in enumerate(ops)]
+                     + [(op.completion_index, 2 * i + 1) for i, op in enumerate(ops)
+                        if op.type == "ok"])
+    # prv[-1] (END's slot) aliases prv[head], which is never read: writes to it are harmless,
+    # so unlinking needs no END test.
+    nxt = [-1] * (2 * n + 1)
+    prv = [-1] * (2 * n + 1)
+    last = head
+    for _, e in entries:
+        nxt[last] = e
+        prv[e] = last
+        last = e
+    has_ret = [op.type == "ok" for op in ops]
+    bits = [1 << i for i in range(n)]
+    done = bytearray(n)
+    twins = twins_of(ops, model) if use_twins else [()] * n
+    step = model.step
+
+    state = model.init()
+    linearized = 0
+    memo: set[tuple[int, Hashable]] = set()
+    stack: list[tuple[int, Hashable]] = []
+    best: list[tuple[int, Hashable]] = []
+    stuck: int | None = None
+    countdown = _CHECK_EVERY
+    e = nxt[head]
+    while e != -1:
+        if e & 1 == 0:
+            i = e >> 1
+            countdown -= 1
+            if countdown == 0:
+                countdown = _CHECK_EVERY
+                reason = budget.exceeded(len(memo), n)
+                if reason is not None:
+                    return Outcome(None, _prefix(stack, state, best), stuck, len(memo), reason)
+            tw = twins[i]
+            if tw and any(not done[d] for d in tw):
+                e = nxt[e]
+                continue
+            new_state = step(state, ops[i])
+            if new_state is not None:
+                new_lin = linearized | bits[i]
+                key = (new_lin, new_state)
+                if key not in memo:
+                    memo.add(key)
+                    stack.append((i, state))
+                    state, linearized = new_state, new_lin
+                    done[i] = 1
+                    # lift op i: its call entry e and its return entry
+                    p, q = prv[e], nxt[e]
+                    nxt[p], prv[q] = q, p
+                    if has_ret[i]:
+                        r = e | 1
+                        p, q = prv[r], nxt[r]
+                        nxt[p], prv[q] = q, p
+                    e = nxt[head]
+                    continue
+            e = nxt[e]
+        else:
+            if stuck is None or len(stack) > len(best):
+                best = _prefix(stack, state, [])
+                stuck = e >> 1
+            if not stack:
+                return Outcome(False, best, stuck, len(memo))
+            i, state = stack.pop()
+            linearized ^= bits[i]
+            done[i] = 0
+            # unlift op i, in the reverse order of lifting
+            c = 2 * i
+            if has_ret[i]:
+                r = c | 1
+                p, q = prv[r], nxt[r]
+                nxt[p], prv[q] = r, r
+            p, q = prv[c], nxt[c]
+            nxt[p], prv[q] = c, c
+            e = nxt[c]
+    return Outcome(True, _prefix(stack, state, []), None, len(memo))
+
+
+def _prefix(stack: list[tuple[int, Hashable]], state: Hashable,
+            fallback: list[tuple[int, Hashable]]) -> list[tuple[int, Hashable]]:
+    """The stack as (op, state after it) pairs; ``fallback`` if it is shorter."""
+    if len(stack) < len(fallback):
+        return fallback
+    after = [s for _, s in stack[1:]] + [state]
+    return [(i, s) for (i, _), s in zip(stack, after)]
+
+
+def ret_position(op: Op) -> float:
+    """Where op returns in the history; infinity for a crashed op."""
+    return op.completion_index if op.type == "ok" else float("inf")
