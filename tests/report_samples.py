@@ -32,16 +32,16 @@ def _write_run(run_dir: Path, events: list[Event], results: dict[str, Result],
 
 
 def small_events(evil: str = "") -> list[Event]:
-    """A register history on key ``x``: p0 writes 1, p1 writes 2, p2 reads 1 after both
-    completed (nonlinearizable), p3 crashes while writing 3; a partition and a kill; lww writes
+    """A register history on key ``x``: p0 writes 1, then p1 writes 2, then p2 reads 1
+    (nonlinearizable), while p3 crashes writing 3; a partition and a kill; lww writes
     with timestamps on key ``y`` where a later write carries a lower timestamp."""
     t = iter(range(0, 10_000 * MS, 7 * MS))
     ev = [
         Event("invoke", "nemesis", "start-partition", [["n1", "n2"], ["n3", "n4", "n5"]], next(t)),
         Event("info", "nemesis", "start-partition", [["n1", "n2"], ["n3", "n4", "n5"]], next(t)),
         Event("invoke", 0, "write", 1, next(t), key="x", node="n1"),           # 2
-        Event("invoke", 1, "write", 2, next(t), key="x", node="n2"),           # 3
-        Event("ok", 0, "write", 1, next(t), key="x", node="n1"),               # 4
+        Event("ok", 0, "write", 1, next(t), key="x", node="n1"),               # 3
+        Event("invoke", 1, "write", 2, next(t), key="x", node="n2"),           # 4
         Event("invoke", 3, "write", 3, next(t), key="x", node="n3"),           # 5
         Event("ok", 1, "write", 2, next(t), key="x", node="n2"),               # 6
         Event("invoke", 2, "read", None, next(t), key="x", node="n4",
@@ -71,10 +71,11 @@ def small_results(evil: str = "") -> dict[str, Result]:
     lin = Result(
         valid=False, checker="linearizable",
         anomalies=[{
-            "type": "nonlinearizable", "key": "x", "ops": [2, 3, 5, 7], "op": 7,
+            "type": "nonlinearizable", "key": "x", "ops": [2, 4, 5, 7], "op": 7,
             "explanation": "read of x by p2 returned 1, but both writes (1 then 2) completed "
                            "before it began, so the register held 2" + (f" {evil}" if evil else ""),
-            "linearization": [{"op": 2, "state": "1"}, {"op": 3, "state": "2"}],
+            "linearization": [{"op": 2, "state": "1"}, {"op": 4, "state": "2"}],
+            "prefix_length": 2,
             "last_state": "2",
             "candidates": [{"op": 7, "state": "2", "why": "read returned 1, register holds 2"},
                            {"op": 5, "state": "3", "why": "then the read would see 3"}],

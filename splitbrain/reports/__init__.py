@@ -16,16 +16,24 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.checkers.result import Result
+from splitbrain.errors import BadInput
 from splitbrain.history import History
 from splitbrain.reports import html, junit
 from splitbrain.reports.run import Link, load_run, offline_run
 
 
 def _write(path: Path, text: str) -> None:
-    """Write atomically: a reader (or a crash) sees the old file or the new one."""
+    """Write atomically (a reader, or a crash, sees the old file or the new one), creating the
+    directory; BadInput when the place cannot be written."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise BadInput(f"cannot write {path} ({e.strerror}); choose a writable place for the "
+                       f"report.") from None
 
 
 def write_run_report(run_dir: str | os.PathLike) -> Path:

@@ -82,11 +82,11 @@ def bar_chart(name: str, bars: list[tuple[str, float]], *, width: int = 460,
 
 
 def _bars(v: Any) -> list[tuple[str, float]] | None:
-    if isinstance(v, dict) and len(v) >= 2:
+    if isinstance(v, dict) and v:
         pairs = [(number(k), number(c)) for k, c in v.items()]
         if all(k is not None and c is not None for k, c in pairs):
             return [(tick_label(k), c) for k, c in sorted(pairs)]  # type: ignore[arg-type]
-    if isinstance(v, list) and len(v) >= 2 and all(number(x) is not None for x in v):
+    if isinstance(v, list) and v and all(number(x) is not None for x in v):
         return [(str(i), float(x)) for i, x in enumerate(v)]
     return None
 

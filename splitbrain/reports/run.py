@@ -14,6 +14,11 @@ from splitbrain.errors import BadInput
 from splitbrain.history import Event, History, Op, read_jsonl
 
 
+def _key_id(key: Any) -> str:
+    """Keys may be any JSON value; compare them by canonical JSON."""
+    return json.dumps(key, sort_keys=True, default=str)
+
+
 @dataclass(frozen=True)
 class Link:
     """A file the report links to: ``href`` is relative to the report's directory."""
@@ -53,6 +58,17 @@ class RunData:
             if op.completion_index >= 0:
                 by[op.completion_index] = op
         return by
+
+    @cached_property
+    def _by_key(self) -> dict[str, list[Op]]:
+        by: dict[str, list[Op]] = {}
+        for op in self.ops:
+            by.setdefault(_key_id(op.key), []).append(op)
+        return by
+
+    def ops_on(self, key: Any) -> list[Op]:
+        """The client ops on ``key``, in invocation order."""
+        return self._by_key.get(_key_id(key), [])
 
     def op_at(self, index: int) -> Op | None:
         """The client op whose invocation (or completion) has this history index."""

@@ -26,7 +26,7 @@ MAX_DETAILS_CHARS = 20_000
 _COUNTED = {"anomaly_counts", "anomalies_kept"}  # shown as the anomaly table instead
 VERDICT_RANK = {"invalid": 0, "unknown": 1, "valid": 2}
 _SHOWN_FIELDS = {"type", "ops", "explanation", "checker", "linearization", "candidates",
-                 "last_state", "op"}
+                 "last_state", "op", "prefix_length"}
 
 
 @dataclass

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from splitbrain.history import Op
+from splitbrain.history import INFINITY, Op
 from splitbrain.reports.run import RunData
 from splitbrain.reports.text import describe_op, process_label, seconds, short
 
@@ -118,25 +118,43 @@ class Timeline:
     bar_height: int = BAR_H
 
 
-def _pick(run: RunData, indices: list[int], centre: int | None) -> tuple[list[Op], list[int], int]:
-    """The distinct ops for these indices (invocation order), the indices that name no client
-    op, and how many were left out: at most MAX_OPS, those nearest ``centre`` kept."""
+def _pick(run: RunData, named: list[int], centre: int | None,
+          context: list[Op] = ()) -> tuple[list[Op], list[int], int]:
+    """The ops to draw, in invocation order: the ops the ``named`` indices belong to, then
+    ``context`` ops, at most MAX_OPS in all (the nearest ``centre`` first). Also returns the
+    named indices that belong to no client op and how many ops were left out."""
     ops: dict[int, Op] = {}
     missing = []
-    for i in indices:
+    for i in named:
         op = run.op_at(i)
         if op is None:
             missing.append(i)
         else:
             ops[op.index] = op
-    chosen = sorted(ops.values(), key=lambda o: o.index)
-    dropped = 0
-    if len(chosen) > MAX_OPS:
-        mid = centre if centre is not None else chosen[len(chosen) // 2].index
-        chosen = sorted(sorted(chosen, key=lambda o: abs(o.index - mid))[:MAX_OPS],
-                        key=lambda o: o.index)
-        dropped = len(ops) - MAX_OPS
-    return chosen, missing, dropped
+    mid = centre if centre is not None else (min(ops) + max(ops)) // 2 if ops else 0
+    chosen = sorted(ops.values(), key=lambda o: abs(o.index - mid))[:MAX_OPS]
+    extra = sorted((o for o in context if o.index not in ops), key=lambda o: abs(o.index - mid))
+    chosen += extra[:MAX_OPS - len(chosen)]
+    dropped = len(ops) + len(extra) - len(chosen)
+    return sorted(chosen, key=lambda o: o.index), missing, dropped
+
+
+def _concurrent(run: RunData, ops: list[Op], key: Any) -> list[Op]:
+    """Ops on ``key`` in flight during the span of ``ops``: what else was happening while the
+    anomaly did. A crashed op counts as in flight until its client gave up on it (its ``info``
+    completion), though it may take effect later still; otherwise every old crash would
+    crowd every window."""
+
+    def seen_until(o: Op) -> float:
+        if o.ret != INFINITY:
+            return o.ret
+        return run.events[o.completion_index].time if o.completion_index >= 0 else INFINITY
+
+    if not ops:
+        return []
+    start = min(o.call for o in ops)
+    end = max(o.ret if o.ret != INFINITY else o.call for o in ops)
+    return [o for o in run.ops_on(key) if o.call <= end and seen_until(o) >= start]
 
 
 def _event_json(run: RunData, index: int) -> str:
@@ -224,20 +242,27 @@ def anomaly_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline | None:
 
 
 def linearizability_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline | None:
-    """The smallest failing window of a ``nonlinearizable`` anomaly, with the attempted
-    linearization, the state after each step, the op that cannot be placed and its candidate
-    states. The linearization (a prefix that may reach back to the start of the history) is
-    drawn where its ops fall in the window and listed for its last MAX_STEPS steps. None if the
+    """The failing window of a ``nonlinearizable`` anomaly: the ops it names, the last steps of
+    the attempted linearization, the candidates, and the other ops on its key in flight at the
+    time; with the linearization drawn, the state after each step, the op that cannot be
+    placed and its candidate states. ``linearization`` may be the tail of a longer prefix
+    (``prefix_length`` steps in all): steps are numbered in the whole prefix. None if the
     anomaly names no op of the history."""
-    lin = [s for s in anomaly.get("linearization") or [] if isinstance(s, dict)]
+    lin = [s for s in anomaly.get("linearization") or [] if isinstance(s, dict)][-MAX_STEPS:]
     cands = [c for c in anomaly.get("candidates") or [] if isinstance(c, dict)]
     failing_op = run.op_at(anomaly.get("op"))
-    indices = [i for i in anomaly.get("ops") or [] if isinstance(i, int)]
-    indices += [c.get("op") for c in cands] + [failing_op.index if failing_op else None]
-    if len(indices) < 2:
-        indices += [s.get("op") for s in lin[-MAX_STEPS:]]
-    ops, missing, dropped = _pick(run, [i for i in indices if isinstance(i, int)],
-                                  failing_op.index if failing_op else None)
+    total = anomaly.get("prefix_length")
+    total = total if isinstance(total, int) and total >= len(lin) else len(lin)
+    offset = total - len(lin)
+    window = [i for i in anomaly.get("ops") or [] if isinstance(i, int)]
+    window += [c.get("op") for c in cands if isinstance(c.get("op"), int)]
+    if failing_op:
+        window.append(failing_op.index)
+    key = anomaly["key"] if "key" in anomaly else failing_op.key if failing_op else None
+    context = (_concurrent(run, [op for op in map(run.op_at, window) if op], key)
+               if "key" in anomaly or failing_op else [])
+    named = window + [x.get("op") for x in lin if isinstance(x.get("op"), int)]
+    ops, missing, dropped = _pick(run, named, failing_op.index if failing_op else None, context)
     if not ops:
         return None
     tl, slot, x_of = _layout(run, ops, describe_op)
@@ -246,22 +271,22 @@ def linearizability_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline 
 
     # The attempted linearization: a point per step at the earliest moment that respects both
     # the op's interval and the order of the steps before it.
-    prev_state, first_drawn_state = "initial", None
+    prev_state = "initial" if not offset else "(earlier steps not listed)"
+    first_drawn_state = None
     at = -1.0
-    for n, s in enumerate(lin, start=1):
+    for n, s in enumerate(lin, start=offset + 1):
         op = run.op_at(s.get("op"))
         state = str(s.get("state", ""))
-        if n > len(lin) - MAX_STEPS:
-            tl.steps.append(Step(n, s.get("op"), process_label(op.process) if op else "?",
-                                 describe_op(op) if op else f"op {s.get('op')} (not in history)",
-                                 state))
+        tl.steps.append(Step(n, s.get("op"), process_label(op.process) if op else "?",
+                             describe_op(op) if op else f"op {s.get('op')} (not in history)",
+                             state))
         if op is not None and op.index in bar_of:
             bar = bar_of[op.index]
             bar.role, bar.step = "linearized", n
             end = slot.get(op.completion_index, len(slot) + 0.4)
             at = min(max(slot[op.index], at + 0.3), end)
             tl.points.append(Point(x_of(at), bar.y - BAR_TOP + POINT_Y, n, op.index, state))
-            extra[op.index] += [("linearized", f"step {n} of {len(lin)}"),
+            extra[op.index] += [("linearized", f"step {n} of {total}"),
                                 ("state before", prev_state), ("state after", state)]
             if first_drawn_state is None:
                 first_drawn_state = prev_state
@@ -284,7 +309,7 @@ def linearizability_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline 
         seen = [f"{c.label} → {c.state}" + (f" ({c.why})" if c.why else "")
                 for c in tl.candidates]
         extra[failing_op.index] = [
-            ("cannot be placed", f"after step {len(lin)}, from state {tl.last_state}"),
+            ("cannot be placed", f"after step {total}, from state {tl.last_state}"),
             ("states it could have seen", "; ".join(seen) or tl.last_state)]
 
     tl.ribbon_y = tl.height + 4
@@ -294,7 +319,9 @@ def linearizability_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline 
     tl.height = tl.ribbon_y + RIBBON_H
     tl.tooltips = {str(op.index): _tooltip(run, op, extra[op.index]) for op in ops}
     tl.missing = missing
+    if {o.index for o in context} - {o.index for o in map(run.op_at, named) if o}:
+        tl.note = "Unmarked ops: others on this key in flight at the time, for context."
     if dropped:
-        tl.note = (f"{dropped} more ops of the window are not drawn (the {MAX_OPS} nearest the "
-                   f"op that cannot be placed are).")
+        tl.note += (f" {dropped} more ops are not drawn (the {MAX_OPS} nearest the op that "
+                    f"cannot be placed are).")
     return tl

@@ -1,0 +1,239 @@
+"""report.html: content, timelines, escaping, robustness, and the report/check commands."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from report_samples import EVIL, small_events, small_run
+from splitbrain.checkers import availability, lww, staleness
+from splitbrain.checkers.linearizable import check as linearizable
+from splitbrain.checkers.result import Result, compose
+from splitbrain.cli import main
+from splitbrain.history import History, read_jsonl, validate
+from splitbrain.reports import write_history_report, write_run_report
+
+
+class Page(HTMLParser):
+    """The parts of a page the tests look at: script elements, their text, every element's
+    attributes and the visible text."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.scripts: list[tuple[dict, str]] = []
+        self.elements: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self._in_script: dict | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+        if tag == "script":
+            self._in_script = dict(attrs)
+            self.scripts.append((self._in_script, ""))
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = None
+
+    def handle_data(self, data):
+        if self._in_script is not None:
+            attrs, text = self.scripts[-1]
+            self.scripts[-1] = (attrs, text + data)
+        else:
+            self.text.append(data)
+
+    def with_class(self, cls: str) -> list[dict]:
+        return [a for _, a in self.elements if cls in (a.get("class") or "").split()]
+
+    @property
+    def visible(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+@pytest.fixture
+def small(tmp_path) -> tuple[Path, str, Page]:
+    run = small_run(tmp_path / "run")
+    report = write_run_report(run)
+    html = report.read_text()
+    return run, html, Page(html)
+
+
+def test_header_shows_verdict_run_facts_and_reproducing_command(small):
+    run, html, page = small
+    assert page.with_class("v-invalid"), "the header is coloured invalid"
+    text = page.visible
+    assert "INVALID" in text
+    assert "linearizable: 1 nonlinearizable; counter: unknown (ran out of its 10 s time budget)" in text
+    for fact in ("mode lww", "workload register", "faults partition,kill", "nodes 5",
+                 "network proxy", "seed 42", "duration 170 ms",
+                 "ops 8 (6 ok, 1 failed, 1 indeterminate)"):
+        assert fact in text, fact
+    assert "splitbrain test --mode lww --seed 42" in text
+
+
+def test_one_section_per_checker_with_verdict_stats_and_every_anomaly(small):
+    _, html, page = small
+    sections = {a["id"]: a for t, a in page.elements if t == "section" and "checker" in
+                (a.get("class") or "")}
+    assert set(sections) == {"checker-linearizable", "checker-lww", "checker-counter"}
+    # invalid first, then unknown, then valid
+    order = [a["id"] for t, a in page.elements if t == "section" and a.get("id", "").startswith("checker-")]
+    assert order == ["checker-linearizable", "checker-counter", "checker-lww"]
+    text = page.visible
+    assert "read of x by p2 returned 1, but both writes (1 then 2) completed" in text
+    assert "was acknowledged after write 10 (op 12) finished, but lost to it" in text
+    assert "ran out of its 10 s time budget" in text
+    # stats and the per-key table of the linearizability checker
+    assert re.search(r"seconds\s+0\.004", text)
+    assert re.search(r'"?x"?\s+invalid\s+4', text)
+
+
+def test_linearizability_timeline_has_lanes_linearization_failing_op_and_tooltips(small):
+    _, html, page = small
+    bars = {a["data-op"]: a["class"] for _, a in page.elements if "data-op" in a
+            and "bar" in a.get("class", "")}
+    assert "r-failing" in bars["7"], "the read that cannot be placed is marked"
+    assert "r-linearized" in bars["2"] and "r-linearized" in bars["4"]
+    assert "o-info" in bars["5"], "the crashed write runs off to the right"
+    steps = [r for r in page.scripts if r[0].get("id") == "tips-checker-linearizable-1"]
+    tips = json.loads(steps[0][1])
+    assert set(tips) >= {"2", "4", "5", "7"}
+    failing = dict(tips["7"]["rows"])
+    assert failing["cannot be placed"] == "after step 2, from state 2"
+    assert "read → 1 → 2 (read returned 1, register holds 2)" in failing["states it could have seen"]
+    assert json.loads(failing["invoke event"])["index"] == 7
+    assert json.loads(failing["completion event"])["value"] == 1
+    assert dict(tips["4"]["rows"])["state after"] == "2"
+    assert dict(tips["4"]["rows"])["state before"] == "1"
+    # the state ribbon and the numbered linearization points
+    assert page.with_class("lin-point") and page.with_class("ribbon")
+    text = page.visible
+    assert "cannot be placed after state 2" in text
+
+
+def test_eventual_anomaly_timeline_names_its_ops_with_timestamps(small):
+    _, html, page = small
+    tips = json.loads([t for a, t in page.scripts if a.get("id") == "tips-checker-lww-1"][0])
+    assert set(tips) == {"12", "14"}
+    assert "@ts 105" in html and "@ts 101" in html
+    assert dict(tips["12"]["rows"])["meta.ts"] == "105.0"
+
+
+def test_perf_plots_shade_faults_and_availability_is_per_fault_kind(small):
+    _, html, page = small
+    assert page.with_class("band"), "fault intervals are shaded"
+    assert "partition n1 n2 | n3 n4 n5" in html and "kill n3" in html
+    titles = [a.get("aria-label") for t, a in page.elements if t == "svg"]
+    assert "read latency" in titles and "write latency" in titles and "throughput" in titles
+    text = page.visible
+    assert re.search(r"no fault \d+ \d+", text) and re.search(r"partition \d+ \d+", text)
+    assert "k_staleness" in text and "t_visibility_ms" in text  # distributions in details
+
+
+def test_files_and_node_logs_are_linked_relatively_and_nothing_is_fetched(small):
+    run, html, page = small
+    hrefs = {a["href"] for t, a in page.elements if t == "a" and "href" in a}
+    assert {"history.jsonl", "results.json", "test.json", "junit.xml", "nodes/n1.log",
+            "nodes/n2.log"} <= hrefs
+    for h in hrefs:
+        assert h.startswith("#") or (run / h).exists(), h
+    assert not [a for t, a in page.elements if "src" in a or t == "link"], "no external resource"
+    assert "http://" not in html and "https://" not in html
+
+
+def test_hostile_values_render_as_text(tmp_path):
+    run = small_run(tmp_path / "run", evil=EVIL)
+    html = write_run_report(run).read_text()
+    assert EVIL not in html
+    page = Page(html)
+    # every script element is ours: the JSON tooltip blocks and the one inline script
+    kinds = [a.get("type", "js") for a, _ in page.scripts]
+    assert kinds.count("js") == 1 and all(k in ("js", "application/json") for k in kinds)
+    assert all("alert" not in text for a, text in page.scripts if a.get("type") != "application/json")
+    text = page.visible
+    assert text.count(EVIL) >= 4, "the evil string shows as text: title, command, anomaly, log"
+    tips = json.loads([t for a, t in page.scripts if a.get("id") == "tips-checker-lww-1"][0])
+    assert EVIL in tips["14"]["title"]
+
+
+def test_unchecked_run_and_missing_test_json_still_show_a_verdict(tmp_path):
+    run = small_run(tmp_path / "run", test=False)
+    (run / "results.json").unlink()
+    page = Page(write_run_report(run).read_text())
+    assert page.with_class("v-unknown")
+    assert "never checked" in page.visible
+    junit = (run / "junit.xml").read_text()
+    assert "never checked" in junit
+
+
+def test_malformed_results_do_not_hide_the_verdict(tmp_path):
+    run = small_run(tmp_path / "run")
+    bad = Result(valid=False, checker="weird", anomalies=[
+        {"type": "nonlinearizable", "ops": [999, "x"], "op": 12345,
+         "linearization": [{"op": 10**9, "state": None}, "junk"], "candidates": [{"op": None}]},
+        {"type": "lost-write", "ops": "not a list", "explanation": None},
+        {"no": "type"}],
+        stats={"nested": {"deep": {"deeper": [1, {"x": 2}]}}, "flag": True},
+        details={"histogram": {"1": 2, "2": "x"}, "curve": [0.5, float("nan")], "keys": "nope"})
+    results = compose({"weird": bad}).to_dict()
+    (run / "results.json").write_text(json.dumps(results))
+    page = Page(write_run_report(run).read_text())
+    assert page.with_class("v-invalid")
+    assert "Indices naming no client op" in page.visible or "999" in page.visible
+
+
+def test_report_from_real_checkers(tmp_path):
+    run = small_run(tmp_path / "run")
+    h = read_jsonl(run / "history.jsonl")
+    results = compose({"linearizable": linearizable(h, "register"), "lww": lww.check(h),
+                       "staleness": staleness.check(h), "availability": availability.check(h)})
+    (run / "results.json").write_text(json.dumps(results.to_dict(), default=str))
+    html = write_run_report(run).read_text()
+    page = Page(html)
+    assert page.with_class("v-invalid")
+    failing = [a for a in page.with_class("bar") if "r-failing" in a["class"]]
+    assert {a["data-op"] for a in failing} == {"7", "22"}
+    # the crashed write on x was in flight during the failing read: drawn as context
+    tips = json.loads([t for a, t in page.scripts if a.get("id") == "tips-checker-linearizable-2"][0])
+    assert "5" in tips and dict(tips["5"]["rows"])["outcome"] == "info"
+    assert "t_visibility" in page.visible and "k_staleness.histogram" in page.visible
+
+
+def cli_exit(args: list[str]) -> int:
+    """Run the command line in-process; its exit code."""
+    try:
+        main(args)
+    except SystemExit as e:
+        return e.code or 0
+    return 0
+
+
+def test_report_command_and_bad_run_dir(tmp_path, capsys):
+    run = small_run(tmp_path / "run")
+    assert cli_exit(["report", str(run)]) == 0
+    assert (run / "report.html").stat().st_size > 0 and (run / "junit.xml").exists()
+    assert cli_exit(["report", str(tmp_path / "nope")]) == 254
+    err = capsys.readouterr().err
+    assert "is not a directory" in err and "Traceback" not in err
+    (run / "results.json").write_text("{not json")
+    assert cli_exit(["report", str(run)]) == 254
+    assert "results.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_offline_history_report_links_the_history(tmp_path):
+    h = History(validate(small_events()))
+    src = tmp_path / "hist" / "h.jsonl"
+    src.parent.mkdir()
+    src.write_text("\n".join(json.dumps(e.to_dict()) for e in h.events))
+    out = write_history_report(h, linearizable(h, "register"), tmp_path / "out" / "r.html",
+                               source=src)
+    page = Page(out.read_text())
+    assert page.with_class("v-invalid")
+    hrefs = [a["href"] for t, a in page.elements if t == "a" and a.get("href", "").endswith(".jsonl")]
+    assert hrefs == ["../hist/h.jsonl"]
+    assert "offline check of h.jsonl" in page.visible
