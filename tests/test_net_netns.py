@@ -8,10 +8,12 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 from splitbrain.errors import BadInput
+from splitbrain.harness import registry
 from splitbrain.harness.cluster import local_cluster
 from splitbrain.harness.netns import render_rules
 
@@ -104,3 +106,38 @@ def test_rules_render_for_both_firewalls():
     ipt = render_rules("iptables", drops)
     assert "-A INPUT -s 10.213.0.1/32 -p tcp --dport 9000 -j DROP" in ipt
     assert "--probability 0.25 -j DROP" in ipt and ipt.rstrip().endswith("COMMIT")
+
+
+TESTER = """
+import asyncio, sys
+from pathlib import Path
+from splitbrain.harness.cluster import local_cluster
+async def main():
+    async with local_cluster("dynamo", 2, Path(sys.argv[1]), net="netns") as c:
+        print(" ".join(c.net.namespaces + c.net.ifaces), flush=True)
+        await asyncio.sleep(60)
+asyncio.run(main())
+"""
+
+
+def test_namespaces_of_a_sigkilled_tester_are_reaped_at_the_next_start(tmp_path):
+    ensure_tool("nft")
+    tester = subprocess.Popen([sys.executable, "-c", TESTER, str(tmp_path / "old")],
+                              stdout=subprocess.PIPE, text=True)
+    leftovers = tester.stdout.readline().split()
+    tester.kill()
+    tester.wait(timeout=5)
+    assert leftovers, "the tester subprocess did not start its cluster"
+    namespaces = [x for x in leftovers if "-" in x]
+    listed = lambda: subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                    text=True).stdout.split()
+    assert set(namespaces) <= set(listed())  # the kernel keeps namespaces of a dead tester
+
+    async def next_start():
+        async with local_cluster("dynamo", 1, tmp_path / "new", net="netns") as cluster:
+            # The new cluster may reuse the freed subnet and names; the rest must be gone.
+            only_old = set(namespaces) - set(cluster.net.namespaces)
+            assert only_old and not only_old & set(listed())
+            assert registry.read_state(tmp_path / "old") is None
+
+    asyncio.run(next_start())
