@@ -139,44 +139,37 @@ class Partition(Nemesis):
         return {}
 
 
-class Kill(Nemesis):
-    """SIGKILL one, a minority, a majority or all nodes; stop restarts them."""
+class NodeFault(Nemesis):
+    """A fault on a random set of nodes (one, a minority, a majority or all): the start op's
+    ``f`` and the stop op's ``f`` are the names of the :class:`Cluster` methods that do them."""
 
-    kind = "kill"
-
-    def __init__(self, targets: tuple[str, ...] = TARGETS):
-        super().__init__()
-        self.targets = targets
-
-    def plan(self, names: list[str], rng: random.Random) -> Op:
-        return {"f": "kill", "value": {"nodes": choose_nodes(names, rng, self.targets)}}
-
-    def _stop_op(self, active: Op) -> Op:
-        return {"f": "restart", "value": {"nodes": active["value"]["nodes"]}}
-
-    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
-        action = cluster.kill if op["f"] == "kill" else cluster.restart
-        return await _each(op["value"]["nodes"], action)
-
-
-class Pause(Nemesis):
-    """SIGSTOP one, a minority, a majority or all nodes; stop sends SIGCONT."""
-
-    kind = "pause"
+    start_f: str
+    stop_f: str
 
     def __init__(self, targets: tuple[str, ...] = TARGETS):
         super().__init__()
         self.targets = targets
 
     def plan(self, names: list[str], rng: random.Random) -> Op:
-        return {"f": "pause", "value": {"nodes": choose_nodes(names, rng, self.targets)}}
+        return {"f": self.start_f, "value": {"nodes": choose_nodes(names, rng, self.targets)}}
 
     def _stop_op(self, active: Op) -> Op:
-        return {"f": "resume", "value": {"nodes": active["value"]["nodes"]}}
+        return {"f": self.stop_f, "value": {"nodes": active["value"]["nodes"]}}
 
     async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
-        action = cluster.pause if op["f"] == "pause" else cluster.resume
-        return await _each(op["value"]["nodes"], action)
+        return await _each(op["value"]["nodes"], getattr(cluster, op["f"]))
+
+
+class Kill(NodeFault):
+    """SIGKILL the targets; stop restarts them."""
+
+    kind, start_f, stop_f = "kill", "kill", "restart"
+
+
+class Pause(NodeFault):
+    """SIGSTOP the targets; stop sends SIGCONT."""
+
+    kind, start_f, stop_f = "pause", "pause", "resume"
 
 
 class Clock(Nemesis):
