@@ -87,9 +87,10 @@ def test_command(test_count: int, **options: object) -> None:
         for line in summary(outcome.result):
             click.echo(line)
         click.echo(f"run: {outcome.run_dir}")
-        report = outcome.run_dir / "report.html"
-        if report.exists():
-            click.echo(f"report: {report}")
+        if outcome.report is not None:
+            click.echo(f"report: {outcome.report}")
+        else:
+            click.echo(f"report: not written ({outcome.report_error})", err=True)
         codes.append(exit_code_for(outcome.result.valid))
     sys.exit(EXIT_INVALID if EXIT_INVALID in codes else max(codes))
 

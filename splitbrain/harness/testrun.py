@@ -24,6 +24,7 @@ from splitbrain.harness.display import Display, Stats
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
+from splitbrain.reports import write_run_report
 from splitbrain.workloads import WORKLOADS, make
 
 NETS = ("proxy", "netns", "auto")
@@ -106,6 +107,8 @@ class Outcome:
     run_dir: Path
     result: Result
     test: dict[str, Any]
+    report: Path | None = None
+    report_error: str | None = None
 
 
 def _test_record(opts: TestOptions, run_dir: Path, workload: Any) -> dict[str, Any]:
@@ -164,7 +167,12 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
         cluster.collect_logs(run_dir)
     result = check(history, workload, expect=opts.expect, params=test.get("cluster"))
     store.write_results(run_dir, result)
-    return Outcome(run_dir, result, test)
+    outcome = Outcome(run_dir, result, test)
+    try:
+        outcome.report = write_run_report(run_dir)
+    except Exception as e:  # the verdict stands without its report; say why it is missing
+        outcome.report_error = f"{type(e).__name__}: {e}"
+    return outcome
 
 
 def _run(runner: Runner) -> History:
