@@ -96,7 +96,7 @@ def test_command(test_count: int, **options: object) -> None:
 
 
 @cli.command("check")
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, required=True, metavar="FILE|RUN_DIR...")
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv"]),
               help="History format (auto detects it).")
@@ -111,21 +111,30 @@ def test_command(test_count: int, **options: object) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print each file's Result as JSON.")
 def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: str | None,
                   nil_reads: str | None, time_limit: float | None, as_json: bool) -> None:
-    """Check histories for linearizability: our JSONL, Jepsen EDN, Porcupine logs."""
+    """Check histories for linearizability: our JSONL, Jepsen EDN, Porcupine logs. A run
+    directory (e.g. store/latest) is re-judged with its test's checkers and options."""
     import json
+    import os
 
     from splitbrain.checkers.result import merge_validity
     from splitbrain.checkfile import check_file, summary
 
     verdicts = []
     for path in files:
-        result = check_file(path, fmt=fmt, model=model, initial=initial, nil_reads=nil_reads,
-                            time_limit=time_limit)
+        if os.path.isdir(path):  # a stored run: judged again as its test was
+            from splitbrain.harness.testrun import recheck, summary as run_summary
+
+            result = recheck(path)[1]
+            lines = [f"{path}:", *run_summary(result)]
+        else:
+            result = check_file(path, fmt=fmt, model=model, initial=initial,
+                                nil_reads=nil_reads, time_limit=time_limit)
+            lines = summary(path, result)
         verdicts.append(result.valid)
         if as_json:
             click.echo(json.dumps({"file": path, **result.to_dict()}, default=str))
         else:
-            click.echo("\n".join(summary(path, result)))
+            click.echo("\n".join(lines))
     sys.exit(exit_code_for(merge_validity(*verdicts)))
 
 

@@ -95,3 +95,17 @@ def test_summary_names_every_checker_and_the_verdict():
     assert "out of time" in lines[2]
     assert lines[-1].startswith("verdict: INVALID")
     assert json.loads(json.dumps(r.to_dict()))["valid"] is False
+
+
+def test_splitbrain_check_rejudges_a_run_directory(tmp_path, capsys):
+    from splitbrain.cli import main
+
+    run_dir = stored_run(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["check", str(run_dir)])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "linearizable" in out and "verdict: valid" in out
+    with pytest.raises(SystemExit) as e:
+        main(["check", str(tmp_path)])
+    assert e.value.code == 254
+    assert "not a splitbrain run directory" in capsys.readouterr().err
