@@ -1,0 +1,125 @@
+"""``splitbrain serve``: the run listing, file serving, and the command itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from report_samples import small_run
+from splitbrain.checkers.result import Result, compose
+from splitbrain.reports.browser import Store, app
+from test_report import Page
+
+
+EVIL_NAME = "<img src=x onerror=alert(1)>"  # a test name that is also a directory name
+
+
+def make_store(root: Path) -> Path:
+    """Three runs: an invalid one (oldest), a valid one, an unchecked one (newest); and
+    ``latest`` pointing at the newest, as the harness leaves it."""
+    small_run(root / "register-lww" / "20261126T100000")
+    valid = small_run(root / EVIL_NAME / "20261126T110000")
+    (valid / "results.json").write_text(json.dumps(compose({"reads": Result(True)}).to_dict()))
+    fresh = small_run(root / "register-lww" / "20261126T120000")
+    (fresh / "results.json").unlink()
+    os.symlink("register-lww/20261126T120000", root / "latest")
+    return root
+
+
+def fetch(store: Store, *paths: str) -> list[tuple[int, str, str]]:
+    async def go():
+        async with TestClient(TestServer(app(store))) as client:
+            out = []
+            for p in paths:
+                r = await client.get(p, allow_redirects=False)
+                out.append((r.status, r.headers.get("Content-Type", ""), await r.text()))
+            return out
+
+    return asyncio.run(go())
+
+
+def test_listing_newest_first_with_verdicts_and_links(tmp_path):
+    store = Store(make_store(tmp_path / "store"))
+    [(status, ctype, html)] = fetch(store, "/")
+    assert status == 200 and ctype.startswith("text/html")
+    page = Page(html)
+    rows = page.with_class("run")
+    assert [r["class"] for r in rows] == ["run not-checked", "run valid", "run invalid"]
+    assert EVIL_NAME not in html and EVIL_NAME in page.visible
+    text = page.visible
+    assert "lww register partition,kill 170 ms" in text
+    hrefs = [a["href"] for t, a in page.elements if t == "a"]
+    assert "/runs/register-lww/20261126T100000/report.html" in hrefs
+    assert "/runs/register-lww/20261126T100000/nodes/n1.log" in hrefs
+    assert "/runs/register-lww/20261126T100000/history.jsonl" in hrefs
+    assert len({h for h in hrefs if h.endswith("/report.html")}) == 3, "latest is not listed twice"
+
+
+def test_files_are_served_reports_built_on_demand_and_nothing_outside(tmp_path):
+    root = make_store(tmp_path / "store")
+    (tmp_path / "secret.txt").write_text("secret")
+    store = Store(root)
+    run = "/runs/register-lww/20261126T100000"
+    got = fetch(store, f"{run}/report.html", f"{run}/history.jsonl", f"{run}/nodes/n1.log",
+                f"{run}/missing.txt", "/runs/../secret.txt", "/runs/%2e%2e/secret.txt",
+                "/runs/latest/../../secret.txt", run)
+    report, history, log, missing, *escapes, redirect = got
+    assert report[0] == 200 and "INVALID" in report[2]
+    assert (root / "register-lww" / "20261126T100000" / "report.html").exists()
+    assert history[0] == 200 and history[1].startswith("text/plain") and '"f":"write"' in history[2]
+    assert log[0] == 200 and "started" in log[2]
+    assert missing[0] == 404
+    for status, _, body in escapes:
+        assert status == 404 and "secret" not in body
+    assert redirect[0] == 302
+
+
+def test_bad_store_is_one_sentence_exit_254(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "splitbrain.cli", "serve", "--store",
+                        str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 254
+    assert "is not a directory" in p.stderr and "Traceback" not in p.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_command_serves_the_store_until_interrupted(tmp_path):
+    root = make_store(tmp_path / "store")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "splitbrain.cli", "serve", "--store",
+                             str(root), "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    html = r.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail(f"serve did not come up: {proc.stderr.read() if proc.poll() is not None else ''}")
+                time.sleep(0.2)
+        assert "splitbrain runs" in html and "3 runs" in html
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
