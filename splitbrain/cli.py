@@ -87,6 +87,9 @@ def test_command(test_count: int, **options: object) -> None:
         for line in summary(outcome.result):
             click.echo(line)
         click.echo(f"run: {outcome.run_dir}")
+        if opts.leave_running:
+            click.echo(f"cluster left running: splitbrain cluster status|down --root "
+                       f"{outcome.run_dir / 'cluster'}")
         if outcome.report is not None:
             click.echo(f"report: {outcome.report}")
         else:

@@ -111,3 +111,23 @@ def test_check_judges_by_the_modes_policy(tmp_path):
     read.value = 10**6
     verdict = check(history, make("register", "dynamodb"))
     assert verdict.valid is False and "linearizable" in verdict.reason
+
+
+def test_the_live_display_is_quiet_off_a_terminal_and_shows_the_run_on_one(capsys):
+    from rich.console import Console
+
+    from splitbrain.harness.display import Display, Stats
+
+    stats = Stats()
+    stats.phase = "workload"
+    stats.outcomes.update({"ok": 7, "info": 2})
+    stats.nemesis = FakeNemesis()
+    stats.nemesis.active = {"f": "start-partition", "value": {"isolated": ["n2"]}}
+    with Display(stats, title="t") as d:      # pytest's stdout is not a terminal
+        assert not d.enabled
+    assert capsys.readouterr().out == ""
+    console = Console(record=True, width=100)
+    console.print(Display(stats, title="t", enabled=True)._render())
+    text = console.export_text()
+    assert "workload" in text and "ok 7" in text and "info 2" in text
+    assert "start-partition" in text and "n2" in text

@@ -16,7 +16,7 @@ from splitbrain.errors import BadInput
 from splitbrain.harness import store
 from splitbrain.harness.runner import Runner
 from splitbrain.harness.testrun import TestOptions, recheck, summary
-from splitbrain.checkers.result import Result, compose
+from splitbrain.checkers.result import Result
 
 
 def test_run_dirs_are_unique_and_latest_points_at_the_newest(tmp_path):
@@ -84,15 +84,18 @@ def test_recheck_refuses_a_directory_that_is_not_a_run(tmp_path):
         recheck(tmp_path)
 
 
-def test_summary_names_every_checker_and_the_verdict():
-    r = compose({"linearizable": Result(True),
-                 "lww": Result(False, anomalies=[{"type": "lost-write", "ops": [1],
-                                                  "explanation": "x"}] * 2),
-                 "reads": Result("unknown", reason="out of time")})
+def test_summary_separates_violations_from_permitted_anomalies():
+    from splitbrain.checkers import policy
+
+    lost = {"type": "lost-write", "ops": [1, 2], "explanation": "x"}
+    invented = {"type": "invented-value", "ops": [3], "explanation": "y"}
+    r = policy.verdict("lww", {"lww": Result(False, anomalies=[lost, lost]),
+                               "reads": Result(False, anomalies=[invented]),
+                               "staleness": Result("unknown", reason="out of time")})
     lines = summary(r)
-    assert lines[0].split() == ["linearizable", "valid"]
-    assert "INVALID" in lines[1] and "2 lost-write" in lines[1]
-    assert "out of time" in lines[2]
+    assert lines[0].split()[:2] == ["lww", "valid"] and "2 lost-write permitted" in lines[0]
+    assert lines[1].split()[:2] == ["reads", "INVALID"] and "1 invented-value" in lines[1]
+    assert "unknown" in lines[2] and "out of time" in lines[2]
     assert lines[-1].startswith("verdict: INVALID")
     assert json.loads(json.dumps(r.to_dict()))["valid"] is False
 

@@ -209,18 +209,25 @@ def verdict_word(valid: Any) -> str:
 
 
 def summary(result: Result) -> list[str]:
-    """One line per checker (verdict, anomaly counts, the reason when unknown), then the
-    overall verdict."""
+    """One line per checker, then the overall verdict. A checker's line says INVALID only when
+    one of its anomalies violates what the mode promises (the verdict policy's ``severity``);
+    anomalies the mode permits are counted as such."""
     lines = []
     per_checker = result.details.get("results", {})
+    counts: dict[str, dict[tuple[str, str], int]] = {}
+    for a in result.anomalies:
+        key = (a.get("type", "?"), a.get("severity", "violation"))
+        by = counts.setdefault(a.get("checker", "?"), {})
+        by[key] = by.get(key, 0) + 1
     for name, r in per_checker.items():
-        counts: dict[str, int] = {}
-        for a in r.get("anomalies", []):
-            counts[a.get("type", "?")] = counts.get(a.get("type", "?"), 0) + 1
-        extra = ", ".join(f"{n} {t}" for t, n in counts.items())
+        mine = counts.get(name, {})
+        violated = any(sev == "violation" for _, sev in mine)
+        word = "INVALID" if violated else "unknown" if r.get("valid") == "unknown" else "valid"
+        notes = [f"{n} {t}" + ("" if sev == "violation" else " permitted")
+                 for (t, sev), n in mine.items()]
         if r.get("reason"):
-            extra = (extra + "; " if extra else "") + r["reason"]
-        lines.append(f"  {name:<14} {verdict_word(r.get('valid'))}" + (f" ({extra})" if extra else ""))
+            notes.append(r["reason"])
+        lines.append(f"  {name:<14} {word}" + (f" ({'; '.join(notes)})" if notes else ""))
     if not per_checker and result.reason:
         lines.append(f"  {result.reason}")
     because = f" ({result.reason})" if result.reason and per_checker else ""
