@@ -329,3 +329,11 @@ def read_text(path: str | os.PathLike) -> str:
 def read_jsonl(path: str | os.PathLike) -> History:
     """Read and validate a splitbrain JSONL history."""
     return parse_jsonl(read_text(path), path=path)
+
+
+def load(path: str | os.PathLike, fmt: str = "auto") -> History:
+    """Read any supported history file: splitbrain JSONL, Jepsen EDN, Porcupine etcd or kv logs
+    (``fmt`` one of :data:`splitbrain.importers.FORMATS`; "auto" detects it)."""
+    from splitbrain.importers import load as load_any  # importers builds on this module
+
+    return load_any(path, fmt)[0]

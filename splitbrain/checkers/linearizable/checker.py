@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, Hashable
 
-from splitbrain.checkers.linearizable.explain import anomaly
+from splitbrain.checkers.linearizable import deciders
+from splitbrain.checkers.linearizable.explain import anomaly, decision_anomaly
 from splitbrain.checkers.linearizable.models import Model, make_model, show
 from splitbrain.checkers.linearizable.prune import prune
 from splitbrain.checkers.linearizable.reduce import reduce
@@ -24,6 +25,7 @@ from splitbrain.errors import BadInput
 from splitbrain.history import NEMESIS, History, Op
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
+EXPLAIN_TIME_LIMIT, EXPLAIN_MEMORY_LIMIT = 5.0, 1 << 28
 CONSISTENCY = (None, "strong")
 
 
@@ -58,11 +60,11 @@ def check(history: History | list[Op], model: str | Model = "cas-register", *,
     anomalies: list[dict[str, Any]] = []
     explored = 0
     for key in sorted(parts, key=lambda k: (len(parts[k]), show(k))):
-        verdict, outcome, part = _decide(parts[key], m, budget)
-        explored += outcome.explored if outcome else 0
+        verdict, found = _decide(key, parts[key], m, budget)
+        explored += verdict.pop("explored")
         keys[str(key)] = verdict
-        if verdict["valid"] is False and outcome is not None:
-            anomalies.append(anomaly(key, part, m, outcome))
+        if found is not None:
+            anomalies.append(found)
     valid = merge_validity(*(v["valid"] for v in keys.values()))
     reasons = sorted({v["reason"] for v in keys.values() if v["valid"] == "unknown"})
     return Result(
@@ -78,26 +80,40 @@ def check(history: History | list[Op], model: str | Model = "cas-register", *,
     )
 
 
-def _decide(ops: list[Op], model: Model, budget: Budget
-            ) -> tuple[dict[str, Any], Outcome | None, list[Op]]:
-    """The verdict for one sub-history, the search outcome behind an illegal one, and the ops
-    the outcome's positions refer to."""
+def _decide(key: Hashable, ops: list[Op], model: Model, budget: Budget
+            ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The verdict for one sub-history and, when illegal, its anomaly."""
     started = time.monotonic()
     part = prune([op for op in ops if model.relevant(op)], model)
-    verdict: dict[str, Any] = {"ops": len(ops), "reason": None, "decider": "search"}
+    verdict: dict[str, Any] = {"ops": len(ops), "reason": None, "decider": "search",
+                               "explored": 0}
+
+    def done(valid: bool | str, found: dict[str, Any] | None = None):
+        verdict.update(valid=valid, seconds=round(time.monotonic() - started, 6))
+        return verdict, found
+
     spent = budget.exceeded(0, 0)
     if spent is not None:
-        verdict.update(valid="unknown", reason=spent + " before this key was checked", seconds=0.0)
-        return verdict, None, part
+        verdict["reason"] = spent + " before this key was checked"
+        return done("unknown")
+    decision = deciders.decide(part, model)
+    if decision is not None:
+        verdict["decider"] = decision.name
+        if decision.valid:
+            return done(True)
+        # The search explains the violation, within a budget of its own: the verdict is known.
+        budget = Budget(EXPLAIN_TIME_LIMIT, EXPLAIN_MEMORY_LIMIT)
     search_ops, search_model, rewrite = reduce(part, model)
-    if rewrite is not None:
+    if rewrite is not None and decision is None:
         verdict["decider"] = f"search ({rewrite})"
     outcome = replay(search(search_ops, search_model, budget), part, model)
-    valid: bool | str = "unknown" if outcome.valid is None else outcome.valid
-    verdict.update(valid=valid, reason=outcome.reason,
-                   seconds=round(time.monotonic() - started, 6))
-    return verdict, outcome, part
-
+    verdict["explored"] = outcome.explored
+    if outcome.valid is False:
+        return done(False, anomaly(key, part, model, outcome))
+    if decision is not None:
+        return done(False, decision_anomaly(key, part, model, decision))
+    verdict["reason"] = outcome.reason
+    return done("unknown" if outcome.valid is None else True)
 
 
 def replay(outcome: Outcome, ops: list[Op], model: Model) -> Outcome:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Hashable
 
+from splitbrain.checkers.linearizable.deciders import Decision
 from splitbrain.checkers.linearizable.models import Model, either
 from splitbrain.checkers.linearizable.search import Outcome, ret_position
 from splitbrain.history import Op
@@ -49,6 +50,25 @@ def anomaly(key: Hashable, ops: list[Op], model: Model, outcome: Outcome) -> dic
         "prefix_length": len(prefix),
         "last_state": model.describe_state(last_state),
         "candidates": candidates,
+    }
+
+
+def decision_anomaly(key: Hashable, ops: list[Op], model: Model,
+                     decision: Decision) -> dict[str, Any]:
+    """The anomaly a polynomial decider found, when the search could not explain it within its
+    budget: the culprit ops and the decider's reason, without a linearization."""
+    culprits = [ops[i] for i in decision.culprits]
+    return {
+        "type": "nonlinearizable",
+        "key": key,
+        "ops": [op.index for op in culprits],
+        "op": culprits[0].index,
+        "explanation": f"{model.describe_op(culprits[0])} (op {culprits[0].index}) cannot be "
+                       f"linearized: {decision.why}.",
+        "linearization": [],
+        "prefix_length": 0,
+        "last_state": "unknown",
+        "candidates": [],
     }
 
 

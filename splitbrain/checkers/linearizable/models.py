@@ -112,10 +112,13 @@ class Model:
             parts.setdefault(key, []).append(op)
         return parts
 
+    def constrains(self, op: Op) -> bool:
+        """Whether a read's output constrains the state: it completed, and it is not a nil
+        read under the unconstrained convention."""
+        return op.type == "ok" and not (self.nil_reads == "unconstrained" and op.output is None)
+
     def relevant(self, op: Op) -> bool:
-        if op.f in self.reads:
-            return op.type == "ok" and not (self.nil_reads == "unconstrained" and op.output is None)
-        return True
+        return self.constrains(op) if op.f in self.reads else True
 
     def behaviour(self, op: Op) -> Hashable:
         out = freeze(op.output) if op.type == "ok" and op.f in self.reads else None
@@ -148,7 +151,7 @@ class Register(Model):
     def step(self, state, op):
         if op.f == "write":
             return freeze(op.value)
-        if op.type == "ok" and freeze(op.output) != state:
+        if self.constrains(op) and freeze(op.output) != state:
             return None
         return state
 
@@ -207,7 +210,7 @@ class KVAppend(Model):
             return state + op.value
         if op.f in ("put", "write"):
             return op.value
-        if op.type == "ok" and op.output != state:
+        if self.constrains(op) and op.output != state:
             return None
         return state
 
@@ -231,7 +234,7 @@ class SetModel(Model):
     def step(self, state, op):
         if op.f == "add":
             return state | {freeze(op.value)}
-        if op.type == "ok" and frozenset(freeze(x) for x in (op.output or ())) != state:
+        if self.constrains(op) and frozenset(freeze(x) for x in (op.output or ())) != state:
             return None
         return state
 
@@ -258,7 +261,7 @@ class Counter(Model):
             return state + op.value
         if op.f == "increment":
             return state + 1
-        if op.type == "ok" and op.output != state:
+        if self.constrains(op) and op.output != state:
             return None
         return state
 
