@@ -36,3 +36,15 @@ def test_stop_naming_a_node_ends_only_its_fault():
     b.op(0, "read", t0=6, t1=7, output=None)
     t = availability.check(b.history()).stats["by_fault"]
     assert t["kill"]["ops"] == 1 and t["none"]["ops"] == 1
+
+
+def test_heal_ends_every_fault():
+    b = Builder()
+    b.nemesis("start-partition", 0, 0.5, value={"n1": ["n2"]})
+    b.nemesis("pause", 1, 1.5, value=["n3"])
+    b.op(0, "read", t0=2, t1=3, type="fail")
+    b.nemesis("heal", 4, 4.5, value={})
+    b.op(0, "read", t0=5, t1=6, output=None)
+    t = availability.check(b.history()).stats["by_fault"]
+    assert t["partition"]["ok_fraction"] == 0.0 and t["pause"]["ops"] == 1
+    assert t["none"] == {"ops": 1, "ok": 1, "fail": 0, "info": 0, "ok_fraction": 1.0}

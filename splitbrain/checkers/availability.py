@@ -6,7 +6,7 @@ History shape: nemesis events (process ``"nemesis"``) pair into ops by
 ``bump-clock`` and ``strobe-clock`` start ``kill``, ``pause``, ``clock``) at the op's
 invocation and ends with ``stop-K`` (``restart``, ``resume``, ``reset-clock``) at the op's
 completion; a stop naming nodes ends the open faults of its kind on those nodes, otherwise all of
-them. A client op counts under every kind active when it was invoked, or under ``none``.
+them; ``heal`` ends every open fault. A client op counts under every kind active when it was invoked, or under ``none``.
 Final reads (``meta.final``) are left out. This is a measurement: the result is always valid.
 """
 
@@ -50,7 +50,7 @@ def fault_changes(nemesis_ops: list[Op]) -> list[tuple[float, str, int]]:
     changes: list[tuple[float, str, int]] = []
     open_faults: list[tuple[str, frozenset[str]]] = []
     for op in nemesis_ops:
-        role = fault_kind(op.f)
+        role = ("stop", None) if op.f == "heal" else fault_kind(op.f)
         if role is None or op.type == "fail":
             continue
         kind = role[1]
@@ -59,12 +59,12 @@ def fault_changes(nemesis_ops: list[Op]) -> list[tuple[float, str, int]]:
             open_faults.append((kind, targets))
             changes.append((op.call, kind, +1))
             continue
-        same = [f for f in open_faults if f[0] == kind]
-        closing = [f for f in same if f[1] & targets] or same
+        same = [f for f in open_faults if kind is None or f[0] == kind]
+        closing = same if kind is None else [f for f in same if f[1] & targets] or same
         at = op.ret if op.ret != float("inf") else op.call
         for f in closing:
             open_faults.remove(f)
-            changes.append((at, kind, -1))
+            changes.append((at, f[0], -1))
     return sorted(changes, key=lambda c: c[0])
 
 

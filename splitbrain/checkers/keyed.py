@@ -67,8 +67,13 @@ def written_value(op: Op) -> Any:
 
 def versions_by_value(ops: list[Op]) -> dict[Hashable, float]:
     """The versions of a key's ok writes (and cas), by frozen written value."""
-    return {freeze(written_value(op)): version(op) for op in ops
-            if op.f in ("write", "cas") and op.ok and version(op) is not None}
+    out: dict[Hashable, float] = {}
+    for op in ops:
+        if op.type == "ok" and (op.f == "write" or op.f == "cas"):
+            v = version(op)
+            if v is not None:
+                out[freeze(written_value(op))] = v
+    return out
 
 
 def read_version(rd: Op, by_value: dict[Hashable, float]) -> float | None:

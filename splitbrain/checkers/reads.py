@@ -53,15 +53,16 @@ def check(history: History | list[Op], *, limit: int = 1000) -> Result:
 
 
 def _check_value(log: AnomalyLog, key: Any, read: Op, v: Any, writes: list[Op]) -> None:
-    where = f"Read of key {key!r} (op {read.index}) returned {show([v])}"
     if not writes:
-        log.add("invented-value", [read.index], f"{where}, which no write of that key ever "
-                f"attempted.", key=key, value=v)
+        kind, extra = "invented-value", "which no write of that key ever attempted."
     elif all(w.type == "fail" for w in writes):
-        log.add("aborted-read", [read.index] + [w.index for w in writes],
-                f"{where}, but the only write of it (op {writes[0].index}) failed definitely, "
-                f"so it should never have been stored.", key=key, value=v)
+        kind, extra = "aborted-read", (f"but the only write of it (op {writes[0].index}) failed "
+                                       f"definitely, so it should never have been stored.")
     elif all(w.call > read.ret for w in writes):
-        log.add("future-read", [read.index] + [w.index for w in writes],
-                f"{where} before that value's write (op {writes[0].index}) was even invoked.",
-                key=key, value=v)
+        kind, extra = "future-read", (f"before that value's write (op {writes[0].index}) was "
+                                      f"even invoked.")
+    else:
+        return
+    log.add(kind, [read.index] + [w.index for w in writes],
+            f"Read of key {key!r} (op {read.index}) returned {show([v])}, {extra}",
+            key=key, value=v)

@@ -74,21 +74,23 @@ def check(history: History | list[Op], *, consistency: str | None = "eventual",
     round_trips: list[float] = []
     unversioned = 0
     for key, ops in by_key(client_ops(history), ("read", "write", "cas")).items():
-        writes = [op for op in ops if op.f in ("write", "cas") and op.ok and version(op) is not None]
         by_value = versions_by_value(ops)
-        versions = sorted({version(op) for op in writes})
+        acked = sorted(((op.ret, version(op), op) for op in ops if op.type == "ok"
+                        and (op.f == "write" or op.f == "cas") and version(op) is not None),
+                       key=lambda a: a[0])
+        versions = sorted({v for _, v, _ in acked})
         counts = _Counts(len(versions))
-        acked = sorted(writes, key=lambda op: op.ret)
-        i, newest = 0, None
+        i, newest, newest_v = 0, None, -math.inf
         for rd in ops:
             if rd.f != "read" or not rd.ok or is_final(rd):
                 continue
             if consistency is not None and rd.consistency not in (consistency, None):
                 continue
-            while i < len(acked) and acked[i].ret < rd.call:
-                counts.insert(bisect_right(versions, version(acked[i])) - 1)
-                if newest is None or version(acked[i]) > version(newest):
-                    newest = acked[i]
+            while i < len(acked) and acked[i][0] < rd.call:
+                _, v, op = acked[i]
+                counts.insert(bisect_right(versions, v) - 1)
+                if newest is None or v > newest_v:
+                    newest, newest_v = op, v
                 i += 1
             seen = read_version(rd, by_value)
             if seen is None:
@@ -110,7 +112,7 @@ def check(history: History | list[Op], *, consistency: str | None = "eventual",
                         f"{k} acknowledged version(s) behind: the write of "
                         f"{show([written_value(newest)])} (op {newest.index}) was acknowledged "
                         f"{ms(t)} ms before the read began.", key=key, k=k, t_ms=ms(t),
-                        version=seen if seen > -math.inf else None, newest_version=version(newest),
+                        version=seen if seen > -math.inf else None, newest_version=newest_v,
                         consistency=rd.consistency)
     measured = sum(ks.values())
     stale = measured - ks.get(0, 0)
