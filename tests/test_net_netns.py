@@ -5,10 +5,13 @@ loss rules are accepted by the kernel, and nothing is left on the machine afterw
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +144,63 @@ def test_namespaces_of_a_sigkilled_tester_are_reaped_at_the_next_start(tmp_path)
             assert registry.read_state(tmp_path / "old") is None
 
     asyncio.run(next_start())
+
+
+USER_TESTER = """
+import asyncio, json, os, sys
+from pathlib import Path
+from splitbrain.harness.cluster import local_cluster
+async def main():
+    async with local_cluster("dynamo", 3, Path(sys.argv[1]) / "c", net="netns") as c:
+        cut = [(a, b) for a in c.names for b in c.names if a != b and "n1" in (a, b)]
+        await c.net.cut(cut)
+        for _ in range(60):
+            seen = (await c.admin_status("n1"))["members"]
+            if set(seen.values()) == {"down"}:
+                break
+            await asyncio.sleep(0.2)
+        await c.net.heal()
+        print(json.dumps({"uid": os.getuid(), "net": c.net.describe(), "seen": seen}))
+asyncio.run(main())
+"""
+
+
+def unprivileged_python(workdir: str) -> list[str] | None:
+    """A command that runs this Python with splitbrain importable as user nobody inside its own
+    user, network and mount namespace (the venv's interpreter may live where nobody can read)."""
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
+              f"PYTHONPATH={site}:{Path(__file__).parents[1]}", "unshare", "--user",
+              "--map-root-user", "--net", "--mount"]
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for python in (sys.executable, f"/usr/bin/python{version}"):
+        probe = subprocess.run([*prefix, python, "-c", "import splitbrain.harness.cluster"],
+                               capture_output=True, cwd=workdir)
+        if probe.returncode == 0:
+            return [*prefix, python]
+    return None
+
+
+def test_a_non_root_tester_uses_the_same_code_in_its_own_namespaces(tmp_path):
+    """As user nobody under unshare --user --map-root-user --net --mount: the partition is seen
+    by the nodes, and nothing appears among the machine's namespaces."""
+    ensure_tool("nft")
+    workdir = tempfile.mkdtemp(prefix="splitbrain-user-")
+    try:
+        os.chmod(workdir, 0o777)
+        command = unprivileged_python(workdir)
+        if command is None:
+            pytest.skip("no Python interpreter here is usable by an unprivileged user")
+        before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        run = subprocess.run([*command, "-c", USER_TESTER, workdir], capture_output=True,
+                             text=True, cwd=workdir, timeout=90,
+                             env={k: v for k, v in os.environ.items()
+                                  if k != "SPLITBRAIN_REGISTRY"})
+        assert run.returncode == 0, run.stderr[-2000:]
+        out = json.loads(run.stdout.strip().splitlines()[-1])
+        assert out["uid"] == 0 and out["net"]["kind"] == "netns"
+        assert out["seen"] == {"n2": "down", "n3": "down"}
+        after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert after == before
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -202,6 +202,7 @@ class LocalCluster(Cluster):
         registry.write_state(self.root, {
             "owner": None if self.detached else registry.me(),
             "net": self.net.kind,
+            "made_in": registry.net_namespace(),
             "procs": {**net.get("procs", {}), **{n: p.to_dict() for n, p in self.procs.items()}},
             **{k: v for k, v in net.items() if k != "procs"},
         })

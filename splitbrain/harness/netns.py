@@ -20,9 +20,13 @@ the same rule with a random match (nft ``numgen random mod 100 < N``, iptables `
 Rules are nftables when ``nft`` is installed, else iptables, and a namespace's whole rule set
 is replaced atomically (``nft -f -`` / ``iptables-restore``).
 
+A non-root user runs the tester in a user, network and mount namespace of its own, where the
+same code works unchanged: ``unshare --user --map-root-user --net --mount splitbrain test --net
+netns``. There, ``/run/netns`` belongs to the real root, so a private tmpfs is mounted over it
+(visible only inside that mount namespace), and everything vanishes with the tester.
+
 Delays are not implemented here (they would need netem, which this machine's kernel lacks):
-``delay`` is refused with a sentence pointing at ``--net proxy``. A non-root tester cannot use
-this network (an unshare-based user namespace mode is not implemented).
+``delay`` is refused with a sentence pointing at ``--net proxy``.
 """
 
 from __future__ import annotations
@@ -59,7 +63,8 @@ def unavailable_reason() -> str | None:
     if not sys.platform.startswith("linux"):
         return "network namespaces exist only on Linux"
     if os.geteuid() != 0:
-        return "it needs root (run as root or use --net proxy)"
+        return ("it needs root; as another user, run the tester in namespaces of its own: "
+                "unshare --user --map-root-user --net --mount splitbrain ...")
     if not shutil.which("ip"):
         return "the ip command is missing (apt-get install iproute2)"
     if firewall() is None:
@@ -73,6 +78,19 @@ def _run(*argv: str, input: str | None = None) -> str:
         raise TesterFailure(f"'{' '.join(argv)}' failed while building the netns network: "
                             f"{proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout
+
+
+def _own_netns_dir() -> None:
+    """Make ``/run/netns`` writable: in a user namespace it belongs to the real root, so mount
+    a tmpfs over it (or over ``/run`` when it does not exist yet); the mount is private to this
+    tester's mount namespace."""
+    netns_dir = Path("/run/netns")
+    if netns_dir.is_dir() and os.access(netns_dir, os.W_OK):
+        return
+    if not netns_dir.is_dir() and os.access("/run", os.W_OK):
+        return  # ip netns add creates it
+    _run("mount", "-t", "tmpfs", "splitbrain-netns", str(netns_dir if netns_dir.is_dir()
+                                                          else "/run"))
 
 
 def _subnet_in_use(k: int) -> bool:
@@ -128,6 +146,7 @@ class NetnsNet(LocalNet):
         return f"{SUBNET}.{self.k}.{host}"
 
     async def open(self, config: ClusterConfig, root: Path, *, detached: bool) -> ClusterConfig:
+        _own_netns_dir()
         self.k = next((k for k in range(256) if not _subnet_in_use(k)), None)
         if self.k is None:
             raise TesterFailure(f"every subnet {SUBNET}.0-255.0/24 is in use; stop other "

@@ -28,9 +28,23 @@ from splitbrain.harness.process import Proc, is_ours, start_time
 STATE_FILE = "state.json"
 
 
+def real_uid() -> int:
+    """This user's uid outside any user namespace (a non-root tester runs as "root" inside
+    ``unshare --user --map-root-user``, but must keep its own registry)."""
+    uid = os.getuid()
+    try:
+        for line in Path("/proc/self/uid_map").read_text().splitlines():
+            inside, outside, count = map(int, line.split())
+            if inside <= uid < inside + count:
+                return outside + uid - inside
+    except (OSError, ValueError):
+        pass
+    return uid
+
+
 def registry_dir() -> Path:
     env = os.environ.get("SPLITBRAIN_REGISTRY")
-    d = Path(env) if env else Path(tempfile.gettempdir()) / f"splitbrain-{os.getuid()}" / "clusters"
+    d = Path(env) if env else Path(tempfile.gettempdir()) / f"splitbrain-{real_uid()}" / "clusters"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -88,9 +102,19 @@ def live(root: Path, state: dict[str, Any]) -> bool:
     return any(is_ours(p["pid"], p["start"], marker) for p in state.get("procs", {}).values())
 
 
+def net_namespace() -> str:
+    """The identity of this process's network namespace (``net:[inode]``)."""
+    try:
+        return os.readlink("/proc/self/ns/net")
+    except OSError:
+        return ""
+
+
 def teardown(root: Path, state: dict[str, Any]) -> list[str]:
     """Kill the processes, delete the namespaces and interfaces ``state`` lists; returns what
-    was removed (for the caller to report)."""
+    was removed (for the caller to report). Namespaces and interfaces are names, so they are
+    deleted only from the network namespace they were made in (a tester that ran in a user
+    namespace of its own took them with it)."""
     removed = []
     marker = str(root.resolve())
     procs = [Proc(p["pid"], p["start"]) for p in state.get("procs", {}).values()]
@@ -98,6 +122,9 @@ def teardown(root: Path, state: dict[str, Any]) -> list[str]:
         if is_ours(proc.pid, proc.start, marker):
             proc.terminate_sync(grace=0.5)
             removed.append(f"pid {proc.pid}")
+    if state.get("made_in", net_namespace()) != net_namespace():
+        unregister(root)
+        return removed
     for iface in state.get("ifaces", []):
         if subprocess.run(["ip", "link", "del", iface], capture_output=True).returncode == 0:
             removed.append(f"interface {iface}")
