@@ -20,6 +20,7 @@ class FakeStore:
         self.data: dict[str, list] = {}
         self.versions: dict[str, int] = {}
         self.requests = 0
+        self.dead = False  # every read refused, as if every node were down
 
 
 class FakeClient:
@@ -57,6 +58,8 @@ class FakeClient:
 
     async def get(self, key: str, consistency: str | None = None, r: int | None = None) -> Reply:
         await self._maybe_hang()
+        if self.store.dead:
+            return Reply(FAIL, error="connection-refused")
         return Reply(OK, value=list(self.store.data.get(key, [])), meta=self._meta(key))
 
     async def put(self, key: str, value: Any, context: str | None = None, w: int | None = None,

@@ -81,6 +81,20 @@ def test_a_cluster_that_never_gets_healthy_is_a_tester_failure_and_is_stopped(tm
     assert cluster.stopped
 
 
+def test_a_cluster_dead_after_healing_is_a_tester_failure(tmp_path):
+    r, cluster, store = runner(tmp_path)
+
+    class Killer(FakeNemesis):
+        async def heal(self, cluster, record) -> None:
+            store.dead = True
+
+    r.nemesis = Killer()
+    with pytest.raises(errors.TesterFailure, match="no node answered a final read"):
+        asyncio.run(r.run())
+    assert cluster.stopped
+    assert len(read_jsonl(tmp_path / "history.jsonl")) > 20
+
+
 def test_cancelling_a_run_stops_the_cluster_and_keeps_a_loadable_partial_history(tmp_path):
     r, cluster, _ = runner(tmp_path)
     r.time_limit = 30

@@ -135,6 +135,7 @@ class Runner:
         self.recorder: Recorder | None = None
         self._clients: list[Any] = []
         self._next_process = 0
+        self._final_ok = 0
 
     async def run(self) -> History:
         """Run every phase; returns the recorded history. Raises TesterFailure when the cluster
@@ -169,6 +170,9 @@ class Runner:
         if self.stats.outcomes[OK] == 0:
             raise TesterFailure("the cluster answered no operation successfully; see the node "
                                 "logs in the run directory")
+        if self._final_ok == 0 and self.workload.final_reads():
+            raise TesterFailure("no node answered a final read after healing, so the cluster "
+                                "is dead; see the node logs in the run directory")
         self.stats.phase = "checking"
         return History(self.recorder.events)
 
@@ -235,6 +239,8 @@ class Runner:
                 await asyncio.sleep(min(a.seconds, MAX_WAIT))
                 continue
             reply = await self._invoke(w, a)
+            if reply.type == OK and (a.meta or {}).get("final"):
+                self._final_ok += 1
             g.update(Context(rec.now(), w.thread, threads, self.rng), a, reply.type)
             if reply.type == INFO:
                 w.process += w.stride

@@ -163,6 +163,8 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
         raise TesterFailure(f"interrupted; the cluster was stopped and {where}") from None
     except TesterFailure as e:
         raise TesterFailure(f"{str(e).rstrip('.')}; {where}") from None
+    except Exception as e:  # a bug in the tester: still one sentence, still the history kept
+        raise TesterFailure(f"the tester failed ({type(e).__name__}: {e}); {where}") from None
     finally:
         cluster.collect_logs(run_dir)
     result = check(history, workload, expect=opts.expect, params=test.get("cluster"))
