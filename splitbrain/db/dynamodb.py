@@ -1,0 +1,336 @@
+"""The ``dynamodb`` mode: partitions replicated by Multi-Paxos with leased leaders, as the
+DynamoDB paper (USENIX ATC 2022) describes its storage layer.
+
+- The key space is split into ``partitions`` partitions by a hash of the key
+  (:func:`partition_of`). Partition ``p`` is replicated on ``replication`` nodes chosen
+  deterministically from the config's node order (:func:`placement`) so that groups and their
+  preferred leaders spread evenly over the cluster.
+- Each group runs :mod:`splitbrain.db.paxos`. Writes (put, conditional put, add, add-to-set) are
+  ops in the partition's log; the leader batches them into slots and answers once the slot is
+  chosen and applied. An item's ``version`` is the position of the write that produced it in
+  the partition's sequence of applied writes (0 when absent), so conditional puts on versions
+  are a linearizable compare-and-set.
+- Strong reads are answered by the leader from its applied state while it holds its lease;
+  eventual reads by any replica from its applied state (possibly stale, never invented).
+- A node that is not the leader forwards the request to the leader it knows (and a node outside
+  the group to the replica it last heard lead), the way DynamoDB's request routers hide
+  leadership from clients. A forwarded request that finds no leader is refused definitely;
+  one that was proposed and then not answered in time is indefinite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+
+from splitbrain.db.env import Env
+from splitbrain.db.errors import NodeError, bad_request, timeout, unavailable
+from splitbrain.db.paxos import MSG_TYPES, PaxosHost, Timing
+from splitbrain.db.store import ReadResult, WriteResult
+
+MAX_HOPS = 3
+META = "dynamodb"
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition holding ``key`` (stable across processes and runs)."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % partitions
+
+
+def placement(names: list[str], partitions: int, replication: int) -> dict[int, list[str]]:
+    """Partition -> its replication group, first member preferred as leader. Leaders go
+    round-robin over ``names``; the other members are the least-loaded nodes so far, ties
+    broken by ring order after the leader, so every node holds about as many replicas."""
+    n = len(names)
+    load = dict.fromkeys(names, 0)
+    groups = {}
+    for p in range(partitions):
+        ring = [names[(p + i) % n] for i in range(n)]
+        members = [ring[0], *sorted(ring[1:], key=lambda x: load[x])[:replication - 1]]
+        for m in members:
+            load[m] += 1
+        groups[p] = members
+    return groups
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_condition(condition: dict | None) -> None:
+    """Raise bad-request unless ``condition`` is None or one of docs/node-api.md's forms."""
+    if condition is None:
+        return
+    ok = len(condition) == 1 and (
+        condition.get("absent") is True
+        or "equals" in condition
+        or (isinstance(condition.get("version"), int)
+            and not isinstance(condition.get("version"), bool) and condition["version"] >= 0))
+    if not ok:
+        raise bad_request("'condition' must be exactly one of {\"absent\": true}, "
+                          "{\"equals\": X} or {\"version\": N} with N a non-negative integer.")
+
+
+class KVState:
+    """A partition's items, ``key -> [value, version]``, and its count of applied writes.
+    The :class:`~splitbrain.db.paxos.StateMachine` the log is applied to."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, list] = {}
+        self.writes = 0
+
+    def read(self, key: str) -> ReadResult:
+        item = self.items.get(key)
+        if item is None:
+            return ReadResult(values=[], version=0)
+        return ReadResult(values=[item[0]], version=item[1])
+
+    def apply(self, op: dict) -> dict:
+        """Apply one write op; the result is ``{"ok", "version", "values"}`` or an error
+        (``error``, ``definite``, ``message``) when it did not take effect."""
+        key = op["k"]
+        item = self.items.get(key)
+        value, version = (item[0], item[1]) if item is not None else (None, 0)
+        f = op["f"]
+        if f == "put":
+            failed = _condition_fails(op.get("cond"), item, value, version)
+            if failed:
+                return {"error": "condition-failed", "definite": True, "version": version,
+                        "message": f"the condition {failed} does not hold for {key!r} "
+                                   f"(version {version}); nothing was written."}
+            new = op["v"]
+        elif f == "add":
+            if item is not None and not _is_number(value):
+                return {"error": "bad-request", "definite": True,
+                        "message": f"{key!r} holds {_canonical(value)[:80]}, not a number; "
+                                   f"add needs a number."}
+            new = (value or 0) + op["v"]
+        else:  # add_to_set
+            if item is not None and not isinstance(value, list):
+                return {"error": "bad-request", "definite": True,
+                        "message": f"{key!r} holds {_canonical(value)[:80]}, not a set; "
+                                   f"add-to-set needs a list."}
+            members = {_canonical(e): e for e in value or ()}
+            members[_canonical(op["v"])] = op["v"]
+            new = [members[c] for c in sorted(members)]
+        self.writes += 1
+        self.items[key] = [new, self.writes]
+        return {"ok": True, "version": self.writes, "values": [new]}
+
+    def snapshot(self) -> dict:
+        return {"writes": self.writes, "items": self.items}
+
+    def restore(self, data: dict) -> None:
+        self.writes = int(data["writes"])
+        self.items = {k: list(v) for k, v in data["items"].items()}
+
+
+def _condition_fails(cond: dict | None, item: list | None, value: Any, version: int) -> str:
+    """The condition, rendered for a message, when it is false; '' when it holds."""
+    if cond is None:
+        return ""
+    if "absent" in cond:
+        return "" if item is None else "absent"
+    if "equals" in cond:
+        return "" if item is not None and value == cond["equals"] else \
+            f"equals {_canonical(cond['equals'])[:80]}"
+    return "" if version == cond["version"] else f"version {cond['version']}"
+
+
+def _error(result: dict) -> NodeError:
+    message = result.get("message") or {
+        "unavailable": "this replica does not lead the partition (or lost its lease); "
+                       "nothing was written.",
+        "timeout": "the leader lost its leadership with the write in flight; it may or may "
+                   "not take effect.",
+    }.get(result["error"], "the operation failed.")
+    return NodeError(result["error"], message, definite=bool(result["definite"]))
+
+
+class DynamoDBStore:
+    """The :class:`~splitbrain.db.store.Store` of the ``dynamodb`` mode on one node."""
+
+    def __init__(self, env: Env):
+        self.env = env
+        cfg = env.config
+        self.name = env.name
+        self.partitions = cfg.partitions
+        self.groups = placement(cfg.names, cfg.partitions, cfg.replication)
+        self.timing = Timing.from_config(cfg)
+        self.budget = cfg.request_timeout_ms / 1000 * 0.9
+        self.failure_timeout = cfg.failure_timeout_ms / 1000
+        self.states: dict[int, KVState] = {}
+        hosted = {p: m for p, m in self.groups.items() if self.name in m}
+        self.host = PaxosHost(env, hosted, self._make_state, self.timing)
+        self.hints: dict[int, str] = {}
+        self.heard: dict[str, float] = {}
+        self._replies: dict[str, asyncio.Future] = {}
+        self._counter = 0
+        self._incarnation = 0
+        self._tasks: set[asyncio.Task] = set()
+
+    def _make_state(self, p: int) -> KVState:
+        self.states[p] = KVState()
+        return self.states[p]
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        storage = self.env.storage
+        self._incarnation = storage.get(META, "incarnation", 0) + 1
+        storage.put(META, "incarnation", self._incarnation)
+        await storage.sync()
+        self.env.transport.set_handler(self._on_message)
+        await self.host.start()
+
+    async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.host.stop()
+
+    # -- the Store API ---------------------------------------------------------------
+
+    async def get(self, key: str, *, consistency: str | None = None,
+                  r: int | None = None) -> ReadResult:
+        consistency = consistency or "eventual"
+        if consistency not in ("strong", "eventual"):
+            raise bad_request(f"consistency must be strong or eventual, not {consistency!r}.")
+        res = await self._route(partition_of(key, self.partitions),
+                                {"f": "get", "k": key, "c": consistency})
+        return ReadResult(values=res["values"], version=res["version"])
+
+    async def put(self, key: str, value: Any, *, context: str | None = None,
+                  w: int | None = None, condition: dict | None = None) -> WriteResult:
+        check_condition(condition)
+        return await self._write({"f": "put", "k": key, "v": value, "cond": condition})
+
+    async def add(self, key: str, delta: int | float) -> WriteResult:
+        if not _is_number(delta):
+            raise bad_request("the body needs a number 'delta', e.g. {\"delta\": 5}.")
+        return await self._write({"f": "add", "k": key, "v": delta})
+
+    async def add_to_set(self, key: str, element: Any) -> WriteResult:
+        return await self._write({"f": "add_to_set", "k": key, "v": element})
+
+    async def _write(self, op: dict) -> WriteResult:
+        res = await self._route(partition_of(op["k"], self.partitions), op)
+        return WriteResult(version=res["version"], values=res["values"])
+
+    def status(self) -> dict[str, Any]:
+        now = self.host.now()
+        parts: dict[str, Any] = {}
+        for p, members in self.groups.items():
+            replica = self.host.replicas.get(p)
+            if replica is not None:
+                parts[str(p)] = {"replicas": members, **replica.status(now)}
+            else:
+                parts[str(p)] = {"replicas": members, "leader": self.hints.get(p)}
+        members = {n: "up" if now - self.heard.get(n, -1e9) < self.failure_timeout else "down"
+                   for n in self.env.config.names if n != self.name}
+        return {"members": members, "partitions": parts}
+
+    # -- routing ---------------------------------------------------------------------
+
+    async def _route(self, p: int, op: dict) -> dict:
+        """Run ``op`` on partition ``p`` here if this node may, else at the leader it knows,
+        following redirects. Raises NodeError; returns the op's result."""
+        deadline = asyncio.get_running_loop().time() + self.budget
+        target: str | None = self.name
+        tried: set[str] = set()
+        while target is not None and target not in tried and len(tried) < MAX_HOPS:
+            tried.add(target)
+            if target == self.name:
+                res = await self._local(p, op, deadline)
+            else:
+                res = await self._forward(target, p, op, deadline)
+            if "redirect" not in res:
+                if target != self.name:
+                    self.hints[p] = target
+                return self._result(res)
+            target = res["redirect"]
+        raise unavailable(f"no leader of partition {p} is reachable from here; nothing was "
+                          f"written.")
+
+    def _result(self, res: dict) -> dict:
+        if "error" in res:
+            raise _error(res)
+        return res
+
+    def _leader_guess(self, p: int) -> str | None:
+        replica = self.host.replicas.get(p)
+        if replica is not None:
+            return replica.leader if replica.leader != self.name else None
+        return self.hints.get(p) or self.groups[p][0]
+
+    async def _local(self, p: int, op: dict, deadline: float) -> dict:
+        """Serve ``op`` from this node's replica of ``p``, or ``{"redirect": node}`` (None:
+        no leader known) when this node may not serve it."""
+        replica = self.host.replicas.get(p)
+        now = self.host.now()
+        if replica is None:
+            return {"redirect": self._leader_guess(p)}
+        if op["f"] == "get":
+            if op["c"] == "eventual" or replica.serving(now):
+                r = self.states[p].read(op["k"])
+                return {"values": r.values, "version": r.version}
+            return {"redirect": self._leader_guess(p)}
+        if not replica.serving(now):
+            return {"redirect": self._leader_guess(p)}
+        self._counter += 1
+        op = {**op, "id": f"{self.name}.{self._incarnation}.{self._counter}"}
+        try:
+            return await asyncio.wait_for(self.host.submit(p, op),
+                                          max(deadline - asyncio.get_running_loop().time(), 0))
+        except asyncio.TimeoutError:
+            return {"error": "timeout", "definite": False,
+                    "message": f"partition {p} did not commit the write in time; it may or "
+                               f"may not take effect."}
+
+    async def _forward(self, target: str, p: int, op: dict, deadline: float) -> dict:
+        loop = asyncio.get_running_loop()
+        self._counter += 1
+        rid = f"{self.name}.{self._incarnation}.f{self._counter}"
+        fut = loop.create_future()
+        self._replies[rid] = fut
+        budget = deadline - loop.time()
+        self.env.transport.send(target, {"t": "fwd", "id": rid, "p": p, "op": op,
+                                         "budget": budget - 0.05})
+        try:
+            return await asyncio.wait_for(fut, max(budget, 0))
+        except asyncio.TimeoutError:
+            if op["f"] == "get":
+                raise timeout(f"{target}, which leads partition {p} as far as this node "
+                              f"knows, did not answer the read in time.") from None
+            raise timeout(f"{target}, which leads partition {p} as far as this node knows, did "
+                          f"not answer in time; the write may or may not take effect.") from None
+        finally:
+            self._replies.pop(rid, None)
+
+    # -- peer messages ---------------------------------------------------------------
+
+    def _on_message(self, src: str, msg: dict) -> None:
+        self.heard[src] = self.host.now()
+        t = msg.get("t")
+        if t in MSG_TYPES:
+            self.host.deliver(src, msg)
+        elif t == "fwd":
+            task = asyncio.ensure_future(self._serve_forwarded(src, msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif t == "fwd_r":
+            fut = self._replies.get(msg.get("id"))
+            if fut is not None and not fut.done():
+                fut.set_result(msg["res"])
+
+    async def _serve_forwarded(self, src: str, msg: dict) -> None:
+        deadline = asyncio.get_running_loop().time() + max(float(msg["budget"]), 0)
+        res = await self._local(int(msg["p"]), msg["op"], deadline)
+        self.env.transport.send(src, {"t": "fwd_r", "id": msg["id"], "res": res})

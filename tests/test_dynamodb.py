@@ -1,0 +1,245 @@
+"""The dynamodb store on five nodes in one process, over the in-memory environment."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from splitbrain.db.config import local_config
+from splitbrain.db.dynamodb import DynamoDBStore, KVState, partition_of, placement
+from splitbrain.db.env import MemoryClock, MemoryNetwork, MemoryStorage, memory_env
+from splitbrain.db.errors import NodeError
+
+LEASE_MS, HEARTBEAT_MS = 300, 50
+
+
+class MemCluster:
+    def __init__(self, nodes: int = 5, seed: int = 0):
+        self.config = local_config("dynamodb", nodes, "/nonexistent", ports=list(range(2 * nodes)),
+                                   lease_ms=LEASE_MS, heartbeat_ms=HEARTBEAT_MS,
+                                   request_timeout_ms=500, failure_timeout_ms=300)
+        self.net = MemoryNetwork(rng=random.Random(seed))
+        self.storages = {n: MemoryStorage() for n in self.config.names}
+        self.stores: dict[str, DynamoDBStore] = {}
+        self.seed = seed
+
+    async def start(self, name: str) -> None:
+        env = memory_env(name, self.net, seed=self.seed, config=self.config,
+                         storage=self.storages[name], clock=MemoryClock())
+        store = DynamoDBStore(env)
+        await env.transport.start()
+        await store.start()
+        self.stores[name] = store
+
+    async def start_all(self) -> None:
+        for n in self.config.names:
+            await self.start(n)
+        await self.until(lambda: all(self.leader(p) for p in range(self.config.partitions)))
+
+    async def crash(self, name: str) -> None:
+        store = self.stores.pop(name)
+        await store.stop()
+        await store.env.transport.close()
+        self.storages[name].crash()
+
+    async def stop_all(self) -> None:
+        for n in list(self.stores):
+            await self.crash(n)
+
+    def leader(self, p: int) -> str | None:
+        for n, s in self.stores.items():
+            r = s.host.replicas.get(p)
+            if r is not None and r.serving(s.host.now()):
+                return n
+        return None
+
+    async def until(self, cond, timeout: float = 5.0) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not cond():
+            assert loop.time() < end, "condition not reached in time"
+            await asyncio.sleep(0.01)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def keys_of_partition(p: int, partitions: int, count: int) -> list[str]:
+    out, i = [], 0
+    while len(out) < count:
+        k = f"k{i}"
+        if partition_of(k, partitions) == p:
+            out.append(k)
+        i += 1
+    return out
+
+
+def test_placement_spreads_groups_and_leaders():
+    groups = placement(["n1", "n2", "n3", "n4", "n5"], 8, 3)
+    assert all(len(set(m)) == 3 for m in groups.values())
+    firsts = [m[0] for m in groups.values()]
+    assert set(firsts) == {"n1", "n2", "n3", "n4", "n5"}
+    load = {n: sum(n in m for m in groups.values()) for n in ["n1", "n2", "n3", "n4", "n5"]}
+    assert max(load.values()) - min(load.values()) <= 1
+    assert len({partition_of(f"key{i}", 8) for i in range(200)}) == 8
+
+
+def test_kv_state_ops_and_conditions():
+    s = KVState()
+    assert s.apply({"f": "put", "k": "a", "v": 1, "cond": {"absent": True}})["version"] == 1
+    assert s.apply({"f": "put", "k": "a", "v": 2, "cond": {"absent": True}})["error"] == \
+        "condition-failed"
+    assert s.apply({"f": "put", "k": "a", "v": 3, "cond": {"equals": 1}})["version"] == 2
+    assert s.apply({"f": "put", "k": "a", "v": 4, "cond": {"version": 1}})["error"] == \
+        "condition-failed"
+    assert s.apply({"f": "put", "k": "a", "v": 4, "cond": {"version": 2}})["values"] == [4]
+    assert s.apply({"f": "add", "k": "c", "v": 5})["values"] == [5]
+    assert s.apply({"f": "add", "k": "c", "v": -2})["values"] == [3]
+    assert s.apply({"f": "add", "k": "s", "v": 1})["values"] == [1]
+    assert s.apply({"f": "add_to_set", "k": "s", "v": 1})["error"] == "bad-request"
+    s.apply({"f": "add_to_set", "k": "t", "v": "b"})
+    s.apply({"f": "add_to_set", "k": "t", "v": "a"})
+    assert s.apply({"f": "add_to_set", "k": "t", "v": "b"})["values"] == [["a", "b"]]
+    copy = KVState()
+    copy.restore(s.snapshot())
+    assert copy.items == s.items and copy.writes == s.writes
+
+
+def test_ops_through_every_node_with_forwarding():
+    async def main():
+        c = MemCluster()
+        await c.start_all()
+        try:
+            n1 = c.stores["n1"]
+            w = await n1.put("x", 1)
+            assert w.version >= 1
+            # Every node answers for every key: it serves, or forwards to the leader.
+            for name, store in c.stores.items():
+                r = await store.get("x", consistency="strong")
+                assert r.values == [1] and r.version == w.version, name
+            w2 = await c.stores["n4"].put("x", 2, condition={"version": w.version})
+            assert w2.version > w.version
+            with pytest.raises(NodeError) as e:
+                await c.stores["n2"].put("x", 3, condition={"version": w.version})
+            assert e.value.code == "condition-failed" and e.value.definite
+            with pytest.raises(NodeError) as e:
+                await c.stores["n3"].put("x", 3, condition={"absent": True})
+            assert e.value.code == "condition-failed"
+            assert (await c.stores["n5"].put("y", 0, condition={"absent": True})).version >= 1
+            assert (await c.stores["n5"].add("ctr", 2)).values == [2]
+            assert (await c.stores["n1"].add("ctr", 3)).values == [5]
+            assert (await c.stores["n2"].add_to_set("set", 7)).values == [[7]]
+            assert (await c.stores["n3"].add_to_set("set", 3)).values == [[3, 7]]
+            with pytest.raises(NodeError) as e:
+                await c.stores["n3"].add("set", 1)
+            assert e.value.code == "bad-request" and e.value.definite
+            with pytest.raises(NodeError) as e:
+                await n1.put("x", 1, condition={"version": -1})
+            assert e.value.code == "bad-request"
+            with pytest.raises(NodeError) as e:
+                await n1.get("x", consistency="linearizable")
+            assert e.value.code == "bad-request"
+            absent = await n1.get("never-written", consistency="strong")
+            assert absent.values == [] and absent.version == 0
+            # Eventual reads at every replica converge on the last write.
+            p = partition_of("x", c.config.partitions)
+            await c.until(lambda: all(
+                c.stores[n].states[p].read("x").values == [2] for n in c.stores[n1.name].groups[p]))
+            status = n1.status()
+            part = status["partitions"][str(p)]
+            assert part["replicas"] == n1.groups[p]
+            assert set(status["members"].values()) == {"up"}
+        finally:
+            await c.stop_all()
+
+    run(main())
+
+
+def test_concurrent_writes_are_batched_and_all_acknowledged():
+    async def main():
+        c = MemCluster()
+        await c.start_all()
+        try:
+            stores = list(c.stores.values())
+            results = await asyncio.gather(*(stores[i % 5].add("counter", 1)
+                                             for i in range(200)))
+            versions = sorted(r.version for r in results)
+            assert len(set(versions)) == 200
+            assert sorted(r.values[0] for r in results) == list(range(1, 201))
+            r = await stores[2].get("counter", consistency="strong")
+            assert r.values == [200]
+            p = partition_of("counter", c.config.partitions)
+            leader = c.stores[c.leader(p)].host.replicas[p]
+            assert leader.commit < 200, "writes should share slots"
+        finally:
+            await c.stop_all()
+
+    run(main())
+
+
+def test_isolated_leader_refuses_and_majority_elects_a_new_one():
+    async def main():
+        c = MemCluster()
+        await c.start_all()
+        try:
+            key = "k"
+            p = partition_of(key, c.config.partitions)
+            old = c.leader(p)
+            await c.stores[old].put(key, "before")
+            c.net.isolate(old)
+            loop = asyncio.get_running_loop()
+            cut_at = loop.time()
+            # The old leader keeps its lease for at most a lease length, then refuses.
+            await asyncio.sleep(LEASE_MS / 1000)
+            with pytest.raises(NodeError) as e:
+                await c.stores[old].put(key, "minority")
+            assert e.value.code in ("unavailable", "timeout")
+            with pytest.raises(NodeError):
+                await c.stores[old].get(key, consistency="strong")
+            await c.until(lambda: c.leader(p) not in (None, old))
+            assert loop.time() - cut_at < 4 * LEASE_MS / 1000
+            other = next(n for n in c.config.names if n != old)
+            w = await c.stores[other].put(key, "majority")
+            r = await c.stores[other].get(key, consistency="strong")
+            assert r.values == ["majority"] and r.version == w.version
+            # An eventual read on the cut-off node is stale but never invented.
+            stale = await c.stores[old].get(key, consistency="eventual")
+            assert stale.values in (["before"], ["minority"])
+            c.net.heal()
+            group = c.stores[other].groups[p]
+            await c.until(lambda: len({c.stores[n].host.replicas[p].commit for n in group}) == 1
+                          and c.stores[old].states[p].read(key).values == ["majority"])
+            logs = {n: [(s, e[2]) for s, e in sorted(c.stores[n].host.replicas[p].log.items())]
+                    for n in group}
+            assert len({repr(v) for v in logs.values()}) == 1
+        finally:
+            await c.stop_all()
+
+    run(main())
+
+
+def test_acknowledged_writes_survive_crashes_of_every_node():
+    async def main():
+        c = MemCluster()
+        await c.start_all()
+        try:
+            acked = {}
+            for i in range(30):
+                k = f"d{i}"
+                acked[k] = (await c.stores[c.config.names[i % 5]].put(k, i)).version
+            for n in list(c.stores):
+                await c.crash(n)
+            for n in c.config.names:
+                await c.start(n)
+            await c.until(lambda: all(c.leader(p) for p in range(c.config.partitions)),
+                          timeout=10)
+            for k, version in acked.items():
+                r = await c.stores["n3"].get(k, consistency="strong")
+                assert r.values == [int(k[1:])] and r.version == version
+        finally:
+            await c.stop_all()
+
+    run(main())
