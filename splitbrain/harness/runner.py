@@ -61,14 +61,11 @@ class Nemesis(Protocol):
 
 class Recorder:
     """Stamps events with the test's clock, streams them to the history file (when ``writer``
-    is given) and keeps them in :attr:`events` (when ``keep``); with neither it only counts
-    outcomes, as the overhead benchmark's baseline does."""
+    is given), keeps them in :attr:`events` and counts completions for the display."""
 
-    def __init__(self, writer: HistoryWriter | None, stats: Stats | None = None, *,
-                 keep: bool = True):
+    def __init__(self, writer: HistoryWriter | None, stats: Stats | None = None):
         self.writer = writer
         self.stats = stats or Stats()
-        self.keep = keep
         self.events: list[Event] = []
         self.t0 = time.monotonic_ns()
 
@@ -82,8 +79,7 @@ class Recorder:
             self.stats.outcomes[event.type] += 1
         if self.writer is not None:
             self.writer.append(event)
-        if self.keep:
-            self.events.append(event)
+        self.events.append(event)
         return event
 
     def nemesis(self, type: str, f: str, value: Any = None) -> None:
@@ -107,9 +103,11 @@ ClientFactory = Callable[[str, float], Any]
 
 @dataclass
 class Runner:
-    """Runs one test. ``cluster`` is an async context manager yielding a started cluster;
-    ``nemesis`` may be None (no faults). ``client_factory(url, timeout)`` makes a client
-    (default :class:`~splitbrain.db.client.NodeClient`)."""
+    """Runs one test. ``cluster`` is an async context manager yielding a started cluster
+    (a :class:`ClusterLike`) and stopping it on exit; ``nemesis`` may be None (no faults);
+    ``history_path`` None keeps the history in memory only. ``client_factory(url, timeout)``
+    makes a client (default :class:`~splitbrain.db.client.NodeClient`); ``on_cluster`` is
+    called with the cluster once it has started."""
 
     workload: Workload
     cluster: AsyncContextManager
@@ -125,7 +123,6 @@ class Runner:
     client_factory: ClientFactory = NodeClient
     stats: Stats = field(default_factory=Stats)
     on_cluster: Callable[[Any], None] | None = None
-    keep_history: bool = True
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -141,7 +138,7 @@ class Runner:
         """Run every phase; returns the recorded history. Raises TesterFailure when the cluster
         cannot be started, never becomes healthy, or answers no operation at all."""
         writer = HistoryWriter(self.history_path) if self.history_path is not None else None
-        self.recorder = Recorder(writer, self.stats, keep=self.keep_history)
+        self.recorder = Recorder(writer, self.stats)
         self.stats.nemesis = self.nemesis
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -182,12 +179,12 @@ class Runner:
                 await c.close()
         self._clients.clear()
 
-    def _client(self, cluster: Any, node: str) -> Any:
+    def _client(self, cluster: ClusterLike, node: str) -> Any:
         c = self.client_factory(cluster.client_url(node), self.op_timeout)
         self._clients.append(c)
         return c
 
-    async def _wait_healthy(self, cluster: Any) -> None:
+    async def _wait_healthy(self, cluster: ClusterLike) -> None:
         clients = {n: self._client(cluster, n) for n in cluster.names}
         deadline = time.monotonic() + self.healthy_timeout
         pending = set(clients)
@@ -201,7 +198,7 @@ class Runner:
             if pending:
                 await asyncio.sleep(0.1)
 
-    async def _main_phase(self, cluster: Any) -> None:
+    async def _main_phase(self, cluster: ClusterLike) -> None:
         names = list(cluster.names)
         g: Generator = self.workload.generator()
         if self.rate:
@@ -218,7 +215,7 @@ class Runner:
         await _gather_or_cancel(tasks)
         self._next_process = max(w.process for w in workers) + 1
 
-    async def _final_phase(self, cluster: Any) -> None:
+    async def _final_phase(self, cluster: ClusterLike) -> None:
         names = list(cluster.names)
         base = self._next_process
         workers = [Worker(n, n, base + i, len(names), self._client(cluster, n))
