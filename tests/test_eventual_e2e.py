@@ -53,3 +53,28 @@ def test_dynamo_partitions_make_siblings_and_lose_no_write(tmp_path):
     acked = [(op.key, op.value) for op in ops if op.f == "write" and op.ok]
     assert len(acked) > 50 and all(kv in final or kv in covered for kv in acked)
     assert outcome.result.valid is True
+
+
+def test_dynamodb_eventual_reads_are_stale_but_never_invented(tmp_path):
+    outcome, history, results = run(tmp_path, mode="dynamodb", workload="register",
+                                    nemesis="partition", seed=13)
+    st = results["staleness"]
+    hist = {int(k): c for k, c in st["details"]["k_staleness"]["histogram"].items()}
+    assert sum(hist.values()) == st["stats"]["reads"] > 50
+    assert st["stats"]["stale_reads"] == sum(c for k, c in hist.items() if k > 0) > 0
+    assert st["details"]["pbs"]["n"] == 3 and st["details"]["pbs"]["r"] == 1
+    # Independently: an eventual read is stale when an ok write of a higher version was
+    # acknowledged before it began.
+    ops = history.ops()
+    writes = [op for op in ops if op.f in ("write", "cas") and op.ok]
+    stale = 0
+    for rd in ops:
+        if rd.f == "read" and rd.ok and rd.consistency == "eventual" \
+                and not (rd.meta or {}).get("final"):
+            seen = rd.meta.get("version") or 0 if rd.output is not None else 0
+            stale += any(w.key == rd.key and w.ret < rd.call and w.meta["version"] > seen
+                         for w in writes)
+    assert stale == st["stats"]["stale_reads"]
+    assert results["reads"]["valid"] is True and results["reads"]["anomalies"] == []
+    assert outcome.result.valid is True
+    assert outcome.result.stats["permitted"]["stale-read"] == stale
