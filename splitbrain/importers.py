@@ -136,7 +136,7 @@ def parse_edn(text: str, path: str | os.PathLike | None = None) -> History:
             time=d["time"] if isinstance(d.get("time"), int) else len(events),
             key=d.get("key"), node=_str_or_none(d.get("node")),
             consistency=_str_or_none(d.get("consistency")),
-            error=None if error is None else _one_line(error)))
+            error=_error_text(error)))
     starts = [n for n, line in enumerate(text.splitlines(), start=1)
               if line.lstrip(" \t[(").startswith("{")]
     return _finish(events, starts if len(starts) == len(events) else None, path)
@@ -185,6 +185,16 @@ def _plain(v: Any) -> Any:
 def _plain_key(k: Any) -> Any:
     k = _plain(k)
     return tuple(k) if isinstance(k, list) else k
+
+
+def _error_text(error: Any) -> str | None:
+    """A Jepsen ``:error`` (a keyword, string or vector such as ``[:timeout nil]``) as a short
+    string: "timeout"."""
+    if error is None:
+        return None
+    if isinstance(error, list):
+        return " ".join(_one_line(e) for e in error if e is not None) or None
+    return _one_line(error)
 
 
 def _str_or_none(v: Any) -> str | None:

@@ -33,7 +33,12 @@ def anomaly(key: Hashable, ops: list[Op], model: Model, outcome: Outcome) -> dic
     concurrent = [i for i, _ in prefix if ret_position(ops[i]) > earliest]
     window = sorted(set(pending) | set(concurrent), key=lambda i: ops[i].index)
 
-    seen = _reachable(last_state, [ops[i] for i in pending if i != stuck], model)
+    # What the unplaced op could have seen: from the state before the first placed op that
+    # overlaps the window, any mix of the window's other ops.
+    first = next((k for k, (i, _) in enumerate(prefix) if i in set(concurrent)), len(prefix))
+    start = prefix[first - 1][1] if first > 0 else model.init()
+    others = [ops[i] for i, _ in prefix[first:]] + [ops[i] for i in pending if i != stuck]
+    seen = _reachable(start, others, model)
     candidates = [_candidate(ops[i], seen, model) for i in pending]
     why = candidates[pending.index(stuck)]["why"]
     explanation = (f"{model.describe_op(ops[stuck])} (op {ops[stuck].index}) cannot be linearized: "

@@ -1,0 +1,192 @@
+"""The linearizability checker on hand-built histories: models, options, crashed and failed ops,
+per-key verdicts, explanations, budgets, and a 100,000-op unique-value register."""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+
+import pytest
+
+from splitbrain.checkers.linearizable import check
+from splitbrain.errors import BadInput
+from splitbrain.history import Event, History, validate
+
+
+def H(*rows) -> History:
+    """Rows of (type, process, f, value[, key[, consistency]])."""
+    events = [Event(r[0], r[1], r[2], r[3], time=i, key=r[4] if len(r) > 4 else None,
+                    consistency=r[5] if len(r) > 5 else None) for i, r in enumerate(rows)]
+    return History(validate(events))
+
+
+def test_concurrent_write_and_stale_read_explained():
+    h = H(("invoke", 0, "write", 0), ("ok", 0, "write", 0),
+          ("invoke", 1, "read", None), ("invoke", 2, "write", 4),
+          ("ok", 1, "read", 3), ("ok", 2, "write", 4))
+    r = check(h, "register")
+    assert r.valid is False and r.checker == "linearizable"
+    [a] = r.anomalies
+    assert a["op"] == 2 and a["ops"] == [2, 3]
+    assert a["linearization"] == [{"op": 0, "state": "0"}, {"op": 3, "state": "4"}]
+    assert a["last_state"] == "4"
+    why = {c["op"]: c["why"] for c in a["candidates"]}
+    assert why[2] == "read 3, but the register held 0 or 4"
+    assert "read -> 3 (op 2) cannot be linearized: read 3, but the register held 0 or 4" \
+        in a["explanation"]
+
+
+def test_crashed_write_may_take_effect_late_or_never():
+    base = [("invoke", 0, "write", 1), ("info", 0, "write", None),
+            ("invoke", 1, "read", None), ("ok", 1, "read", None)]
+    assert check(H(*base), "register").valid is True  # never (yet)
+    late = base + [("invoke", 1, "read", None), ("ok", 1, "read", 1),
+                   ("invoke", 1, "read", None), ("ok", 1, "read", 1)]
+    assert check(H(*late), "register").valid is True
+    back = late + [("invoke", 1, "read", None), ("ok", 1, "read", None)]
+    assert check(H(*back), "register").valid is False
+
+
+def test_failed_ops_never_happened():
+    h = H(("invoke", 0, "write", 1), ("fail", 0, "write", 1),
+          ("invoke", 1, "read", None), ("ok", 1, "read", 1))
+    assert check(h, "register").valid is False
+
+
+def test_cas_register_with_initial_and_nil_reads():
+    h = H(("invoke", 0, "cas", [0, 5]), ("ok", 0, "cas", [0, 5]),
+          ("invoke", 1, "read", None), ("ok", 1, "read", None),
+          ("invoke", 1, "read", None), ("ok", 1, "read", 5))
+    assert check(h, "cas-register").valid is False
+    assert check(h, "cas-register", initial=0).valid is False
+    assert check(h, "cas-register", initial=0, nil_reads="unconstrained").valid is True
+
+
+def test_every_key_decided_with_per_key_details():
+    h = H(("invoke", 0, "write", 1, "a"), ("ok", 0, "write", 1, "a"),
+          ("invoke", 0, "read", None, "a"), ("ok", 0, "read", 2, "a"),
+          ("invoke", 0, "write", 1, "b"), ("ok", 0, "write", 1, "b"),
+          ("invoke", 0, "read", None, "b"), ("ok", 0, "read", 1, "b"),
+          ("invoke", 0, "read", None, "c"), ("ok", 0, "read", 3, "c"))
+    r = check(h, "cas-register")
+    assert r.valid is False
+    assert {k: v["valid"] for k, v in r.details["keys"].items()} == {"a": False, "b": True, "c": False}
+    assert sorted(a["key"] for a in r.anomalies) == ["a", "c"]
+    assert r.details["model"] == "cas-register" and r.details["keys"]["b"]["ops"] == 2
+
+
+def test_strong_consistency_ignores_eventual_reads():
+    h = H(("invoke", 0, "write", 1, "k"), ("ok", 0, "write", 1, "k"),
+          ("invoke", 1, "read", None, "k", "eventual"), ("ok", 1, "read", None, "k", "eventual"),
+          ("invoke", 1, "read", None, "k", "strong"), ("ok", 1, "read", 1, "k", "strong"))
+    assert check(h, "cas-register").valid is False
+    assert check(h, "cas-register", consistency="strong").valid is True
+
+
+@pytest.mark.parametrize("model, rows, valid", [
+    ("set", [("invoke", 0, "add", 1), ("ok", 0, "add", 1),
+             ("invoke", 1, "read", None), ("ok", 1, "read", [1])], True),
+    ("set", [("invoke", 0, "add", 1), ("ok", 0, "add", 1),
+             ("invoke", 1, "read", None), ("ok", 1, "read", [])], False),
+    ("counter", [("invoke", 0, "add", 2), ("invoke", 1, "increment", None),
+                 ("ok", 0, "add", 2), ("ok", 1, "increment", None),
+                 ("invoke", 2, "read", None), ("ok", 2, "read", 3)], True),
+    ("counter", [("invoke", 0, "add", 2), ("ok", 0, "add", 2),
+                 ("invoke", 2, "read", None), ("ok", 2, "read", 1)], False),
+    ("queue", [("invoke", 0, "enqueue", 1), ("invoke", 1, "enqueue", 2),
+               ("ok", 0, "enqueue", 1), ("ok", 1, "enqueue", 2),
+               ("invoke", 2, "dequeue", None), ("ok", 2, "dequeue", 2),
+               ("invoke", 2, "dequeue", None), ("ok", 2, "dequeue", 1)], True),
+    ("fifo", [("invoke", 0, "enqueue", 1), ("ok", 0, "enqueue", 1),
+              ("invoke", 1, "enqueue", 2), ("ok", 1, "enqueue", 2),
+              ("invoke", 2, "dequeue", None), ("ok", 2, "dequeue", 2)], False),
+    ("mutex", [("invoke", 0, "acquire", None), ("ok", 0, "acquire", None),
+               ("invoke", 1, "acquire", None), ("ok", 1, "acquire", None)], False),
+    ("mutex", [("invoke", 0, "acquire", None), ("ok", 0, "acquire", None),
+               ("invoke", 1, "acquire", None), ("invoke", 0, "release", None),
+               ("ok", 0, "release", None), ("ok", 1, "acquire", None)], True),
+    ("kv-append", [("invoke", 0, "append", "a", "k"), ("invoke", 1, "append", "b", "k"),
+                   ("ok", 0, "append", "a", "k"), ("ok", 1, "append", "b", "k"),
+                   ("invoke", 2, "get", None, "k"), ("ok", 2, "get", "ba", "k")], True),
+    ("kv-append", [("invoke", 0, "append", "a", "k"), ("ok", 0, "append", "a", "k"),
+                   ("invoke", 1, "append", "b", "k"), ("ok", 1, "append", "b", "k"),
+                   ("invoke", 2, "get", None, "k"), ("ok", 2, "get", "ba", "k")], False),
+])
+def test_models(model, rows, valid):
+    assert check(H(*rows), model).valid is valid
+
+
+def test_unknown_model_or_op_is_bad_input():
+    h = H(("invoke", 0, "enqueue", 1), ("ok", 0, "enqueue", 1))
+    with pytest.raises(BadInput, match="no operation 'enqueue'"):
+        check(h, "register")
+    with pytest.raises(BadInput, match="unknown model"):
+        check(h, "btree")
+
+
+def test_time_limit_gives_unknown_with_reason():
+    rows = [("invoke", p, "write", p % 3) for p in range(12)]
+    rows += [("ok", p, "write", p % 3) for p in range(12)]
+    rows += [("invoke", 20 + p, "write", p % 3) for p in range(12)]
+    rows += [("invoke", 99, "read", None), ("ok", 99, "read", 7)]
+    r = check(H(*rows), "register", time_limit=1e-9)
+    assert r.valid == "unknown" and "time limit" in r.reason
+
+
+def unique_register_history(n_ops: int, stale_at: int | None = None, seed: int = 7) -> History:
+    """``n_ops`` ops from 5 processes over one register, every written value unique. With
+    ``stale_at``, after that many ops the open ops complete, a write completes, and then a read
+    returns the value before that write: a stale read."""
+    rng = random.Random(seed)
+    events, open_ops, value, current = [], {}, 0, None
+
+    def complete(p):
+        nonlocal current
+        f, v = open_ops.pop(p)
+        if f == "write":
+            current = v
+        events.append(Event("ok", p, f, v if f == "write" else current))
+
+    for done in range(n_ops):
+        if done == stale_at:
+            for p in sorted(open_ops):
+                complete(p)
+            old, value = current, value + 1
+            events += [Event("invoke", 0, "write", value), Event("ok", 0, "write", value),
+                       Event("invoke", 1, "read", None), Event("ok", 1, "read", old)]
+            current = value
+        while len(open_ops) == 5 or (open_ops and rng.random() < 0.5):
+            complete(rng.choice(sorted(open_ops)))
+        p = rng.choice([q for q in range(5) if q not in open_ops])
+        if rng.random() < 0.5:
+            value += 1
+            open_ops[p] = ("write", value)
+            events.append(Event("invoke", p, "write", value))
+        else:
+            open_ops[p] = ("read", None)
+            events.append(Event("invoke", p, "read", None))
+    for p in sorted(open_ops):
+        complete(p)
+    for i, ev in enumerate(events):
+        ev.time = i
+    return History(validate(events))
+
+
+def test_100k_unique_register_valid_and_with_a_stale_read():
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    good = unique_register_history(100_000)
+    started = time.monotonic()
+    r = check(good, "register")
+    assert r.valid is True, r.anomalies
+    assert r.details["keys"]["None"]["decider"] == "unique-values"
+    assert time.monotonic() - started < 10
+
+    bad = unique_register_history(100_000, stale_at=50_000)
+    started = time.monotonic()
+    r = check(bad, "register")
+    assert r.valid is False
+    assert time.monotonic() - started < 10
+    [a] = r.anomalies
+    assert a["ops"] and a["explanation"]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 1 << 20  # KiB: 1 GiB
