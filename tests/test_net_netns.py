@@ -94,6 +94,15 @@ def test_partition_by_drop_rules_is_seen_by_gossip_and_healed(tmp_path, tool):
             await net.heal()
             with pytest.raises(BadInput, match="cannot delay"):
                 await net.delay([("n1", "n2")], 0.1)
+            subnet = net.subnet
+            # A connection the tester leaves open must not outlive the network: its FIN or
+            # retransmissions would follow the default route off the machine.
+            _, lingering = await asyncio.open_connection(cluster.config.node("n1").host,
+                                                         cluster.config.node("n1").client_port)
+        sockets = subprocess.run(["ss", "-Htn", "dst", subnet], capture_output=True,
+                                 text=True).stdout
+        assert sockets.strip() == ""
+        lingering.close()
         left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert not any(ns in left.split() for ns in namespaces)
         assert subprocess.run(["ip", "link", "show", veth], capture_output=True).returncode != 0

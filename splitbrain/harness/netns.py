@@ -186,11 +186,16 @@ class NetnsNet(LocalNet):
     def node_argv(self, name: str, argv: list[str]) -> list[str]:
         return ["ip", "netns", "exec", self.ns(name), *argv]
 
+    @property
+    def subnet(self) -> str:
+        return f"{SUBNET}.{self.k}.0/24"
+
     def state(self) -> dict[str, Any]:
-        return {"netns": self.namespaces, "ifaces": self.ifaces}
+        return {"netns": self.namespaces, "ifaces": self.ifaces,
+                "subnet": self.subnet if self.namespaces else None}
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "subnet": f"{SUBNET}.{self.k}.0/24", "firewall": self.tool}
+        return {"kind": self.kind, "subnet": self.subnet, "firewall": self.tool}
 
     async def _apply(self) -> None:
         """Replace every node namespace's rule set with the current cuts and losses."""
@@ -237,10 +242,7 @@ class NetnsNet(LocalNet):
         await self._apply()
 
     def close_sync(self) -> None:
-        for iface in self.ifaces:
-            subprocess.run(["ip", "link", "del", iface], capture_output=True)
-        for ns in self.namespaces:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        registry.remove_network(self.state())
         self.namespaces, self.ifaces = [], []
         self.cuts = frozenset()
         self.losses.clear()

@@ -110,6 +110,23 @@ def net_namespace() -> str:
         return ""
 
 
+def remove_network(pieces: dict[str, Any]) -> list[str]:
+    """Delete a netns network: first abort every socket of this namespace still connected to
+    its ``subnet`` (so no retransmission or FIN can follow the default route off the machine
+    once the tester's veth is gone), then the ``ifaces`` and ``netns``. Returns what was
+    removed."""
+    removed = []
+    if pieces.get("subnet"):
+        subprocess.run(["ss", "-K", "dst", pieces["subnet"]], capture_output=True)
+    for iface in pieces.get("ifaces", []):
+        if subprocess.run(["ip", "link", "del", iface], capture_output=True).returncode == 0:
+            removed.append(f"interface {iface}")
+    for ns in pieces.get("netns", []):
+        if subprocess.run(["ip", "netns", "del", ns], capture_output=True).returncode == 0:
+            removed.append(f"namespace {ns}")
+    return removed
+
+
 def teardown(root: Path, state: dict[str, Any]) -> list[str]:
     """Kill the processes, delete the namespaces and interfaces ``state`` lists; returns what
     was removed (for the caller to report). Namespaces and interfaces are names, so they are
@@ -125,12 +142,7 @@ def teardown(root: Path, state: dict[str, Any]) -> list[str]:
     if state.get("made_in", net_namespace()) != net_namespace():
         unregister(root)
         return removed
-    for iface in state.get("ifaces", []):
-        if subprocess.run(["ip", "link", "del", iface], capture_output=True).returncode == 0:
-            removed.append(f"interface {iface}")
-    for ns in state.get("netns", []):
-        if subprocess.run(["ip", "netns", "del", ns], capture_output=True).returncode == 0:
-            removed.append(f"namespace {ns}")
+    removed += remove_network(state)
     unregister(root)
     return removed
 
