@@ -23,8 +23,8 @@ def own_registry(tmp_path, monkeypatch):
 
 
 def run(tmp_path, **opts):
-    o = TestOptions(store=str(tmp_path / "store"), recovery=2.0, nemesis_interval=1.5,
-                    time_limit=10, **opts)
+    opts = {"recovery": 3.0, "nemesis_interval": 1.5, "time_limit": 10, **opts}
+    o = TestOptions(store=str(tmp_path / "store"), **opts)
     outcome = run_test(o, live=False)
     return outcome, load_history(outcome.run_dir)
 
@@ -84,3 +84,23 @@ def test_lww_loses_acknowledged_writes_under_clock_skew_and_keeps_its_promise(tm
     assert outcome.result.valid is True
     strict = check(history, make("register", "lww"), expect=("no-lost-writes",))
     assert strict.valid is False and exit_code_for(strict.valid) == 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_dynamodb_strong_reads_and_cas_stay_linearizable_through_partitions_kills_pauses(
+        tmp_path, seed):
+    outcome, history = run(tmp_path, mode="dynamodb", workload="register",
+                           nemesis="partition,kill,pause", time_limit=8, seed=seed)
+    ops = history.ops()
+    strong = [op for op in ops if op.f == "read" and op.consistency == "strong" and op.ok]
+    cas_ok = [op for op in ops if op.f == "cas" and op.ok]
+    assert len(strong) > 50 and cas_ok
+    results = outcome.result.details["results"]
+    lin = results["linearizable"]
+    assert lin["valid"] is True, lin["anomalies"][:1]
+    assert outcome.result.valid is True
+    # Availability during faults is measured: ops under each fault kind and under none.
+    by_fault = results["availability"]["stats"]["by_fault"]
+    assert "none" in by_fault and set(by_fault) - {"none"}
+    for row in by_fault.values():
+        assert 0.0 <= row["ok_fraction"] <= 1.0 and row["ops"] == row["ok"] + row["fail"] + row["info"]
