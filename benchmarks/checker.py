@@ -98,7 +98,51 @@ def _summary(result) -> str:
     return f"valid={result.valid} " + (", ".join(f"{k}={v}" for k, v in counts.items()) or "-")
 
 
-SECTIONS: dict[str, Callable[[int], list[list[Any]]]] = {"eventual": eventual}
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "porcupine"
+#: Porcupine v1.3.0's seconds on this machine for the same files (corpus README).
+PORCUPINE_SECONDS = {"jepsen/etcd_*.log": 0.42, "kv/*.txt": 0.20}
+
+
+def linearizable(ops: int) -> list[list[Any]]:
+    """The Porcupine corpora (total check seconds and the ratio to Porcupine's), c50-bad key by
+    key, and a unique-value register history of ``min(ops, 100000)`` ops."""
+    from splitbrain.checkers.linearizable import check
+    from splitbrain.importers import implied_options, load
+    from test_linearizable import unique_register_history
+
+    rows = []
+    for pattern, reference in PORCUPINE_SECONDS.items():
+        files = sorted(CORPUS.glob(pattern))
+        if not files:
+            continue
+        loaded = [load(f) for f in files]
+        m = measure(lambda loaded=loaded: [check(h, **implied_options(fmt), time_limit=60).valid
+                                           for h, fmt in loaded].count(False))
+        rows.append([f"porcupine {pattern} ({len(files)} files)", "linearizable",
+                     sum(len(h.ops()) for h, _ in loaded), f"{m['seconds']:.2f}",
+                     f"{m['rss_mib']:.0f}", m.get("error") or f"{m['result']} illegal",
+                     f"ratio {m['seconds'] / reference:.2f} vs Porcupine {reference} s"])
+    if (CORPUS / "kv" / "c50-bad.txt").exists():
+        h, fmt = load(CORPUS / "kv" / "c50-bad.txt")
+        m = measure(lambda: check(h, **implied_options(fmt), time_limit=10).details["keys"])
+        decided = {k: v["valid"] for k, v in m.get("result", {}).items()}
+        rows.append(["porcupine kv/c50-bad.txt, 10 s", "linearizable", len(h.ops()),
+                     f"{m['seconds']:.2f}", f"{m['rss_mib']:.0f}",
+                     m.get("error") or " ".join(f"{k}={v}" for k, v in sorted(decided.items())),
+                     "all keys decided" if "unknown" not in decided.values() else "OVER"])
+    n = min(ops, 100_000)
+    for stale in (None, n // 2):
+        h = unique_register_history(n, stale_at=stale)
+        m = measure(lambda h=h: check(h, "register").valid)
+        ok = m["seconds"] < 10 and m["rss_mib"] < 1024
+        rows.append([f"unique register{', stale read' if stale else ''}", "linearizable", n,
+                     f"{m['seconds']:.2f}", f"{m['rss_mib']:.0f}", m.get("error") or m["result"],
+                     "ok (< 10 s, < 1 GiB)" if ok else "OVER"])
+    return rows
+
+
+SECTIONS: dict[str, Callable[[int], list[list[Any]]]] = {"eventual": eventual,
+                                                         "linearizable": linearizable}
 HEADER = ["history", "checker", "ops", "seconds", "peak MiB", "result", "target"]
 
 

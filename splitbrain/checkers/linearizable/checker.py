@@ -25,7 +25,7 @@ from splitbrain.errors import BadInput
 from splitbrain.history import NEMESIS, History, Op
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
-EXPLAIN_TIME_LIMIT, EXPLAIN_MEMORY_LIMIT = 5.0, 1 << 28
+EXPLAIN_TIME_LIMIT, EXPLAIN_MEMORY_LIMIT = 1.0, 1 << 28
 CONSISTENCY = (None, "strong")
 
 
