@@ -11,14 +11,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
+from splitbrain.db.client import NodeClient
 from splitbrain.errors import BadInput
 from splitbrain.harness import registry
 from splitbrain.harness.cluster import local_cluster
 from splitbrain.harness.netns import render_rules
+from splitbrain.harness.process import start_time
 
 pytestmark = pytest.mark.integration
 
@@ -213,3 +216,45 @@ def test_a_non_root_tester_uses_the_same_code_in_its_own_namespaces(tmp_path):
         assert after == before
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_delays_route_peers_through_the_hub_proxy_where_cuts_stay_drop_rules(tmp_path):
+    ensure_tool("nft")
+
+    async def put_seconds(url: str, key: str) -> float:
+        async with NodeClient(url, timeout=5.0) as client:
+            t = time.monotonic()
+            reply = await client.put(key, 1)
+            assert reply.type == "ok", reply
+            return time.monotonic() - t
+
+    async def scenario():
+        cluster = local_cluster("dynamo", 3, tmp_path / "c", net="netns", delays=True)
+        async with cluster:
+            net = cluster.net
+            assert net.describe()["delays"] == "proxy"
+            hub = net.address(253)
+            assert all(route.startswith(f"{hub}:")
+                       for routes in cluster.config.peer_routes.values()
+                       for route in routes.values())
+            await until(cluster, lambda v: all(set(m.values()) == {"up"} for m in v.values()))
+            url = cluster.client_url("n1")
+            assert await put_seconds(url, "fast") < 0.4
+            links = [(a, b) for a in cluster.names for b in cluster.names if a != b]
+            await net.delay(links, 0.25)
+            assert await put_seconds(url, "slow") >= 0.45  # to a replica and back: 2 links
+            await net.heal()
+            assert await put_seconds(url, "fast-again") < 0.4
+
+            await net.cut([link for link in links if "n1" in link])
+            await until(cluster, lambda v: set(v["n1"].values()) == {"down"}
+                        and v["n2"]["n1"] == v["n3"]["n1"] == "down")
+            rules = subprocess.run(["ip", "netns", "exec", net.ns("hub"), "nft", "list",
+                                    "ruleset"], capture_output=True, text=True).stdout
+            assert rules.count(" drop") == 4
+            await net.heal()
+            await until(cluster, lambda v: all(set(m.values()) == {"up"} for m in v.values()))
+            proxy_pid = net.proxy.proc.pid
+        assert start_time(proxy_pid) is None
+
+    asyncio.run(scenario())

@@ -302,14 +302,15 @@ def _last_line(log: Path) -> str:
 
 def local_cluster(mode: str, nodes: int, root: Path, *, net: str = "proxy",
                   command: list[str] | None = None, start_timeout: float = 20.0,
-                  detached: bool = False, **params: Any) -> LocalCluster:
+                  detached: bool = False, delays: bool = False, **params: Any) -> LocalCluster:
     """A :class:`LocalCluster` of ``nodes`` nodes named n1..nN in ``mode``, with everything
     under ``root``. ``net`` is ``proxy``, ``netns`` or ``auto`` (the one chosen is
-    ``cluster.net.kind``); ``params`` are cluster config fields (n, r, w, lease_ms, ...).
+    ``cluster.net.kind``; ``delays`` makes a netns network able to delay links, see
+    :mod:`splitbrain.harness.netns`); ``params`` are cluster config fields (n, r, w, ...).
     Use it as ``async with local_cluster(...) as cluster:``."""
     root = Path(root).resolve()
     config = local_config(mode, nodes, root / "data", **params)
-    return LocalCluster(config, root, make_net(net), command=command,
+    return LocalCluster(config, root, make_net(net, delays=delays), command=command,
                         start_timeout=start_timeout, detached=detached)
 
 

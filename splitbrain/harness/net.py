@@ -107,9 +107,11 @@ class LocalNet(Net):
         return out
 
 
-def make_net(kind: str) -> LocalNet:
+def make_net(kind: str, *, delays: bool = False) -> LocalNet:
     """The local network named ``kind``: ``proxy``, ``netns``, or ``auto`` (netns when this
-    process can build namespaces and firewall rules, else proxy)."""
+    process can build namespaces and firewall rules, else proxy). ``delays`` asks a netns
+    network to route peer traffic through a proxy so that links can be delayed (the proxy
+    network always can)."""
     from splitbrain.harness.proxy import ProxyNet
 
     if kind == "proxy":
@@ -122,5 +124,5 @@ def make_net(kind: str) -> LocalNet:
         reason = netns.unavailable_reason()
         if reason:
             raise BadInput(f"--net netns is not available here: {reason}")
-        return netns.NetnsNet()
-    return ProxyNet() if netns.unavailable_reason() else netns.NetnsNet()
+        return netns.NetnsNet(delays=delays)
+    return ProxyNet() if netns.unavailable_reason() else netns.NetnsNet(delays=delays)

@@ -15,7 +15,14 @@ addresses must never leave the machine).
 
 A cut link ``a->b`` is a drop rule in ``b``'s namespace for TCP segments from ``a``'s address to
 ``b``'s peer port: ``a``'s connections to ``b`` go silent (dropped packets, not resets), while
-``b``'s own connections to ``a`` and the tester's client traffic are untouched. Packet loss is
+``b``'s own connections to ``a`` and the tester's client traffic are untouched.
+
+Delays would need netem, which this machine's kernel lacks, so a network opened with
+``delays=True`` routes peer traffic through the proxy helper (:mod:`splitbrain.harness.proxy`)
+running in the hub namespace on 10.213.K.253: node ``a`` reaches ``b`` through the hub port
+of link ``a->b``. Delays are the proxy's; cuts and loss stay drop rules, in the hub's namespace,
+for ``a``'s segments to that port. Without ``delays=True``, peers talk directly and ``delay`` is
+refused with a sentence saying how to get it. Packet loss is
 the same rule with a random match (nft ``numgen random mod 100 < N``, iptables ``statistic``).
 Rules are nftables when ``nft`` is installed, else iptables, and a namespace's whole rule set
 is replaced atomically (``nft -f -`` / ``iptables-restore``).
@@ -25,8 +32,6 @@ same code works unchanged: ``unshare --user --map-root-user --net --mount splitb
 netns``. There, ``/run/netns`` belongs to the real root, so a private tmpfs is mounted over it
 (visible only inside that mount namespace), and everything vanishes with the tester.
 
-Delays are not implemented here (they would need netem, which this machine's kernel lacks):
-``delay`` is refused with a sentence pointing at ``--net proxy``.
 """
 
 from __future__ import annotations
@@ -43,9 +48,10 @@ from splitbrain.db.config import ClusterConfig
 from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import registry
 from splitbrain.harness.net import Link, LocalNet
+from splitbrain.harness.proxy import ProxyNet
 
 SUBNET = "10.213"
-TESTER_HOST = 254
+TESTER_HOST, HUB_HOST = 254, 253
 CLIENT_PORT, PEER_PORT = 8000, 9000
 TABLE = "splitbrain"
 
@@ -129,7 +135,8 @@ class NetnsNet(LocalNet):
 
     kind = "netns"
 
-    def __init__(self) -> None:
+    def __init__(self, *, delays: bool = False) -> None:
+        self.proxy = ProxyNet() if delays else None
         self.tool = firewall() or "nft"
         self.k: int | None = None
         self.config: ClusterConfig | None = None
@@ -180,6 +187,13 @@ class NetnsNet(LocalNet):
                           "peer_port": PEER_PORT})
         self.config = ClusterConfig.from_dict({**config.to_dict(), "nodes": nodes,
                                                "peer_routes": {}})
+        if self.proxy is not None:
+            hub_addr = self.address(HUB_HOST)
+            _run("ip", "-n", hub, "addr", "add", f"{hub_addr}/24", "dev", "br0")
+            _run("ip", "-n", hub, "link", "set", "lo", "up")
+            self.config = await self.proxy.open(self.config, root, detached=detached,
+                                                listen=hub_addr, prefix=("ip", "netns", "exec", hub))
+            self.on_state()
         await self._apply()
         return self.config
 
@@ -191,18 +205,31 @@ class NetnsNet(LocalNet):
         return f"{SUBNET}.{self.k}.0/24"
 
     def state(self) -> dict[str, Any]:
-        return {"netns": self.namespaces, "ifaces": self.ifaces,
+        return {**(self.proxy.state() if self.proxy is not None else {}),
+                "netns": self.namespaces, "ifaces": self.ifaces,
                 "subnet": self.subnet if self.namespaces else None}
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "subnet": self.subnet, "firewall": self.tool}
+        return {"kind": self.kind, "subnet": self.subnet, "firewall": self.tool,
+                "delays": "proxy" if self.proxy is not None else None}
+
+    def _drop_at(self, a: str, b: str) -> tuple[str, tuple[str, int]]:
+        """Where link a->b's segments can be dropped: (namespace key, (source, port))."""
+        assert self.config is not None
+        src = self.config.node(a).host
+        if self.proxy is None:
+            return b, (src, self.config.node(b).peer_port)
+        return "hub", (src, int(self.config.peer_route(a, b).rsplit(":", 1)[1]))
 
     async def _apply(self) -> None:
         """Replace every node namespace's rule set with the current cuts and losses."""
         assert self.config is not None
         drops: dict[str, dict[tuple[str, int], int]] = {n: {} for n in self.config.names}
+        if self.proxy is not None:
+            drops = {"hub": {}}
         for (a, b), pct in [*self.losses.items(), *((link, 100) for link in self.cuts)]:
-            drops[b][(self.config.node(a).host, self.config.node(b).peer_port)] = pct
+            where, match = self._drop_at(a, b)
+            drops[where][match] = pct
 
         async def apply(name: str) -> None:
             argv = (["nft", "-f", "-"] if self.tool == "nft" else ["iptables-restore"])
@@ -214,7 +241,7 @@ class NetnsNet(LocalNet):
                 raise TesterFailure(f"{self.tool} refused the rules for node {name}: "
                                     f"{out.decode(errors='replace').strip()}")
 
-        await asyncio.gather(*(apply(n) for n in self.config.names))
+        await asyncio.gather(*(apply(n) for n in drops))
 
     async def cut(self, links: Iterable[Link]) -> None:
         assert self.config is not None
@@ -233,15 +260,22 @@ class NetnsNet(LocalNet):
         await self._apply()
 
     async def delay(self, links: Iterable[Link], seconds: float) -> None:
-        raise BadInput("the netns network cannot delay links (that needs netem, which this "
-                       "kernel lacks); use --net proxy for delays")
+        if self.proxy is None:
+            raise BadInput("this netns cluster cannot delay links: without netem on this "
+                           "kernel, delays need peer traffic routed through the proxy "
+                           "(local_cluster(..., net='netns', delays=True)) or --net proxy")
+        await self.proxy.delay(links, seconds)
 
     async def heal(self) -> None:
         self.cuts = frozenset()
         self.losses.clear()
+        if self.proxy is not None:
+            await self.proxy.heal()
         await self._apply()
 
     def close_sync(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close_sync()
         registry.remove_network(self.state())
         self.namespaces, self.ifaces = [], []
         self.cuts = frozenset()

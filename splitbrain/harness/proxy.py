@@ -2,7 +2,8 @@
 
 The helper (``python -m splitbrain.harness.proxy LINKS_FILE``) runs its own event loop, so
 forwarding peer traffic does not compete with the tester's clients in the tester's loop. It
-listens on an ephemeral 127.0.0.1 port per link ``a->b`` and forwards to ``b``'s peer address;
+listens on an ephemeral port of its listen address (127.0.0.1, or the hub address of a netns
+network) per link ``a->b`` and forwards to ``b``'s peer address;
 node ``a``'s ``peer_routes[a][b]`` points at that port. On start it prints one JSON line,
 ``{"control": PORT, "links": {"a->b": PORT, ...}}``, then takes commands on the control port,
 one JSON object per line, answering ``{"ok": true, ...}`` or ``{"error": "..."}``:
@@ -151,7 +152,7 @@ async def _serve(links_file: str) -> None:
         finally:
             writer.close()
 
-    ctl = await asyncio.start_server(control, "127.0.0.1", 0)
+    ctl = await asyncio.start_server(control, spec.get("listen", "127.0.0.1"), 0)
     print(json.dumps({"control": ctl.sockets[0].getsockname()[1], "links": ports}), flush=True)
     await asyncio.Event().wait()
 
@@ -166,20 +167,25 @@ class ProxyNet(LocalNet):
     def __init__(self) -> None:
         self.proc: Proc | None = None
         self.control_port = 0
+        self.listen = "127.0.0.1"
         self.log: Path | None = None
         self.config: ClusterConfig | None = None
         self.cuts = frozenset()
         self.delays: dict[Link, float] = {}
 
     async def open(self, config: ClusterConfig, root: Path, *, detached: bool,
-                   listen: str = "127.0.0.1") -> ClusterConfig:
+                   listen: str = "127.0.0.1", prefix: tuple[str, ...] = ()) -> ClusterConfig:
+        """Start the helper (run under ``prefix``, e.g. ``ip netns exec NS``, listening and
+        taking commands on ``listen``) and return ``config`` with its ``peer_routes``."""
+        self.listen = listen
         links_file = root / "proxy-links.json"
         links_file.write_text(json.dumps({
             "listen": listen,
             "links": {link_name(a, b): config.node(b).peer_address
                       for a in config.names for b in config.names if a != b}}))
         self.log = root / "logs" / "proxy.log"
-        self.proc = spawn([sys.executable, "-m", "splitbrain.harness.proxy", str(links_file)],
+        self.proc = spawn([*prefix, sys.executable, "-m", "splitbrain.harness.proxy",
+                           str(links_file)],
                           self.log, die_with_tester=not detached, stdout=subprocess.PIPE)
         ports = await asyncio.get_running_loop().run_in_executor(None, self._read_ports)
         self.control_port = ports["control"]
@@ -203,24 +209,18 @@ class ProxyNet(LocalNet):
             raise TesterFailure(f"the network proxy did not start within {self.START_TIMEOUT:g} "
                                 f"s; see its log at {self.log}") from None
 
-    def attach(self, config: ClusterConfig, state: dict[str, Any], root: Path) -> None:
-        """Control the helper of an already running (detached) cluster."""
-        self.config = config
-        self.control_port = state["control_port"]
-        self.proc = Proc(**state["procs"]["proxy"])
-        self.log = root / "logs" / "proxy.log"
-
     def state(self) -> dict[str, Any]:
         if self.proc is None:
             return {}
-        return {"procs": {"proxy": self.proc.to_dict()}, "control_port": self.control_port}
+        return {"procs": {"proxy": self.proc.to_dict()}, "control_port": self.control_port,
+                "listen": self.listen}
 
     async def _command(self, cmd: dict[str, Any]) -> dict[str, Any]:
         if self.proc is None or not self.proc.alive():
             raise TesterFailure(f"the network proxy is not running; see its log at {self.log}")
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", self.control_port), 5)
+                asyncio.open_connection(self.listen, self.control_port), 5)
             writer.write(json.dumps(cmd).encode() + b"\n")
             reply = json.loads(await asyncio.wait_for(reader.readline(), 5))
             writer.close()
