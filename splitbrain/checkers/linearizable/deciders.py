@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Hashable
 
 from splitbrain.checkers.linearizable.models import Model, Register, freeze, show
+from splitbrain.checkers.linearizable.search import ret_position
 from splitbrain.history import Op
 
 
@@ -62,7 +63,7 @@ def _unique_register(ops: list[Op], model: Register) -> Decision | None:
     # zone bounds per value: [low = min return, high = max call, members]
     zones: dict[Hashable, list] = {}
     for v, pos in writer.items():
-        zones[v] = [_ret(ops[pos]), float(ops[pos].index), [pos]]
+        zones[v] = [ret_position(ops[pos]), float(ops[pos].index), [pos]]
     for pos, op in enumerate(ops):
         if op.f != "read":
             continue
@@ -94,6 +95,3 @@ def _unique_register(ops: list[Op], model: Register) -> Decision | None:
                                 f"{show(v)} was written while {show(u)} was still being read")
     return Decision(name, True)
 
-
-def _ret(op: Op) -> float:
-    return float(op.completion_index) if op.type == "ok" else float("inf")
