@@ -27,7 +27,7 @@ from typing import Any
 
 from splitbrain.db.env import Env
 from splitbrain.db.errors import NodeError, bad_request, timeout, unavailable
-from splitbrain.db.paxos import MSG_TYPES, PaxosHost, Timing
+from splitbrain.db.paxos import MSG_TYPES, ZERO, PaxosHost, Timing, as_ballot
 from splitbrain.db.store import ReadResult, WriteResult
 
 MAX_HOPS = 3
@@ -127,6 +127,10 @@ class KVState:
     def snapshot(self) -> dict:
         return {"writes": self.writes, "items": self.items}
 
+    def digest(self) -> str:
+        """A short hash of the applied state: equal on replicas that applied the same log."""
+        return hashlib.blake2b(_canonical(self.snapshot()).encode(), digest_size=8).hexdigest()
+
     def restore(self, data: dict) -> None:
         self.writes = int(data["writes"])
         self.items = {k: list(v) for k, v in data["items"].items()}
@@ -170,6 +174,8 @@ class DynamoDBStore:
         hosted = {p: m for p, m in self.groups.items() if self.name in m}
         self.host = PaxosHost(env, hosted, self._make_state, self.timing)
         self.hints: dict[int, str] = {}
+        self.hint_ballots: dict[int, tuple] = {}
+        self.announced: dict[int, tuple] = {}
         self.heard: dict[str, float] = {}
         self._replies: dict[str, asyncio.Future] = {}
         self._counter = 0
@@ -189,6 +195,31 @@ class DynamoDBStore:
         await storage.sync()
         self.env.transport.set_handler(self._on_message)
         await self.host.start()
+        self._spawn(self._announce_loop())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _announce_loop(self) -> None:
+        """Tell the nodes outside each group this node leads that it does: at once when it
+        starts serving a new ballot, and every ten heartbeats. They route there."""
+        beats = 0
+        while True:
+            await asyncio.sleep(self.timing.heartbeat)
+            beats += 1
+            now = self.host.now()
+            for p, replica in self.host.replicas.items():
+                if not replica.serving(now):
+                    continue
+                if self.announced.get(p) == replica.ballot and beats % 10:
+                    continue
+                self.announced[p] = replica.ballot
+                for n in self.env.config.names:
+                    if n not in self.groups[p]:
+                        self.env.transport.send(n, {"t": "leader", "p": p,
+                                                    "b": list(replica.ballot)})
 
     async def stop(self) -> None:
         for t in list(self._tasks):
@@ -230,7 +261,8 @@ class DynamoDBStore:
         for p, members in self.groups.items():
             replica = self.host.replicas.get(p)
             if replica is not None:
-                parts[str(p)] = {"replicas": members, **replica.status(now)}
+                parts[str(p)] = {"replicas": members, **replica.status(now),
+                                 "digest": self.states[p].digest()}
             else:
                 parts[str(p)] = {"replicas": members, "leader": self.hints.get(p)}
         members = {n: "up" if now - self.heard.get(n, -1e9) < self.failure_timeout else "down"
@@ -306,6 +338,13 @@ class DynamoDBStore:
         try:
             return await asyncio.wait_for(fut, max(budget, 0))
         except asyncio.TimeoutError:
+            if p not in self.host.replicas:
+                # Maybe the node is down: ask the next member of the group next time, which
+                # serves or knows the new leader.
+                members = self.groups[p]
+                nxt = members[(members.index(target) + 1) % len(members)] \
+                    if target in members else members[0]
+                self.hints[p] = nxt
             if op["f"] == "get":
                 raise timeout(f"{target}, which leads partition {p} as far as this node "
                               f"knows, did not answer the read in time.") from None
@@ -322,9 +361,11 @@ class DynamoDBStore:
         if t in MSG_TYPES:
             self.host.deliver(src, msg)
         elif t == "fwd":
-            task = asyncio.ensure_future(self._serve_forwarded(src, msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._serve_forwarded(src, msg))
+        elif t == "leader":
+            p, b = int(msg["p"]), as_ballot(msg["b"])
+            if b >= self.hint_ballots.get(p, ZERO):
+                self.hints[p], self.hint_ballots[p] = src, b
         elif t == "fwd_r":
             fut = self._replies.get(msg.get("id"))
             if fut is not None and not fut.done():

@@ -567,7 +567,8 @@ class PaxosHost:
 
     It loads each replica from storage, feeds it messages (``deliver``) and timer ticks, writes
     its ``persist`` records and syncs storage before sending anything that depends on them
-    (one fsync covers every write made before it: group commit), delivers messages to itself
+    (one sync covers every write made before it, and every message then waiting: group
+    commit), delivers messages to itself
     directly, and turns op results into the futures :meth:`submit` returns.
     """
 
@@ -582,7 +583,8 @@ class PaxosHost:
         self._written = 0
         self._synced = 0
         self._ticker: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._syncer: asyncio.Task | None = None
+        self._outbox: list[tuple[int, list[tuple[str, dict]]]] = []
         self._flush_soon: set[int] = set()
 
     def now(self) -> float:
@@ -598,7 +600,7 @@ class PaxosHost:
         self._ticker = asyncio.ensure_future(self._tick_loop())
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._ticker, *self._tasks] if t is not None]
+        tasks = [t for t in (self._ticker, self._syncer) if t is not None]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -654,19 +656,27 @@ class PaxosHost:
             return
         if self._synced >= self._written:
             self._send(out.send)
-        else:
-            task = asyncio.ensure_future(self._sync_then_send(self._written, out.send))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _sync_then_send(self, target: int, sends: list[tuple[str, dict]]) -> None:
-        try:
-            await self.env.storage.sync()
-        except OSError as e:
-            log.error("storage sync failed (%s); not sending %d messages", e, len(sends))
             return
-        self._synced = max(self._synced, target)
-        self._send(sends)
+        # Group commit: every message waiting for durability goes out after one shared sync.
+        self._outbox.append((self._written, out.send))
+        if self._syncer is None or self._syncer.done():
+            self._syncer = asyncio.ensure_future(self._sync_loop())
+
+    async def _sync_loop(self) -> None:
+        while self._outbox:
+            target = self._written
+            try:
+                await self.env.storage.sync()
+            except OSError as e:
+                log.error("storage sync failed (%s); dropping %d outgoing batches", e,
+                          len(self._outbox))
+                self._outbox.clear()
+                return
+            self._synced = max(self._synced, target)
+            ready = [sends for gen, sends in self._outbox if gen <= target]
+            self._outbox = [(gen, sends) for gen, sends in self._outbox if gen > target]
+            for sends in ready:
+                self._send(sends)
 
     def _send(self, sends: list[tuple[str, dict]]) -> None:
         me = self.env.name
