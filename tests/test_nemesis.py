@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import pytest
 
@@ -200,8 +200,7 @@ def test_every_fault_kind_against_real_nodes_then_healed(tmp_path):
 
     async def scenario():
         async with local_cluster("dynamo", 3, tmp_path / "c") as cluster:
-            rng, events = random.Random(8), []
-            record = lambda t, f, v: events.append((t, f, v))
+            rng = random.Random(8)
             for nemesis in (Partition(("one",)), Kill(("one",)), Pause(("one",)),
                             Clock(modes=("bump",))):
                 op = await nemesis.start(cluster, rng)

@@ -154,7 +154,6 @@ class LocalCluster(Cluster):
         self.start_timeout = start_timeout
         self.detached = detached
         self.procs: dict[str, Proc] = {}
-        self._paused: set[str] = set()
         self._stopped = False
         self._registered = False
         net.on_state = self._save_state
@@ -259,7 +258,6 @@ class LocalCluster(Cluster):
         proc.signal(signal.SIGKILL)
         if not await proc.wait_dead(5.0):
             raise TesterFailure(f"node {name} (pid {proc.pid}) survived SIGKILL for 5 s")
-        self._paused.discard(name)
 
     async def restart(self, name: str) -> None:
         await self.kill(name)
@@ -270,12 +268,10 @@ class LocalCluster(Cluster):
     async def pause(self, name: str) -> None:
         self._check(name)
         self.procs[name].signal(signal.SIGSTOP)
-        self._paused.add(name)
 
     async def resume(self, name: str) -> None:
         self._check(name)
         self.procs[name].signal(signal.SIGCONT)
-        self._paused.discard(name)
 
     def is_running(self, name: str) -> bool:
         self._check(name)
