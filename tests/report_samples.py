@@ -4,12 +4,15 @@ eventual lost writes with timestamps), and a large generated run."""
 
 from __future__ import annotations
 
+import functools
 import json
 import random
+import time
 from pathlib import Path
 
 from splitbrain.checkers.result import Result, compose
 from splitbrain.history import Event, HistoryWriter
+from splitbrain.reports import write_run_report
 
 EVIL = "<script>alert('pwned')</script>"
 MS = 1_000_000
@@ -18,9 +21,13 @@ MS = 1_000_000
 def _write_run(run_dir: Path, events: list[Event], results: dict[str, Result],
                test: dict | None, logs: dict[str, str]) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
-    with HistoryWriter(run_dir / "history.jsonl") as w:
-        for ev in events:
-            w.append(ev)
+    if len(events) < 1000:
+        with HistoryWriter(run_dir / "history.jsonl") as w:
+            for ev in events:
+                w.append(ev)
+    else:  # the writer flushes every line; a big generated history is written at once
+        (run_dir / "history.jsonl").write_text("".join(
+            json.dumps(ev.to_dict(), separators=(",", ":")) + "\n" for ev in events))
     (run_dir / "results.json").write_text(json.dumps(compose(results).to_dict(), indent=1))
     if test is not None:
         (run_dir / "test.json").write_text(json.dumps(test, indent=1))
@@ -125,19 +132,19 @@ def big_run(run_dir: Path, n_ops: int = 200_000, *, seed: int = 7) -> Path:
     kinds = [("start-partition", "stop-partition", [["n1", "n2"], ["n3", "n4", "n5"]]),
              ("kill", "restart", ["n2"]), ("pause", "resume", ["n4"]),
              ("bump-clock", "reset-clock", {"n1": 250})]
-    k = 0
-    while len(events) < 2 * n_ops:
+    k = invoked = 0
+    while invoked < n_ops or open_ops:
         clock += rng.randint(1, 2 * step)
         if clock >= fault_at:
             start, stop, target = kinds[k % len(kinds)]
             f = stop if faulting else start
             events.append(Event("invoke", "nemesis", f, target, clock))
             events.append(Event("info", "nemesis", f, target, clock + MS))
-            faulting = not faulting
             k += faulting
+            faulting = not faulting
             fault_at += 30_000 * MS
             clock += MS
-        p = rng.choice(procs)
+        p = rng.choice(procs if invoked < n_ops else [q for q in procs if q in open_ops])
         if p in open_ops:
             inv = open_ops.pop(p)
             outcome = rng.choices(["ok", "fail", "info"], [90, 6, 4 if faulting else 0.5])[0]
@@ -155,6 +162,7 @@ def big_run(run_dir: Path, n_ops: int = 200_000, *, seed: int = 7) -> Path:
                         node=f"n{rng.randint(1, 5)}")
             open_ops[p] = inv
             events.append(inv)
+            invoked += 1
     for i, ev in enumerate(events):
         ev.index = i
     writes = [e.index for e in events if e.f == "write" and e.type == "invoke"]
@@ -179,3 +187,14 @@ def big_run(run_dir: Path, n_ops: int = 200_000, *, seed: int = 7) -> Path:
                        "nemesis": "partition,kill,pause,clock", "nodes": 5,
                        "command": "splitbrain test --time-limit 600"},
                       {f"n{i}": "log\n" for i in range(1, 6)})
+
+
+@functools.cache
+def big_report(base: Path) -> tuple[Path, float]:
+    """A 200,000-op :func:`big_run` under ``base`` with its report written, built once per test
+    session (pass the session's base temp dir); returns the run and the seconds the report
+    took to write."""
+    run = big_run(base / "big-run")
+    start = time.monotonic()
+    write_run_report(run)
+    return run, time.monotonic() - start

@@ -35,6 +35,13 @@ class Band:
     slot: int
     healed: bool
 
+    @property
+    def text(self) -> str:
+        """What fits in the band: the whole label, or the kind alone, or nothing (the band's
+        hover title and the legend still say it)."""
+        room = (self.x1 - self.x0 - 4) / 6
+        return next((t for t in (self.label, self.kind) if len(t) <= room), "")
+
 
 @dataclass
 class Series:

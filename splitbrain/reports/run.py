@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.errors import BadInput
-from splitbrain.history import Event, History, Op, read_jsonl
+from splitbrain.history import NEMESIS, Event, History, Op, pair, read_jsonl
 
 
 def _key_id(key: Any) -> str:
@@ -27,6 +27,29 @@ class Link:
     href: str
 
 
+class PairedHistory(History):
+    """A History that pairs its ops once: a report asks for them many times (the plots, the
+    timelines, the availability checker), and pairing a long history takes seconds."""
+
+    @classmethod
+    def of(cls, history: History) -> "PairedHistory":
+        return history if isinstance(history, cls) else cls(history.events)
+
+    @cached_property
+    def _client_ops(self) -> list[Op]:
+        return pair(self.events)
+
+    @cached_property
+    def _nemesis_ops(self) -> list[Op]:
+        return pair([e for e in self.events if e.process == NEMESIS], include_nemesis=True)
+
+    def ops(self, *, include_nemesis: bool = False) -> list[Op]:
+        return super().ops(include_nemesis=True) if include_nemesis else self._client_ops
+
+    def nemesis_ops(self) -> list[Op]:
+        return self._nemesis_ops
+
+
 @dataclass
 class RunData:
     """Everything a report shows. ``results`` is a ``Result.to_dict()`` (normally the composed
@@ -38,15 +61,18 @@ class RunData:
     files: list[Link] = field(default_factory=list)
     node_logs: list[Link] = field(default_factory=list)
 
-    @cached_property
+    def __post_init__(self) -> None:
+        self.history = PairedHistory.of(self.history)
+
+    @property
     def events(self) -> list[Event]:
         return self.history.events
 
-    @cached_property
+    @property
     def ops(self) -> list[Op]:
         return self.history.ops()
 
-    @cached_property
+    @property
     def nemesis_ops(self) -> list[Op]:
         return self.history.nemesis_ops()
 
