@@ -65,7 +65,8 @@ def firewall() -> str | None:
 
 
 def unavailable_reason() -> str | None:
-    """Why this process cannot build a netns network, or None if it can."""
+    """Why this process cannot build a netns network, or None if it can (probed by building
+    a namespace with a bridge and reading its firewall rules)."""
     if not sys.platform.startswith("linux"):
         return "network namespaces exist only on Linux"
     if os.geteuid() != 0:
@@ -73,8 +74,20 @@ def unavailable_reason() -> str | None:
                 "unshare --user --map-root-user --net --mount splitbrain ...")
     if not shutil.which("ip"):
         return "the ip command is missing (apt-get install iproute2)"
-    if firewall() is None:
+    tool = firewall()
+    if tool is None:
         return "neither nft nor iptables is installed (apt-get install nftables)"
+    probe = f"sbprobe{os.getpid()}"
+    try:
+        _own_netns_dir()
+        _run("ip", "netns", "add", probe)
+        _run("ip", "-n", probe, "link", "add", "br0", "type", "bridge")
+        _run("ip", "netns", "exec", probe, *(["nft", "list", "ruleset"] if tool == "nft"
+                                            else ["iptables-save"]))
+    except TesterFailure as e:
+        return f"this machine refuses to build one ({e})"
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return None
 
 
