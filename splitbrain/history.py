@@ -243,6 +243,11 @@ def pair(events: list[Event], *, include_nemesis: bool = False) -> list[Op]:
     return ops
 
 
+#: One encoder for every event: json.dumps with options builds a new encoder per call, which
+#: costs the recorder more than the encoding itself.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 class HistoryWriter:
     """Appends events to a JSONL file, one line per event, flushed as it is written.
 
@@ -257,7 +262,7 @@ class HistoryWriter:
     def append(self, event: Event) -> Event:
         event.index = self._next
         self._next += 1
-        self._file.write(json.dumps(event.to_dict(), separators=(",", ":"), default=str) + "\n")
+        self._file.write(_ENCODER.encode(event.to_dict()) + "\n")
         self._file.flush()
         return event
 
