@@ -91,11 +91,16 @@ def test_summary_separates_violations_from_permitted_anomalies():
     invented = {"type": "invented-value", "ops": [3], "explanation": "y"}
     r = policy.verdict("lww", {"lww": Result(False, anomalies=[lost, lost]),
                                "reads": Result(False, anomalies=[invented]),
-                               "staleness": Result("unknown", reason="out of time")})
+                               "staleness": Result("unknown", reason="out of time"),
+                               "availability": Result(True, stats={"by_fault": {
+                                   "none": {"ok_fraction": 0.99},
+                                   "partition": {"ok_fraction": 0.5}}})})
     lines = summary(r)
     assert lines[0].split()[:2] == ["lww", "valid"] and "2 lost-write permitted" in lines[0]
     assert lines[1].split()[:2] == ["reads", "INVALID"] and "1 invented-value" in lines[1]
     assert "unknown" in lines[2] and "out of time" in lines[2]
+    assert lines[3].split()[:2] == ["availability", "valid"]
+    assert "ok none 99%, partition 50%" in lines[3]
     assert lines[-1].startswith("verdict: INVALID")
     assert json.loads(json.dumps(r.to_dict()))["valid"] is False
 
