@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import pytest
@@ -240,6 +241,53 @@ def test_acknowledged_writes_survive_crashes_of_every_node():
                 r = await c.stores["n3"].get(k, consistency="strong")
                 assert r.values == [int(k[1:])] and r.version == version
         finally:
+            await c.stop_all()
+
+    run(main())
+
+
+def test_bad_requests_get_one_sentence_4xx_and_the_node_keeps_serving():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from splitbrain.db.api import Api
+
+    async def main():
+        c = MemCluster()
+        await c.start_all()
+        store = c.stores["n1"]
+        client = TestClient(TestServer(Api(store, store.env).app()))
+        await client.start_server()
+        try:
+            async def call(method, path, body=None, raw=None):
+                resp = await client.request(method, path, data=raw if raw is not None else
+                                            (None if body is None else json.dumps(body)))
+                return resp.status, await resp.json()
+
+            bad = [
+                ("PUT", "/kv/a", None, b"{not json"),
+                ("PUT", "/kv/a", {"value": 1, "condition": {"version": "x"}}, None),
+                ("PUT", "/kv/a", {"value": 1, "condition": {"absent": True, "version": 1}}, None),
+                ("PUT", "/kv/a", {"value": 1, "condition": {"absent": False}}, None),
+                ("GET", "/kv/a?consistency=linearizable", None, None),
+                ("POST", "/kv/a/add", {"delta": "5"}, None),
+                ("POST", "/kv/a/add-to-set", {}, None),
+            ]
+            for method, path, body, raw in bad:
+                status, answer = await call(method, path, body, raw)
+                assert status == 400 and answer["error"] == "bad-request", (path, answer)
+                assert answer["definite"] is True and answer["message"].endswith(".")
+            assert (await call("PUT", "/kv/s", {"value": "text"}))[0] == 200
+            status, answer = await call("POST", "/kv/s/add", {"delta": 1})
+            assert status == 400 and answer["definite"] is True and "not a number" in \
+                answer["message"]
+            status, answer = await call("PUT", "/kv/s", {"value": 2, "condition": {"absent": True}})
+            assert status == 409 and answer["error"] == "condition-failed" and answer["definite"]
+            status, answer = await call("GET", "/kv/s?consistency=strong")
+            assert status == 200 and answer["values"] == ["text"] and answer["version"] >= 1
+            status, answer = await call("GET", "/admin/status")
+            assert status == 200 and len(answer["partitions"]) == c.config.partitions
+        finally:
+            await client.close()
             await c.stop_all()
 
     run(main())

@@ -125,7 +125,9 @@ class KVState:
         return {"ok": True, "version": self.writes, "values": [new]}
 
     def snapshot(self) -> dict:
-        return {"writes": self.writes, "items": self.items}
+        # A copy: storage and transport may hold on to it while later writes apply. Items are
+        # replaced on write, never mutated, so a shallow copy is a consistent snapshot.
+        return {"writes": self.writes, "items": dict(self.items)}
 
     def digest(self) -> str:
         """A short hash of the applied state: equal on replicas that applied the same log."""
