@@ -27,7 +27,7 @@ from typing import Any
 
 from splitbrain.db.env import Env
 from splitbrain.db.errors import NodeError, bad_request, timeout, unavailable
-from splitbrain.db.paxos import MSG_TYPES, ZERO, PaxosHost, Timing, as_ballot
+from splitbrain.db.paxos import MSG_TYPES, ZERO, PaxosHost, Timing, expire_with_none, as_ballot
 from splitbrain.db.store import ReadResult, WriteResult
 
 MAX_HOPS = 3
@@ -309,24 +309,27 @@ class DynamoDBStore:
         no leader known) when this node may not serve it."""
         replica = self.host.replicas.get(p)
         now = self.host.now()
-        if replica is None:
-            return {"redirect": self._leader_guess(p)}
         if op["f"] == "get":
-            if op["c"] == "eventual" or replica.serving(now):
-                r = self.states[p].read(op["k"])
-                return {"values": r.values, "version": r.version}
-            return {"redirect": self._leader_guess(p)}
-        if not replica.serving(now):
+            return self._read(p, op)
+        if replica is None or not replica.serving(now):
             return {"redirect": self._leader_guess(p)}
         self._counter += 1
         op = {**op, "id": f"{self.name}.{self._incarnation}.{self._counter}"}
-        try:
-            return await asyncio.wait_for(self.host.submit(p, op),
-                                          max(deadline - asyncio.get_running_loop().time(), 0))
-        except asyncio.TimeoutError:
+        res = await self.host.submit(p, op, max(deadline - asyncio.get_running_loop().time(), 0))
+        if res is None:
             return {"error": "timeout", "definite": False,
                     "message": f"partition {p} did not commit the write in time; it may or "
                                f"may not take effect."}
+        return res
+
+    def _read(self, p: int, op: dict) -> dict:
+        """A read served here (eventual at any replica, strong at the leasing leader), or
+        ``{"redirect": node}``."""
+        replica = self.host.replicas.get(p)
+        if replica is not None and (op["c"] == "eventual" or replica.serving(self.host.now())):
+            r = self.states[p].read(op["k"])
+            return {"values": r.values, "version": r.version}
+        return {"redirect": self._leader_guess(p)}
 
     async def _forward(self, target: str, p: int, op: dict, deadline: float) -> dict:
         loop = asyncio.get_running_loop()
@@ -335,25 +338,27 @@ class DynamoDBStore:
         fut = loop.create_future()
         self._replies[rid] = fut
         budget = deadline - loop.time()
+        timer = loop.call_later(max(budget, 0), expire_with_none, fut)
         self.env.transport.send(target, {"t": "fwd", "id": rid, "p": p, "op": op,
                                          "budget": budget - 0.05})
         try:
-            return await asyncio.wait_for(fut, max(budget, 0))
-        except asyncio.TimeoutError:
-            if p not in self.host.replicas:
-                # Maybe the node is down: ask the next member of the group next time, which
-                # serves or knows the new leader.
-                members = self.groups[p]
-                nxt = members[(members.index(target) + 1) % len(members)] \
-                    if target in members else members[0]
-                self.hints[p] = nxt
-            if op["f"] == "get":
-                raise timeout(f"{target}, which leads partition {p} as far as this node "
-                              f"knows, did not answer the read in time.") from None
-            raise timeout(f"{target}, which leads partition {p} as far as this node knows, did "
-                          f"not answer in time; the write may or may not take effect.") from None
+            res = await fut
         finally:
+            timer.cancel()
             self._replies.pop(rid, None)
+        if res is not None:
+            return res
+        if p not in self.host.replicas:
+            # Maybe the node is down: ask the next member of the group next time, which
+            # serves or knows the new leader.
+            members = self.groups[p]
+            self.hints[p] = members[(members.index(target) + 1) % len(members)] \
+                if target in members else members[0]
+        if op["f"] == "get":
+            raise timeout(f"{target}, which leads partition {p} as far as this node knows, "
+                          f"did not answer the read in time.")
+        raise timeout(f"{target}, which leads partition {p} as far as this node knows, did "
+                      f"not answer in time; the write may or may not take effect.")
 
     # -- peer messages ---------------------------------------------------------------
 
@@ -363,7 +368,11 @@ class DynamoDBStore:
         if t in MSG_TYPES:
             self.host.deliver(src, msg)
         elif t == "fwd":
-            self._spawn(self._serve_forwarded(src, msg))
+            op = msg["op"]
+            if op["f"] == "get":  # reads need no waiting: answer at once
+                self._reply(src, msg, self._read(int(msg["p"]), op))
+            else:
+                self._spawn(self._serve_forwarded(src, msg))
         elif t == "leader":
             p, b = int(msg["p"]), as_ballot(msg["b"])
             if b >= self.hint_ballots.get(p, ZERO):
@@ -375,5 +384,7 @@ class DynamoDBStore:
 
     async def _serve_forwarded(self, src: str, msg: dict) -> None:
         deadline = asyncio.get_running_loop().time() + max(float(msg["budget"]), 0)
-        res = await self._local(int(msg["p"]), msg["op"], deadline)
+        self._reply(src, msg, await self._local(int(msg["p"]), msg["op"], deadline))
+
+    def _reply(self, src: str, msg: dict, res: dict) -> None:
         self.env.transport.send(src, {"t": "fwd_r", "id": msg["id"], "res": res})

@@ -562,6 +562,12 @@ class Replica:
 # The asyncio shell
 
 
+def expire_with_none(fut: asyncio.Future) -> None:
+    """Resolve ``fut`` with None (timed out); cheaper than asyncio.wait_for's extra task."""
+    if not fut.done():
+        fut.set_result(None)
+
+
 class PaxosHost:
     """Runs the replicas one node hosts (``groups``: group id -> members) over ``env``.
 
@@ -622,18 +628,21 @@ class PaxosHost:
             return
         self._execute(r.handle(src, msg, self.now()))
 
-    async def submit(self, g: int, op: dict) -> dict:
-        """Propose ``op`` in group ``g`` and wait for its result (a dict; errors carry
-        ``error`` and ``definite``). The caller bounds the wait."""
-        fut = asyncio.get_running_loop().create_future()
+    async def submit(self, g: int, op: dict, timeout: float) -> dict | None:
+        """Propose ``op`` in group ``g`` and wait up to ``timeout`` seconds for its result (a
+        dict; errors carry ``error`` and ``definite``); None when the time ran out."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         self.waiting[op["id"]] = fut
+        timer = loop.call_later(timeout, expire_with_none, fut)
         try:
             self._execute(self.replicas[g].submit(op, self.now()))
             if not fut.done() and g not in self._flush_soon:
                 self._flush_soon.add(g)
-                asyncio.get_running_loop().call_soon(self._flush, g)
+                loop.call_soon(self._flush, g)
             return await fut
         finally:
+            timer.cancel()
             self.waiting.pop(op["id"], None)
 
     def _flush(self, g: int) -> None:
