@@ -18,7 +18,7 @@ from splitbrain.history import Op
 # The prefix in an anomaly keeps its last ops only: enough to follow, small enough to render.
 PREFIX_SHOWN = 50
 # Bound on the states enumerated to say what the unplaced op could have seen.
-_STATES_EXPLORED = 2000
+_STATES_EXPLORED = 300
 
 
 def anomaly(key: Hashable, ops: list[Op], model: Model, outcome: Outcome) -> dict[str, Any]:
