@@ -112,8 +112,11 @@ def test_command(test_count: int, **options: object) -> None:
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="S", help="Seconds per file before the verdict is unknown.")
 @click.option("--json", "as_json", is_flag=True, help="Print each file's Result as JSON.")
+@click.option("--report", "report_path", default=None, metavar="OUT.html",
+              help="Also write an HTML report of the (one) history checked.")
 def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: str | None,
-                  nil_reads: str | None, time_limit: float | None, as_json: bool) -> None:
+                  nil_reads: str | None, time_limit: float | None, as_json: bool,
+                  report_path: str | None) -> None:
     """Check histories for linearizability: our JSONL, Jepsen EDN, Porcupine logs. A run
     directory (e.g. store/latest) is re-judged with its test's checkers and options."""
     import json
@@ -122,6 +125,9 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
     from splitbrain.checkers.result import merge_validity
     from splitbrain.checkfile import check_file, summary
 
+    if report_path and len(files) != 1:
+        raise BadInput("--report writes one report; check one history at a time to report "
+                       "each of them.")
     verdicts = []
     for path in files:
         if os.path.isdir(path):  # a stored run: judged again as its test was
@@ -138,6 +144,11 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
             click.echo(json.dumps({"file": path, **result.to_dict()}, default=str))
         else:
             click.echo("\n".join(lines))
+        if report_path:
+            from splitbrain.reports import write_check_report
+
+            click.echo(f"report: {write_check_report(path, result, report_path, fmt=fmt)}",
+                       err=as_json)
     sys.exit(exit_code_for(merge_validity(*verdicts)))
 
 

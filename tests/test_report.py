@@ -237,3 +237,65 @@ def test_offline_history_report_links_the_history(tmp_path):
     hrefs = [a["href"] for t, a in page.elements if t == "a" and a.get("href", "").endswith(".jsonl")]
     assert hrefs == ["../hist/h.jsonl"]
     assert "offline check of h.jsonl" in page.visible
+
+
+def test_check_report_for_a_history_file_and_a_run_dir(tmp_path, capsys):
+    run = small_run(tmp_path / "run")
+    out = tmp_path / "reports" / "file.html"
+    assert cli_exit(["check", str(run / "history.jsonl"), "--model", "register",
+                     "--report", str(out)]) == 1
+    assert f"report: {out}" in capsys.readouterr().out
+    page = Page(out.read_text())
+    assert page.with_class("v-invalid") and page.with_class("r-failing")
+    assert ["../run/history.jsonl"] == [a["href"] for t, a in page.elements
+                                         if t == "a" and a.get("href", "").endswith(".jsonl")]
+    assert cli_exit(["check", str(run), str(run), "--report", str(out)]) == 254
+    assert "--report writes one report" in capsys.readouterr().err
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.mark.skipif(not (CORPUS / "porcupine").is_dir(), reason="the shared corpus is absent")
+def test_check_report_on_a_porcupine_log_centres_the_failing_window(tmp_path):
+    out = tmp_path / "etcd.html"
+    assert cli_exit(["check", str(CORPUS / "porcupine" / "jepsen" / "etcd_000.log"),
+                     "--model", "cas-register", "--report", str(out)]) == 1
+    page = Page(out.read_text())
+    [failing] = page.with_class("r-failing")
+    tips = json.loads([t for a, t in page.scripts if a.get("type") == "application/json"][0])
+    assert failing["data-op"] in tips and len(tips) < 40, "the window, not the whole history"
+    assert re.search(r"\d+ earlier steps, before the window", page.visible)
+
+
+def policy_run(tmp_path: Path, expect: tuple[str, ...]) -> tuple[Path, Page]:
+    """The small run judged by the verdict policy in lww mode, as the harness stores it."""
+    from splitbrain.checkers import policy
+
+    run = small_run(tmp_path / "run")
+    h = read_jsonl(run / "history.jsonl")
+    verdict = policy.verdict("lww", {"linearizable": linearizable(h, "register"),
+                                     "staleness": staleness.check(h)}, expect)
+    (run / "results.json").write_text(json.dumps(verdict.to_dict(), default=str))
+    return run, Page(write_run_report(run).read_text())
+
+
+def test_policy_verdict_shows_promises_and_permitted_anomalies_do_not_fail(tmp_path):
+    run, page = policy_run(tmp_path, ())
+    assert page.with_class("v-valid")
+    text = page.visible
+    assert "lww mode promises" in text and "no violation found" in text
+    assert "permitted by the mode: 2 nonlinearizable" in text
+    assert "every anomaly it found is one this mode permits" in text
+    assert [a["class"] for a in page.with_class("pill") if "permitted" in a["class"]]
+    junit = (run / "junit.xml").read_text()
+    assert "<failure" not in junit and "permitted by the mode: 2 anomalies" in junit
+
+
+def test_policy_violation_fails_the_checker_and_the_run(tmp_path):
+    run, page = policy_run(tmp_path, ("linearizable",))
+    assert page.with_class("v-invalid")
+    text = page.visible
+    assert "violated: strong reads and conditional writes are linearizable" in text
+    assert "violations: 2 nonlinearizable" in text
+    assert '<failure message="2 anomalies: 2 nonlinearizable"' in (run / "junit.xml").read_text()

@@ -5,8 +5,9 @@ Entry points:
 
 * :func:`write_run_report` rebuilds ``report.html`` and ``junit.xml`` inside a run directory
   (the harness calls it after checking; ``splitbrain report RUN_DIR`` too);
-* :func:`write_history_report` writes a report for an offline history (``splitbrain check FILE
-  --report out.html``).
+* :func:`write_history_report` writes a report for an offline history, and
+  :func:`write_check_report` one for whatever ``splitbrain check FILE|RUN_DIR --report out.html``
+  checked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from splitbrain.checkers.result import Result
 from splitbrain.errors import BadInput
 from splitbrain.history import History
+from splitbrain.importers import load
 from splitbrain.reports import html, junit
 from splitbrain.reports.run import Link, load_run, offline_run
 
@@ -42,7 +44,9 @@ def write_run_report(run_dir: str | os.PathLike) -> Path:
     d = Path(run_dir)
     run = load_run(d)
     name = str(html.test_options(run.test).get("name") or d.parent.name)
-    _write(d / "junit.xml", junit.render(run.checker_results, suite=name))
+    _write(d / "junit.xml", junit.render(
+        run.checker_results, suite=name,
+        verdicts={n: run.checker_valid(n) for n in run.checker_results}))
     if Link("junit.xml", "junit.xml") not in run.files:
         run.files.append(Link("junit.xml", "junit.xml"))
     _write(d / "report.html", html.render(run, title=name))
@@ -60,4 +64,22 @@ def write_history_report(history: History, result: Result | dict[str, Any],
     return path
 
 
-__all__ = ["write_run_report", "write_history_report"]
+def write_check_report(source: str | os.PathLike, result: Result, out: str | os.PathLike, *,
+                       fmt: str = "auto") -> Path:
+    """``splitbrain check SOURCE --report OUT``: the report of ``result`` for a history file
+    (any format the importers read) or for a run directory re-judged, written to ``out`` with
+    its links pointing back at the source's files. Returns ``out``."""
+    path = Path(out)
+    if not Path(source).is_dir():
+        return write_history_report(load(source, fmt)[0], result, path, source=source)
+    run = load_run(source)
+    run.results = result.to_dict()
+    base = os.path.relpath(Path(source).resolve(), path.resolve().parent)
+    run.files = [Link(f.name, (Path(base) / f.href).as_posix()) for f in run.files]
+    run.node_logs = [Link(f.name, (Path(base) / f.href).as_posix()) for f in run.node_logs]
+    name = str(html.test_options(run.test).get("name") or Path(source).name)
+    _write(path, html.render(run, title=f"{name} (checked again)"))
+    return path
+
+
+__all__ = ["write_run_report", "write_history_report", "write_check_report"]

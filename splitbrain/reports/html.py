@@ -122,10 +122,63 @@ def availability_rows(run: RunData) -> list[AvailabilityRow]:
     return sorted(rows, key=lambda r: (r.kind != "none", r.kind))
 
 
-def summary_line(run: RunData, secs: list[Section]) -> str:
+@dataclass
+class Promise:
+    """One guarantee of the run's mode (or one ``--expect``ed property) and what became of it:
+    ``violated``, ``not checked`` or ``no violation found``."""
+
+    text: str
+    state: str
+
+
+@dataclass
+class PolicyView:
+    """The verdict policy's account of a run: the mode's promises, violations (which fail the
+    run) and anomalies the mode permits (shown, counted, not failing)."""
+
+    mode: str
+    promises: list[Promise]
+    expect: list[str]
+    violations: list[tuple[str, int]]
+    permitted: list[tuple[str, int]]
+
+
+def _counts(v: Any) -> list[tuple[str, int]]:
+    if not isinstance(v, dict):
+        return []
+    return sorted(((str(k), int(n)) for k, n in v.items() if isinstance(n, (int, float)) and n),
+                  key=lambda kv: -kv[1])
+
+
+def policy_view(run: RunData) -> PolicyView | None:
+    if not run.policy or run.results is None:
+        return None
+    details = run.results.get("details") or {}
+    stats = run.results.get("stats") or {}
+    reason = str(run.results.get("reason") or "")
+    broken = reason[len("violated: "):].split("; ") if reason.startswith("violated: ") else []
+    unchecked = [str(u) for u in details.get("unchecked") or []]
+    promises = [Promise(str(g), "violated" if g in broken else "not checked" if g in unchecked
+                        else "no violation found") for g in details.get("guarantees") or []]
+    promises += [Promise(b, "violated") for b in broken if b not in {p.text for p in promises}]
+    return PolicyView(str(details.get("mode", "")), promises,
+                      [str(e) for e in details.get("expect") or []],
+                      _counts(stats.get("violations")), _counts(stats.get("permitted")))
+
+
+def summary_line(run: RunData, secs: list[Section], policy: PolicyView | None) -> str:
     """One sentence under the verdict: what failed, or why the verdict is unknown."""
     if run.results is None:
         return "This run was never checked (it has no results.json); run 'splitbrain check' on it."
+    if policy is not None:
+        parts = [str(run.results.get("reason") or "")] if run.valid is not True else [
+            f"No promise of {policy.mode or 'the'} mode was violated"]
+        if policy.violations:
+            parts.append("violations: " + ", ".join(f"{n} {t}" for t, n in policy.violations))
+        if policy.permitted:
+            parts.append("permitted by the mode: " +
+                         ", ".join(f"{n} {t}" for t, n in policy.permitted))
+        return "; ".join(p for p in parts if p) + "."
     bad = [s for s in secs if s.verdict != "valid"]
     if not bad:
         return f"All {len(secs)} checkers passed." if len(secs) != 1 else "The checker passed."
@@ -159,6 +212,7 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
     except Exception as e:  # a plot must never hide the verdict
         perf_problem = f"The performance figures could not be drawn ({type(e).__name__}: {e})."
     secs = sections(run)
+    policy = policy_view(run)
     facts = [(label, fact_text(opts[k])) for k, label in FACTS if opts.get(k) not in (None, "")]
     if not opts.get("nemesis") and faults:
         facts.insert(2, ("faults", ", ".join(fault_kinds(faults))))
@@ -169,7 +223,8 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
     return {
         "title": title,
         "verdict": verdict_word(run.valid),
-        "summary": summary_line(run, secs),
+        "summary": summary_line(run, secs, policy),
+        "policy": policy,
         "facts": facts,
         "command": opts.get("command") if isinstance(opts.get("command"), str)
         else " ".join(map(str, opts["command"])) if isinstance(opts.get("command"), list) else "",

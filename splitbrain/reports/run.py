@@ -106,14 +106,43 @@ class RunData:
 
     @cached_property
     def checker_results(self) -> dict[str, dict[str, Any]]:
-        """Each checker's result dict by name: the composed result's parts, or the result
-        itself when it is a single checker's."""
+        """Each checker's result dict by name: the parts of a composed result or of the
+        policy's verdict (``details.results``), or the result itself when it is a single
+        checker's."""
         if not self.results:
             return {}
         parts = (self.results.get("details") or {}).get("results")
-        if self.results.get("checker") == "composed" and isinstance(parts, dict):
+        if isinstance(parts, dict) and all(isinstance(r, dict) for r in parts.values()):
             return parts
         return {self.results.get("checker") or "checker": self.results}
+
+    @property
+    def policy(self) -> bool:
+        """Whether the results are the verdict policy's (DESIGN.md "Checkers"): anomalies a
+        mode permits are then shown but do not fail their checker."""
+        return bool(self.results) and self.results.get("checker") == "verdict"
+
+    @cached_property
+    def severities(self) -> dict[str, list[str]]:
+        """Per checker, the policy's ``severity`` of each of its anomalies, in order."""
+        out: dict[str, list[str]] = {}
+        for a in (self.results or {}).get("anomalies") or []:
+            if isinstance(a, dict) and "severity" in a:
+                out.setdefault(str(a.get("checker")), []).append(str(a["severity"]))
+        return out
+
+    def checker_valid(self, name: str) -> Any:
+        """A checker's verdict as the run judges it: under the policy, only violations fail
+        it (a checker that failed without naming an anomaly still fails); otherwise the
+        checker's own ``valid``."""
+        r = self.checker_results[name]
+        valid = r.get("valid", "unknown") if isinstance(r, dict) else "unknown"
+        severities = self.severities.get(name, [])
+        if not self.policy or (valid is False and not severities):
+            return valid
+        if "violation" in severities:
+            return False
+        return "unknown" if valid == "unknown" else True
 
 
 def _read_json(path: Path, what: str) -> Any:

@@ -36,6 +36,7 @@ class AnomalyView:
     explanation: str
     ops: list[int]
     fields: list[tuple[str, str]]
+    severity: str = ""      # the policy's: violation | permitted ("" without a policy)
     timeline: Timeline | None = None
     problem: str = ""
 
@@ -45,6 +46,7 @@ class Section:
     name: str
     verdict: str
     reason: str
+    note: str
     stats: Figures
     details: Figures
     anomalies: list[AnomalyView] = field(default_factory=list)
@@ -59,11 +61,12 @@ class Section:
         return "checker-" + "".join(c if c.isalnum() else "-" for c in self.name)
 
 
-def _anomaly_view(run: RunData, n: int, a: dict[str, Any], draw: bool) -> AnomalyView:
+def _anomaly_view(run: RunData, n: int, a: dict[str, Any], draw: bool,
+                  severity: str) -> AnomalyView:
     ops = [i for i in a.get("ops") or [] if isinstance(i, int)]
     fields = [(k, short(v, 200)) for k, v in a.items() if k not in _SHOWN_FIELDS]
     view = AnomalyView(n, str(a.get("type", "anomaly")), str(a.get("explanation", "")), ops,
-                       fields)
+                       fields, severity)
     if draw:
         try:
             if a.get("type") == "nonlinearizable" or "linearization" in a:
@@ -112,7 +115,9 @@ def section(run: RunData, name: str, result: dict[str, Any]) -> Section:
     firsts = {id(a) for a in {str(a.get("type")): a for a in reversed(anomalies)}.values()}
     order = sorted(range(len(anomalies)), key=lambda i: (id(anomalies[i]) not in firsts, i))
     drawn = set(order[:MAX_TIMELINES])
-    views = [_anomaly_view(run, i + 1, a, i in drawn)
+    severities = run.severities.get(name, [])
+    views = [_anomaly_view(run, i + 1, a, i in drawn,
+                           severities[i] if i < len(severities) else "")
              for i, a in enumerate(anomalies[:MAX_ANOMALIES])]
 
     details = result.get("details") if isinstance(result.get("details"), dict) else {}
@@ -121,8 +126,11 @@ def section(run: RunData, name: str, result: dict[str, Any]) -> Section:
     text = json.dumps(shown.rest, indent=1, default=str, ensure_ascii=False) if shown.rest else ""
     if len(text) > MAX_DETAILS_CHARS:
         text = text[:MAX_DETAILS_CHARS] + "\n… (cut; the whole result is in results.json)"
+    verdict, own = verdict_word(run.checker_valid(name)), verdict_word(result.get("valid"))
     return Section(
-        name=name, verdict=verdict_word(result.get("valid")), reason=str(result.get("reason") or ""),
+        name=name, verdict=verdict, reason=str(result.get("reason") or ""),
+        note=(f"The checker itself said {own}, but every anomaly it found is one this mode "
+              f"permits, so it does not fail the run." if own == "invalid" != verdict else ""),
         stats=figures({k: v for k, v in stats.items() if k not in _COUNTED}), details=shown,
         anomalies=views, anomaly_total=max(sum(n for _, n in counts), len(anomalies)),
         type_counts=counts,

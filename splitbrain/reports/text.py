@@ -49,7 +49,9 @@ def seconds(ns: float) -> str:
         return f"{s:.3g} s"
     if s >= 1e-3:
         return f"{s * 1e3:.3g} ms"
-    return f"{s * 1e6:.3g} µs"
+    if s >= 1e-6 or ns == 0:
+        return f"{s * 1e6:.3g} µs"
+    return f"{ns:.3g} ns"
 
 
 def verdict_word(valid: Any) -> str:

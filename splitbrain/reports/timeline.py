@@ -87,6 +87,7 @@ class Step:
     process: str
     label: str
     state: str
+    drawn: bool = False
 
 
 @dataclass
@@ -99,6 +100,9 @@ class Candidate:
 
 @dataclass
 class Timeline:
+    """One drawn timeline. ``steps`` are the listed linearization steps; those not ``drawn``
+    happened before the window."""
+
     width: float
     height: float
     lanes: list[tuple[str, float]]  # label, top
@@ -114,6 +118,7 @@ class Timeline:
     tooltips: dict[str, dict[str, Any]] = field(default_factory=dict)
     note: str = ""
     missing: list[int] = field(default_factory=list)
+    left: int = LEFT
     lane_height: int = LANE_H
     bar_height: int = BAR_H
 
@@ -259,9 +264,13 @@ def linearizability_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline 
     if failing_op:
         window.append(failing_op.index)
     key = anomaly["key"] if "key" in anomaly else failing_op.key if failing_op else None
-    context = (_concurrent(run, [op for op in map(run.op_at, window) if op], key)
-               if "key" in anomaly or failing_op else [])
-    named = window + [x.get("op") for x in lin if isinstance(x.get("op"), int)]
+    window_ops = [op for op in map(run.op_at, window) if op]
+    context = _concurrent(run, window_ops, key) if "key" in anomaly or failing_op else []
+    # Steps of the linearization are drawn where they fall in the window; the ones before it
+    # are in the steps table, and the ribbon starts from the state they leave.
+    start = min((o.call for o in window_ops), default=-INFINITY)
+    named = window + [x.get("op") for x in lin if isinstance(x.get("op"), int)
+                      and (run.op_at(x["op"]) is None or run.op_at(x["op"]).ret >= start)]
     ops, missing, dropped = _pick(run, named, failing_op.index if failing_op else None, context)
     if not ops:
         return None
@@ -279,7 +288,7 @@ def linearizability_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline 
         state = str(s.get("state", ""))
         tl.steps.append(Step(n, s.get("op"), process_label(op.process) if op else "?",
                              describe_op(op) if op else f"op {s.get('op')} (not in history)",
-                             state))
+                             state, op is not None and op.index in bar_of))
         if op is not None and op.index in bar_of:
             bar = bar_of[op.index]
             bar.role, bar.step = "linearized", n

@@ -88,13 +88,30 @@
   document.addEventListener("focusout", hide);
   document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") hide(); });
 
+  // A wide window opens scrolled to the op that cannot be placed.
+  document.querySelectorAll(".scroll[data-tips]").forEach(function (box) {
+    var failing = box.querySelector(".bar.r-failing");
+    if (!failing) return;
+    var b = failing.getBoundingClientRect(), c = box.getBoundingClientRect();
+    box.scrollLeft = Math.max(0, b.left - c.left - c.width * 0.6);
+  });
+
   document.querySelectorAll("button[data-copy]").forEach(function (b) {
     b.addEventListener("click", function () {
-      var text = document.getElementById(b.getAttribute("data-copy")).textContent;
-      navigator.clipboard.writeText(text).then(function () {
+      var source = document.getElementById(b.getAttribute("data-copy"));
+      var done = function () {
         b.textContent = "copied";
         setTimeout(function () { b.textContent = "copy"; }, 1500);
-      }, function () { b.textContent = "select and copy"; });
+      };
+      var select = function () {  // no clipboard API (e.g. some file:// pages): select it
+        var range = document.createRange();
+        range.selectNodeContents(source);
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+        b.textContent = "selected: press Ctrl-C";
+      };
+      if (navigator.clipboard) navigator.clipboard.writeText(source.textContent).then(done, select);
+      else select();
     });
   });
 })();
