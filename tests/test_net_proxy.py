@@ -101,3 +101,32 @@ def test_cut_holds_bytes_heal_delivers_them_delay_slows_down(tmp_path):
 def test_unknown_network_is_bad_input():
     with pytest.raises(BadInput, match="unknown network 'wifi'"):
         make_net("wifi")
+
+
+def test_connections_closed_by_both_ends_are_released(tmp_path):
+    async def scenario():
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        config = ClusterConfig("dynamo", [NodeSpec("n1", peer_port=port),
+                                          NodeSpec("n2", peer_port=port)], n=2, r=1, w=1)
+        net = ProxyNet()
+        host, p = (await net.open(config, tmp_path, detached=False)).peer_route(
+            "n1", "n2").rsplit(":", 1)
+        try:
+            for _ in range(20):
+                reader, writer = await asyncio.open_connection(host, int(p))
+                writer.write(b"bye")
+                assert await read_or_none(reader, 3, 2) == b"bye"
+                writer.write_eof()  # the echo server closes in turn
+                assert await asyncio.wait_for(reader.read(), 2) == b""
+                writer.close()
+            for _ in range(50):
+                if (await net.stats())["n1->n2"]["conns"] == 0:
+                    break
+                await asyncio.sleep(0.02)
+            assert (await net.stats())["n1->n2"] == {"bytes": 120, "conns": 0}
+        finally:
+            await net.close()
+            server.close()
+
+    asyncio.run(scenario())

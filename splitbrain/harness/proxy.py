@@ -26,6 +26,7 @@ import json
 import select
 import subprocess
 import sys
+from collections import deque
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -34,8 +35,7 @@ from splitbrain.errors import TesterFailure
 from splitbrain.harness.net import Link, LocalNet
 from splitbrain.harness.process import Proc, spawn
 
-CHUNK = 65536
-HOLD_CHUNKS = 16
+HOLD_CHUNKS = 64  # chunks a pipe holds (cut or delayed) before it stops reading its source
 
 
 def link_name(a: str, b: str) -> str:
@@ -43,68 +43,174 @@ def link_name(a: str, b: str) -> str:
 
 
 class ProxyLink:
-    """One directed link's state inside the helper process."""
+    """One directed link inside the helper process: whether it flows, its delay, and its
+    proxied connections. Forwarding is callback-driven (asyncio protocols): with the link
+    flowing and undelayed, bytes received on one side are written to the other at once."""
 
     def __init__(self, upstream: tuple[str, int]):
         self.upstream = upstream
-        self.flowing = asyncio.Event()
-        self.flowing.set()
+        self.flows = asyncio.Event()
+        self.flows.set()
         self.delay = 0.0
         self.bytes = 0
-        self.conns = 0
+        self.conns: set[Connection] = set()
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.conns += 1
-        try:
-            await self.flowing.wait()  # a connect during a cut hangs, as an unanswered SYN would
-            try:
-                up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-            except OSError:
-                return
-            try:
-                await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
-            finally:
-                up_writer.close()
-        finally:
-            self.conns -= 1
-            writer.close()
+    @property
+    def flowing(self) -> bool:
+        return self.flows.is_set()
 
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    def set_flowing(self, flowing: bool) -> None:
+        (self.flows.set if flowing else self.flows.clear)()
+        for conn in list(self.conns):
+            conn.update()
+
+    def accept(self) -> "Side":
+        """Protocol factory for the link's listening socket."""
+        return Connection(self).client
+
+
+class Side(asyncio.Protocol):
+    """One TCP connection of a proxied pair (the node's, or the one to the upstream node)."""
+
+    def __init__(self, conn: "Connection"):
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+        self.pipe = Pipe(conn.link)  # what this side receives, on its way to the other side
+        self.reading = True
+        self.throttled = False  # its transport's write buffer is full
+        self.eof = False  # it has sent its EOF
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.conn.made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.pipe.feed(data)
+        self.conn.update()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self.pipe.feed(b"")
+        self.conn.update()
+        return True  # keep the other direction open until its own EOF
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.lost()
+
+    def pause_writing(self) -> None:
+        self.throttled = True
+        self.conn.update()
+
+    def resume_writing(self) -> None:
+        self.throttled = False
+        self.conn.update()
+
+    def set_reading(self, reading: bool) -> None:
+        if self.transport is not None and reading != self.reading and not self.transport.is_closing():
+            (self.transport.resume_reading if reading else self.transport.pause_reading)()
+            self.reading = reading
+
+
+class Pipe:
+    """Bytes read on one side, written to the other in order, each after the link's delay and
+    only while the link flows; b"" stands for EOF."""
+
+    def __init__(self, link: ProxyLink):
+        self.link = link
+        self.dst: Side | None = None
+        self.pending: deque[tuple[float, bytes]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def feed(self, data: bytes) -> None:
+        if not self.pending and self.link.flowing and not self.link.delay and self.dst:
+            self._write(data)
+            return
+        self.pending.append((asyncio.get_running_loop().time() + self.link.delay, data))
+        self.flush()
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(HOLD_CHUNKS)
+        while self.pending and self.link.flowing and self.dst is not None:
+            due, data = self.pending[0]
+            if due > loop.time():
+                self.timer = loop.call_at(due, self.flush)
+                return
+            self.pending.popleft()
+            self._write(data)
 
-        async def read() -> None:
-            while True:
-                await self.flowing.wait()
-                try:
-                    data = await src.read(CHUNK)
-                except OSError:
-                    data = b""
-                await queue.put((loop.time(), data))
-                if not data:
-                    return
+    def _write(self, data: bytes) -> None:
+        assert self.dst is not None and self.dst.transport is not None
+        transport = self.dst.transport
+        if transport.is_closing():
+            return
+        if data:
+            transport.write(data)
+            self.link.bytes += len(data)
+        elif transport.can_write_eof():
+            transport.write_eof()
 
-        async def write() -> None:
-            while True:
-                t, data = await queue.get()
-                if self.delay:
-                    await asyncio.sleep(t + self.delay - loop.time())
-                await self.flowing.wait()
-                if not data:
-                    if dst.can_write_eof():
-                        dst.write_eof()
-                    return
-                dst.write(data)
-                await dst.drain()
-                self.bytes += len(data)
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
 
-        reader = asyncio.create_task(read())
+
+class Connection:
+    """A node's connection to the link's port and the helper's connection to the upstream
+    node. A connection accepted during a cut is not forwarded until the link heals (as an
+    unanswered SYN would hang)."""
+
+    def __init__(self, link: ProxyLink):
+        self.link = link
+        self.client = Side(self)
+        self.upstream: Side | None = None
+        self.closed = False
+
+    def made(self, side: Side) -> None:
+        if side is self.client:
+            self.link.conns.add(self)
+            side.set_reading(False)
+            asyncio.get_running_loop().create_task(self._connect())
+        else:
+            self.client.pipe.dst, side.pipe.dst = side, self.client
+            self.update()
+
+    async def _connect(self) -> None:
+        await self.link.flows.wait()
+        if self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        self.upstream = Side(self)
         try:
-            await write()
+            await loop.create_connection(lambda: self.upstream, *self.link.upstream)
         except OSError:
-            pass
-        finally:
-            reader.cancel()
+            self.lost()
+
+    def update(self) -> None:
+        """Deliver what may be delivered; read each side only while its bytes can move on."""
+        sides = [s for s in (self.client, self.upstream) if s is not None and s.transport]
+        if self.closed or len(sides) < 2:
+            return
+        for side, other in ((sides[0], sides[1]), (sides[1], sides[0])):
+            side.pipe.flush()
+            side.set_reading(self.link.flowing and not other.throttled
+                             and len(side.pipe.pending) < HOLD_CHUNKS)
+        if all(s.eof and not s.pipe.pending for s in sides):
+            self.lost()  # both directions finished: nothing more can pass
+
+    def lost(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.link.conns.discard(self)
+        for side in (self.client, self.upstream):
+            if side is not None:
+                side.pipe.close()
+                if side.transport is not None:
+                    side.transport.close()
 
 
 def _parse_links(spec: Any) -> list[Link]:
@@ -118,23 +224,24 @@ async def _serve(links_file: str) -> None:
     for name, upstream in spec["links"].items():
         host, port = upstream.rsplit(":", 1)
         link = links[name] = ProxyLink((host, int(port)))
-        server = await asyncio.start_server(link.serve, spec.get("listen", "127.0.0.1"), 0)
+        server = await asyncio.get_running_loop().create_server(
+            link.accept, spec.get("listen", "127.0.0.1"), 0)
         ports[name] = server.sockets[0].getsockname()[1]
 
     def command(cmd: dict[str, Any]) -> dict[str, Any]:
         if "cut" in cmd:
             cut = {link_name(a, b) for a, b in _parse_links(cmd["cut"])}
             for name, link in links.items():
-                (link.flowing.clear if name in cut else link.flowing.set)()
+                link.set_flowing(name not in cut)
         elif "delay" in cmd:
             for a, b in _parse_links(cmd["delay"]):
                 links[link_name(a, b)].delay = float(cmd["seconds"])
         elif "heal" in cmd:
             for link in links.values():
-                link.flowing.set()
                 link.delay = 0.0
+                link.set_flowing(True)
         elif "stats" in cmd:
-            return {"ok": True, "links": {n: {"bytes": l.bytes, "conns": l.conns}
+            return {"ok": True, "links": {n: {"bytes": l.bytes, "conns": len(l.conns)}
                                           for n, l in links.items()}}
         else:
             return {"error": f"unknown command {sorted(cmd)}"}
