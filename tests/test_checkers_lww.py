@@ -87,5 +87,12 @@ def test_lost_update():
     b.op(2, "add", 3, t0=3, t1=4, meta={"read": [[2]], "ts": 3.0})
     r = lww.check(b.history())
     [a] = r.anomalies
-    assert a["type"] == "lost-update" and a["ops"] == [0, 1] and a["value"] == 1
+    assert a["type"] == "lost-update" and a["ops"] == [0, 1] and a["lost"] == 1
     assert r.stats["read_modify_writes"] == 3 and r.stats["lost_updates"] == 1
+
+
+def test_read_modify_writes_of_distinct_states_lose_nothing():
+    b = Builder()
+    b.op(0, "add", 1, t0=0, t1=1, meta={"read": [[]], "ts": 1.0})
+    b.op(1, "add", 2, t0=2, t1=3, meta={"read": [[1]], "ts": 2.0})
+    assert lww.check(b.history()).anomalies == []

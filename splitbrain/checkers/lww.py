@@ -18,8 +18,9 @@ no-lost-writes``):
 * ``lost-write``: an acknowledged write A was overwritten by a write B that finished before A
   began, yet carried a higher timestamp: B's coordinator clock was ahead, so LWW discarded A, the
   newer write, as Jepsen measured in Cassandra and Riak under clock skew;
-* ``lost-update``: two acknowledged read-modify-writes read the same state; the one with the
-  lower timestamp was overwritten by one that never saw it.
+* ``lost-update``: several acknowledged read-modify-writes read the same state; each wrote
+  that state plus its own change, so all but at most one of them were lost (one anomaly per
+  group; ``lost`` says how many, ``stats.lost_updates`` sums them).
 
 Reads returning values never written are :mod:`splitbrain.checkers.reads`' job.
 """
@@ -53,16 +54,16 @@ def check(history: History | list[Op], *, limit: int = 1000) -> Result:
             judged += 1
             if check_converged(log, key, finals):
                 _highest_timestamp(log, key, writes, finals[0])
-    rmw = 0
+    rmw = lost_updates = 0
     for key, kops in by_key(ops, {op.f for op in ops}).items():
         updates = [op for op in kops if op.ok and meta(op, "read") is not None
                    and meta(op, "ts") is not None]
         rmw += len(updates)
-        _lost_updates(log, key, updates)
+        lost_updates += _lost_updates(log, key, updates)
     written_keys = sum(1 for kops in keys.values() if any(op.f == "write" for op in kops))
     stats = {"keys": written_keys, "keys_judged": judged, "ok_writes": ok_writes,
              "lost_writes": log.count("lost-write"), "read_modify_writes": rmw,
-             "lost_updates": log.count("lost-update"), **log.stats()}
+             "lost_updates": lost_updates, **log.stats()}
     violated = log.count("not-converged", "not-highest-timestamp") > 0
     if violated:
         return Result(False, log.items, stats, checker=NAME)
@@ -108,22 +109,24 @@ def _highest_timestamp(log: AnomalyLog, key: Any, writes: list[Op], final: Op) -
                 expected=top.value, expected_ts=top.meta["ts"])
 
 
-def _lost_updates(log: AnomalyLog, key: Any, updates: list[Op]) -> None:
+def _lost_updates(log: AnomalyLog, key: Any, updates: list[Op]) -> int:
+    """One anomaly per group of acknowledged read-modify-writes that read the same state: each
+    wrote that state plus its own change, and a register keeps one lineage, so all but at most
+    one of them were lost. Returns the number of updates lost."""
     groups: dict[Any, list[Op]] = {}
     for op in updates:
         groups.setdefault(freeze(op.meta["read"]), []).append(op)
+    lost = 0
     for group in groups.values():
         if len(group) < 2:
             continue
-        winner = max(group, key=lambda op: op.meta["ts"])
-        for op in group:
-            if op is winner:
-                continue
-            log.add("lost-update", [op.index, winner.index],
-                    f"Read-modify-write {op.f} {show([op.value])} on key {key!r} (op {op.index}, "
-                    f"ts {op.meta['ts']}) was acknowledged but overwritten: {winner.f} "
-                    f"{show([winner.value])} (op {winner.index}) read the same state "
-                    f"{show([op.meta['read']])} and wrote with the higher ts "
-                    f"{winner.meta['ts']} without seeing it.",
-                    key=key, value=op.value, ts=op.meta["ts"], overwritten_by=winner.index,
-                    read=op.meta["read"])
+        lost += len(group) - 1
+        names = ", ".join(f"{op.f} {show([op.value])} (op {op.index}, ts {op.meta['ts']})"
+                          for op in group)
+        log.add("lost-update", [op.index for op in group],
+                f"{len(group)} acknowledged read-modify-writes of key {key!r} all read the same "
+                f"state {show([group[0].meta['read']])}: {names}; last-write-wins keeps at most "
+                f"one of them, so at least {len(group) - 1} update(s) were lost.",
+                key=key, values=[op.value for op in group], lost=len(group) - 1,
+                read=group[0].meta["read"])
+    return lost
