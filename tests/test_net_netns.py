@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from splitbrain.db.client import NodeClient
+from splitbrain import errors
 from splitbrain.errors import BadInput
-from splitbrain.harness import registry
+from splitbrain.harness import netns, registry
 from splitbrain.harness.cluster import local_cluster
 from splitbrain.harness.netns import render_rules
 from splitbrain.harness.process import start_time
@@ -258,3 +259,27 @@ def test_delays_route_peers_through_the_hub_proxy_where_cuts_stay_drop_rules(tmp
         assert start_time(proxy_pid) is None
 
     asyncio.run(scenario())
+
+
+def test_refuses_to_start_when_node_addresses_would_route_off_the_machine(tmp_path, monkeypatch):
+    ensure_tool("nft")
+    real_run = netns._run
+
+    def run(*argv, **kw):
+        if argv[:3] == ("ip", "route", "get"):
+            return f"{argv[3]} via 192.0.2.1 dev eth0 src 192.0.2.2\n"
+        return real_run(*argv, **kw)
+
+    monkeypatch.setattr(netns, "_run", run)
+    before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+    async def scenario():
+        cluster = local_cluster("dynamo", 2, tmp_path / "c", net="netns")
+        with pytest.raises(errors.TesterFailure, match="refusing to start: the route to node "
+                                                       "address 10.213.* does not go through"):
+            await cluster.start()
+        assert cluster.procs == {}  # no node was started
+
+    asyncio.run(scenario())
+    after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert after == before

@@ -15,23 +15,22 @@ addresses must never leave the machine).
 
 A cut link ``a->b`` is a drop rule in ``b``'s namespace for TCP segments from ``a``'s address to
 ``b``'s peer port: ``a``'s connections to ``b`` go silent (dropped packets, not resets), while
-``b``'s own connections to ``a`` and the tester's client traffic are untouched.
+``b``'s own connections to ``a`` and the tester's client traffic are untouched. Packet loss is
+the same rule with a random match (nft ``numgen random mod 100 < N``, iptables ``statistic``).
+Rules are nftables when ``nft`` is installed, else iptables, and a namespace's whole rule set
+is replaced atomically (``nft -f -`` / ``iptables-restore``).
 
 Delays would need netem, which this machine's kernel lacks, so a network opened with
 ``delays=True`` routes peer traffic through the proxy helper (:mod:`splitbrain.harness.proxy`)
 running in the hub namespace on 10.213.K.253: node ``a`` reaches ``b`` through the hub port
 of link ``a->b``. Delays are the proxy's; cuts and loss stay drop rules, in the hub's namespace,
 for ``a``'s segments to that port. Without ``delays=True``, peers talk directly and ``delay`` is
-refused with a sentence saying how to get it. Packet loss is
-the same rule with a random match (nft ``numgen random mod 100 < N``, iptables ``statistic``).
-Rules are nftables when ``nft`` is installed, else iptables, and a namespace's whole rule set
-is replaced atomically (``nft -f -`` / ``iptables-restore``).
+refused with a sentence saying how to get it.
 
 A non-root user runs the tester in a user, network and mount namespace of its own, where the
 same code works unchanged: ``unshare --user --map-root-user --net --mount splitbrain test --net
 netns``. There, ``/run/netns`` belongs to the real root, so a private tmpfs is mounted over it
 (visible only inside that mount namespace), and everything vanishes with the tester.
-
 """
 
 from __future__ import annotations
