@@ -299,3 +299,30 @@ def test_policy_violation_fails_the_checker_and_the_run(tmp_path):
     assert "violated: strong reads and conditional writes are linearizable" in text
     assert "violations: 2 nonlinearizable" in text
     assert '<failure message="2 anomalies: 2 nonlinearizable"' in (run / "junit.xml").read_text()
+
+
+def test_staleness_is_shown_beside_the_pbs_prediction(tmp_path):
+    from report_samples import MS, _write_run
+    from splitbrain.history import Event
+
+    events, t = [], 0
+    for v in range(1, 61):  # eventual reads that lag the newest write by 0, 1 or 2 versions
+        seen = max(1, v - v % 3)
+        events += [Event("invoke", 0, "write", v, t, key="k"),
+                   Event("ok", 0, "write", v, t + MS, key="k", meta={"version": v}),
+                   Event("invoke", 1, "read", None, t + 3 * MS, key="k", consistency="eventual"),
+                   Event("ok", 1, "read", seen, t + 4 * MS, key="k", consistency="eventual",
+                         meta={"version": seen})]
+        t += 5 * MS
+    h = History(validate(events))
+    run = _write_run(tmp_path / "run", events,
+                     {"staleness": staleness.check(h, n=3, r=1, w=1, trials=200)}, None, {})
+    page = Page(write_run_report(run).read_text())
+    text = page.visible
+    assert "k-staleness: P(a read is at least k versions behind), measured vs PBS (N=3, R=1, W=1)" in text
+    # k = v % 3 behind, except the first two reads (only version 1 exists to be seen):
+    # P(k >= 1) = 39/60, P(k >= 2) = 19/60; PBS for N=3, R=W=1: (2/3)^k
+    assert re.search(r"k measured PBS 0 1 1 1 0\.65 0\.6667 2 0\.3167 0\.4444", text)
+    assert "t-visibility: P(a read sees a write acknowledged t ms before it began)" in text
+    assert "k_staleness.histogram" in text  # the distribution is a chart
+    assert "@version" in write_run_report(run).read_text()

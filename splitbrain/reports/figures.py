@@ -100,7 +100,8 @@ def _table(name: str, v: Any) -> Table | None:
     if isinstance(v, list) and v and all(_flat(x) for x in v):
         records = [("", x) for x in v]
         first: list[str] = []
-    elif isinstance(v, dict) and v and all(_flat(x) for x in v.values()):
+    elif isinstance(v, dict) and v and all(_flat(x) for x in v.values()) and \
+            not all(_bars(x) for x in v.values()):  # a dict of distributions: charts
         records = [(str(k), x) for k, x in v.items()]
         first = [""]
     else:

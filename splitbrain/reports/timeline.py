@@ -224,19 +224,21 @@ def _layout(run: RunData, ops: list[Op], label_of) -> tuple[Timeline, dict[int, 
     return tl, slot, x_of
 
 
-def _ts_label(op: Op) -> str:
-    ts = (op.meta or {}).get("ts")
-    return describe_op(op) + (f" @ts {short(ts, 16)}" if ts is not None else "")
+def _version_label(op: Op) -> str:
+    """The op with the server's timestamp or version, which eventual anomalies turn on."""
+    meta = op.meta or {}
+    marks = [f"@{name} {short(meta[name], 16)}" for name in ("ts", "version") if name in meta]
+    return " ".join([describe_op(op), *marks])
 
 
 def anomaly_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline | None:
     """The timeline of the ops an eventual (or any) anomaly names, labelled with their server
-    timestamps when they have one. None if it names no op of the history."""
+    timestamps or versions when they have them. None if it names no op of the history."""
     indices = [i for i in anomaly.get("ops") or [] if isinstance(i, int)]
     ops, missing, dropped = _pick(run, indices, None)
     if not ops:
         return None
-    tl, _, _ = _layout(run, ops, _ts_label)
+    tl, _, _ = _layout(run, ops, _version_label)
     for bar in tl.bars:
         bar.role = "named"
     tl.tooltips = {str(op.index): _tooltip(run, op, []) for op in ops}
