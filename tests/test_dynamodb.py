@@ -49,6 +49,13 @@ class MemCluster:
         for n in list(self.stores):
             await self.crash(n)
 
+    async def __aenter__(self) -> "MemCluster":
+        await self.start_all()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop_all()
+
     def leader(self, p: int) -> str | None:
         for n, s in self.stores.items():
             r = s.host.replicas.get(p)
@@ -111,9 +118,7 @@ def test_kv_state_ops_and_conditions():
 
 def test_ops_through_every_node_with_forwarding():
     async def main():
-        c = MemCluster()
-        await c.start_all()
-        try:
+        async with MemCluster() as c:
             n1 = c.stores["n1"]
             w = await n1.put("x", 1)
             assert w.version >= 1
@@ -153,17 +158,13 @@ def test_ops_through_every_node_with_forwarding():
             part = status["partitions"][str(p)]
             assert part["replicas"] == n1.groups[p]
             assert set(status["members"].values()) == {"up"}
-        finally:
-            await c.stop_all()
 
     run(main())
 
 
 def test_concurrent_writes_are_batched_and_all_acknowledged():
     async def main():
-        c = MemCluster()
-        await c.start_all()
-        try:
+        async with MemCluster() as c:
             stores = list(c.stores.values())
             results = await asyncio.gather(*(stores[i % 5].add("counter", 1)
                                              for i in range(200)))
@@ -175,17 +176,13 @@ def test_concurrent_writes_are_batched_and_all_acknowledged():
             p = partition_of("counter", c.config.partitions)
             leader = c.stores[c.leader(p)].host.replicas[p]
             assert leader.commit < 200, "writes should share slots"
-        finally:
-            await c.stop_all()
 
     run(main())
 
 
 def test_isolated_leader_refuses_and_majority_elects_a_new_one():
     async def main():
-        c = MemCluster()
-        await c.start_all()
-        try:
+        async with MemCluster() as c:
             key = "k"
             p = partition_of(key, c.config.partitions)
             old = c.leader(p)
@@ -216,17 +213,13 @@ def test_isolated_leader_refuses_and_majority_elects_a_new_one():
             logs = {n: [(s, e[2]) for s, e in sorted(c.stores[n].host.replicas[p].log.items())]
                     for n in group}
             assert len({repr(v) for v in logs.values()}) == 1
-        finally:
-            await c.stop_all()
 
     run(main())
 
 
 def test_acknowledged_writes_survive_crashes_of_every_node():
     async def main():
-        c = MemCluster()
-        await c.start_all()
-        try:
+        async with MemCluster() as c:
             acked = {}
             for i in range(30):
                 k = f"d{i}"
@@ -240,8 +233,6 @@ def test_acknowledged_writes_survive_crashes_of_every_node():
             for k, version in acked.items():
                 r = await c.stores["n3"].get(k, consistency="strong")
                 assert r.values == [int(k[1:])] and r.version == version
-        finally:
-            await c.stop_all()
 
     run(main())
 
@@ -252,42 +243,40 @@ def test_bad_requests_get_one_sentence_4xx_and_the_node_keeps_serving():
     from splitbrain.db.api import Api
 
     async def main():
-        c = MemCluster()
-        await c.start_all()
-        store = c.stores["n1"]
-        client = TestClient(TestServer(Api(store, store.env).app()))
-        await client.start_server()
-        try:
-            async def call(method, path, body=None, raw=None):
-                resp = await client.request(method, path, data=raw if raw is not None else
-                                            (None if body is None else json.dumps(body)))
-                return resp.status, await resp.json()
+        async with MemCluster() as c:
+            store = c.stores["n1"]
+            client = TestClient(TestServer(Api(store, store.env).app()))
+            await client.start_server()
+            try:
+                async def call(method, path, body=None, raw=None):
+                    resp = await client.request(method, path, data=raw if raw is not None else
+                                                (None if body is None else json.dumps(body)))
+                    return resp.status, await resp.json()
 
-            bad = [
-                ("PUT", "/kv/a", None, b"{not json"),
-                ("PUT", "/kv/a", {"value": 1, "condition": {"version": "x"}}, None),
-                ("PUT", "/kv/a", {"value": 1, "condition": {"absent": True, "version": 1}}, None),
-                ("PUT", "/kv/a", {"value": 1, "condition": {"absent": False}}, None),
-                ("GET", "/kv/a?consistency=linearizable", None, None),
-                ("POST", "/kv/a/add", {"delta": "5"}, None),
-                ("POST", "/kv/a/add-to-set", {}, None),
-            ]
-            for method, path, body, raw in bad:
-                status, answer = await call(method, path, body, raw)
-                assert status == 400 and answer["error"] == "bad-request", (path, answer)
-                assert answer["definite"] is True and answer["message"].endswith(".")
-            assert (await call("PUT", "/kv/s", {"value": "text"}))[0] == 200
-            status, answer = await call("POST", "/kv/s/add", {"delta": 1})
-            assert status == 400 and answer["definite"] is True and "not a number" in \
-                answer["message"]
-            status, answer = await call("PUT", "/kv/s", {"value": 2, "condition": {"absent": True}})
-            assert status == 409 and answer["error"] == "condition-failed" and answer["definite"]
-            status, answer = await call("GET", "/kv/s?consistency=strong")
-            assert status == 200 and answer["values"] == ["text"] and answer["version"] >= 1
-            status, answer = await call("GET", "/admin/status")
-            assert status == 200 and len(answer["partitions"]) == c.config.partitions
-        finally:
-            await client.close()
-            await c.stop_all()
+                bad = [
+                    ("PUT", "/kv/a", None, b"{not json"),
+                    ("PUT", "/kv/a", {"value": 1, "condition": {"version": "x"}}, None),
+                    ("PUT", "/kv/a", {"value": 1, "condition": {"absent": True, "version": 1}}, None),
+                    ("PUT", "/kv/a", {"value": 1, "condition": {"absent": False}}, None),
+                    ("GET", "/kv/a?consistency=linearizable", None, None),
+                    ("POST", "/kv/a/add", {"delta": "5"}, None),
+                    ("POST", "/kv/a/add-to-set", {}, None),
+                ]
+                for method, path, body, raw in bad:
+                    status, answer = await call(method, path, body, raw)
+                    assert status == 400 and answer["error"] == "bad-request", (path, answer)
+                    assert answer["definite"] is True and answer["message"].endswith(".")
+                assert (await call("PUT", "/kv/s", {"value": "text"}))[0] == 200
+                status, answer = await call("POST", "/kv/s/add", {"delta": 1})
+                assert status == 400 and answer["definite"] is True and "not a number" in \
+                    answer["message"]
+                status, answer = await call("PUT", "/kv/s", {"value": 2, "condition": {"absent": True}})
+                assert status == 409 and answer["error"] == "condition-failed" and answer["definite"]
+                status, answer = await call("GET", "/kv/s?consistency=strong")
+                assert status == 200 and answer["values"] == ["text"] and answer["version"] >= 1
+                status, answer = await call("GET", "/admin/status")
+                assert status == 200 and len(answer["partitions"]) == c.config.partitions
+            finally:
+                await client.close()
 
     run(main())

@@ -306,13 +306,21 @@ class Replica:
         self._send_all(self._msg("p2a", b=list(self.ballot), s=slot, v=value,
                                  c=self.commit), out)
 
-    def _on_p2a(self, src: str, msg: dict, now: float, out: Output) -> None:
+    def _from_leader(self, src: str, msg: dict, now: float, out: Output) -> Ballot | None:
+        """The ballot of a leader's p2a or heartbeat, promised and noted as the leader's;
+        None (after a nack) if we promised a higher one."""
         b = as_ballot(msg["b"])
         if b < self.promised:
             self._nack(src, out)
-            return
+            return None
         self._promise(b, out)
         self._hear_leader(src, b, now)
+        return b
+
+    def _on_p2a(self, src: str, msg: dict, now: float, out: Output) -> None:
+        b = self._from_leader(src, msg, now, out)
+        if b is None:
+            return
         s = int(msg["s"])
         if s > self.commit:
             entry = [b[0], b[1], msg["v"]]
@@ -364,12 +372,9 @@ class Replica:
                                                       c=self.commit)))
 
     def _on_hb(self, src: str, msg: dict, now: float, out: Output) -> None:
-        b = as_ballot(msg["b"])
-        if b < self.promised:
-            self._nack(src, out)
+        b = self._from_leader(src, msg, now, out)
+        if b is None:
             return
-        self._promise(b, out)
-        self._hear_leader(src, b, now)
         self.grant_until, self.grant_ballot = now + self.timing.lease, b
         out.send.append((src, self._msg("hb_ack", b=list(b), at=msg["at"], c=self.commit)))
         self._learn_commit(src, b, int(msg["c"]), now, out)
