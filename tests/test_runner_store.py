@@ -52,6 +52,14 @@ def test_bad_options_are_one_sentence(bad, message):
         TestOptions(**bad).validate()
 
 
+def test_an_unwritable_store_is_bad_input(tmp_path):
+    from splitbrain.harness.testrun import run_test
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(BadInput, match="cannot create a run directory under"):
+        run_test(TestOptions(store=str(tmp_path / "file" / "store")))
+
+
 def stored_run(tmp_path, mode="dynamodb", workload="register"):
     """A run directory as run_test leaves it, made with the in-memory cluster."""
     from splitbrain.workloads import make

@@ -45,7 +45,9 @@ class Display:
         t = Table(title=self.title, show_header=False, box=None)
         t.add_row("phase", s.phase)
         t.add_row("elapsed", f"{s.elapsed:6.1f} s")
-        t.add_row("ops", "  ".join(f"{k} {s.outcomes.get(k, 0)}" for k in ("ok", "fail", "info")))
+        done = sum(s.outcomes.values())
+        t.add_row("ops", "  ".join(f"{k} {s.outcomes.get(k, 0)}" for k in ("ok", "fail", "info"))
+                  + f"  ({done / max(s.elapsed, 1e-9):.0f}/s)")
         active = getattr(s.nemesis, "active", None)
         t.add_row("fault", "none" if not active else
                   f"{active.get('f')} {active.get('value')}" if isinstance(active, dict)

@@ -137,7 +137,11 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
         opts.seed = random.SystemRandom().randrange(2**31)
     workload = make(opts.workload, opts.mode)
     nemesis = combined(opts.nemesis, opts.nemesis_interval)
-    run_dir = store.new_run_dir(opts.store, opts.name)
+    try:
+        run_dir = store.new_run_dir(opts.store, opts.name)
+    except OSError as e:
+        raise BadInput(f"cannot create a run directory under {opts.store} ({e.strerror}); "
+                       f"choose a writable --store") from None
     test = _test_record(opts, run_dir, workload)
     store.write_json(run_dir / store.TEST_FILE, test)
     cluster = local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
