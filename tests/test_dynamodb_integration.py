@@ -66,6 +66,15 @@ async def all_leaders(c: LocalCluster) -> None:
     await wait_for(ready, 10 * LEASE, "a leader for every partition")
 
 
+async def ready_partition(c: LocalCluster, p: int) -> tuple[list[str], str, str]:
+    """Once every partition has a leader: partition ``p``'s members, its leader, and a node
+    outside its group."""
+    await all_leaders(c)
+    members = placement(c.names, c.config.partitions, c.config.replication)[p]
+    leader = await leader_of(c, p, members)
+    return members, leader, next(n for n in c.names if n not in members)
+
+
 async def converged(c: LocalCluster, p: int, members: list[str]) -> bool:
     views = [(await c.admin_status(n))["partitions"][str(p)] for n in members]
     commits = {v["commit_index"][n] for v, n in zip(views, members)}
@@ -75,11 +84,8 @@ async def converged(c: LocalCluster, p: int, members: list[str]) -> bool:
 def test_kill_9_leader_new_leader_serves_and_no_acked_write_is_lost(tmp_path):
     async def main():
         async with cluster(tmp_path) as c:
-            await all_leaders(c)
             p = 0
-            members = placement(c.names, c.config.partitions, c.config.replication)[p]
-            old = await leader_of(c, p, members)
-            entry = next(n for n in c.names if n not in members)
+            members, old, entry = await ready_partition(c, p)
             clients = [NodeClient(c.client_url(n), timeout=2.0) for n in c.names if n != old]
             keys = iter(keys_in(p, c.config.partitions, 400, "kill"))
             first_key = keys_in(p, c.config.partitions, 1, "kill")[0]
@@ -141,11 +147,8 @@ async def _ok(coro):
 def test_minority_side_refuses_majority_serves_and_all_converge_after_healing(tmp_path):
     async def main():
         async with cluster(tmp_path) as c:
-            await all_leaders(c)
             p = 1
-            members = placement(c.names, c.config.partitions, c.config.replication)[p]
-            old = await leader_of(c, p, members)
-            outsider = next(n for n in c.names if n not in members)
+            members, old, outsider = await ready_partition(c, p)
             minority = [old, outsider]
             majority = [n for n in c.names if n not in minority]
             key = keys_in(p, c.config.partitions, 1, "part")[0]
