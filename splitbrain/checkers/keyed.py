@@ -19,6 +19,7 @@ import math
 from typing import Any, Callable, Hashable, Iterable
 
 from splitbrain.checkers.anomalies import AnomalyLog
+from splitbrain.checkers.result import UNKNOWN, Result
 from splitbrain.history import History, Op
 
 NS_PER_MS = 1_000_000
@@ -138,3 +139,13 @@ def check_converged(log: AnomalyLog, key: Any, finals: list[Op],
             key=key, nodes={str(op.node): read_values(op) for op in finals})
     return False
 
+
+def verdict(name: str, log: AnomalyLog, stats: dict[str, Any], *, violated: bool,
+            unjudged: str | None) -> Result:
+    """A checker's Result: invalid on a violation, else ``unknown`` because of ``unjudged`` (a
+    reason the property could not be checked) when given, else valid."""
+    if violated:
+        return Result(False, log.items, stats, checker=name)
+    if unjudged:
+        return Result(UNKNOWN, log.items, stats, checker=name, reason=unjudged)
+    return Result(True, log.items, stats, checker=name)

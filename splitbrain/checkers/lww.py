@@ -31,8 +31,8 @@ from typing import Any
 
 from splitbrain.checkers.anomalies import AnomalyLog
 from splitbrain.checkers.keyed import (by_key, check_converged, client_ops, final_reads, freeze,
-                                       meta, ms, read_values, show)
-from splitbrain.checkers.result import UNKNOWN, Result
+                                       meta, ms, read_values, show, verdict)
+from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "lww"
@@ -64,14 +64,11 @@ def check(history: History | list[Op], *, limit: int = 1000) -> Result:
     stats = {"keys": written_keys, "keys_judged": judged, "ok_writes": ok_writes,
              "lost_writes": log.count("lost-write"), "read_modify_writes": rmw,
              "lost_updates": lost_updates, **log.stats()}
-    violated = log.count("not-converged", "not-highest-timestamp") > 0
-    if violated:
-        return Result(False, log.items, stats, checker=NAME)
-    if written_keys and not judged:
-        return Result(UNKNOWN, log.items, stats, checker=NAME,
-                      reason="no key with acknowledged writes has a final read, so convergence "
-                             "to the highest timestamp could not be checked")
-    return Result(True, log.items, stats, checker=NAME)
+    return verdict(NAME, log, stats,
+                   violated=log.count("not-converged", "not-highest-timestamp") > 0,
+                   unjudged="no key with acknowledged writes has a final read, so convergence "
+                            "to the highest timestamp could not be checked"
+                   if written_keys and not judged else None)
 
 
 def _lost_writes(log: AnomalyLog, key: Any, writes: list[Op]) -> None:

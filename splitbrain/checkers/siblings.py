@@ -23,8 +23,8 @@ from __future__ import annotations
 from splitbrain.checkers.anomalies import AnomalyLog
 from splitbrain.checkers.causal import Causality
 from splitbrain.checkers.keyed import (by_key, check_converged, client_ops, final_reads, freeze,
-                                       read_values, show)
-from splitbrain.checkers.result import UNKNOWN, Result
+                                       read_values, show, verdict)
+from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "siblings"
@@ -64,13 +64,9 @@ def check(history: History | list[Op], *, limit: int = 1000) -> Result:
     stats = {"keys": keys, "keys_judged": judged, "ok_writes": ok_writes,
              "reads_with_siblings": sibling_reads, "max_siblings": max_siblings,
              "lost_writes": log.count("lost-write"), **log.stats()}
-    if log.counts:
-        return Result(False, log.items, stats, checker=NAME)
-    if keys and not judged:
-        return Result(UNKNOWN, log.items, stats, checker=NAME,
-                      reason="no written key has a final read, so lost writes and convergence "
-                             "could not be checked")
-    return Result(True, log.items, stats, checker=NAME)
+    return verdict(NAME, log, stats, violated=bool(log.counts),
+                   unjudged="no written key has a final read, so lost writes and convergence "
+                            "could not be checked" if keys and not judged else None)
 
 
 def _concurrent(log: AnomalyLog, key, read: Op, causality: Causality) -> None:
