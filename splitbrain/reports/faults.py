@@ -4,7 +4,7 @@ Which nemesis ops start and stop which kind of fault is the availability checker
 (:func:`splitbrain.checkers.availability.fault_kind`); a fault lasts until its stop op completes
 (or the end of the run, if never healed). A stop op ends the open faults of its kind whose
 targets it names, or all of them when it names none of theirs (``stop-partition`` heals every
-cut). Unlike the checker's counts, the report needs each interval with its targets, to shade
+cut); the final ``heal`` ends them all. Unlike the checker's counts, the report needs each interval with its targets, to shade
 and label it.
 """
 
@@ -16,6 +16,8 @@ from typing import Any, Iterable
 from splitbrain.checkers.availability import fault_kind
 from splitbrain.history import Op
 from splitbrain.reports.text import targets
+
+HEAL_ALL = "heal"  # the run's final heal (nemesis.heal_all): ends every fault still open
 
 
 @dataclass
@@ -64,11 +66,11 @@ def fault_intervals(nemesis_ops: Iterable[Op], end_time: float) -> list[Fault]:
             fault = Fault(kind, op.f, targets(what), op.call, end_time, False, op.index)
             faults.append(fault)
             open_faults.append((fault, _nodes(what)))
-        elif role == "stop":
+        elif role == "stop" or op.f == HEAL_ALL:
             healed_at = op.ret if op.ret != float("inf") else op.call
-            same = [(f, n) for f, n in open_faults if f.kind == kind]
+            same = [(f, n) for f, n in open_faults if f.kind == kind or op.f == HEAL_ALL]
             named = _nodes(what)
-            closing = [(f, n) for f, n in same if n & named] or same
+            closing = same if op.f == HEAL_ALL else [(f, n) for f, n in same if n & named] or same
             for fault, nodes in closing:
                 fault.end, fault.healed = healed_at, True
                 open_faults.remove((fault, nodes))

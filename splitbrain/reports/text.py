@@ -67,10 +67,39 @@ def process_label(process: int | str) -> str:
     return f"p{process}" if isinstance(process, int) else str(process)
 
 
+def _sides(cut: dict[str, Any]) -> list[list[str]]:
+    """The sides of a partition given as ``{node: [nodes it cannot reach]}``: the groups of
+    nodes that still reach each other."""
+    nodes = sorted(set(cut) | {str(n) for ns in cut.values() if isinstance(ns, list) for n in ns})
+    blocked = {(str(a), str(b)) for a, ns in cut.items() if isinstance(ns, list) for b in ns}
+    sides, seen = [], set()
+    for start in nodes:
+        if start in seen:
+            continue
+        side, todo = [], [start]
+        seen.add(start)
+        while todo:
+            n = todo.pop()
+            side.append(n)
+            for m in nodes:
+                if m not in seen and (n, m) not in blocked and (m, n) not in blocked:
+                    seen.add(m)
+                    todo.append(m)
+        sides.append(sorted(side))
+    return sides
+
+
 def targets(value: Any) -> str:
-    """A nemesis op's targets in one short line: ``n1, n2``, ``n1 n2 | n3 n4 n5``."""
+    """A nemesis op's targets in one short line: ``n1, n2`` (a list, or ``{"nodes": [...]}``),
+    ``n1 n2 | n3 n4 n5`` (the sides of a partition, given as groups or as a ``cut`` map of
+    unreachable peers), ``n1: 250`` (per-node values)."""
     if value is None:
         return ""
+    if isinstance(value, dict) and isinstance(value.get("cut"), dict):
+        sides = " | ".join(" ".join(side) for side in _sides(value["cut"]))
+        return f"{value['topology']}: {sides}" if value.get("topology") else sides
+    if isinstance(value, dict) and set(value) == {"nodes"}:
+        value = value["nodes"]
     if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
         return " | ".join(" ".join(str(x) for x in group) for group in value)
     if isinstance(value, list):
