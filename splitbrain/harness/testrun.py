@@ -102,7 +102,8 @@ class TestOptions:
 
 @dataclass
 class Outcome:
-    """A finished run: where it is stored and its composed verdict."""
+    """A finished run: where it is stored, its verdict (the policy's composed Result) and its
+    report (or why the report could not be written)."""
 
     run_dir: Path
     result: Result
@@ -160,25 +161,35 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
                     op_timeout=opts.op_timeout, seed=opts.seed, nemesis=nemesis if
                     nemesis.nemeses else None, stats=stats, on_cluster=started)
     where = f"the partial history is in {run_dir / store.HISTORY_FILE}"
+    failure: str | None = None
     try:
         with Display(stats, title=f"splitbrain {opts.name}", enabled=live):
             history = _run(runner)
     except KeyboardInterrupt:
-        raise TesterFailure(f"interrupted; the cluster was stopped and {where}") from None
+        stopped = "left running" if opts.leave_running else "stopped"
+        failure = f"interrupted; the cluster was {stopped} and {where}"
     except TesterFailure as e:
-        raise TesterFailure(f"{str(e).rstrip('.')}; {where}") from None
+        failure = f"{str(e).rstrip('.')}; {where}"
     except Exception as e:  # a bug in the tester: still one sentence, still the history kept
-        raise TesterFailure(f"the tester failed ({type(e).__name__}: {e}); {where}") from None
-    finally:
+        failure = f"the tester failed ({type(e).__name__}: {e}); {where}"
+    with contextlib.suppress(OSError):
         cluster.collect_logs(run_dir)
+    if failure is not None:
+        _report(run_dir)  # a report of the partial run, unchecked, when there is a history
+        raise TesterFailure(failure)
     result = check(history, workload, expect=opts.expect, params=test.get("cluster"))
     store.write_results(run_dir, result)
-    outcome = Outcome(run_dir, result, test)
+    report, error = _report(run_dir)
+    return Outcome(run_dir, result, test, report, error)
+
+
+def _report(run_dir: Path) -> tuple[Path | None, str | None]:
+    """Write report.html and junit.xml; (path, None), or (None, why) when that failed: the
+    verdict stands without its report."""
     try:
-        outcome.report = write_run_report(run_dir)
-    except Exception as e:  # the verdict stands without its report; say why it is missing
-        outcome.report_error = f"{type(e).__name__}: {e}"
-    return outcome
+        return write_run_report(run_dir), None
+    except Exception as e:  # noqa: BLE001 - reported to the user as the reason
+        return None, f"{type(e).__name__}: {e}"
 
 
 def _run(runner: Runner) -> History:
