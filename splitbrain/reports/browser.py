@@ -45,6 +45,10 @@ class RunSummary:
     logs: list[str] = field(default_factory=list)
     problem: str = ""
 
+    @property
+    def when(self) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+
 
 def _stamp_time(stamp: str, fallback: float) -> float:
     try:
