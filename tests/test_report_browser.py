@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 
 from report_samples import EVIL, big_report, small_run
 from splitbrain.reports import write_run_report
-from test_serve import free_port, make_store
+from test_serve import make_store, serving
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -240,23 +239,8 @@ def test_200k_op_report_is_small_and_opens_in_under_3_s(browser, tmp_path_factor
 
 
 def test_run_browser_lists_runs_and_opens_a_report(browser, tmp_path):
-    root = make_store(tmp_path / "store")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "splitbrain.cli", "serve", "--store",
-                               str(root), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
     async def scenario(page: Page):
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                await page.goto(f"http://127.0.0.1:{port}/", timeout=10)
-                if await page.eval("document.querySelectorAll('tr.run').length") == 3:
-                    break
-            except (AssertionError, asyncio.TimeoutError):
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "serve did not come up"
-            await asyncio.sleep(0.3)
+        await page.goto(f"http://127.0.0.1:{port}/")
         rows = await page.eval("[...document.querySelectorAll('tr.run')].map(r =>"
                                " [r.className, getComputedStyle(r.cells[0]).borderLeftColor])")
         assert rows == [["run not-checked", "rgb(209, 217, 224)"],
@@ -264,17 +248,9 @@ def test_run_browser_lists_runs_and_opens_a_report(browser, tmp_path):
                         ["run invalid", "rgb(207, 34, 46)"]]
         await page.screenshot("browser.png")
         href = await page.eval("document.querySelector('tr.run.invalid a').href")
-        page.events.clear()
         await page.goto(href)
         assert await page.eval("document.querySelector('header .badge').innerText") == "INVALID"
         assert page.errors() == []
 
-    try:
+    with serving(make_store(tmp_path / "store")) as port:
         in_browser(browser, scenario)
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()

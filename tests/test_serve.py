@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -98,24 +100,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_command_serves_the_store_until_interrupted(tmp_path):
-    root = make_store(tmp_path / "store")
+@contextlib.contextmanager
+def serving(root: Path) -> Iterator[int]:
+    """``splitbrain serve`` of ``root`` on a free port for the block, which gets the port once
+    the page answers; interrupted (and reaped) afterwards."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "splitbrain.cli", "serve", "--store",
-                             str(root), "--port", str(port)], stdout=subprocess.PIPE,
+                             str(root), "--port", str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-                    html = r.read().decode()
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
                 break
             except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail(f"serve did not come up: {proc.stderr.read() if proc.poll() is not None else ''}")
+                if proc.poll() is not None:
+                    pytest.fail(f"serve exited: {proc.stderr.read()}")
+                assert time.monotonic() < deadline, "serve did not come up in 30 s"
                 time.sleep(0.2)
-        assert "splitbrain runs" in html and "3 runs" in html
+        yield port
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -123,3 +127,10 @@ def test_serve_command_serves_the_store_until_interrupted(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_serve_command_serves_the_store_until_interrupted(tmp_path):
+    with serving(make_store(tmp_path / "store")) as port:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            html = r.read().decode()
+    assert "splitbrain runs" in html and "3 runs" in html

@@ -73,18 +73,12 @@ class Plot:
     bands: list[Band] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
     note: str = ""
-
-    @property
-    def plot_left(self) -> int:
-        return LEFT
+    plot_left: int = LEFT
+    plot_top: int = TOP
 
     @property
     def plot_right(self) -> int:
         return self.width - RIGHT
-
-    @property
-    def plot_top(self) -> int:
-        return TOP
 
     @property
     def plot_bottom(self) -> int:
