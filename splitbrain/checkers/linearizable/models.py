@@ -13,7 +13,11 @@ A model is a small class (DESIGN.md, "Checkers"):
   ``step`` functions (the search uses it to try only one of two interchangeable ops);
 * ``partition(ops)`` -> independent sub-histories (P-compositionality); by default one per
   ``key``, so a keyed history is checked as independent objects, one per key;
-* ``describe_op(op)``, ``describe_state(state)``, ``why(op, states)`` for explanations.
+* ``describe_op(op)``, ``describe_state(state)``, ``why(op, states)`` for explanations;
+* optionally ``may_reach(state, read)`` with ``resets``: a model whose state, between two ops
+  named in ``resets``, only grows, says whether ``read`` (an ok read) can still be satisfied
+  from ``state`` without a reset (kv-append: ``state`` is a prefix of what it read). The search
+  then prunes states that a read it must reach before any reset could never accept.
 
 Built-ins (``MODELS``): register, cas-register, kv, kv-append, set, counter, queue (fifo),
 mutex. Options common to all: ``initial`` (the initial value) and ``nil_reads`` ("strict", or
@@ -23,7 +27,7 @@ mutex. Options common to all: ``initial`` (the initial value) and ``nil_reads`` 
 from __future__ import annotations
 
 import json
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 from splitbrain.errors import BadInput
 from splitbrain.history import Op
@@ -86,6 +90,8 @@ class Model:
     noun = "the state"
     ops: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
+    resets: tuple[str, ...] = ()
+    may_reach: Callable[[Hashable, Op], bool] | None = None
     default_initial: Any = None
 
     def __init__(self, *, initial: Any = None, nil_reads: str = "strict"):
@@ -206,7 +212,12 @@ class KVAppend(Model):
     noun = "the value"
     ops = ("get", "put", "append", "read", "write")
     reads = ("get", "read")
+    resets = ("put", "write")
     default_initial = ""
+
+    def may_reach(self, state, read):
+        return isinstance(read.output, str) and isinstance(state, str) and \
+            read.output.startswith(state)
 
     def step(self, state, op):
         if op.f == "append":
@@ -233,6 +244,9 @@ class SetModel(Model):
 
     def init(self):
         return frozenset(freeze(x) for x in (self.initial or ()))
+
+    def may_reach(self, state, read):
+        return state <= frozenset(freeze(x) for x in (read.output or ()))
 
     def step(self, state, op):
         if op.f == "add":

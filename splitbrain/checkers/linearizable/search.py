@@ -31,6 +31,19 @@ only if ``i`` is crashed too; if ``i`` is ok then ``ret(d) <= ret(i) < inf`` mak
 contradiction). Either way a completion starting with ``d`` exists. Only twins concurrent with
 ``i`` matter (``ret(d) >= call(i)``): a twin that returned before ``i`` was called is already
 linearized whenever ``i`` is minimal.
+
+Pruning rule (lookahead, models with ``may_reach`` and ``resets``). Placing a state-changing
+op, giving state s, is refused when some pending (not yet linearized) ok read r can see its
+output neither by growing s nor by growing the value of a pending reset op x called before r
+returned: ``may_reach(s, r)`` is false and ``may_reach(value(x), r)`` is false for each such x.
+*Proof.* In any completion, consider the last reset op placed before r, if any: it is pending
+now and must precede r, so ``call(x) < ret(r)``; the state it leaves is its value (a reset
+sets the state regardless of it). Between it (or now, if none) and r come only non-reset ops,
+which by the contract of ``may_reach`` only grow the state; so r's output must be reachable
+from value(x) or from s. If neither holds, no completion exists. The search walks the pending
+entries in history order, so the reset calls met before r's return entry are exactly the
+pending resets called before r returned; it stops after ``LOOKAHEAD`` entries: checking fewer
+reads prunes less, never wrongly.
 """
 
 from __future__ import annotations
@@ -39,10 +52,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Hashable
 
-from splitbrain.checkers.linearizable.models import Model
+from splitbrain.checkers.linearizable.models import Model, freeze
 from splitbrain.history import Op
 
 _CHECK_EVERY = 2048
+LOOKAHEAD = 256
 # Estimated bytes per memo entry beyond the bitset: set slot, tuple, state reference.
 _ENTRY_OVERHEAD = 120
 
@@ -117,6 +131,15 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
     done = bytearray(n)
     twins = twins_of(ops, model) if use_twins else [()] * n
     step = model.step
+    may_reach = model.may_reach
+    is_read = [op.f in model.reads for op in ops]
+    is_reset = [op.f in model.resets for op in ops]
+    # For each read, the reset ops whose value it could grow from (state-independent).
+    origins: list[tuple[int, ...]] = [()] * n
+    if may_reach is not None:
+        resets = [x for x in range(n) if is_reset[x]]
+        origins = [tuple(x for x in resets if may_reach(freeze(ops[x].value), op))
+                   if is_read[j] else () for j, op in enumerate(ops)]
 
     state = model.init()
     linearized = 0
@@ -144,7 +167,12 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
                 new_lin = linearized | bits[i]
                 key = (new_lin, new_state)
                 if key not in memo:
-                    memo.add(key)
+                    memo.add(key)  # explored from here on, or (lookahead) dead
+                    if may_reach is not None and not is_read[i] and not _reachable_reads(
+                            new_state, i, nxt[head], nxt, ops, is_read, is_reset, origins,
+                            may_reach):
+                        e = nxt[e]
+                        continue
                     stack.append((i, state))
                     state, linearized = new_state, new_lin
                     done[i] = 1
@@ -177,6 +205,27 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
             nxt[p], prv[q] = c, c
             e = nxt[c]
     return Outcome(True, _prefix(stack, state, []), None, len(memo))
+
+
+def _reachable_reads(state: Hashable, placed: int, e: int, nxt: list[int], ops: list[Op],
+                     is_read: list[bool], is_reset: list[bool],
+                     origins: list[tuple[int, ...]], may_reach) -> bool:
+    """The lookahead rule: can every pending read still see its output, from ``state`` or
+    from a pending reset called before it returned? Walks the list from ``e``."""
+    called: set[int] = set()
+    for _ in range(LOOKAHEAD):
+        if e == -1:
+            return True
+        j = e >> 1
+        if j != placed:
+            if e & 1 == 0:
+                if is_reset[j]:
+                    called.add(j)
+            elif is_read[j] and not may_reach(state, ops[j]) and \
+                    not any(x in called for x in origins[j]):
+                return False
+        e = nxt[e]
+    return True
 
 
 def _prefix(stack: list[tuple[int, Hashable]], state: Hashable,
