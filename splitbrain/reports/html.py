@@ -7,6 +7,7 @@ and quotes), so a history holding ``<script>`` renders as text.
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -37,7 +38,6 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("splitbrain.reports", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["seconds"] = seconds
-    env.filters["verdict"] = verdict_word
     return env
 
 
@@ -191,6 +191,13 @@ def summary_line(run: RunData, secs: list[Section], policy: PolicyView | None) -
     return "; ".join(parts) + "."
 
 
+def command_line(command: Any) -> str:
+    """test.json's reproducing command, recorded as a string or as an argument list."""
+    if isinstance(command, list):
+        return shlex.join(map(str, command))
+    return command if isinstance(command, str) else ""
+
+
 def duration(run: RunData, opts: dict[str, Any]) -> str:
     value = opts.get("duration")
     if isinstance(value, (int, float)):
@@ -226,8 +233,7 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
         "summary": summary_line(run, secs, policy),
         "policy": policy,
         "facts": facts,
-        "command": opts.get("command") if isinstance(opts.get("command"), str)
-        else " ".join(map(str, opts["command"])) if isinstance(opts.get("command"), list) else "",
+        "command": command_line(opts.get("command")),
         "op_counts": op_counts(run),
         "sections": secs,
         "perf": perf_data,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from splitbrain.history import INFINITY, Op
 from splitbrain.reports.run import RunData
@@ -178,9 +178,9 @@ def _tooltip(run: RunData, op: Op, extra: list[tuple[str, str]]) -> dict[str, An
         rows.extend((f"meta.{k}", short(v, 200)) for k, v in op.meta.items())
     done = run.events[op.completion_index].time if op.completion_index >= 0 else None
     rows.append(("invoked", f"{seconds(op.call)} (event {op.index})"))
-    rows.append(("completed", f"{seconds(done)} (event {op.completion_index}), "
-                              f"after {seconds(done - op.call)}"
-                 if done is not None else "never"))
+    ended = "gave up (indeterminate)" if op.type == "info" else "completed"
+    rows.append((ended, f"{seconds(done)} (event {op.completion_index}), "
+                        f"after {seconds(done - op.call)}" if done is not None else "never"))
     rows.extend(extra)
     rows.append(("invoke event", _event_json(run, op.index)))
     if op.completion_index >= 0:
@@ -193,7 +193,8 @@ def _lane_order(p: int | str) -> tuple:
     return (isinstance(p, str), p if isinstance(p, int) else 0, str(p))
 
 
-def _layout(run: RunData, ops: list[Op], label_of) -> tuple[Timeline, dict[int, int], Any]:
+def _layout(run: RunData, ops: list[Op], label_of: Callable[[Op], str]
+            ) -> tuple[Timeline, dict[int, int], Callable[[float], float]]:
     """Lanes, slots and bars. Returns the timeline, each event index's slot, and the function
     from a (fractional) slot to its x pixel."""
     procs = sorted({op.process for op in ops}, key=_lane_order)
