@@ -43,7 +43,7 @@ def chromium() -> str:
                     "(apt-get install chromium)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update"], check=True, env=env, capture_output=True, timeout=600)
-    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+    subprocess.run(["apt-get", "install", "-y", "chromium"],
                    check=True, env=env, capture_output=True, timeout=900)
     path = shutil.which("chromium")
     assert path, "apt-get installed chromium but it is not on PATH"
