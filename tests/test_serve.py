@@ -87,6 +87,16 @@ def test_files_are_served_reports_built_on_demand_and_nothing_outside(tmp_path):
     assert redirect[0] == 302
 
 
+def test_a_run_with_a_torn_history_gets_a_sentence_not_a_crash(tmp_path):
+    root = make_store(tmp_path / "store")
+    run = root / "register-lww" / "20261126T120000"
+    with open(run / "history.jsonl", "a") as f:
+        f.write('{"type":"invoke","proc')  # the tester is still writing this line
+    [(status, _, body), (listing, _, _)] = fetch(
+        Store(root), "/runs/register-lww/20261126T120000/report.html", "/")
+    assert status == 422 and "is not valid JSON" in body and listing == 200
+
+
 def test_bad_store_is_one_sentence_exit_254(tmp_path):
     p = subprocess.run([sys.executable, "-m", "splitbrain.cli", "serve", "--store",
                         str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from splitbrain.errors import BadInput
+from splitbrain.history import HistoryError
 from splitbrain.reports import write_run_report
 from splitbrain.reports.html import asset, environment, fact_text, test_options
 from splitbrain.reports.text import seconds, verdict_word
@@ -159,8 +160,8 @@ def app(store: Store) -> web.Application:
     async def run_file(request: web.Request) -> web.StreamResponse:
         try:  # in a thread: building a missing report of a long run takes seconds
             path = await asyncio.to_thread(store.file, request.match_info["rel"])
-        except BadInput as e:
-            raise web.HTTPUnprocessableEntity(text=str(e)) from None
+        except (BadInput, HistoryError) as e:  # e.g. a run still writing its history
+            raise web.HTTPUnprocessableEntity(text=f"splitbrain: {e}") from None
         ctype = TEXT_TYPES.get(path.suffix, "application/octet-stream")
         return web.FileResponse(path, headers={"Content-Type": f"{ctype}; charset=utf-8"})
 
