@@ -10,6 +10,7 @@ markup is built here. (Availability per fault kind is the availability checker's
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -157,14 +158,18 @@ def latency_plots(ops: list[Op], events: list[Event], faults: list[Fault], end: 
 
 def throughput_plot(ops: list[Op], events: list[Event], faults: list[Fault], end: float,
                     kinds: list[str]) -> Plot:
-    """Completions per second over time, one line per (op type, outcome)."""
-    width = max(end, 1.0) / BUCKETS
-    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * (BUCKETS + 1))
+    """Completions per second over time, one line per (op type, outcome), in buckets of a
+    second or more (finer only for runs under 20 s), at most BUCKETS of them."""
+    end = max(end, 1.0)
+    width = max(end / BUCKETS, min(1e9, end / 20))
+    n = math.ceil(end / width)
+    spans = [min(width, end - i * width) / 1e9 for i in range(n)]  # the last may be short
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * n)
     for op in ops:
         done = completion_time(op, events)
         if done is not None:
-            counts[(op.f, op.type)][min(int(done / width), BUCKETS)] += 1
-    rate = {k: [c / (width / 1e9) for c in v] for k, v in counts.items()}
+            counts[(op.f, op.type)][min(int(done / width), n - 1)] += 1
+    rate = {k: [c / span for c, span in zip(v, spans)] for k, v in counts.items()}
     top = max((max(v) for v in rate.values()), default=1.0) or 1.0
     xs = _time_scale(end)
     ys = Scale(0, top * 1.1, HEIGHT - BOTTOM, TOP)
@@ -174,7 +179,8 @@ def throughput_plot(ops: list[Op], events: list[Event], faults: list[Fault], end
         title="throughput", y_label="ops/s",
         x_ticks=_x_ticks(xs), y_ticks=[(ys(t), tick_label(t)) for t in ys.ticks(5)],
         bands=_bands(faults, xs, kinds),
-        series=[Series(f"{f} {o}", o, [(xs((i + 0.5) * width), ys(r)) for i, r in enumerate(v)],
+        series=[Series(f"{f} {o}", o, [(xs(min((i + 0.5) * width, end)), ys(r))
+                                       for i, r in enumerate(v)],
                        line=True, dash=dashes[fs.index(f) % len(dashes)])
                 for (f, o), v in sorted(rate.items(), key=lambda kv: (kv[0][0],
                                                                        OUTCOMES.index(kv[0][1])))],
