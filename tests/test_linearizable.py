@@ -190,3 +190,14 @@ def test_100k_unique_register_valid_and_with_a_stale_read():
     [a] = r.anomalies
     assert a["ops"] and a["explanation"]
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 1 << 20  # KiB: 1 GiB
+
+
+def test_memory_limit_gives_unknown_with_reason():
+    rows = [("invoke", p, "write", p) for p in range(10)] + [("invoke", 10, "cas", [3, 50])]
+    rows += [("ok", p, "write", p) for p in range(10)] + [("ok", 10, "cas", [3, 50])]
+    rows += [("invoke", 20 + p, "read", None) for p in range(10)]
+    rows += [("ok", 20 + p, "read", p) for p in range(10)]
+    history = H(*rows)
+    assert check(history, "cas-register", time_limit=60).valid is False
+    r = check(history, "cas-register", memory_limit=20_000)
+    assert r.valid == "unknown" and "memory limit" in r.reason

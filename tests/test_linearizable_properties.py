@@ -170,3 +170,17 @@ def test_unique_value_decider_agrees_with_search(history, initial):
     assert searched == brute_force(history, "register", initial=initial)
     if decision is not None:
         assert decision.valid == searched
+
+
+@SETTINGS
+@given(histories("cas-register", max_ops=9), st.sampled_from([None, 0]))
+def test_compiled_search_agrees_with_python_search(history, initial):
+    from splitbrain.checkers.linearizable.compiled import _wgl, search_compiled
+
+    assert _wgl is not None, "the C extension is not built: pip install -e . builds it"
+    model = make_model("cas-register", initial=initial)
+    ops = [op for op in history.ops() if op.type != "fail" and model.relevant(op)]
+    py = search(ops, model, Budget(None, None))
+    c = search_compiled(ops, model, Budget(None, None))
+    assert (c.valid, c.stuck, [i for i, _ in c.prefix]) == \
+        (py.valid, py.stuck, [i for i, _ in py.prefix])

@@ -19,7 +19,8 @@ from splitbrain.checkers.linearizable.explain import anomaly, decision_anomaly
 from splitbrain.checkers.linearizable.models import Model, make_model, show
 from splitbrain.checkers.linearizable.prune import prune
 from splitbrain.checkers.linearizable.reduce import reduce
-from splitbrain.checkers.linearizable.search import Budget, Outcome, search
+from splitbrain.checkers.linearizable.compiled import search_any
+from splitbrain.checkers.linearizable.search import Budget, Outcome
 from splitbrain.checkers.result import Result, merge_validity
 from splitbrain.errors import BadInput
 from splitbrain.history import NEMESIS, History, Op
@@ -106,7 +107,7 @@ def _decide(key: Hashable, ops: list[Op], model: Model, budget: Budget
     search_ops, search_model, rewrite = reduce(part, model)
     if rewrite is not None and decision is None:
         verdict["decider"] = f"search ({rewrite})"
-    outcome = replay(search(search_ops, search_model, budget), part, model)
+    outcome = replay(search_any(search_ops, search_model, budget), part, model)
     verdict["explored"] = outcome.explored
     if outcome.valid is False:
         return done(False, anomaly(key, part, model, outcome))

@@ -6,6 +6,8 @@ A model is a small class (DESIGN.md, "Checkers"):
 * ``step(state, op)`` -> the state after ``op``, or ``None`` when ``op`` is illegal in ``state``.
   ``op`` is a :class:`~splitbrain.history.Op`; its ``output`` is only meaningful when
   ``op.type == "ok"`` (an ``info`` op's result is unknown, so ``step`` must not check it);
+* ``compile(op)`` -> a function ``state -> new state or None`` equal to ``step(state, op)``;
+  the search calls it in its inner loop, so built-ins bind the op's values once;
 * ``relevant(op)`` -> False for ops that can neither change the state nor be illegal (a read that
   crashed, a nil read under Knossos's convention); the checker leaves them out. ``fail`` ops never
   reach a model: they certainly did not take effect;
@@ -106,6 +108,10 @@ class Model:
     def step(self, state: Hashable, op: Op) -> Hashable | None:
         raise NotImplementedError
 
+    def compile(self, op: Op) -> Callable[[Hashable], Hashable | None]:
+        step = self.step
+        return lambda state: step(state, op)
+
     def check_op(self, op: Op) -> None:
         """Raise BadInput when the model cannot interpret ``op``."""
         if op.f not in self.ops:
@@ -164,6 +170,15 @@ class Register(Model):
             return None
         return state
 
+    def compile(self, op):
+        if op.f == "write":
+            value = freeze(op.value)
+            return lambda state: value
+        if self.constrains(op):
+            output = freeze(op.output)
+            return lambda state: state if state == output else None
+        return lambda state: state
+
     def behaviour(self, op):
         if op.f == "write":
             return ("write", freeze(op.value))
@@ -195,6 +210,12 @@ class CasRegister(Register):
             expected, new = _pair(op)
             return new if state == expected else None
         return super().step(state, op)
+
+    def compile(self, op):
+        if op.f == "cas":
+            expected, new = _pair(op)
+            return lambda state: new if state == expected else None
+        return super().compile(op)
 
 
 class KV(CasRegister):

@@ -109,20 +109,26 @@ def twins_of(ops: list[Op], model: Model) -> list[tuple[int, ...]]:
     return twins
 
 
+def entry_order(ops: list[Op]) -> list[int]:
+    """The list's entries in history order: 2*i is op i's call, 2*i+1 its return (ok ops
+    only; a crashed op never returns)."""
+    entries = sorted([(op.index, 2 * i) for i, op in enumerate(ops)]
+                     + [(op.completion_index, 2 * i + 1) for i, op in enumerate(ops)
+                        if op.type == "ok"])
+    return [e for _, e in entries]
+
+
 def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = True) -> Outcome:
     """Decide whether ``ops`` (one sub-history, in call order, no ``fail`` ops) linearize."""
     n = len(ops)
     # Entry ids: 2*i is op i's call, 2*i+1 its return; HEAD = 2n, END = -1.
     head = 2 * n
-    entries = sorted([(op.index, 2 * i) for i, op in enumerate(ops)]
-                     + [(op.completion_index, 2 * i + 1) for i, op in enumerate(ops)
-                        if op.type == "ok"])
     # prv[-1] (END's slot) aliases prv[head], which is never read: writes to it are harmless,
     # so unlinking needs no END test.
     nxt = [-1] * (2 * n + 1)
     prv = [-1] * (2 * n + 1)
     last = head
-    for _, e in entries:
+    for e in entry_order(ops):
         nxt[last] = e
         prv[e] = last
         last = e
@@ -130,7 +136,7 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
     bits = [1 << i for i in range(n)]
     done = bytearray(n)
     twins = twins_of(ops, model) if use_twins else [()] * n
-    step = model.step
+    steps = [model.compile(op) for op in ops]
     may_reach = model.may_reach
     is_read = [op.f in model.reads for op in ops]
     is_reset = [op.f in model.resets for op in ops]
@@ -158,11 +164,15 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
                 reason = budget.exceeded(len(memo), n)
                 if reason is not None:
                     return Outcome(None, _prefix(stack, state, best), stuck, len(memo), reason)
-            tw = twins[i]
-            if tw and any(not done[d] for d in tw):
+            for d in twins[i]:
+                if not done[d]:
+                    break
+            else:
+                d = -1
+            if d >= 0:
                 e = nxt[e]
                 continue
-            new_state = step(state, ops[i])
+            new_state = steps[i](state)
             if new_state is not None:
                 new_lin = linearized | bits[i]
                 key = (new_lin, new_state)

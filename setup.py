@@ -1,0 +1,9 @@
+"""Builds the optional compiled core of the linearizability search (everything else is in
+pyproject.toml). ``optional=True``: without a C compiler the install still succeeds and the
+checker uses its pure-Python search."""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("splitbrain.checkers.linearizable._wgl",
+                             ["splitbrain/checkers/linearizable/_wgl.c"],
+                             extra_compile_args=["-O2"], optional=True)])
