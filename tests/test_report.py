@@ -326,3 +326,15 @@ def test_staleness_is_shown_beside_the_pbs_prediction(tmp_path):
     assert "t-visibility: P(a read sees a write acknowledged t ms before it began)" in text
     assert "k_staleness.histogram" in text  # the distribution is a chart
     assert "@version" in write_run_report(run).read_text()
+
+
+@pytest.mark.skipif(not (CORPUS / "knossos").is_dir(), reason="the shared corpus is absent")
+def test_knossos_history_without_times_skips_the_perf_plots(tmp_path):
+    out = tmp_path / "knossos.html"
+    edn = CORPUS / "knossos" / "cas-register" / "bad" / "rethink-fail-minimal.edn"
+    assert cli_exit(["check", str(edn), "--model", "cas-register", "--initial", "0",
+                     "--nil-reads", "unconstrained", "--report", str(out)]) == 1
+    page = Page(out.read_text())
+    assert page.with_class("r-failing")
+    assert "carries no measured times" in page.visible
+    assert not [a for t, a in page.elements if t == "svg" and a.get("aria-label") == "throughput"]

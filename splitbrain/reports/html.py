@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from splitbrain.checkers import availability
 from splitbrain.reports.faults import Fault, fault_intervals, fault_kinds
-from splitbrain.reports.perf import Perf, perf
+from splitbrain.reports.perf import Perf, has_real_times, perf
 from splitbrain.reports.run import RunData
 from splitbrain.reports.sections import Section, sections
 from splitbrain.reports.text import seconds, short, verdict_word
@@ -214,7 +214,12 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
     avail: list[AvailabilityRow] = []
     perf_problem = ""
     try:
-        perf_data = perf(run.ops, run.events, faults)
+        if has_real_times(run.events):
+            perf_data = perf(run.ops, run.events, faults)
+        else:
+            perf_problem = ("This history carries no measured times (its events are numbered "
+                            "a few nanoseconds apart), so latency and throughput are not "
+                            "plotted.")
         avail = availability_rows(run)
     except Exception as e:  # a plot must never hide the verdict
         perf_problem = f"The performance figures could not be drawn ({type(e).__name__}: {e})."

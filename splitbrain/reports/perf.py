@@ -187,6 +187,14 @@ def throughput_plot(ops: list[Op], events: list[Event], faults: list[Fault], end
         note=f"completions per second in {seconds(width)} buckets")
 
 
+def has_real_times(events: list[Event]) -> bool:
+    """Whether event times look measured: histories imported without times (Knossos's EDN,
+    some Porcupine logs) number their events instead, a few nanoseconds apart, and plotting
+    those would show nonsense."""
+    span = max(ev.time for ev in events) - min(ev.time for ev in events) if events else 0
+    return span >= 1_000 * len(events)
+
+
 def perf(ops: list[Op], events: list[Event], faults: list[Fault]) -> Perf:
     """Every performance figure of a run, for the report."""
     end = max((ev.time for ev in events), default=0)

@@ -47,7 +47,10 @@ class Scale:
 
 
 def tick_label(v: float) -> str:
-    """A tick value without float noise: ``0.5``, ``20``, ``1e+03`` stays ``1000``."""
+    """A tick value short enough for an axis: ``0.5``, ``20``, ``1000``, ``25k``, ``3M``."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if abs(v) >= scale:
+            return tick_label(v / (1e3 if suffix == "k" else scale)) + suffix
     if v == int(v):
         return str(int(v))
     return f"{v:.3g}"
