@@ -138,8 +138,8 @@ def test_perf_plots_shade_faults_and_availability_is_per_fault_kind(small):
 def test_files_and_node_logs_are_linked_relatively_and_nothing_is_fetched(small):
     run, html, page = small
     hrefs = {a["href"] for t, a in page.elements if t == "a" and "href" in a}
-    assert {"history.jsonl", "results.json", "test.json", "junit.xml", "nodes/n1.log",
-            "nodes/n2.log"} <= hrefs
+    assert {"./history.jsonl", "./results.json", "./test.json", "./junit.xml",
+            "./nodes/n1.log", "./nodes/n2.log"} <= hrefs
     for h in hrefs:
         assert h.startswith("#") or (run / h).exists(), h
     assert not [a for t, a in page.elements if "src" in a or t == "link"], "no external resource"
@@ -239,6 +239,15 @@ def test_offline_history_report_links_the_history(tmp_path):
     assert "offline check of h.jsonl" in page.visible
 
 
+def test_a_file_name_never_becomes_a_script_link(tmp_path):
+    h = History(validate(small_events()))
+    src = tmp_path / "javascript:alert(1)#.jsonl"
+    src.write_text("\n".join(json.dumps(e.to_dict()) for e in h.events))
+    out = write_history_report(h, linearizable(h, "register"), tmp_path / "r.html", source=src)
+    hrefs = [a["href"] for t, a in Page(out.read_text()).elements if t == "a" and "jsonl" in a.get("href", "")]
+    assert hrefs == ["./javascript%3Aalert%281%29%23.jsonl"]
+
+
 def test_check_report_for_a_history_file_and_a_run_dir(tmp_path, capsys):
     run = small_run(tmp_path / "run")
     out = tmp_path / "reports" / "file.html"
@@ -251,6 +260,15 @@ def test_check_report_for_a_history_file_and_a_run_dir(tmp_path, capsys):
                                          if t == "a" and a.get("href", "").endswith(".jsonl")]
     assert cli_exit(["check", str(run), str(run), "--report", str(out)]) == 254
     assert "--report writes one report" in capsys.readouterr().err
+    # a stored run, judged again by its test's checkers (test.json as the harness writes it)
+    test = json.loads((run / "test.json").read_text())
+    (run / "test.json").write_text(json.dumps({"name": test["name"], "options": test}))
+    again = tmp_path / "reports" / "again.html"
+    assert cli_exit(["check", str(run), "--report", str(again)]) in (0, 1, 2)
+    page = Page(again.read_text())
+    hrefs = {a["href"] for t, a in page.elements if t == "a" and "href" in a}
+    assert {"../run/history.jsonl", "../run/nodes/n1.log"} <= hrefs
+    assert "(checked again)" in page.visible
 
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

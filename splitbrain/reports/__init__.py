@@ -47,8 +47,8 @@ def write_run_report(run_dir: str | os.PathLike) -> Path:
     _write(d / "junit.xml", junit.render(
         run.checker_results, suite=name,
         verdicts={n: run.checker_valid(n) for n in run.checker_results}))
-    if Link("junit.xml", "junit.xml") not in run.files:
-        run.files.append(Link("junit.xml", "junit.xml"))
+    if "junit.xml" not in {f.name for f in run.files}:
+        run.files.append(Link("junit.xml", "./junit.xml"))
     _write(d / "report.html", html.render(run, title=name))
     return d / "report.html"
 
@@ -72,11 +72,8 @@ def write_check_report(source: str | os.PathLike, result: Result, out: str | os.
     path = Path(out)
     if not Path(source).is_dir():
         return write_history_report(load(source, fmt)[0], result, path, source=source)
-    run = load_run(source)
+    run = load_run(source, report_at=path)
     run.results = result.to_dict()
-    base = os.path.relpath(Path(source).resolve(), path.resolve().parent)
-    run.files = [Link(f.name, (Path(base) / f.href).as_posix()) for f in run.files]
-    run.node_logs = [Link(f.name, (Path(base) / f.href).as_posix()) for f in run.node_logs]
     name = str(html.test_options(run.test).get("name") or Path(source).name)
     _write(path, html.render(run, title=f"{name} (checked again)"))
     return path

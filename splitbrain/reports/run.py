@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from splitbrain.errors import BadInput
 from splitbrain.history import NEMESIS, Event, History, Op, pair, read_jsonl
@@ -155,9 +156,20 @@ def _read_json(path: Path, what: str) -> Any:
                        f"re-run 'splitbrain check' on the run to rewrite its {what}.") from None
 
 
-def load_run(run_dir: str | os.PathLike) -> RunData:
+def href(target: str | os.PathLike, report_path: str | os.PathLike) -> str:
+    """The link from the report at ``report_path`` to the file ``target``: a relative,
+    percent-encoded URL that a browser can never read as a scheme (``javascript:...`` as a
+    file name becomes ``./javascript%3A...``)."""
+    rel = Path(os.path.relpath(Path(target).resolve(), Path(report_path).resolve().parent))
+    url = quote(rel.as_posix())
+    return url if url.startswith(".") else "./" + url
+
+
+def load_run(run_dir: str | os.PathLike, *, report_at: str | os.PathLike | None = None
+             ) -> RunData:
     """Read a stored run. A run without ``results.json`` (it crashed before checking) still
-    loads, with ``results`` None. Raises :class:`BadInput` naming what is missing."""
+    loads, with ``results`` None. Links point at the run's files from ``report_at`` (default:
+    the run's own report.html). Raises :class:`BadInput` naming what is missing."""
     d = Path(run_dir)
     if not d.is_dir():
         raise BadInput(f"{d} is not a directory; pass a run directory such as "
@@ -172,16 +184,16 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
     if results is not None and not (isinstance(results, dict) and "valid" in results):
         raise BadInput(f"{d / 'results.json'} is not a checker result (no 'valid' field); "
                        f"re-run 'splitbrain check' on the run.")
-    files = [Link(n, n) for n in ("test.json", "history.jsonl", "results.json", "junit.xml")
+    report = report_at if report_at is not None else d / "report.html"
+    files = [Link(n, href(d / n, report))
+             for n in ("test.json", "history.jsonl", "results.json", "junit.xml")
              if (d / n).is_file()]
     logs = sorted((d / "nodes").glob("*.log")) if (d / "nodes").is_dir() else []
-    return RunData(history, results, test, files,
-                   [Link(p.stem, f"nodes/{p.name}") for p in logs])
+    return RunData(history, results, test, files, [Link(p.stem, href(p, report)) for p in logs])
 
 
 def offline_run(history: History, results: dict[str, Any], *, source: str | os.PathLike,
                 report_path: str | os.PathLike) -> RunData:
     """A report's data for a history checked offline (``splitbrain check FILE --report``): the
     history file is linked relative to where the report is written."""
-    rel = os.path.relpath(Path(source).resolve(), Path(report_path).resolve().parent)
-    return RunData(history, results, {}, [Link(Path(source).name, Path(rel).as_posix())], [])
+    return RunData(history, results, {}, [Link(Path(source).name, href(source, report_path))])
