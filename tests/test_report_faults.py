@@ -50,7 +50,7 @@ def test_plots_keep_at_most_three_points_per_bucket_and_series():
     events += [Event("invoke", 0, "write", 1, t), Event("info", 0, "write", 1, t + 1000)]
     h = History(validate(events))
     [read, write] = latency_plots(h.ops(), h.events, [], t + 1000, [])
-    points = sum(len(s.points) for s in read.series)
+    points = sum(len(s.points) for s in read.series if not s.line)
     assert points <= 3 * BUCKETS and "20000 ops" in read.note
     assert [s.outcome for s in write.series] == ["info"], "indeterminate ops plot at their timeout"
     tp = throughput_plot(h.ops(), h.events, [], t + 1000, [])
@@ -65,3 +65,13 @@ def test_scales_and_durations_read_well():
     assert Scale(0, 97, 0, 100).ticks(5) == [0, 20, 40, 60, 80]
     assert [seconds(x) for x in (9, 850_000, 12_300_000, 4.51 * S, 200 * S, math.inf)] == [
         "9 ns", "850 µs", "12.3 ms", "4.51 s", "3 min 20 s", "∞"]
+
+
+def test_quantile_lines_break_where_no_op_succeeded():
+    events = []
+    for i, t in enumerate([1, 2, 3, 30, 31, 32]):  # seconds; nothing between 3 s and 30 s
+        events += [Event("invoke", 0, "read", None, t * S), Event("ok", 0, "read", i, t * S + 5_000_000)]
+    h = History(validate(events))
+    [plot] = latency_plots(h.ops(), h.events, [], 33 * S, [])
+    p50 = next(s for s in plot.series if s.name == "ok p50")
+    assert None in p50.points and p50.path.count("M") == 2

@@ -20,6 +20,7 @@ from splitbrain.reports.svg import Scale, tick_label
 from splitbrain.reports.text import seconds
 
 BUCKETS = 300
+QUANTILES = (0.5, 0.99)  # latency quantile lines over the ok ops
 OUTCOMES = ("ok", "fail", "info")
 WIDTH, HEIGHT = 960, 210
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 22, 34
@@ -50,17 +51,23 @@ class Series:
 
     name: str
     outcome: str
-    points: list[tuple[float, float]]
+    points: list[tuple[float, float] | None]
     line: bool = False
     dash: str = ""
 
     @property
     def path(self) -> str:
-        """SVG path data: a polyline, or a zero-length segment per point (drawn as a dot by a
-        round line cap, the most compact scatter SVG can express)."""
-        if self.line:
-            return "M" + "L".join(f"{x:g} {y:g}" for x, y in self.points) if self.points else ""
-        return "".join(f"M{x:g} {y:g}h0" for x, y in self.points)
+        """SVG path data: a polyline (broken where a point is None: no data there), or a
+        zero-length segment per point (drawn as a dot by a round line cap, the most compact
+        scatter SVG can express)."""
+        if not self.line:
+            return "".join(f"M{p[0]:g} {p[1]:g}h0" for p in self.points if p)
+        out, pen_down = [], False
+        for p in self.points:
+            if p is not None:
+                out.append(f"{'L' if pen_down else 'M'}{p[0]:g} {p[1]:g}")
+            pen_down = p is not None
+        return "".join(out)
 
 
 @dataclass
@@ -128,9 +135,40 @@ def _downsample(points: list[tuple[float, float]], end: float) -> list[tuple[flo
     return kept
 
 
+def rate_buckets(end: float) -> tuple[float, int]:
+    """The width (ns) and number of the buckets rates and quantiles are computed in: a second
+    or more (finer only for runs under 20 s), at most BUCKETS of them."""
+    end = max(end, 1.0)
+    width = max(end / BUCKETS, min(1e9, end / 20))
+    return width, math.ceil(end / width)
+
+
+def _quantile_lines(points: list[tuple[float, float]], end: float
+                    ) -> dict[float, list[tuple[float, float] | None]]:
+    """For each of QUANTILES, its (bucket middle, latency) per rate bucket with ops, None
+    between buckets that are not adjacent."""
+    width, n = rate_buckets(end)
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for t, lat in points:
+        buckets[min(int(t / width), n - 1)].append(lat)
+    lines: dict[float, list[tuple[float, float] | None]] = {q: [] for q in QUANTILES}
+    previous = None
+    for b in sorted(buckets):
+        lats = sorted(buckets[b])
+        for q in QUANTILES:
+            if previous is not None and b > previous + 1:
+                lines[q].append(None)  # no ok op for a while: no line across the gap
+            lines[q].append((min((b + 0.5) * width, end),
+                             lats[min(int(q * len(lats)), len(lats) - 1)]))
+        previous = b
+    return lines
+
+
 def latency_plots(ops: list[Op], events: list[Event], faults: list[Fault], end: float,
                   kinds: list[str]) -> list[Plot]:
-    """One latency-over-time plot per op type; y is latency in ms on a log scale."""
+    """One latency-over-time plot per op type: the (downsampled) ops as dots coloured by
+    outcome, and the median and 99th percentile of the ok ops as lines; latency in ms on a log
+    scale."""
     by_f: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
     for op in ops:
         done = completion_time(op, events)
@@ -150,7 +188,11 @@ def latency_plots(ops: list[Op], events: list[Event], faults: list[Fault], end: 
             x_ticks=_x_ticks(xs), y_ticks=[(ys(t), tick_label(t)) for t in ys.ticks()],
             bands=_bands(faults, xs, kinds),
             series=[Series(f"{f} {o}", o, [(xs(t), ys(lat)) for t, lat in series[o]])
-                    for o in OUTCOMES if o in series],
+                    for o in OUTCOMES if o in series] +
+                   [Series(f"ok p{q * 100:g}", f"q{q * 100:g}",
+                           [(xs(p[0]), ys(p[1])) if p else None for p in line], line=True)
+                    for q, line in _quantile_lines(by_f[f].get("ok", []), end).items()
+                    if len(line) > 1],
             note=(f"{total} ops; fastest, median and slowest of each of {BUCKETS} time buckets "
                   f"shown ({shown} points)" if shown < total else f"{total} ops")))
     return plots
@@ -158,11 +200,10 @@ def latency_plots(ops: list[Op], events: list[Event], faults: list[Fault], end: 
 
 def throughput_plot(ops: list[Op], events: list[Event], faults: list[Fault], end: float,
                     kinds: list[str]) -> Plot:
-    """Completions per second over time, one line per (op type, outcome), in buckets of a
-    second or more (finer only for runs under 20 s), at most BUCKETS of them."""
+    """Completions per second over time, one line per (op type, outcome), in
+    :func:`rate_buckets`."""
     end = max(end, 1.0)
-    width = max(end / BUCKETS, min(1e9, end / 20))
-    n = math.ceil(end / width)
+    width, n = rate_buckets(end)
     spans = [min(width, end - i * width) / 1e9 for i in range(n)]  # the last may be short
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * n)
     for op in ops:
