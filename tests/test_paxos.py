@@ -1,7 +1,8 @@
 """Multi-Paxos safety and liveness, driving the pure :class:`Replica` state machines from a
 simulated-time scheduler (no event loop, no sockets).
 
-The scheduler holds every message in flight, every replica's writes not yet synced, and one
+The scheduler holds every message in flight, every replica's writes not yet synced (with the
+messages that wait for them: those after a promise or an accept; the rest leave at once), and one
 simulated clock (each replica reads it at its own rate, within the drift bound). Hypothesis
 picks the schedule: which message to deliver, duplicate or drop, when to sync, tick, crash and
 restart a replica, cut it off, force a competing election, submit client ops. After every step
@@ -60,6 +61,7 @@ class Node:
         self.durable: dict[str, dict] = defaultdict(dict)
         self.staged: list[tuple[str, object, object]] = []
         self.outbox: list[tuple[str, dict]] = []
+        self.must_sync = False
         self.replica: Replica | None = None
         self.isolated = False
 
@@ -102,12 +104,18 @@ class Sim:
         node = self.nodes[name]
         node.staged.clear()
         node.outbox.clear()
+        node.must_sync = False
         self.start(name)
 
     def run(self, name: str, out: Output) -> None:
         node = self.nodes[name]
-        node.staged += out.persist
-        node.outbox += out.send
+        node.staged += out.persist + out.lazy
+        # Like the shell: messages wait for a sync only while acceptor state is not durable.
+        node.must_sync = node.must_sync or bool(out.persist)
+        if node.must_sync:
+            node.outbox += out.send
+        else:
+            self.flight += [(name, dest, msg) for dest, msg in out.send]
         for op_id, result in out.results:
             self.results[op_id] = result
         self.check_node(name)
@@ -124,6 +132,7 @@ class Sim:
             if table == lt:
                 self.record_accept(name, key, (value[0], value[1]), value[2])
         node.staged.clear()
+        node.must_sync = False
         self.flight += [(name, dest, msg) for dest, msg in node.outbox]
         node.outbox.clear()
 

@@ -68,16 +68,21 @@ class StateMachine(Protocol):
 
 @dataclass
 class Output:
-    """What one step of a :class:`Replica` asks the world to do, in this order: make
-    ``persist`` durable (``(table, key, value)``, value ``None`` deletes), then send ``send``
-    (``(dest, msg)``); ``results`` (``(op id, result)``) may be delivered at once."""
+    """What one step of a :class:`Replica` asks the world to do, in this order: write
+    ``persist`` and ``lazy`` to storage (``(table, key, value)``, value ``None`` deletes), make
+    ``persist`` (acceptor state: promises and accepted entries) durable, then send ``send``
+    (``(dest, msg)``). ``lazy`` writes (what is known chosen, snapshots) may become durable
+    with a later sync: losing them in a crash only means learning them again. ``results``
+    (``(op id, result)``) may be delivered at once."""
 
     persist: list[tuple[str, Any, Any]] = field(default_factory=list)
+    lazy: list[tuple[str, Any, Any]] = field(default_factory=list)
     send: list[tuple[str, dict]] = field(default_factory=list)
     results: list[tuple[str, dict]] = field(default_factory=list)
 
     def extend(self, other: "Output") -> None:
         self.persist += other.persist
+        self.lazy += other.lazy
         self.send += other.send
         self.results += other.results
 
@@ -244,9 +249,15 @@ class Replica:
         promised = as_ballot(msg["promised"])
         self.max_round = max(self.max_round, promised[0])
         if self.role != FOLLOWER and promised > self.ballot:
+            was_leader = self.role == LEADER
             self._step_down(out)
             self.last_heard = now
             self._schedule_election(now)
+            if was_leader:
+                # An acceptor promised a higher ballot (a candidate that may have failed, or
+                # a leader that took over). Try a higher ballot at once: acceptors still
+                # granting our lease promise us, and those granting a new leader's refuse.
+                self._start_phase1(now, out)
 
     def _on_p1a(self, src: str, msg: dict, now: float, out: Output) -> None:
         b = as_ballot(msg["b"])
@@ -345,7 +356,7 @@ class Replica:
                 # accepting our own proposal here is what that p2a would do.
                 entry = [self.ballot[0], self.ballot[1], value]
                 self.log[s] = entry
-                out.persist.append((self.lt, s, entry))
+                out.lazy.append((self.lt, s, entry))
             self.chosen_above.add(s)
             self._advance(out)
             out.extend(self.flush(now))
@@ -414,7 +425,7 @@ class Replica:
             self.chosen_above.discard(self.commit)
             self._apply_value(self.log[self.commit][2], out)
         if self.commit > first:
-            out.persist.append((self.mt, "commit", self.commit))
+            out.lazy.append((self.mt, "commit", self.commit))
             self._maybe_snapshot(out)
 
     def _apply_value(self, value: Any, out: Output) -> None:
@@ -426,10 +437,10 @@ class Replica:
             return
         old = self.snap_index
         self.snap_index = self.commit
-        out.persist.append((self.mt, "snap", [self.snap_index, self.sm.snapshot()]))
+        out.lazy.append((self.mt, "snap", [self.snap_index, self.sm.snapshot()]))
         for s in range(old + 1, self.snap_index + 1):
             if self.log.pop(s, None) is not None:
-                out.persist.append((self.lt, s, None))
+                out.lazy.append((self.lt, s, None))
 
     def _on_catchup(self, src: str, msg: dict, now: float, out: Output) -> None:
         start = int(msg["from"])
@@ -452,18 +463,18 @@ class Replica:
             self.sm.restore(data)
             for s in [s for s in self.log if s <= index]:
                 del self.log[s]
-                out.persist.append((self.lt, s, None))
+                out.lazy.append((self.lt, s, None))
             self.snap_index = self.commit = index
             self.chosen_above = {s for s in self.chosen_above if s > index}
-            out.persist.append((self.mt, "snap", [index, data]))
-            out.persist.append((self.mt, "commit", index))
+            out.lazy.append((self.mt, "snap", [index, data]))
+            out.lazy.append((self.mt, "commit", index))
         for s, v in msg["entries"]:
             s = int(s)
             if s != self.commit + 1:
                 continue
             entry = [self.promised[0], self.promised[1], v]
             self.log[s] = entry
-            out.persist.append((self.lt, s, entry))
+            out.lazy.append((self.lt, s, entry))
             self.chosen_above.add(s)
             self._advance(out)
         if self.commit < self.leader_commit:
@@ -656,7 +667,7 @@ class PaxosHost:
 
     def _execute(self, out: Output) -> None:
         storage = self.env.storage
-        for table, key, value in out.persist:
+        for table, key, value in out.persist + out.lazy:
             if value is None:
                 storage.delete(table, key)
             else:
