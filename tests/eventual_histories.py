@@ -150,7 +150,7 @@ def _simulate(kind: str, plan: list[list], rng: random.Random, lag: float) -> No
     skew = {n: rng.uniform(-5, 5) * MS for n in NODES}
     state: dict[Any, _Versions] = {}
     siblings: dict[Any, list] = {}
-    counters: dict[Any, list] = {}
+    logs: dict[Any, list] = {}
     by_time = sorted(range(len(plan)), key=lambda i: plan[i][1] if plan[i][3] != "read"
                      else (plan[i][0] + plan[i][1]) / 2)
     version = 0
@@ -175,29 +175,24 @@ def _simulate(kind: str, plan: list[list], rng: random.Random, lag: float) -> No
                     siblings[key] = [v for v in sibs if v not in read] + [value]
                 plan[i][9] = {"read": read, "siblings": True}
             continue
-        if kind == "counter":
-            total = counters.setdefault(key, [[], []])
+        if kind in ("counter", "set"):
+            # Append-only: [apply times, running totals (counter) or elements (set)].
+            log = logs.setdefault(key, [[], []])
             if f == "read":
-                j = bisect.bisect_right(total[0], seen_at)
-                plan[i][5] = total[1][j - 1] if j else 0
+                j = bisect.bisect_right(log[0], seen_at)
+                if kind == "counter":
+                    plan[i][5] = log[1][j - 1] if j else 0
+                else:
+                    plan[i][5] = sorted(log[1][:j])
             elif applies:
-                total[0].append(t)
-                total[1].append((total[1][-1] if total[1] else 0) + value)
+                log[0].append(t)
+                log[1].append(value if kind == "set" else
+                              (log[1][-1] if log[1] else 0) + value)
             continue
         if f == "read":
             cur = vs.at(seen_at)
-            if kind == "set":
-                plan[i][5] = sorted(cur[1]) if cur else []
-            else:
-                plan[i][5] = cur[1] if cur else None
-                plan[i][9] = {**(meta or {}), **(cur[2] if cur else {})}
-            continue
-        if kind == "set":
-            cur = vs.at(t)
-            elements = (cur[1] if cur else frozenset()) | {value}
-            version += 1
-            if applies:
-                vs.apply(t, version, elements, {})
+            plan[i][5] = cur[1] if cur else None
+            plan[i][9] = {**(meta or {}), **(cur[2] if cur else {})}
             continue
         version += 1
         m = {"ts": round((t + skew[node]) / 1e9, 9)} if kind == "lww" else {"version": version}
