@@ -39,7 +39,10 @@ def anomaly(key: Hashable, ops: list[Op], model: Model, outcome: Outcome) -> dic
     start = prefix[first - 1][1] if first > 0 else model.init()
     others = [ops[i] for i, _ in prefix[first:]] + [ops[i] for i in pending if i != stuck]
     seen = _reachable(start, others, model)
-    candidates = [_candidate(ops[i], seen, model) for i in pending]
+    unplaced_reads = sorted((op for i, op in enumerate(ops) if i not in placed
+                             and op.f in model.reads and model.constrains(op)),
+                            key=lambda op: op.completion_index)
+    candidates = [_candidate(ops[i], seen, model, unplaced_reads) for i in pending]
     why = candidates[pending.index(stuck)]["why"]
     explanation = (f"{model.describe_op(ops[stuck])} (op {ops[stuck].index}) cannot be linearized: "
                    f"{why}; {len(prefix)} earlier ops linearize, leaving "
@@ -77,6 +80,19 @@ def decision_anomaly(key: Hashable, ops: list[Op], model: Model,
     }
 
 
+def _blocked_read(op: Op, legal: list[Hashable], model: Model, later_reads: list[Op]) -> str:
+    """What goes wrong after ``op``: for a model with ``may_reach``, the first later read
+    that none of the states after ``op`` can grow into."""
+    if model.may_reach is not None and op.f not in model.reads:
+        after = [model.step(s, op) for s in legal]
+        for r in later_reads:
+            if r.index > op.index and not any(model.may_reach(s, r) for s in after):
+                reset = f" without a {' or '.join(model.resets)}" if model.resets else ""
+                return (f"then {model.noun} can no longer become what {model.describe_op(r)} "
+                        f"(op {r.index}) read{reset}")
+    return "no order of the remaining ops then fits"
+
+
 def _reachable(start: Hashable, others: list[Op], model: Model) -> list[Hashable]:
     """States reachable from ``start`` by applying some of ``others`` (ignoring their mutual
     real-time order, which only widens the set): what the unplaced op could have seen."""
@@ -97,12 +113,13 @@ def _reachable(start: Hashable, others: list[Op], model: Model) -> list[Hashable
     return seen
 
 
-def _candidate(op: Op, states: list[Hashable], model: Model) -> dict[str, Any]:
+def _candidate(op: Op, states: list[Hashable], model: Model,
+               later_reads: list[Op]) -> dict[str, Any]:
     legal = [s for s in states if model.step(s, op) is not None]
     if legal:
         why = (f"{model.describe_op(op)} fits when {model.noun} is "
-               f"{either([model.describe_state(s) for s in legal])}, but no order of the "
-               f"remaining ops then fits")
+               f"{either([model.describe_state(s) for s in legal])}, but "
+               f"{_blocked_read(op, legal, model, later_reads)}")
     else:
         why = model.why(op, states)
     return {"op": op.index, "state": either([model.describe_state(s) for s in states]),

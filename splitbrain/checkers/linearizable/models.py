@@ -79,9 +79,11 @@ def show(v: Any) -> str:
         return str(v)
 
 
-def either(values: list[str]) -> str:
-    """'1', '1 or 4', '1, 2 or 4'."""
-    values = sorted(set(values))
+def either(values: list[str], most: int = 4) -> str:
+    """'1', '1 or 4', '1, 2 or 4'; past ``most`` values, '1, 2, 3, 4 or 7 other values'."""
+    values = sorted(set(values), key=lambda v: (len(v), v))
+    if len(values) > most:
+        return ", ".join(values[:most]) + f" or {len(values) - most} other values"
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
 
 

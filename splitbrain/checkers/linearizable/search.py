@@ -139,11 +139,12 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
     steps = [model.compile(op) for op in ops]
     may_reach = model.may_reach
     is_read = [op.f in model.reads for op in ops]
-    is_reset = [op.f in model.resets for op in ops]
+    role = bytes(1 if is_read[j] else 2 if op.f in model.resets else 0
+                 for j, op in enumerate(ops))
     # For each read, the reset ops whose value it could grow from (state-independent).
     origins: list[tuple[int, ...]] = [()] * n
     if may_reach is not None:
-        resets = [x for x in range(n) if is_reset[x]]
+        resets = [x for x in range(n) if role[x] == 2]
         origins = [tuple(x for x in resets if may_reach(freeze(ops[x].value), op))
                    if is_read[j] else () for j, op in enumerate(ops)]
 
@@ -179,8 +180,7 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
                 if key not in memo:
                     memo.add(key)  # explored from here on, or (lookahead) dead
                     if may_reach is not None and not is_read[i] and not _reachable_reads(
-                            new_state, i, nxt[head], nxt, ops, is_read, is_reset, origins,
-                            may_reach):
+                            new_state, i, nxt[head], nxt, ops, role, origins, may_reach):
                         e = nxt[e]
                         continue
                     stack.append((i, state))
@@ -218,21 +218,21 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
 
 
 def _reachable_reads(state: Hashable, placed: int, e: int, nxt: list[int], ops: list[Op],
-                     is_read: list[bool], is_reset: list[bool],
-                     origins: list[tuple[int, ...]], may_reach) -> bool:
+                     role: bytes, origins: list[tuple[int, ...]], may_reach) -> bool:
     """The lookahead rule: can every pending read still see its output, from ``state`` or
-    from a pending reset called before it returned? Walks the list from ``e``."""
+    from a pending reset called before it returned? Walks the list from ``e``. ``role`` is
+    1 for a read, 2 for a reset, 0 for other ops."""
     called: set[int] = set()
     for _ in range(LOOKAHEAD):
         if e == -1:
             return True
         j = e >> 1
-        if j != placed:
+        r = role[j]
+        if r and j != placed:
             if e & 1 == 0:
-                if is_reset[j]:
+                if r == 2:
                     called.add(j)
-            elif is_read[j] and not may_reach(state, ops[j]) and \
-                    not any(x in called for x in origins[j]):
+            elif r == 1 and called.isdisjoint(origins[j]) and not may_reach(state, ops[j]):
                 return False
         e = nxt[e]
     return True
