@@ -47,7 +47,8 @@ class Bar:
 
     @property
     def text(self) -> str:
-        return fit(self.label, self.x1 - self.x0)
+        """What the bar says: its op's index (explanations name ops by index), then the op."""
+        return fit(f"{self.index}: {self.label}", self.x1 - self.x0)
 
 
 def fit(label: str, width: float) -> str:
@@ -203,7 +204,7 @@ def _layout(run: RunData, ops: list[Op], label_of: Callable[[Op], str]
                          {op.completion_index for op in ops
                           if op.completion_index >= 0 and op.type != "info"})
     slot = {e: i for i, e in enumerate(slot_events)}
-    slot_w = max(34.0, min(90.0, 1000.0 / max(len(slot_events), 1)))
+    slot_w = max(40.0, min(90.0, 1100.0 / max(len(slot_events), 1)))
 
     def x_of(s: float) -> float:
         return round(LEFT + (s + 0.5) * slot_w, 1)
