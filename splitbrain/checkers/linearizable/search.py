@@ -48,6 +48,7 @@ reads prunes less, never wrongly.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Hashable
@@ -68,12 +69,13 @@ class Budget:
         self.deadline = None if time_limit is None else time.monotonic() + time_limit
         self.memory_limit = memory_limit
 
-    def exceeded(self, memo_entries: int, nbits: int) -> str | None:
-        """The reason the budget is spent, or None."""
+    def exceeded(self, memo_entries: int, nbits: int, state_bytes: int = 0) -> str | None:
+        """The reason the budget is spent, or None. Memory is estimated per memo entry: the
+        bitset, the entry's overhead, and ``state_bytes`` (a sampled state's size)."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             return "the time limit ran out"
-        if self.memory_limit is not None and \
-                memo_entries * (_ENTRY_OVERHEAD + nbits // 8) > self.memory_limit:
+        if self.memory_limit is not None and memo_entries * \
+                (_ENTRY_OVERHEAD + nbits // 8 + state_bytes) > self.memory_limit:
             return "the memory limit ran out"
         return None
 
@@ -162,7 +164,7 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
             countdown -= 1
             if countdown == 0:
                 countdown = _CHECK_EVERY
-                reason = budget.exceeded(len(memo), n)
+                reason = budget.exceeded(len(memo), n, sys.getsizeof(state))
                 if reason is not None:
                     return Outcome(None, _prefix(stack, state, best), stuck, len(memo), reason)
             for d in twins[i]:
