@@ -254,3 +254,27 @@ def test_run_browser_lists_runs_and_opens_a_report(browser, tmp_path):
 
     with serving(make_store(tmp_path / "store")) as port:
         in_browser(browser, scenario)
+
+
+def test_anomaly_types_can_be_filtered(browser, tmp_path):
+    from splitbrain.checkers.result import Result, compose
+
+    run = small_run(tmp_path / "run")
+    mixed = Result(True, checker="session", anomalies=[
+        {"type": "read-your-writes", "ops": [12, 18], "explanation": "p0 did not see its write"},
+        {"type": "monotonic-reads", "ops": [18, 22], "explanation": "p2 went back in time"},
+        {"type": "read-your-writes", "ops": [14, 22], "explanation": "p1 did not see its write"}])
+    (run / "results.json").write_text(json.dumps(compose({"session": mixed}).to_dict()))
+    report = write_run_report(run)
+
+    async def scenario(page: Page):
+        await page.goto(report.as_uri())
+        shown = "[...document.querySelectorAll('#checker-session .anomaly')].filter(a => !a.hidden).length"
+        assert await page.eval(shown) == 3
+        await page.eval("document.querySelector('input[value=\"read-your-writes\"]').click()")
+        assert await page.eval(shown) == 1
+        await page.eval("document.querySelector('input[value=\"read-your-writes\"]').click()")
+        assert await page.eval(shown) == 3
+        assert page.errors() == []
+
+    in_browser(browser, scenario)

@@ -19,7 +19,7 @@ from splitbrain.reports.run import RunData
 from splitbrain.reports.text import short, verdict_word
 from splitbrain.reports.timeline import Timeline, anomaly_timeline, linearizability_timeline
 
-MAX_ANOMALIES = 500      # listed per checker (all are counted)
+MAX_ANOMALIES = 5000     # listed per checker (all are counted; checkers keep 1000 of each type)
 MAX_TIMELINES = 12       # drawn per checker; the first of each anomaly type come first
 MAX_KEY_ROWS = 200
 MAX_DETAILS_CHARS = 20_000

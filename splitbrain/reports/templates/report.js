@@ -96,6 +96,16 @@
     box.scrollLeft = Math.max(0, b.left - c.left - c.width * 0.6);
   });
 
+  // Ticking anomaly types off hides those anomalies of the checker's list.
+  document.querySelectorAll("input[data-filter]").forEach(function (box) {
+    box.addEventListener("change", function () {
+      var section = document.getElementById(box.getAttribute("data-filter"));
+      section.querySelectorAll(".anomaly").forEach(function (a) {
+        if (a.getAttribute("data-type") === box.value) a.hidden = !box.checked;
+      });
+    });
+  });
+
   document.querySelectorAll("button[data-copy]").forEach(function (b) {
     b.addEventListener("click", function () {
       var source = document.getElementById(b.getAttribute("data-copy"));
