@@ -3,8 +3,9 @@
 Steps, per independent sub-history (``Model.partition``, by default one per key): leave out
 ``fail`` ops (they certainly did not happen) and ops the model calls irrelevant, apply the proven
 pruning rules (:mod:`.prune`), decide in polynomial time when a decider applies
-(:mod:`.deciders`), otherwise run the search (:mod:`.search`); explain each illegal key
-(:mod:`.explain`). Every key is decided, not just the first bad one, under one shared time and
+(:mod:`.deciders`), otherwise rewrite into an equivalent history (:mod:`.reduce`) and run the
+search (:mod:`.search`, or its compiled twin :mod:`.compiled` for register models); explain
+each illegal key (:mod:`.explain`), replaying the found order on the original ops. Every key is decided, not just the first bad one, under one shared time and
 memory budget; keys left when the budget runs out are ``unknown``.
 """
 
@@ -15,11 +16,11 @@ import time
 from typing import Any, Hashable
 
 from splitbrain.checkers.linearizable import deciders
+from splitbrain.checkers.linearizable.compiled import search_any
 from splitbrain.checkers.linearizable.explain import anomaly, decision_anomaly
 from splitbrain.checkers.linearizable.models import Model, make_model, show
 from splitbrain.checkers.linearizable.prune import prune
 from splitbrain.checkers.linearizable.reduce import reduce
-from splitbrain.checkers.linearizable.compiled import search_any
 from splitbrain.checkers.linearizable.search import Budget, Outcome
 from splitbrain.checkers.result import Result, merge_validity
 from splitbrain.errors import BadInput

@@ -61,6 +61,7 @@ def search_compiled(ops: list[Op], model: Model, budget: Budget) -> Outcome:
     has_ret = bytes(op.type == "ok" for op in ops)
     status, prefix, stuck, explored = _wgl.search(
         bytes(kinds), a, b, has_ret, entry_order(ops), twin_start, twin_list, init,
-        -1.0 if budget.deadline is None else budget.deadline, budget.memory_limit or 0)
+        -1.0 if budget.deadline is None else budget.deadline,
+        0 if budget.memory_limit is None else max(1, budget.memory_limit))
     return Outcome(_STATUS[status], [(i, None) for i in prefix], None if stuck < 0 else stuck,
                    explored, _REASON.get(status))

@@ -120,7 +120,7 @@ def entry_order(ops: list[Op]) -> list[int]:
     return [e for _, e in entries]
 
 
-def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = True) -> Outcome:
+def search(ops: list[Op], model: Model, budget: Budget) -> Outcome:
     """Decide whether ``ops`` (one sub-history, in call order, no ``fail`` ops) linearize."""
     n = len(ops)
     # Entry ids: 2*i is op i's call, 2*i+1 its return; HEAD = 2n, END = -1.
@@ -137,7 +137,7 @@ def search(ops: list[Op], model: Model, budget: Budget, *, use_twins: bool = Tru
     has_ret = [op.type == "ok" for op in ops]
     bits = [1 << i for i in range(n)]
     done = bytearray(n)
-    twins = twins_of(ops, model) if use_twins else [()] * n
+    twins = twins_of(ops, model)
     steps = [model.compile(op) for op in ops]
     may_reach = model.may_reach
     is_read = [op.f in model.reads for op in ops]
