@@ -123,6 +123,10 @@ class Timeline:
     lane_height: int = LANE_H
     bar_height: int = BAR_H
 
+    @property
+    def outcomes(self) -> set[str]:
+        return {b.outcome for b in self.bars}
+
 
 def _pick(run: RunData, named: list[int], centre: int | None,
           context: list[Op] = ()) -> tuple[list[Op], list[int], int]:
@@ -194,10 +198,11 @@ def _lane_order(p: int | str) -> tuple:
     return (isinstance(p, str), p if isinstance(p, int) else 0, str(p))
 
 
-def _layout(run: RunData, ops: list[Op], label_of: Callable[[Op], str]
+def _layout(run: RunData, ops: list[Op], label_of: Callable[[Op], str], lane_h: int = LANE_H
             ) -> tuple[Timeline, dict[int, int], Callable[[float], float]]:
-    """Lanes, slots and bars. Returns the timeline, each event index's slot, and the function
-    from a (fractional) slot to its x pixel."""
+    """Lanes (``lane_h`` high: room under the bars for a linearization track, or not), slots
+    and bars. Returns the timeline, each event index's slot, and the function from a
+    (fractional) slot to its x pixel."""
     procs = sorted({op.process for op in ops}, key=_lane_order)
     lane_of = {p: i for i, p in enumerate(procs)}
     slot_events = sorted({op.index for op in ops} |
@@ -212,7 +217,7 @@ def _layout(run: RunData, ops: list[Op], label_of: Callable[[Op], str]
     right = LEFT + len(slot_events) * slot_w
     bars = []
     for op in ops:
-        y = TOP + lane_of[op.process] * LANE_H + BAR_TOP
+        y = TOP + lane_of[op.process] * lane_h + BAR_TOP
         x0 = x_of(slot[op.index]) - slot_w * 0.35
         x1 = (right + TAIL - 6 if op.type == "info"
               else x_of(slot[op.completion_index]) + slot_w * 0.35)
@@ -220,9 +225,9 @@ def _layout(run: RunData, ops: list[Op], label_of: Callable[[Op], str]
     every = max(1, len(slot_events) // 8)
     ticks = [(x_of(i), seconds(run.events[e].time)) for i, e in enumerate(slot_events)
              if i % every == 0 or i == len(slot_events) - 1]
-    lanes = [(process_label(p), TOP + i * LANE_H) for i, p in enumerate(procs)]
-    tl = Timeline(width=right + TAIL, height=TOP + len(procs) * LANE_H + 8, lanes=lanes,
-                  bars=bars, ticks=ticks)
+    lanes = [(process_label(p), TOP + i * lane_h) for i, p in enumerate(procs)]
+    tl = Timeline(width=right + TAIL, height=TOP + len(procs) * lane_h + 8, lanes=lanes,
+                  bars=bars, ticks=ticks, lane_height=lane_h)
     return tl, slot, x_of
 
 
@@ -240,7 +245,7 @@ def anomaly_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline | None:
     ops, missing, dropped = _pick(run, indices, None)
     if not ops:
         return None
-    tl, _, _ = _layout(run, ops, _version_label)
+    tl, _, _ = _layout(run, ops, _version_label, lane_h=BAR_H + 2 * BAR_TOP + 2)
     for bar in tl.bars:
         bar.role = "named"
     tl.tooltips = {str(op.index): _tooltip(run, op, []) for op in ops}
