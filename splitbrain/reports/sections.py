@@ -14,8 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from splitbrain.reports.figures import Figures, Table, cell, figures, number
+from splitbrain.reports.figures import Figures, cell, figures, number
 from splitbrain.reports.run import RunData
+from splitbrain.reports.staleness import measured_vs_predicted
 from splitbrain.reports.text import short, verdict_word
 from splitbrain.reports.timeline import Timeline, anomaly_timeline, linearizability_timeline
 
@@ -78,36 +79,6 @@ def _anomaly_view(run: RunData, n: int, a: dict[str, Any], draw: bool,
     return view
 
 
-def _measured_vs_predicted(details: dict[str, Any]) -> tuple[list[Table], dict[str, Any]]:
-    """The staleness checker's measurements beside the PBS prediction for the run's N, R, W
-    (``details.k_staleness``, ``details.t_visibility`` and ``details.pbs``), as two tables;
-    and the details left for the generic figures."""
-    pbs = details.get("pbs")
-    k = details.get("k_staleness")
-    rows = details.get("t_visibility")
-    if not (isinstance(pbs, dict) and isinstance(k, dict) and isinstance(rows, list)):
-        return [], details
-    nrw = f"N={pbs.get('n')}, R={pbs.get('r')}, W={pbs.get('w')}"
-    measured_k = k.get("p_at_least") or []
-    predicted_k = pbs.get("k_staleness_p_at_least") or []
-    k_rows = [[str(i), cell(m), cell(p)] for i, (m, p) in enumerate(zip(measured_k, predicted_k))]
-    predicted_t = [p for p in pbs.get("t_visibility") or [] if isinstance(p, dict)]
-    t_rows = [[f"{r.get('t_ms_from')}–{r.get('t_ms_to') or '∞'}", cell(r.get("reads")),
-               cell(r.get("p_visible")), cell(p.get("p_visible")) if p else ""]
-              for r, p in zip(rows, predicted_t + [{}] * len(rows)) if isinstance(r, dict)]
-    tables = [
-        Table(f"k-staleness: P(a read is at least k versions behind), measured vs PBS ({nrw})",
-              ["k", "measured", "PBS"], k_rows, len(k_rows)),
-        Table(f"t-visibility: P(a read sees a write acknowledged t ms before it began), "
-              f"measured vs PBS ({nrw})", ["t (ms)", "reads", "measured", "PBS"],
-              t_rows, len(t_rows))]
-    rest = {**details, "k_staleness": {kk: v for kk, v in k.items() if kk != "p_at_least"},
-            "pbs": {kk: v for kk, v in pbs.items()
-                    if kk not in ("k_staleness_p_at_least", "t_visibility")}}
-    del rest["t_visibility"]
-    return tables, rest
-
-
 def _keys(details: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     """Per-key verdicts (linearizability's ``details.keys``): invalid and unknown keys first."""
     keys = details.get("keys")
@@ -152,7 +123,7 @@ def section(run: RunData, name: str, result: dict[str, Any]) -> Section:
 
     details = result.get("details") if isinstance(result.get("details"), dict) else {}
     keys, keys_total = _keys(details)
-    compared, details = _measured_vs_predicted(details)
+    compared, details = measured_vs_predicted(details)
     shown = figures({k: v for k, v in details.items() if k != "keys" or not keys})
     shown.tables[:0] = compared
     text = json.dumps(shown.rest, indent=1, default=str, ensure_ascii=False) if shown.rest else ""
