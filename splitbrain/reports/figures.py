@@ -112,10 +112,9 @@ def _table(name: str, v: Any) -> Table | None:
     return Table(name, first + columns, rows, len(records))
 
 
-def figures(data: dict[str, Any], *, depth: int = 2, prefix: str = "",
-            into: Figures | None = None) -> Figures:
+def figures(data: dict[str, Any], *, depth: int = 2, prefix: str = "") -> Figures:
     """Sort ``data``'s values into facts, charts and tables by shape (see the module doc)."""
-    out = into if into is not None else Figures()
+    out = Figures()
     for k, v in data.items():
         name = f"{prefix}{k}"
         bars = _bars(v)
@@ -127,7 +126,7 @@ def figures(data: dict[str, Any], *, depth: int = 2, prefix: str = "",
         elif not isinstance(v, (dict, list)):
             out.facts.append((name, cell(v)))
         elif isinstance(v, dict) and v and depth > 1:
-            inner = figures(v, depth=depth - 1, prefix=f"{name}.", into=Figures())
+            inner = figures(v, depth=depth - 1, prefix=f"{name}.")
             out.facts += inner.facts
             out.charts += inner.charts
             out.tables += inner.tables
