@@ -184,3 +184,22 @@ def test_compiled_search_agrees_with_python_search(history, initial):
     c = search_compiled(ops, model, Budget(None, None))
     assert (c.valid, c.stuck, [i for i, _ in c.prefix]) == \
         (py.valid, py.stuck, [i for i, _ in py.prefix])
+
+
+@SETTINGS
+@given(histories("kv-append", max_ops=9))
+def test_compiled_lookahead_walk_agrees_with_python_walk(history):
+    import splitbrain.checkers.linearizable.search as search_module
+
+    compiled_walk = search_module._compiled_walk
+    assert compiled_walk is not None, "the C extension is not built: pip install -e . builds it"
+    model = make_model("kv-append")
+    ops = [op for op in history.ops() if op.type != "fail" and model.relevant(op)]
+    with_c = search(ops, model, Budget(None, None))
+    search_module._compiled_walk = None
+    try:
+        with_python = search(ops, model, Budget(None, None))
+    finally:
+        search_module._compiled_walk = compiled_walk
+    assert (with_c.valid, with_c.stuck, with_c.explored) == \
+        (with_python.valid, with_python.stuck, with_python.explored)

@@ -276,7 +276,52 @@ out:
     return result;
 }
 
+/* reachable_reads(state, placed, e, snxt, ops, origins, may_reach, limit) -> bool: the
+   lookahead walk of search.py's _reachable_reads (same arguments, same result), in C; only
+   may_reach runs in Python. */
+static PyObject *py_reachable_reads(PyObject *self, PyObject *args) {
+    PyObject *state, *snxt, *ops, *origins, *may_reach;
+    Py_ssize_t placed, e, limit;
+    if (!PyArg_ParseTuple(args, "OnnO!O!O!On", &state, &placed, &e, &PyList_Type, &snxt,
+                          &PyList_Type, &ops, &PyList_Type, &origins, &may_reach, &limit))
+        return NULL;
+    Py_ssize_t *called = malloc((limit > 0 ? limit : 1) * sizeof(Py_ssize_t));
+    if (!called) return PyErr_NoMemory();
+    Py_ssize_t nc = 0;
+    PyObject *result = Py_True;
+    for (Py_ssize_t k = 0; k < limit && e != -1; k++) {
+        Py_ssize_t j = e >> 1;
+        if (j != placed) {
+            if ((e & 1) == 0) {
+                called[nc++] = j;
+            } else {
+                PyObject *orig = PyList_GET_ITEM(origins, j);
+                int hit = 0;
+                for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(orig) && !hit; t++) {
+                    Py_ssize_t x = PyLong_AsSsize_t(PyTuple_GET_ITEM(orig, t));
+                    for (Py_ssize_t c = 0; c < nc; c++)
+                        if (called[c] == x) { hit = 1; break; }
+                }
+                if (!hit) {
+                    PyObject *r = PyObject_CallFunctionObjArgs(may_reach, state,
+                                                               PyList_GET_ITEM(ops, j), NULL);
+                    int ok = r ? PyObject_IsTrue(r) : -1;
+                    Py_XDECREF(r);
+                    if (ok < 0) { free(called); return NULL; }
+                    if (!ok) { result = Py_False; break; }
+                }
+            }
+        }
+        e = PyLong_AsSsize_t(PyList_GET_ITEM(snxt, e));
+        if (e == -1 && PyErr_Occurred()) { free(called); return NULL; }
+    }
+    free(called);
+    Py_INCREF(result);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"reachable_reads", py_reachable_reads, METH_VARARGS, "The lookahead walk of search.py."},
     {"search", py_search, METH_VARARGS, "Lowe's linearizability search on integer-encoded register ops."},
     {NULL, NULL, 0, NULL},
 };

@@ -118,10 +118,10 @@ def _candidate(op: Op, states: list[Hashable], model: Model,
     legal = [s for s in states if model.step(s, op) is not None]
     if legal:
         why = (f"{model.describe_op(op)} fits when {model.noun} is "
-               f"{either([model.describe_state(s) for s in legal])}, but "
+               f"{either(legal, model.describe_state)}, but "
                f"{_blocked_read(op, legal, model, later_reads)}")
     else:
         why = model.why(op, states)
-    return {"op": op.index, "state": either([model.describe_state(s) for s in states]),
+    return {"op": op.index, "state": either(states, model.describe_state),
             "why": why}
 

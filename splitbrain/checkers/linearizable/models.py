@@ -79,12 +79,15 @@ def show(v: Any) -> str:
         return str(v)
 
 
-def either(values: list[str], most: int = 4) -> str:
-    """'1', '1 or 4', '1, 2 or 4'; past ``most`` values, '1, 2, 3, 4 or 7 other values'."""
-    values = sorted(set(values), key=lambda v: (len(v), v))
-    if len(values) > most:
-        return ", ".join(values[:most]) + f" or {len(values) - most} other values"
-    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+def either(states: list[Hashable], describe: Callable[[Hashable], str] = show,
+           most: int = 4) -> str:
+    """'1', '1 or 4', '1, 2 or 4'; past ``most`` states (the shortest are shown),
+    '1, 2, 3, 4 or 7 other values'. Only the shown states are described."""
+    distinct = sorted(set(states), key=lambda s: (len(repr(s)), repr(s)))
+    texts = [describe(s) for s in distinct[:most]]
+    if len(distinct) > most:
+        return ", ".join(texts) + f" or {len(distinct) - most} other values"
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " or " + texts[-1]
 
 
 class Model:
@@ -153,7 +156,7 @@ class Model:
 
     def why(self, op: Op, states: list[Hashable]) -> str:
         """Why ``op`` is illegal in every one of ``states`` (one clause)."""
-        held = either([self.describe_state(s) for s in states]) if states else "nothing reachable"
+        held = either(states, self.describe_state) if states else "nothing reachable"
         return f"{self.describe_op(op)} is illegal when {self.noun} is {held}"
 
 
@@ -187,7 +190,7 @@ class Register(Model):
         return super().behaviour(op)
 
     def why(self, op, states):
-        held = either([self.describe_state(s) for s in states])
+        held = either(states, self.describe_state)
         if op.f == "read":
             return f"read {show(op.output)}, but {self.noun} held {held}"
         if op.f == "cas":
@@ -253,7 +256,7 @@ class KVAppend(Model):
 
     def why(self, op, states):
         if op.f in self.reads:
-            return f"got {show(op.output)}, but the value was {either([show(s) for s in states])}"
+            return f"got {show(op.output)}, but the value was {either(states)}"
         return super().why(op, states)
 
 

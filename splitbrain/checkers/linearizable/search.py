@@ -40,10 +40,11 @@ returned: ``may_reach(s, r)`` is false and ``may_reach(value(x), r)`` is false f
 now and must precede r, so ``call(x) < ret(r)``; the state it leaves is its value (a reset
 sets the state regardless of it). Between it (or now, if none) and r come only non-reset ops,
 which by the contract of ``may_reach`` only grow the state; so r's output must be reachable
-from value(x) or from s. If neither holds, no completion exists. The search walks the pending
-entries in history order, so the reset calls met before r's return entry are exactly the
-pending resets called before r returned; it stops after ``LOOKAHEAD`` entries: checking fewer
-reads prunes less, never wrongly.
+from value(x) or from s (s itself, when the op just placed is a reset). If neither holds, no
+completion exists. The search walks a watch list, a second linked list holding only the pending
+reads' return entries and the pending resets' call entries in history order, so the reset calls
+met before r's return entry are exactly the pending resets called before r returned; it stops
+after ``LOOKAHEAD`` entries: checking fewer reads prunes less, never wrongly.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ from typing import Hashable
 
 from splitbrain.checkers.linearizable.models import Model, freeze
 from splitbrain.history import Op
+
+try:  # the same walk in C (see _wgl.c); this module's reachable_reads is the reference
+    from splitbrain.checkers.linearizable._wgl import reachable_reads as _compiled_walk
+except ImportError:
+    _compiled_walk = None
 
 _CHECK_EVERY = 2048
 LOOKAHEAD = 256
@@ -140,15 +146,27 @@ def search(ops: list[Op], model: Model, budget: Budget) -> Outcome:
     twins = twins_of(ops, model)
     steps = [model.compile(op) for op in ops]
     may_reach = model.may_reach
+    walk = _compiled_walk or reachable_reads
     is_read = [op.f in model.reads for op in ops]
-    role = bytes(1 if is_read[j] else 2 if op.f in model.resets else 0
-                 for j, op in enumerate(ops))
-    # For each read, the reset ops whose value it could grow from (state-independent).
+    # The lookahead's watch list: a second linked list (same entry ids) holding only the return
+    # entries of pending reads (role 1) and the call entries of pending resets (role 2).
+    role = bytes(n)
     origins: list[tuple[int, ...]] = [()] * n
+    snxt = [-1] * (2 * n + 1)
+    sprv = [-1] * (2 * n + 1)
     if may_reach is not None:
+        role = bytes(1 if is_read[j] and has_ret[j] else 2 if op.f in model.resets else 0
+                     for j, op in enumerate(ops))
         resets = [x for x in range(n) if role[x] == 2]
+        # For each read, the resets whose value it could grow from (state-independent).
         origins = [tuple(x for x in resets if may_reach(freeze(ops[x].value), op))
-                   if is_read[j] else () for j, op in enumerate(ops)]
+                   if role[j] == 1 else () for j, op in enumerate(ops)]
+        last = head
+        for e in entry_order(ops):
+            if role[e >> 1] == 2 - (e & 1):
+                snxt[last] = e
+                sprv[e] = last
+                last = e
 
     state = model.init()
     linearized = 0
@@ -181,8 +199,8 @@ def search(ops: list[Op], model: Model, budget: Budget) -> Outcome:
                 key = (new_lin, new_state)
                 if key not in memo:
                     memo.add(key)  # explored from here on, or (lookahead) dead
-                    if may_reach is not None and not is_read[i] and not _reachable_reads(
-                            new_state, i, nxt[head], nxt, ops, role, origins, may_reach):
+                    if may_reach is not None and not is_read[i] and not walk(
+                            new_state, i, snxt[head], snxt, ops, origins, may_reach, LOOKAHEAD):
                         e = nxt[e]
                         continue
                     stack.append((i, state))
@@ -195,6 +213,10 @@ def search(ops: list[Op], model: Model, budget: Budget) -> Outcome:
                         r = e | 1
                         p, q = prv[r], nxt[r]
                         nxt[p], prv[q] = q, p
+                    if role[i]:
+                        w = e + 2 - role[i]  # a read's return entry, a reset's call entry
+                        p, q = sprv[w], snxt[w]
+                        snxt[p], sprv[q] = q, p
                     e = nxt[head]
                     continue
             e = nxt[e]
@@ -209,6 +231,10 @@ def search(ops: list[Op], model: Model, budget: Budget) -> Outcome:
             done[i] = 0
             # unlift op i, in the reverse order of lifting
             c = 2 * i
+            if role[i]:
+                w = c + 2 - role[i]
+                p, q = sprv[w], snxt[w]
+                snxt[p], sprv[q] = w, w
             if has_ret[i]:
                 r = c | 1
                 p, q = prv[r], nxt[r]
@@ -219,22 +245,19 @@ def search(ops: list[Op], model: Model, budget: Budget) -> Outcome:
     return Outcome(True, _prefix(stack, state, []), None, len(memo))
 
 
-def _reachable_reads(state: Hashable, placed: int, e: int, nxt: list[int], ops: list[Op],
-                     role: bytes, origins: list[tuple[int, ...]], may_reach) -> bool:
+def reachable_reads(state: Hashable, placed: int, e: int, nxt: list[int], ops: list[Op],
+                    origins: list[tuple[int, ...]], may_reach, limit: int) -> bool:
     """The lookahead rule: can every pending read still see its output, from ``state`` or
-    from a pending reset called before it returned? Walks the list from ``e``. ``role`` is
-    1 for a read, 2 for a reset, 0 for other ops."""
+    from a pending reset called before it returned? Walks the watch list from ``e``."""
     called: set[int] = set()
-    for _ in range(LOOKAHEAD):
+    for _ in range(limit):
         if e == -1:
             return True
         j = e >> 1
-        r = role[j]
-        if r and j != placed:
+        if j != placed:
             if e & 1 == 0:
-                if r == 2:
-                    called.add(j)
-            elif r == 1 and called.isdisjoint(origins[j]) and not may_reach(state, ops[j]):
+                called.add(j)
+            elif called.isdisjoint(origins[j]) and not may_reach(state, ops[j]):
                 return False
         e = nxt[e]
     return True
