@@ -301,7 +301,10 @@ class DynamoDBStore:
     def _leader_guess(self, p: int) -> str | None:
         replica = self.host.replicas.get(p)
         if replica is not None:
-            return replica.leader if replica.leader != self.name else None
+            # A leader silent for a lease length is likely gone: refuse (definitely) rather
+            # than forward into a timeout.
+            silent = self.host.now() - replica.last_heard > self.timing.lease
+            return None if replica.leader == self.name or silent else replica.leader
         return self.hints.get(p) or self.groups[p][0]
 
     async def _local(self, p: int, op: dict, deadline: float) -> dict:
