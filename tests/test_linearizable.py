@@ -188,7 +188,9 @@ def test_100k_unique_register_valid_and_with_a_stale_read():
     assert r.valid is False
     assert time.monotonic() - started < 10
     [a] = r.anomalies
-    assert a["ops"] and a["explanation"]
+    stale = bad.events[a["op"]]
+    assert stale.f == "read" and a["op"] in a["ops"]
+    assert "began after write" in a["explanation"] and "came before" in a["explanation"]
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 1 << 20  # KiB: 1 GiB
 
 

@@ -48,6 +48,24 @@ def decide(ops: list[Op], model: Model) -> Decision | None:
 _START = -1.0
 
 
+def _extremes(ops: list[Op], members: list[int]) -> tuple[int | None, int | None]:
+    """The member that finished first and the one that began last (None: the virtual write
+    of the initial value, which finished before everything)."""
+    first = min(members, key=lambda p: ret_position(ops[p]), default=None)
+    last = max(members, key=lambda p: ops[p].index, default=None)
+    if first is not None and not any(ops[p].f == "write" for p in members):
+        first = None  # the initial value's cluster: its virtual write finished first
+    return first, last
+
+
+def _desc(ops: list[Op], pos: int | None) -> str:
+    if pos is None:
+        return "the start (the initial value)"
+    op = ops[pos]
+    what = f"write {show(op.value)}" if op.f == "write" else f"read -> {show(op.output)}"
+    return f"{what} (op {op.index})"
+
+
 def _unique_register(ops: list[Op], model: Register) -> Decision | None:
     if any(op.f not in ("read", "write") for op in ops):
         return None
@@ -80,18 +98,27 @@ def _unique_register(ops: list[Op], model: Register) -> Decision | None:
         zone[1] = max(zone[1], op.index)
         zone[2].append(pos)
     forward = sorted((lo, hi, v) for v, (lo, hi, _) in zones.items() if lo < hi)
-    for (lo1, hi1, v1), (lo2, hi2, v2) in zip(forward, forward[1:]):
+    for (_, hi1, v1), (lo2, _, v2) in zip(forward, forward[1:]):
         if lo2 < hi1:
-            return Decision(name, False, sorted(zones[v1][2] + zones[v2][2]),
-                            f"{show(v1)} and {show(v2)} were each read after the other was "
-                            f"written")
+            a, b = _extremes(ops, zones[v1][2])
+            c, d = _extremes(ops, zones[v2][2])
+            return Decision(name, False, [x for x in (b, c, a, d) if x is not None],
+                            f"it began after {_desc(ops, c)} had finished, so {show(v2)} came "
+                            f"before {show(v1)}; but {_desc(ops, d)} began after "
+                            f"{_desc(ops, a)} had finished, so {show(v1)} came before "
+                            f"{show(v2)}")
     starts = [lo for lo, _, _ in forward]
     for v, (lo, hi, members) in zones.items():
         if lo >= hi:
             k = bisect.bisect_left(starts, hi) - 1
             if k >= 0 and forward[k][1] > lo:
                 u = forward[k][2]
-                return Decision(name, False, sorted(members + zones[u][2]),
-                                f"{show(v)} was written while {show(u)} was still being read")
+                a, b = _extremes(ops, zones[u][2])
+                early, late = _extremes(ops, members)
+                return Decision(name, False, [x for x in (b, early, a, late) if x is not None],
+                                f"it saw {show(u)} after {_desc(ops, early)} had finished, yet "
+                                f"{_desc(ops, late)} began only after {_desc(ops, a)} had "
+                                f"finished: {show(v)} was written between two observations "
+                                f"of {show(u)}")
     return Decision(name, True)
 

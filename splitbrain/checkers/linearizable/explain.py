@@ -69,7 +69,7 @@ def decision_anomaly(key: Hashable, ops: list[Op], model: Model,
     return {
         "type": "nonlinearizable",
         "key": key,
-        "ops": [op.index for op in culprits],
+        "ops": sorted(op.index for op in culprits),
         "op": culprits[0].index,
         "explanation": f"{model.describe_op(culprits[0])} (op {culprits[0].index}) cannot be "
                        f"linearized: {decision.why}.",
