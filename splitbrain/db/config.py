@@ -165,17 +165,32 @@ def local_config(mode: str, nodes: int, data_root: str | os.PathLike, *, host: s
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct TCP ports that were free on ``host`` a moment ago."""
+    """``count`` distinct TCP ports that were free on ``host`` a moment ago.
+
+    They are drawn at random from below the kernel's ephemeral range: a port the kernel handed
+    out by binding to port 0 is one it may hand out again a moment later as the local port of
+    some outgoing connection, and then the node that was meant to listen there cannot bind."""
+    import random
     import socket
 
-    socks, ports = [], []
+    low, _ = _ephemeral_range()
+    candidates = random.sample(range(10_000, max(low, 10_000 + 4 * count)), k=8 * count + 64)
+    ports: list[int] = []
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise OSError(f"could not find {count} free TCP ports on {host}")
+
+
+def _ephemeral_range() -> tuple[int, int]:
     try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind((host, 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; other systems use 49152 and up
