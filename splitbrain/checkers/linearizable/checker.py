@@ -28,6 +28,9 @@ from splitbrain.history import NEMESIS, History, Op
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
 EXPLAIN_TIME_LIMIT, EXPLAIN_MEMORY_LIMIT = 1.0, 1 << 28
+# Past this many ops a decider's own explanation stands alone (the search's memo of
+# linearized-op bitsets would cost more than the explanation is worth).
+EXPLAIN_MAX_OPS = 10_000
 CONSISTENCY = (None, "strong")
 
 
@@ -103,7 +106,10 @@ def _decide(key: Hashable, ops: list[Op], model: Model, budget: Budget
         verdict["decider"] = decision.name
         if decision.valid:
             return done(True)
-        # The search explains the violation, within a budget of its own: the verdict is known.
+        if len(part) > EXPLAIN_MAX_OPS:
+            return done(False, decision_anomaly(key, part, model, decision))
+        # The search adds a linearization and candidates to the explanation, within a budget
+        # of its own: the verdict is known.
         budget = Budget(EXPLAIN_TIME_LIMIT, EXPLAIN_MEMORY_LIMIT)
     search_ops, search_model, rewrite = reduce(part, model)
     if rewrite is not None and decision is None:
