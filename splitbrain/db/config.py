@@ -174,7 +174,8 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     import socket
 
     low, _ = _ephemeral_range()
-    candidates = random.SystemRandom().sample(range(10_000, max(low, 10_000 + 4 * count)), k=8 * count + 64)
+    pool = range(10_000, max(low, 10_000 + 4 * count))
+    candidates = random.SystemRandom().sample(pool, k=min(len(pool), 8 * count + 64))
     ports: list[int] = []
     for port in candidates:
         with socket.socket() as s:
