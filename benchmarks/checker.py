@@ -121,6 +121,13 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "porcupine"
 PORCUPINE_SECONDS = {"jepsen/etcd_*.log": 0.42, "kv/*.txt": 0.20}
 
 
+def _cpu(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """``fn()`` and the CPU seconds it took (steadier than wall time on a shared machine)."""
+    started = time.process_time()
+    out = fn()
+    return out, time.process_time() - started
+
+
 def linearizable(ops: int) -> list[list[Any]]:
     """The Porcupine corpora (total check seconds, every key of every file decided, and the
     ratio to Porcupine's figure; parsing is timed apart), c50-bad key by key, and a
@@ -137,13 +144,17 @@ def linearizable(ops: int) -> list[list[Any]]:
         started = time.perf_counter()
         loaded = [load(f) for f in files]
         parsed = time.perf_counter() - started
-        m = measure(lambda loaded=loaded: [check(h, **implied_options(fmt), time_limit=60).valid
-                                           for h, fmt in loaded].count(False))
+        m = measure(lambda loaded=loaded: _cpu(lambda: [
+            check(h, **implied_options(fmt), time_limit=60).valid for h, fmt in loaded
+        ].count(False)))
+        illegal, cpu = m.get("result") or (None, float("nan"))
         rows.append([f"porcupine {pattern} ({len(files)} files)", "linearizable",
                      sum(len(h.ops()) for h, _ in loaded), f"{m['seconds']:.2f}",
                      f"{m['rss_mib']:.0f}",
-                     m.get("error") or f"{m['result']} illegal (+{parsed:.2f} s to parse)",
-                     f"ratio {m['seconds'] / reference:.2f} vs Porcupine {reference} s"])
+                     m.get("error") or f"{illegal} illegal; CPU {cpu:.2f} s (+{parsed:.2f} s "
+                                       f"to parse)",
+                     f"ratio {m['seconds'] / reference:.2f} (CPU {cpu / reference:.2f}) vs "
+                     f"Porcupine {reference} s"])
     if (CORPUS / "kv" / "c50-bad.txt").exists():
         h, fmt = load(CORPUS / "kv" / "c50-bad.txt")
         m = measure(lambda: check(h, **implied_options(fmt), time_limit=10).details["keys"])
