@@ -141,7 +141,6 @@ def search(ops: list[Op], model: Model, budget: Budget) -> Outcome:
         prv[e] = last
         last = e
     has_ret = [op.type == "ok" for op in ops]
-    bits = [1 << i for i in range(n)]
     done = bytearray(n)
     twins = twins_of(ops, model)
     steps = [model.compile(op) for op in ops]
@@ -195,7 +194,7 @@ def search(ops: list[Op], model: Model, budget: Budget) -> Outcome:
                 continue
             new_state = steps[i](state)
             if new_state is not None:
-                new_lin = linearized | bits[i]
+                new_lin = linearized | (1 << i)
                 key = (new_lin, new_state)
                 if key not in memo:
                     memo.add(key)  # explored from here on, or (lookahead) dead
@@ -227,7 +226,7 @@ def search(ops: list[Op], model: Model, budget: Budget) -> Outcome:
             if not stack:
                 return Outcome(False, best, stuck, len(memo))
             i, state = stack.pop()
-            linearized ^= bits[i]
+            linearized ^= 1 << i
             done[i] = 0
             # unlift op i, in the reverse order of lifting
             c = 2 * i
