@@ -11,10 +11,16 @@ def final(b: Builder, value, ts, t=100, nodes=("n1", "n2", "n3"), key="k"):
              meta={"final": True, "ts": ts}, inv_meta={"final": True})
 
 
-def test_later_write_with_higher_ts_wins_no_loss():
+def two_writes() -> Builder:
+    """Write 1 (ts 1.0), then write 2 (ts 2.0), one after the other."""
     b = Builder()
     b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 1.0})
     b.op(1, "write", 2, t0=2, t1=3, meta={"ts": 2.0})
+    return b
+
+
+def test_later_write_with_higher_ts_wins_no_loss():
+    b = two_writes()
     final(b, 2, 2.0)
     r = lww.check(b.history())
     assert r.valid is True and r.anomalies == []
@@ -44,9 +50,7 @@ def test_concurrent_writes_are_not_lost_writes():
 
 
 def test_not_converged():
-    b = Builder()
-    b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 1.0})
-    b.op(1, "write", 2, t0=2, t1=3, meta={"ts": 2.0})
+    b = two_writes()
     final(b, 2, 2.0, nodes=("n1", "n2"))
     final(b, 1, 1.0, t=110, nodes=("n3",))
     r = lww.check(b.history())
@@ -56,9 +60,7 @@ def test_not_converged():
 
 
 def test_not_highest_timestamp():
-    b = Builder()
-    b.op(0, "write", 1, t0=0, t1=1, meta={"ts": 1.0})
-    b.op(1, "write", 2, t0=2, t1=3, meta={"ts": 2.0})
+    b = two_writes()
     final(b, 1, 1.0)
     r = lww.check(b.history())
     assert r.valid is False
