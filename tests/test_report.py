@@ -8,6 +8,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from report_samples import EVIL, small_events, small_run
 from splitbrain.checkers import availability, lww, staleness
@@ -356,3 +358,33 @@ def test_knossos_history_without_times_skips_the_perf_plots(tmp_path):
     assert page.with_class("r-failing")
     assert "carries no measured times" in page.visible
     assert not [a for t, a in page.elements if t == "svg" and a.get("aria-label") == "throughput"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 30) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(valid=st.sampled_from([True, False, "unknown", None, "junk"]),
+       anomalies=st.lists(st.dictionaries(
+           st.sampled_from(["type", "ops", "op", "explanation", "linearization", "candidates",
+                            "key", "last_state", "prefix_length", "severity"]),
+           json_values, max_size=6), max_size=4),
+       stats=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+       details=st.dictionaries(st.sampled_from(["keys", "pbs", "k_staleness", "t_visibility", "x"]),
+                               json_values, max_size=4))
+def test_any_result_shape_renders_with_its_verdict(tmp_path, valid, anomalies, stats, details):
+    """Whatever a checker returns, the report renders and the verdict shows."""
+    run = tmp_path / "run"
+    if not run.exists():
+        small_run(run)
+    results = {"checker": "composed", "valid": valid, "anomalies": anomalies, "stats": {},
+               "details": {"results": {"odd": {"checker": "odd", "valid": valid,
+                                               "anomalies": anomalies, "stats": stats,
+                                               "details": details}}}}
+    (run / "results.json").write_text(json.dumps(results))
+    page = Page(write_run_report(run).read_text())
+    word = {True: "valid", False: "invalid"}.get(valid, "unknown")
+    assert page.with_class(f"v-{word}") and word.upper() in page.visible

@@ -21,7 +21,7 @@ from splitbrain.errors import BadInput
 from splitbrain.history import History
 from splitbrain.importers import load
 from splitbrain.reports import html, junit
-from splitbrain.reports.run import Link, load_run, offline_run
+from splitbrain.reports.run import Link, load_run, offline_run, sane_result
 
 
 def _write(path: Path, text: str) -> None:
@@ -73,7 +73,7 @@ def write_check_report(source: str | os.PathLike, result: Result, out: str | os.
     if not Path(source).is_dir():
         return write_history_report(load(source, fmt)[0], result, path, source=source)
     run = load_run(source, report_at=path)
-    run.results = result.to_dict()
+    run.results = sane_result(result.to_dict())
     name = str(html.test_options(run.test).get("name") or Path(source).name)
     _write(path, html.render(run, title=f"{name} (checked again)"))
     return path

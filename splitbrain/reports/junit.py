@@ -10,6 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from splitbrain.reports.run import anomaly_ops
 from splitbrain.reports.sections import type_counts
 from splitbrain.reports.text import verdict_word
 
@@ -31,7 +32,7 @@ def _body(result: dict[str, Any]) -> str:
     lines = []
     anomalies = [a for a in result.get("anomalies") or [] if isinstance(a, dict)]
     for a in anomalies[:MAX_EXPLANATIONS]:
-        ops = ", ".join(str(i) for i in (a.get("ops") or [])[:20])
+        ops = ", ".join(str(i) for i in anomaly_ops(a)[:20])
         lines.append(f"{a.get('type', 'anomaly')} (ops {ops}): {a.get('explanation', '')}")
     if len(anomalies) > MAX_EXPLANATIONS:
         lines.append(f"… and {len(anomalies) - MAX_EXPLANATIONS} more in results.json")

@@ -15,6 +15,28 @@ from splitbrain.errors import BadInput
 from splitbrain.history import NEMESIS, Event, History, Op, pair, read_jsonl
 
 
+def sane_result(d: Any) -> dict[str, Any]:
+    """A ``Result.to_dict()`` as the report reads it, whatever a results.json holds: ``valid``
+    one of True, False, "unknown"; ``anomalies`` a list of dicts; ``stats`` and ``details``
+    dicts; ``reason`` a string or None. A report of a damaged result still shows a verdict."""
+    d = d if isinstance(d, dict) else {}
+    valid = d.get("valid")
+    return {**d,
+            "valid": valid if valid is True or valid is False else "unknown",
+            "anomalies": [a for a in d["anomalies"] if isinstance(a, dict)]
+            if isinstance(d.get("anomalies"), list) else [],
+            "stats": d["stats"] if isinstance(d.get("stats"), dict) else {},
+            "details": d["details"] if isinstance(d.get("details"), dict) else {},
+            "reason": str(d["reason"]) if d.get("reason") is not None else None}
+
+
+def anomaly_ops(anomaly: dict[str, Any]) -> list[int]:
+    """The history indices an anomaly names (its ``ops``), whatever else it holds."""
+    ops = anomaly.get("ops")
+    return [i for i in ops if isinstance(i, int) and not isinstance(i, bool)] \
+        if isinstance(ops, list) else []
+
+
 def _key_id(key: Any) -> str:
     """Keys may be any JSON value; compare them by canonical JSON."""
     return json.dumps(key, sort_keys=True, default=str)
@@ -64,6 +86,8 @@ class RunData:
 
     def __post_init__(self) -> None:
         self.history = PairedHistory.of(self.history)
+        if self.results is not None:
+            self.results = sane_result(self.results)
 
     @property
     def events(self) -> list[Event]:
@@ -99,11 +123,12 @@ class RunData:
 
     def op_at(self, index: int) -> Op | None:
         """The client op whose invocation (or completion) has this history index."""
-        return self._by_index.get(index) if isinstance(index, int) else None
+        valid = isinstance(index, int) and not isinstance(index, bool)
+        return self._by_index.get(index) if valid else None
 
     @property
     def valid(self) -> Any:
-        return self.results.get("valid", "unknown") if self.results else "unknown"
+        return self.results["valid"] if self.results else "unknown"
 
     @cached_property
     def checker_results(self) -> dict[str, dict[str, Any]]:
@@ -112,10 +137,10 @@ class RunData:
         checker's."""
         if not self.results:
             return {}
-        parts = (self.results.get("details") or {}).get("results")
-        if isinstance(parts, dict) and all(isinstance(r, dict) for r in parts.values()):
-            return parts
-        return {self.results.get("checker") or "checker": self.results}
+        parts = self.results["details"].get("results")
+        if isinstance(parts, dict) and parts and all(isinstance(r, dict) for r in parts.values()):
+            return {str(name): sane_result(r) for name, r in parts.items()}
+        return {str(self.results.get("checker") or "checker"): self.results}
 
     @property
     def policy(self) -> bool:
@@ -127,8 +152,8 @@ class RunData:
     def severities(self) -> dict[str, list[str]]:
         """Per checker, the policy's ``severity`` of each of its anomalies, in order."""
         out: dict[str, list[str]] = {}
-        for a in (self.results or {}).get("anomalies") or []:
-            if isinstance(a, dict) and "severity" in a:
+        for a in (self.results or {}).get("anomalies", []):
+            if "severity" in a:
                 out.setdefault(str(a.get("checker")), []).append(str(a["severity"]))
         return out
 
@@ -136,8 +161,7 @@ class RunData:
         """A checker's verdict as the run judges it: under the policy, only violations fail
         it (a checker that failed without naming an anomaly still fails); otherwise the
         checker's own ``valid``."""
-        r = self.checker_results[name]
-        valid = r.get("valid", "unknown") if isinstance(r, dict) else "unknown"
+        valid = self.checker_results[name]["valid"]
         severities = self.severities.get(name, [])
         if not self.policy or (valid is False and not severities):
             return valid

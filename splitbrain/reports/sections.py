@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from splitbrain.reports.figures import Figures, cell, figures, number
-from splitbrain.reports.run import RunData
+from splitbrain.reports.run import RunData, anomaly_ops
 from splitbrain.reports.staleness import measured_vs_predicted
 from splitbrain.reports.text import short, verdict_word
 from splitbrain.reports.timeline import Timeline, anomaly_timeline, linearizability_timeline
@@ -64,7 +64,7 @@ class Section:
 
 def _anomaly_view(run: RunData, n: int, a: dict[str, Any], draw: bool,
                   severity: str) -> AnomalyView:
-    ops = [i for i in a.get("ops") or [] if isinstance(i, int)]
+    ops = anomaly_ops(a)
     fields = [(k, short(v, 200)) for k, v in a.items() if k not in _SHOWN_FIELDS]
     view = AnomalyView(n, str(a.get("type", "anomaly")), str(a.get("explanation", "")), ops,
                        fields, severity)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from splitbrain.history import INFINITY, Op
-from splitbrain.reports.run import RunData
+from splitbrain.reports.run import RunData, anomaly_ops
 from splitbrain.reports.text import describe_op, process_label, seconds, short
 
 MAX_OPS = 120
@@ -167,6 +167,12 @@ def _concurrent(run: RunData, ops: list[Op], key: Any) -> list[Op]:
     return [o for o in run.ops_on(key) if o.call <= end and seen_until(o) >= start]
 
 
+def _records(anomaly: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The records (dicts) of a list field of an anomaly; nothing if it is not a list."""
+    value = anomaly.get(name)
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
 def _event_json(run: RunData, index: int) -> str:
     return json.dumps(run.events[index].to_dict(), default=str, ensure_ascii=False)
 
@@ -241,7 +247,7 @@ def _version_label(op: Op) -> str:
 def anomaly_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline | None:
     """The timeline of the ops an eventual (or any) anomaly names, labelled with their server
     timestamps or versions when they have them. None if it names no op of the history."""
-    indices = [i for i in anomaly.get("ops") or [] if isinstance(i, int)]
+    indices = anomaly_ops(anomaly)
     ops, missing, dropped = _pick(run, indices, None)
     if not ops:
         return None
@@ -262,13 +268,13 @@ def linearizability_timeline(run: RunData, anomaly: dict[str, Any]) -> Timeline 
     placed and its candidate states. ``linearization`` may be the tail of a longer prefix
     (``prefix_length`` steps in all): steps are numbered in the whole prefix. None if the
     anomaly names no op of the history."""
-    lin = [s for s in anomaly.get("linearization") or [] if isinstance(s, dict)][-MAX_STEPS:]
-    cands = [c for c in anomaly.get("candidates") or [] if isinstance(c, dict)]
+    lin = _records(anomaly, "linearization")[-MAX_STEPS:]
+    cands = _records(anomaly, "candidates")
     failing_op = run.op_at(anomaly.get("op"))
     total = anomaly.get("prefix_length")
     total = total if isinstance(total, int) and total >= len(lin) else len(lin)
     offset = total - len(lin)
-    window = [i for i in anomaly.get("ops") or [] if isinstance(i, int)]
+    window = anomaly_ops(anomaly)
     window += [c.get("op") for c in cands if isinstance(c.get("op"), int)]
     if failing_op:
         window.append(failing_op.index)
