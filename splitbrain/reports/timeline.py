@@ -215,7 +215,7 @@ def _layout(run: RunData, ops: list[Op], label_of: Callable[[Op], str], lane_h: 
                          {op.completion_index for op in ops
                           if op.completion_index >= 0 and op.type != "info"})
     slot = {e: i for i, e in enumerate(slot_events)}
-    slot_w = max(40.0, min(90.0, 1100.0 / max(len(slot_events), 1)))
+    slot_w = max(40.0, min(120.0, 1100.0 / max(len(slot_events), 1)))
 
     def x_of(s: float) -> float:
         return round(LEFT + (s + 0.5) * slot_w, 1)
@@ -240,7 +240,8 @@ def _layout(run: RunData, ops: list[Op], label_of: Callable[[Op], str], lane_h: 
 def _version_label(op: Op) -> str:
     """The op with the server's timestamp or version, which eventual anomalies turn on."""
     meta = op.meta or {}
-    marks = [f"@{name} {short(meta[name], 16)}" for name in ("ts", "version") if name in meta]
+    marks = [f"{mark}{short(meta[name], 16)}" for name, mark in (("ts", "@ts "), ("version", "@v"))
+             if name in meta]
     return " ".join([describe_op(op), *marks])
 
 
