@@ -8,6 +8,8 @@ picks the schedule: which message to deliver, duplicate or drop, when to sync, t
 restart a replica, cut it off, force a competing election, submit client ops. After every step
 the checker verifies, from the history of durable accepts:
 
+- a replica sends nothing while its promise or an accepted entry is not yet durable;
+
 - no two different values are chosen for one slot (chosen = a majority durably accepted it in
   one ballot), and no ballot carries two values for one slot;
 - every replica's committed entries are the chosen values, and every replica applied the same
@@ -115,6 +117,8 @@ class Sim:
         if node.must_sync:
             node.outbox += out.send
         else:
+            if out.send:
+                self.check_acceptor_durable(name)
             self.flight += [(name, dest, msg) for dest, msg in out.send]
         for op_id, result in out.results:
             self.results[op_id] = result
@@ -180,6 +184,20 @@ class Sim:
                 raise SafetyViolation(f"slot {slot}: {self.chosen[slot]!r} and {value!r} both "
                                       f"chosen")
             self.chosen[slot] = value
+
+    def check_acceptor_durable(self, name: str) -> None:
+        """Messages leaving now may reveal the acceptor's state: it must be durable (with
+        what is staged as lazy, a crash may only lose entries already known chosen)."""
+        node, r = self.nodes[name], self.nodes[name].replica
+        durable = node.durable[meta_table(0)].get("promised")
+        if r.promised > ((durable[0], durable[1]) if durable else (0, "")):
+            raise SafetyViolation(f"{name} replies having promised {r.promised}, but only "
+                                  f"{durable} is durable")
+        log = node.durable[log_table(0)]
+        for s, e in r.log.items():
+            if s > r.commit and s not in r.chosen_above and log.get(s) != e:
+                raise SafetyViolation(f"{name} replies with slot {s} accepted as {e}, but "
+                                      f"{log.get(s)} is durable")
 
     def check_node(self, name: str) -> None:
         r = self.nodes[name].replica
