@@ -2,8 +2,8 @@
 
 :class:`Replica` is the protocol of one member of a replication group, without I/O (h11 style):
 ``handle(src, msg, now)``, ``tick(now)``, ``submit(op, now)`` and ``flush(now)`` each return an
-:class:`Output`: storage writes to make durable, messages to send *after* those writes are
-synced, and results of client operations that were applied. :class:`PaxosHost` is the thin
+:class:`Output`: storage writes (acceptor state that must be durable before any message
+leaves, and lazy ones), messages to send, and results of client operations that were applied. :class:`PaxosHost` is the thin
 asyncio shell that runs the replicas a node hosts over an :class:`~splitbrain.db.env.Env`; the
 tests drive :class:`Replica` directly from a simulated-time scheduler.
 
@@ -20,12 +20,14 @@ The protocol (names follow Lamport's "Paxos Made Simple" and the DynamoDB paper,
   and otherwise fetch chosen entries (or a snapshot, once the log is truncated) by ``catchup``.
   Entries are applied strictly in log order.
 - Leases: the leader heartbeats every ``heartbeat`` seconds (``hb``, stamped with its monotonic
-  time ``t``). An acceptor receiving it grants a lease: for ``lease`` seconds of its own clock
-  it promises no other node's ballot. Once a majority acked the heartbeat stamped ``t`` the
+  time ``at``). An acceptor receiving it grants a lease: for ``lease`` seconds of its own
+  clock it promises no other node's ballot. Once a majority acked the heartbeat stamped ``t`` the
   leader holds the lease until ``t + lease * (1 - drift)``. Any majority that promises a new
   leader intersects the old lease's majority, so the new leader completes phase 1 only after
-  the old lease must have expired. A restarted replica that had state grants nothing new for a
-  lease length (it forgot which lease it granted). The leader serves writes and strong reads
+  the old lease must have expired. A restarted replica that had state promises nothing for a
+  lease length (it forgot which lease it granted). A leader nacked by a higher promise steps
+  down and at once tries phase 1 with a higher ballot (which only acceptors not leasing to
+  another node grant). The leader serves writes and strong reads
   only while it holds the lease and has committed every slot found in phase 1.
 - Failure detection: a follower that heard no heartbeat for a lease length (plus jitter) first
   asks its peers (``probe``) whether they also hold no live lease; only when a majority agrees
