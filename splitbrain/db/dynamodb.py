@@ -85,6 +85,7 @@ class KVState:
     def __init__(self) -> None:
         self.items: dict[str, list] = {}
         self.writes = 0
+        self._digest: tuple[int, str] = (-1, "")
 
     def read(self, key: str) -> ReadResult:
         item = self.items.get(key)
@@ -130,12 +131,17 @@ class KVState:
         return {"writes": self.writes, "items": dict(self.items)}
 
     def digest(self) -> str:
-        """A short hash of the applied state: equal on replicas that applied the same log."""
-        return hashlib.blake2b(_canonical(self.snapshot()).encode(), digest_size=8).hexdigest()
+        """A short hash of the applied state: equal on replicas that applied the same log.
+        Recomputed only after writes (status may be polled)."""
+        if self._digest[0] != self.writes:
+            text = _canonical(self.snapshot()).encode()
+            self._digest = (self.writes, hashlib.blake2b(text, digest_size=8).hexdigest())
+        return self._digest[1]
 
     def restore(self, data: dict) -> None:
         self.writes = int(data["writes"])
         self.items = {k: list(v) for k, v in data["items"].items()}
+        self._digest = (-1, "")
 
 
 def _condition_fails(cond: dict | None, item: list | None, value: Any, version: int) -> str:
