@@ -3,9 +3,10 @@
 - :class:`TcpTransport`: frames of ``4-byte big-endian length + msgpack`` over TCP. A node
   sends only over connections it opened, dialling ``config.peer_route(self, dest)`` so that the
   tester's proxy on the directed link (self, dest) sees exactly self's messages to dest. The first
-  frame of a connection names the sender. Connections are re-dialled with exponential backoff;
-  while a link is down or its send buffer is full (a paused peer) messages are dropped, which
-  the :class:`~splitbrain.db.env.Transport` contract allows.
+  frame of a connection names the sender. A link that is down is re-dialled with exponential
+  backoff, queueing (up to a bound) what is sent meanwhile; a failed dial drops the queue, and
+  a full send buffer (a paused peer) drops new messages, as the
+  :class:`~splitbrain.db.env.Transport` contract allows.
 - :class:`OsClock`: ``time.time()`` plus a settable offset; ``time.monotonic()``.
 - :class:`FileStorage`: an append-only log of msgpack records replayed at start, with group
   commit: every ``sync()`` waiting while an fsync runs shares the next one.
@@ -71,6 +72,7 @@ class _Link:
         self.writer: asyncio.StreamWriter | None = None
         self.connecting = False
         self.pending: list[bytes] = []
+        self.outbox: list[bytes] = []
         self.next_attempt = 0.0
         self.backoff = 0.05
 
@@ -80,7 +82,7 @@ class TcpTransport:
 
     MAX_PENDING = 1000
     MAX_BUFFERED = 8 << 20
-    MAX_BACKOFF = 1.0
+    MAX_BACKOFF = 0.5
     CONNECT_TIMEOUT = 1.0
 
     def __init__(self, name: str, config: ClusterConfig):
@@ -125,13 +127,22 @@ class TcpTransport:
                 link.writer = None
             else:
                 if w.transport.get_write_buffer_size() < self.MAX_BUFFERED:
-                    w.write(data)
+                    # Coalesce this loop iteration's messages to the peer into one write.
+                    if not link.outbox:
+                        asyncio.get_running_loop().call_soon(self._flush, link)
+                    link.outbox.append(data)
                 return
         if len(link.pending) < self.MAX_PENDING:
             link.pending.append(data)
-        if not link.connecting and time.monotonic() >= link.next_attempt:
+        if not link.connecting:
             link.connecting = True
             self._spawn(self._connect(dest, link))
+
+    @staticmethod
+    def _flush(link: _Link) -> None:
+        data, link.outbox = b"".join(link.outbox), []
+        if link.writer is not None and not link.writer.is_closing():
+            link.writer.write(data)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -144,6 +155,9 @@ class TcpTransport:
             log.error("a peer message handler failed", exc_info=task.exception())
 
     async def _connect(self, dest: str, link: _Link) -> None:
+        """Dial ``dest`` (after the link's backoff), then flush what was queued meanwhile. A
+        failed dial drops the queue: those messages are lost, as on a partition."""
+        await asyncio.sleep(max(0.0, link.next_attempt - time.monotonic()))
         address = self.config.peer_route(self.name, dest)
         host, _, port = address.rpartition(":")
         try:
