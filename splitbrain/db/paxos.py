@@ -610,6 +610,7 @@ class PaxosHost:
         self._syncer: asyncio.Task | None = None
         self._outbox: list[tuple[int, list[tuple[str, dict]]]] = []
         self._flush_soon: set[int] = set()
+        self._lazy = False
 
     def now(self) -> float:
         return self.env.clock.monotonic()
@@ -638,6 +639,10 @@ class PaxosHost:
             now = self.now()
             for r in self.replicas.values():
                 self._execute(r.tick(now))
+            if self._lazy and (self._syncer is None or self._syncer.done()):
+                # Lazy writes (commit index, snapshots) reach the disk within a tick.
+                self._lazy = False
+                self._syncer = asyncio.ensure_future(self._sync_loop())
             await asyncio.sleep(period)
 
     def deliver(self, src: str, msg: dict) -> None:
@@ -675,6 +680,7 @@ class PaxosHost:
             else:
                 storage.put(table, key, value)
         self._written += len(out.persist)
+        self._lazy = self._lazy or bool(out.lazy)
         for op_id, result in out.results:
             fut = self.waiting.get(op_id)
             if fut is not None and not fut.done():
@@ -690,7 +696,8 @@ class PaxosHost:
             self._syncer = asyncio.ensure_future(self._sync_loop())
 
     async def _sync_loop(self) -> None:
-        while self._outbox:
+        """Sync at least once, then as long as messages wait for a sync."""
+        while True:
             target = self._written
             try:
                 await self.env.storage.sync()
@@ -704,6 +711,8 @@ class PaxosHost:
             self._outbox = [(gen, sends) for gen, sends in self._outbox if gen > target]
             for sends in ready:
                 self._send(sends)
+            if not self._outbox:
+                return
 
     def _send(self, sends: list[tuple[str, dict]]) -> None:
         me = self.env.name
