@@ -375,7 +375,8 @@ class Replica:
         cutoff = now - self.timing.lease
         self.hb_acks = {t: a for t, a in self.hb_acks.items() if t > cutoff}
         self.hb_acks[now] = set()
-        self._send_all(self._msg("hb", b=list(self.ballot), at=now, c=self.commit), out)
+        self._send_all(self._msg("hb", b=list(self.ballot), at=now, c=self.commit,
+                                 pc=self.peer_commit), out)
         # Unchosen slots may have lost their messages: send them again.
         for s, value in self.inflight.items():
             if now - self.proposed_at.setdefault(s, now) >= self.timing.heartbeat:
@@ -389,6 +390,8 @@ class Replica:
         if b is None:
             return
         self.grant_until, self.grant_ballot = now + self.timing.lease, b
+        if src != self.me:  # the leader's view of every replica's commit index, for status
+            self.peer_commit = {**msg.get("pc", {}), src: int(msg["c"])}
         out.send.append((src, self._msg("hb_ack", b=list(b), at=msg["at"], c=self.commit)))
         self._learn_commit(src, b, int(msg["c"]), now, out)
 
