@@ -3,7 +3,9 @@ workload) in :data:`ROWS`. Prints ops/s, p50 and p99 latency of acknowledged ope
 
 Writes are acknowledged only once W replicas have fsynced them. Clients reuse one kept-alive
 HTTP connection each and spread over the nodes (client i talks to node i mod 5). Targets on
-a 2-core machine: >= 1,000 writes/s and >= 3,000 reads/s.
+a 2-core machine: >= 1,000 writes/s and >= 3,000 reads/s. ``cpu ms/op`` is the CPU time all
+node processes together spent per operation: unlike ops/s, it barely moves when other work
+shares the machine.
 
     .venv/bin/python benchmarks/node.py [--seconds 5] [--mode dynamo] [--net proxy]
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import tempfile
@@ -99,7 +102,17 @@ async def preload(clients: list[NodeClient]) -> None:
     await asyncio.gather(*(load(w) for w in range(len(clients))))
 
 
-async def measure(clients: list[NodeClient], op: Op, seconds: float) -> dict:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(clients: list[NodeClient], op: Op, seconds: float, pids: list[int]) -> dict:
     latencies: list[float] = []
     errors = 0
     deadline = time.monotonic() + seconds
@@ -116,14 +129,16 @@ async def measure(clients: list[NodeClient], op: Op, seconds: float) -> dict:
                 errors += 1
             i += 1
 
-    start = time.monotonic()
+    start, cpu = time.monotonic(), cpu_seconds(pids)
     await asyncio.gather(*(worker(w) for w in range(len(clients))))
     elapsed = time.monotonic() - start
+    cpu = cpu_seconds(pids) - cpu
     latencies.sort()
     pick = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
             if latencies else float("nan"))
     return {"ok": len(latencies), "errors": errors, "rate": len(latencies) / elapsed,
-            "p50": pick(0.5), "p99": pick(0.99)}
+            "p50": pick(0.5), "p99": pick(0.99),
+            "cpu": cpu * 1000 / max(1, len(latencies) + errors)}
 
 
 async def bench_mode(mode: str, workloads: list[str], seconds: float, net: str,
@@ -135,8 +150,9 @@ async def bench_mode(mode: str, workloads: list[str], seconds: float, net: str,
         try:
             await preload(clients)
             for workload in workloads:
+                pids = [cluster.procs[name].pid for name in cluster.names]
                 out.append((mode, workload,
-                            await measure(clients, WORKLOADS[workload], seconds)))
+                            await measure(clients, WORKLOADS[workload], seconds, pids)))
                 print_row(*out[-1])
         finally:
             for c in clients:
@@ -146,7 +162,7 @@ async def bench_mode(mode: str, workloads: list[str], seconds: float, net: str,
 
 def print_row(mode: str, workload: str, m: dict) -> None:
     print(f"{mode:<10} {workload:<14} {m['rate']:>9.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} "
-          f"{m['ok']:>8} {m['errors']:>6}", flush=True)
+          f"{m['cpu']:>9.2f} {m['ok']:>8} {m['errors']:>6}", flush=True)
 
 
 async def main() -> None:
@@ -158,7 +174,7 @@ async def main() -> None:
     modes = list(dict.fromkeys(m for m, _ in ROWS if not args.mode or m in args.mode))
     print(f"{NODES} nodes, {CONCURRENCY} clients, {args.seconds:g} s per row, {args.net} network")
     print(f"{'mode':<10} {'workload':<14} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'ok':>8} {'errors':>6}")
+          f"{'cpu ms/op':>9} {'ok':>8} {'errors':>6}")
     with tempfile.TemporaryDirectory(prefix="splitbrain-bench-") as tmp:
         for mode in modes:
             await bench_mode(mode, [w for m, w in ROWS if m == mode], args.seconds, args.net,

@@ -13,6 +13,7 @@ import random
 import signal
 import sys
 
+import uvloop
 from aiohttp import web
 
 from splitbrain.db.api import Api
@@ -54,7 +55,7 @@ def run_node(config_path: str, name: str) -> None:
                             f"store its data durably")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format=f"%(asctime)s {name} %(levelname)s %(message)s")
-    asyncio.run(_serve(config, name))
+    uvloop.run(_serve(config, name))
 
 
 async def _serve(config: ClusterConfig, name: str) -> None:
