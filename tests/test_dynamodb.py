@@ -258,7 +258,8 @@ def test_bad_requests_get_one_sentence_4xx_and_the_node_keeps_serving():
                 bad = [
                     ("PUT", "/kv/a", None, b"{not json"),
                     ("PUT", "/kv/a", {"value": 1, "condition": {"version": "x"}}, None),
-                    ("PUT", "/kv/a", {"value": 1, "condition": {"absent": True, "version": 1}}, None),
+                    ("PUT", "/kv/a", {"value": 1, "condition": {"absent": True, "version": 1}},
+                     None),
                     ("PUT", "/kv/a", {"value": 1, "condition": {"absent": False}}, None),
                     ("GET", "/kv/a?consistency=linearizable", None, None),
                     ("POST", "/kv/a/add", {"delta": "5"}, None),
@@ -272,8 +273,10 @@ def test_bad_requests_get_one_sentence_4xx_and_the_node_keeps_serving():
                 status, answer = await call("POST", "/kv/s/add", {"delta": 1})
                 assert status == 400 and answer["definite"] is True and "not a number" in \
                     answer["message"]
-                status, answer = await call("PUT", "/kv/s", {"value": 2, "condition": {"absent": True}})
-                assert status == 409 and answer["error"] == "condition-failed" and answer["definite"]
+                status, answer = await call("PUT", "/kv/s",
+                                            {"value": 2, "condition": {"absent": True}})
+                assert status == 409 and answer["error"] == "condition-failed"
+                assert answer["definite"]
                 status, answer = await call("GET", "/kv/s?consistency=strong")
                 assert status == 200 and answer["values"] == ["text"] and answer["version"] >= 1
                 status, answer = await call("GET", "/admin/status")

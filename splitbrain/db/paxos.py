@@ -3,9 +3,10 @@
 :class:`Replica` is the protocol of one member of a replication group, without I/O (h11 style):
 ``handle(src, msg, now)``, ``tick(now)``, ``submit(op, now)`` and ``flush(now)`` each return an
 :class:`Output`: storage writes (acceptor state that must be durable before any message
-leaves, and lazy ones), messages to send, and results of client operations that were applied. :class:`PaxosHost` is the thin
-asyncio shell that runs the replicas a node hosts over an :class:`~splitbrain.db.env.Env`; the
-tests drive :class:`Replica` directly from a simulated-time scheduler.
+leaves, and lazy ones), messages to send, and results of client operations that were applied.
+:class:`PaxosHost` is the thin asyncio shell that runs the replicas a node hosts over an
+:class:`~splitbrain.db.env.Env`; the tests drive :class:`Replica` directly from a
+simulated-time scheduler.
 
 The protocol (names follow Lamport's "Paxos Made Simple" and the DynamoDB paper, ATC 2022):
 
