@@ -91,10 +91,7 @@ class Api:
                         "clock_offset": self.env.clock.offset, **self.store.status()})
 
     async def set_clock(self, request: web.Request) -> web.Response:
-        offset = (await _body(request)).get("offset")
-        if not isinstance(offset, (int, float)) or isinstance(offset, bool):
-            raise bad_request("the body needs a number 'offset' (seconds), e.g. {\"offset\": 2.5}.")
-        self.env.clock.offset = float(offset)
+        self.env.clock.offset = float(_number(await _body(request), "offset", 2.5))
         return _answer({"offset": self.env.clock.offset})
 
     # -- data -------------------------------------------------------------------------
@@ -113,9 +110,7 @@ class Api:
     async def put(self, request: web.Request) -> web.Response:
         key = _key(request)
         body = await _body(request)
-        if "value" not in body:
-            raise bad_request("the body needs a 'value', e.g. {\"value\": 3}.")
-        self._check_size(body["value"], "value")
+        value = self._sized(body, "value")
         context = body.get("context")
         if context is not None and not isinstance(context, str):
             raise bad_request("'context' must be the string a read returned, or absent.")
@@ -123,31 +118,30 @@ class Api:
         condition = body.get("condition")
         if condition is not None and not isinstance(condition, dict):
             raise bad_request("'condition' must be an object such as {\"absent\": true}.")
-        res: WriteResult = await self.store.put(key, body["value"], context=context, w=w,
+        res: WriteResult = await self.store.put(key, value, context=context, w=w,
                                                 condition=condition)
         return _answer({"ok": True, "version": res.version, "ts": res.ts,
                         "context": res.context})
 
     async def add(self, request: web.Request) -> web.Response:
         key = _key(request)
-        delta = (await _body(request)).get("delta")
-        if not isinstance(delta, (int, float)) or isinstance(delta, bool):
-            raise bad_request("the body needs a number 'delta', e.g. {\"delta\": 5}.")
+        delta = _number(await _body(request), "delta", 5)
         return _written(await self.store.add(key, delta))
 
     async def add_to_set(self, request: web.Request) -> web.Response:
         key = _key(request)
-        body = await _body(request)
-        if "element" not in body:
-            raise bad_request("the body needs an 'element', e.g. {\"element\": 7}.")
-        self._check_size(body["element"], "element")
-        return _written(await self.store.add_to_set(key, body["element"]))
+        element = self._sized(await _body(request), "element")
+        return _written(await self.store.add_to_set(key, element))
 
-    def _check_size(self, value: Any, what: str) -> None:
-        size = len(_dumps(value).encode())
+    def _sized(self, body: dict[str, Any], name: str) -> Any:
+        """Field ``name`` of ``body``: required, at most ``max_value_bytes`` encoded."""
+        if name not in body:
+            raise bad_request(f"the body needs a '{name}', e.g. {{\"{name}\": 3}}.")
+        size = len(_dumps(body[name]).encode())
         if size > self.max_value_bytes:
-            raise bad_request(f"the {what} is {size} bytes encoded, over this cluster's "
+            raise bad_request(f"the {name} is {size} bytes encoded, over this cluster's "
                               f"max_value_bytes of {self.max_value_bytes}.")
+        return body[name]
 
 
 def _written(res: WriteResult) -> web.Response:
@@ -171,6 +165,13 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object.")
     return body
+
+
+def _number(body: dict[str, Any], name: str, example: float) -> float | int:
+    v = body.get(name)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise bad_request(f"the body needs a number '{name}', e.g. {{\"{name}\": {example}}}.")
+    return v
 
 
 def _positive(raw: Any, name: str) -> int:
