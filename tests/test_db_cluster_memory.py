@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Callable
 
 import pytest
@@ -147,5 +148,25 @@ def test_acknowledged_writes_survive_a_crash_of_every_node(mode):
             for i in range(60):
                 read = await c.nodes[names[(i + 2) % 5]].get(f"d{i}")
                 assert read.values == [i]
+
+    run(go())
+
+
+def test_a_coordinator_that_lost_an_unsynced_write_never_reuses_its_dot():
+    """The coordinator crashes after its replicas stored a write but before its own fsync;
+    restarted, it must name its next write with a new dot, or one of the two would vanish."""
+
+    async def go():
+        async with MemoryCluster("dynamo") as c:
+            key = "dot-reuse"
+            coordinator = c.nodes["n1"].ring.owners(key, 3)[0]
+            before = copy.deepcopy(c.storages[coordinator])
+            await c.nodes[coordinator].put(key, "A")
+            await c.stop(coordinator)
+            c.storages[coordinator] = before  # as if its fsync of "A" never happened
+            await c.start(coordinator)
+            await c.nodes[coordinator].put(key, "B")
+            other = next(n for n in c.config.names if n != coordinator)
+            assert sorted((await c.nodes[other].get(key, r=3)).values) == ["A", "B"]
 
     run(go())

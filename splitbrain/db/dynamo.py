@@ -5,7 +5,9 @@ One :class:`DynamoStore` per node. Mechanisms and where they live:
 - Placement: :class:`~splitbrain.db.ring.Ring` (vnodes, preference lists).
 - Coordination: a put is coordinated by an owner of the key that is up (a request reaching any
   other node is forwarded there), because in ``dynamo`` mode the coordinator names the new
-  version with its next dot and must hold every version it made before (versions.py). The
+  version with its next dot and must hold every version it made before (versions.py); dots
+  are made by the actor ``name.incarnation``, so a node restarted after a crash never reuses
+  a dot it made but lost. The
   coordinator writes the new state locally, sends it to the first N reachable nodes of the
   preference list and acknowledges after W of them have it on disk. ``lww`` writes are
   coordinated by the node the client reached, with its wall clock (plus offset) as timestamp.
@@ -161,6 +163,7 @@ class DynamoStore:
         self.range_keys: dict[int, set[str]] = {}
         self.hint_owners: dict[str, set[str]] = {}
         self.membership: Membership | None = None
+        self.actor = self.name
         self._calls: dict[int, _Call] = {}
         self._rid = 0
         self._handoffs: set[tuple[str, str]] = set()
@@ -174,6 +177,9 @@ class DynamoStore:
         incarnation = self.storage.get(META, "incarnation", 0) + 1
         self.storage.put(META, "incarnation", incarnation)
         await self.storage.sync()
+        # Dots are named per incarnation: a crash may lose a dot this node made but had not yet
+        # synced while replicas kept it, so the restarted node must never make that dot again.
+        self.actor = f"{self.name}.{incarnation}" if self.mode == "dynamo" else self.name
         cfg = self.env.config
         self.membership = Membership(self.name, cfg.names, incarnation,
                                      cfg.failure_timeout_ms / 1000, self.env.clock.monotonic)
@@ -335,7 +341,7 @@ class DynamoStore:
             raise unavailable(f"only {len(targets)} replicas of {key!r} are reachable and the "
                               f"write needs {w}; nothing was written.")
         local = self.storage.get(KV, key) or []
-        state, result = self.versions.write(local, value, ctx, self.name, self.env.clock.wall())
+        state, result = self.versions.write(local, value, ctx, self.actor, self.env.clock.wall())
         nodes = [node for node, _ in targets]
         call = self._call(nodes, w)
         rid = self._register(call)

@@ -1,9 +1,10 @@
 """The versions a key's replicas hold, and how they merge: dotted version vectors (``dynamo``)
 or last-write-wins timestamps (``lww``). Pure functions over msgpack-able data.
 
-``dynamo``: a key's state is a list of *siblings*, each ``[node, counter, vv, dots, value]``:
-the dot ``(node, counter)`` names the write that made it (counters of one node on one key are
-1, 2, 3, ... because only an owner, which keeps every version it made, coordinates), and
+``dynamo``: a key's state is a list of *siblings*, each ``[actor, counter, vv, dots, value]``:
+the dot ``(actor, counter)`` names the write that made it (the actor is the coordinating node's
+incarnation; its counters on one key are 1, 2, 3, ... because only an owner, which holds every
+version it made, coordinates), and
 ``(vv, dots)`` is its *causal history*: every write the client had seen when it wrote, as a
 version vector plus the dots that are not contiguous with it (Preguica et al., "Dotted Version
 Vectors", 2010; the compact causal context of delta-CRDTs). A sibling is *dominated* when another
