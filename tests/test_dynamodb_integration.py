@@ -194,3 +194,37 @@ def test_minority_side_refuses_majority_serves_and_all_converge_after_healing(tm
                     await client.close()
 
     asyncio.run(asyncio.wait_for(main(), 120))
+
+
+def test_a_paused_leader_resumes_without_serving_a_stale_strong_read(tmp_path):
+    async def main():
+        async with cluster(tmp_path) as c:
+            p = 2
+            members, old, _ = await ready_partition(c, p)
+            key = keys_in(p, c.config.partitions, 1, "pause")[0]
+            cl = {n: NodeClient(c.client_url(n), timeout=2.5) for n in c.names}
+            try:
+                assert (await cl[old].put(key, "old")).type == "ok"
+                # Cut off as well, so that on resuming it hears of no new leader: only its
+                # lease, measured on its own clock, keeps it from answering.
+                others = [n for n in c.names if n != old]
+                await c.net.cut([(old, n) for n in others] + [(n, old) for n in others])
+                await c.pause(old)
+                await wait_for(lambda: leader_of(c, p, [m for m in members if m != old]),
+                               5 * LEASE, "a new leader while the old one is paused")
+                other = next(m for m in members if m != old)
+                assert (await cl[other].put(key, "new")).type == "ok"
+                await c.resume(old)
+                # Its lease ran out while it was stopped: it answers the new value or refuses.
+                for _ in range(20):
+                    r = await cl[old].get(key, consistency="strong")
+                    assert r.type == "fail" or r.value == ["new"], r
+                    await asyncio.sleep(0.05)
+                await c.net.heal()
+                await wait_for(lambda: _ok(cl[old].get(key, consistency="strong")), 5 * LEASE,
+                               "the resumed node routing strong reads to the new leader")
+            finally:
+                for client in cl.values():
+                    await client.close()
+
+    asyncio.run(asyncio.wait_for(main(), 120))
