@@ -113,6 +113,9 @@ def test_kv_state_ops_and_conditions():
     s.apply({"f": "add_to_set", "k": "t", "v": "b"})
     s.apply({"f": "add_to_set", "k": "t", "v": "a"})
     assert s.apply({"f": "add_to_set", "k": "t", "v": "b"})["values"] == [["a", "b"]]
+    for e in [10, "x", 9, {"a": 1}, 9, 2.5]:
+        s.apply({"f": "add_to_set", "k": "u", "v": e})
+    assert s.items["u"][0] == [2.5, 9, 10, "x", {"a": 1}]
     copy = KVState()
     copy.restore(s.snapshot())
     assert copy.items == s.items and copy.writes == s.writes

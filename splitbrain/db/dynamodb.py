@@ -60,6 +60,16 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _set_order(element: Any) -> tuple:
+    """How a set value is sorted: numbers by value, then strings, then anything else by its
+    JSON text."""
+    if _is_number(element):
+        return (0, element, "")
+    if isinstance(element, str):
+        return (1, 0, element)
+    return (2, 0, _canonical(element))
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -120,7 +130,7 @@ class KVState:
                                    f"add-to-set needs a list."}
             members = {_canonical(e): e for e in value or ()}
             members[_canonical(op["v"])] = op["v"]
-            new = [members[c] for c in sorted(members)]
+            new = sorted(members.values(), key=_set_order)
         self.writes += 1
         self.items[key] = [new, self.writes]
         return {"ok": True, "version": self.writes, "values": [new]}
