@@ -182,6 +182,12 @@ def test_acknowledged_writes_survive_kill_9_during_writes(tmp_path):
                 assert len(acked) > 100
                 for name in c.names:
                     await c.restart(name)
+
+                async def all_up() -> bool:
+                    members = (await c.admin_status("n1"))["members"]
+                    return set(members.values()) == {"up"}
+
+                await eventually(all_up)
                 lost = []
                 for key, value in acked.items():
                     reply = await clients["n1"].get(key, r=3)

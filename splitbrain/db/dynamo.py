@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from splitbrain.db import versions as v
@@ -114,34 +113,46 @@ class LwwVersions:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
 class _Call:
-    """Answers to one request sent to several nodes. ``quorum`` resolves once ``need`` of them
-    succeeded (or success became impossible); ``done`` once all answered."""
+    """Answers to one request sent to ``targets``. ``quorum`` resolves once ``need`` of them
+    succeeded, success became impossible, or ``timeout`` seconds passed; ``done`` once all
+    answered or the timeout passed. No task is created per call."""
 
-    targets: list[str]
-    need: int
-    answers: dict[str, Message] = field(default_factory=dict)
-    failed: int = 0
-    quorum: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-
-    def answer(self, src: str, msg: Message) -> None:
-        if src in self.answers or src not in self.targets:
-            return
-        self.answers[src] = msg
-        if not msg.get("ok", True):
-            self.failed += 1
-        ok = len(self.answers) - self.failed
-        if not self.quorum.done() and (ok >= self.need
-                                       or len(self.targets) - self.failed < self.need):
-            self.quorum.set_result(None)
-        if len(self.answers) == len(self.targets) and not self.done.done():
-            self.done.set_result(None)
+    def __init__(self, targets: list[str], need: int, timeout: float):
+        loop = asyncio.get_running_loop()
+        self.targets = targets
+        self.need = need
+        self.answers: dict[str, Message] = {}
+        self.failed = 0
+        self.quorum = loop.create_future()
+        self.done = loop.create_future()
+        self._timer = loop.call_later(timeout, self.expire)
 
     @property
     def succeeded(self) -> int:
         return len(self.answers) - self.failed
+
+    @property
+    def silent(self) -> list[str]:
+        return [t for t in self.targets if t not in self.answers]
+
+    def answer(self, src: str, msg: Message) -> None:
+        if src in self.answers or src not in self.targets or self.done.done():
+            return
+        self.answers[src] = msg
+        if not msg.get("ok", True):
+            self.failed += 1
+        if not self.quorum.done() and (self.succeeded >= self.need
+                                       or len(self.targets) - self.failed < self.need):
+            self.quorum.set_result(None)
+        if len(self.answers) == len(self.targets):
+            self._timer.cancel()
+            self.expire()
+
+    def expire(self) -> None:
+        for fut in (self.quorum, self.done):
+            if not fut.done():
+                fut.set_result(None)
 
 
 class DynamoStore:
@@ -198,10 +209,8 @@ class DynamoStore:
         for t in self._timers + list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._timers, *self._tasks, return_exceptions=True)
-        for call in self._calls.values():
-            for fut in (call.quorum, call.done):
-                if not fut.done():
-                    fut.cancel()
+        for call in list(self._calls.values()):
+            call.expire()  # whoever waits on it gets its answer: too few replies
 
     async def _every(self, interval_ms: int, step: Any) -> None:
         while True:
@@ -275,23 +284,18 @@ class DynamoStore:
             raise unavailable(f"only {len(targets)} replicas of {key!r} are reachable and the "
                               f"read needs {r}; nothing was read.")
         nodes = [node for node, _ in targets]
-        call = self._call(nodes, r)
-        rid = self._register(call)
+        rid, call = self._call(nodes, r)
         for node in nodes:
             if node == self.name:
                 call.answer(node, {"state": self._local_read(key)})
             else:
                 self.env.transport.send(node, {"t": "get", "rid": rid, "key": key})
-        await self._wait(call, call.quorum)
+        call.done.add_done_callback(lambda _: self._read_repair(call, key, dict(targets)))
+        await call.quorum
         if call.succeeded < r:
-            self._give_up(rid, call)
             raise timeout(f"only {call.succeeded} of the {r} replicas needed answered the read "
                           f"of {key!r} in time.")
-        merged: v.State = []
-        for msg in call.answers.values():
-            merged = self.versions.merge(merged, msg["state"])
-        self._spawn(self._read_repair(rid, call, key, dict(targets)))
-        return self.versions.read(merged)
+        return self.versions.read(self._merged(call))
 
     async def put(self, key: str, value: Any, *, context: str | None = None,
                   w: int | None = None, condition: dict | None = None) -> WriteResult:
@@ -343,8 +347,7 @@ class DynamoStore:
         local = self.storage.get(KV, key) or []
         state, result = self.versions.write(local, value, ctx, self.actor, self.env.clock.wall())
         nodes = [node for node, _ in targets]
-        call = self._call(nodes, w)
-        rid = self._register(call)
+        rid, call = self._call(nodes, w)
         for node, hint_for in targets:
             if node != self.name:
                 self.env.transport.send(node, {"t": "put", "rid": rid, "key": key,
@@ -353,38 +356,36 @@ class DynamoStore:
             self._apply(key, state)
             await self.storage.sync()
             call.answer(self.name, {"ok": True})
-        await self._wait(call, call.quorum)
-        self._forget(rid)
+        await call.quorum
         if call.succeeded < w:
-            self._suspect_silent(call)
             raise timeout(f"only {call.succeeded} of the {w} replicas needed acknowledged the "
                           f"write of {key!r} in time; it may still be applied.")
         return result
 
     async def _forward(self, coordinator: str, key: str, value: Any, context: str | None,
                        w: int) -> WriteResult:
-        call = self._call([coordinator], 1)
-        rid = self._register(call)
+        rid, call = self._call([coordinator], 1, factor=1.5)
         self.env.transport.send(coordinator, {"t": "fwd", "rid": rid, "key": key,
                                               "value": value, "context": context, "w": w})
-        await self._wait(call, call.quorum, factor=1.5)
-        self._forget(rid)
+        await call.quorum
         answer = call.answers.get(coordinator)
         if answer is None:
-            self.membership.suspect(coordinator)
             raise timeout(f"the coordinator {coordinator} of {key!r} did not answer in time; "
                           f"the write may still be applied.")
         if not answer["ok"]:
             raise NodeError(answer["error"], answer["message"], definite=answer["definite"])
         return WriteResult(ts=answer.get("ts"), context=answer.get("context"))
 
-    async def _read_repair(self, rid: int, call: _Call, key: str,
-                           hints: dict[str, str | None]) -> None:
-        await self._wait(call, call.done)
-        self._give_up(rid, call)
+    def _merged(self, call: _Call) -> v.State:
         merged: v.State = []
         for msg in call.answers.values():
-            merged = self.versions.merge(merged, msg.get("state", []))
+            merged = self.versions.merge(merged, msg["state"])
+        return merged
+
+    def _read_repair(self, call: _Call, key: str, hints: dict[str, str | None]) -> None:
+        """Once every replica a get asked has answered or timed out: send the merged state
+        to those that answered with less."""
+        merged = self._merged(call)
         for node, msg in call.answers.items():
             if msg.get("state") != merged:
                 if node == self.name:
@@ -395,31 +396,19 @@ class DynamoStore:
 
     # -- request plumbing -------------------------------------------------------------
 
-    def _call(self, targets: list[str], need: int) -> _Call:
-        return _Call(targets=targets, need=need)
-
-    def _register(self, call: _Call) -> int:
+    def _call(self, targets: list[str], need: int, factor: float = 1.0) -> tuple[int, _Call]:
+        """A registered call with its request id; it is forgotten once done, and the targets
+        that stayed silent until the timeout are suspected."""
         self._rid += 1
-        self._calls[self._rid] = call
-        return self._rid
+        rid = self._rid
+        call = self._calls[rid] = _Call(targets, need, self.timeout * factor)
+        call.done.add_done_callback(lambda _: self._finish(rid, call))
+        return rid, call
 
-    def _forget(self, rid: int) -> None:
+    def _finish(self, rid: int, call: _Call) -> None:
         self._calls.pop(rid, None)
-
-    def _give_up(self, rid: int, call: _Call) -> None:
-        self._forget(rid)
-        self._suspect_silent(call)
-
-    def _suspect_silent(self, call: _Call) -> None:
-        for node in call.targets:
-            if node not in call.answers:
-                self.membership.suspect(node)
-
-    async def _wait(self, call: _Call, fut: asyncio.Future, factor: float = 1.0) -> None:
-        try:
-            await asyncio.wait_for(asyncio.shield(fut), self.timeout * factor)
-        except asyncio.TimeoutError:
-            pass
+        for node in call.silent:
+            self.membership.suspect(node)
 
     # -- peer messages ----------------------------------------------------------------
 
@@ -470,18 +459,13 @@ class DynamoStore:
     def _gossip(self) -> None:
         beats = self.membership.tick()
         for peer in self.membership.gossip_targets(self.env.rng, GOSSIP_FANOUT):
-            call = self._call([peer], 1)
-            rid = self._register(call)
+            rid, call = self._call([peer], 1)
             self.env.transport.send(peer, {"t": "gossip", "rid": rid, "beats": beats})
-            self._spawn(self._gossip_answer(rid, call, peer))
+            call.done.add_done_callback(lambda _, call=call: self._gossip_answer(call))
 
-    async def _gossip_answer(self, rid: int, call: _Call, peer: str) -> None:
-        await self._wait(call, call.quorum)
-        self._forget(rid)
-        if peer in call.answers:
-            self.membership.merge(call.answers[peer]["beats"])
-        else:
-            self.membership.suspect(peer)
+    def _gossip_answer(self, call: _Call) -> None:
+        for answer in call.answers.values():
+            self.membership.merge(answer["beats"])
 
     # -- hinted handoff ---------------------------------------------------------------
 
@@ -497,15 +481,12 @@ class DynamoStore:
             self._spawn(self._hand_off(owner, key, state))
 
     async def _hand_off(self, owner: str, key: str, state: v.State) -> None:
-        call = self._call([owner], 1)
-        rid = self._register(call)
+        rid, call = self._call([owner], 1)
         try:
             self.env.transport.send(owner, {"t": "put", "rid": rid, "key": key, "state": state,
                                             "hint": None})
-            await self._wait(call, call.quorum)
-            self._forget(rid)
+            await call.quorum
             if owner not in call.answers:
-                self.membership.suspect(owner)
                 return
             if self.storage.get(HINTS, (owner, key)) == state:
                 self.storage.delete(HINTS, (owner, key))
