@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -245,3 +246,34 @@ def test_node_exits_255_with_one_sentence_when_it_cannot_start(tmp_path):
         assert proc.returncode == 255
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0], proc.stderr
+
+
+def test_sigterm_stops_a_node_cleanly_and_its_data_stays(tmp_path):
+    config = local_config("lww", 1, tmp_path / "data")
+    path = tmp_path / "cluster.json"
+    config.dump(path)
+    cmd = [sys.executable, "-m", "splitbrain.cli", "node", "--config", str(path), "--name", "n1"]
+
+    async def serve_once(action):
+        proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+        try:
+            async with NodeClient(config.nodes[0].client_url, timeout=0.5) as client:
+                await eventually(lambda: _healthy(client))
+                result = await action(client)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+            return result
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    async def go():
+        await serve_once(lambda client: client.put("k", "kept"))
+        return await serve_once(lambda client: client.get("k"))
+
+    assert asyncio.run(go()).value == ["kept"]
+
+
+async def _healthy(client: NodeClient) -> bool:
+    return (await client.health()).type == "ok"

@@ -95,3 +95,16 @@ def test_transport_delivers_in_order_and_redials_a_restarted_peer(tmp_path):
         await b.close()
 
     asyncio.run(go())
+
+
+def test_the_log_is_compacted_once_it_doubles(tmp_path):
+    async def go():
+        s = FileStorage(tmp_path, compact_bytes=1)
+        for i in range(200):
+            s.put("kv", "same", i)  # 200 records, one live row
+            await s.sync()
+        assert os.path.getsize(tmp_path / "log") < 100
+        s.close()
+        assert FileStorage(tmp_path).get("kv", "same") == 199
+
+    asyncio.run(go())

@@ -262,7 +262,8 @@ class FileStorage:
     applied to the in-memory tables at once; ``sync()`` writes the appended records and fsyncs
     them, sharing one fsync among every caller waiting at that moment (group commit). At open
     the log is replayed (a torn record at its end, from a crash mid-write, is discarded) and
-    rewritten compactly; it is compacted again when it grows past ``compact_bytes``.
+    rewritten compactly; it is compacted again when it has grown past both ``compact_bytes``
+    and twice its size after the last compaction.
     """
 
     def __init__(self, directory: str | os.PathLike, *, compact_bytes: int = 256 << 20):
@@ -335,7 +336,8 @@ class FileStorage:
                 else:
                     still.append((target, fut))
             self._waiters = still
-            if os.fstat(self._fd).st_size > self.compact_bytes and not self._buf:
+            size = os.fstat(self._fd).st_size
+            if size > max(self.compact_bytes, 2 * self._compacted_size) and not self._buf:
                 os.close(self._fd)
                 self._fd = self._rewrite()
 
@@ -376,6 +378,7 @@ class FileStorage:
                     f.write(msgpack.packb([_PUT, table, key, value], use_bin_type=True))
             f.flush()
             os.fsync(f.fileno())
+            self._compacted_size = f.tell()
         os.replace(tmp, self.path)
         dfd = os.open(self.dir, os.O_RDONLY)
         try:
