@@ -9,7 +9,8 @@
   :class:`~splitbrain.db.env.Transport` contract allows.
 - :class:`OsClock`: ``time.time()`` plus a settable offset; ``time.monotonic()``.
 - :class:`FileStorage`: an append-only log of msgpack records replayed at start, with group
-  commit: every ``sync()`` waiting while an fsync runs shares the next one.
+  commit: every ``sync()`` waiting while an fsync runs shares the next one. Fast fsyncs run on
+  the event loop, slow ones (over a millisecond) on a thread.
 """
 
 from __future__ import annotations
@@ -266,6 +267,11 @@ class FileStorage:
     and twice its size after the last compaction.
     """
 
+    # While fsyncs take less than this on average, they run on the event loop itself: cheaper
+    # than a thread handoff, and writers arriving meanwhile still share the next one. Slower
+    # disks get a thread.
+    INLINE_FSYNC = 0.002
+
     def __init__(self, directory: str | os.PathLike, *, compact_bytes: int = 256 << 20):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -278,6 +284,7 @@ class FileStorage:
         self._durable = 0
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
+        self._fsync_avg = 0.0
         self._replay()
         self._fd = self._rewrite()
 
@@ -316,10 +323,17 @@ class FileStorage:
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while self._waiters:
+            inline = self._fsync_avg < self.INLINE_FSYNC
+            if inline:
+                await asyncio.sleep(0)  # let this loop iteration's writers join the group
             data, upto = bytes(self._buf), self._appended
             self._buf.clear()
             try:
-                await loop.run_in_executor(None, self._write_and_fsync, data)
+                if inline:
+                    took = self._write_and_fsync(data)
+                else:
+                    took = await loop.run_in_executor(None, self._write_and_fsync, data)
+                self._fsync_avg = 0.8 * self._fsync_avg + 0.2 * took
             except OSError as e:
                 waiters, self._waiters = self._waiters, []
                 for _, fut in waiters:
@@ -341,12 +355,15 @@ class FileStorage:
                 os.close(self._fd)
                 self._fd = self._rewrite()
 
-    def _write_and_fsync(self, data: bytes) -> None:
+    def _write_and_fsync(self, data: bytes) -> float:
+        """Append ``data`` and fdatasync; returns the seconds it took."""
+        started = time.perf_counter()
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
         os.fdatasync(self._fd)
+        return time.perf_counter() - started
 
     # -- recovery and compaction ------------------------------------------------------
 
