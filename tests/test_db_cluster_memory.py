@@ -10,7 +10,8 @@ import pytest
 
 from splitbrain.db.config import local_config
 from splitbrain.db.dynamo import KV, DynamoStore
-from splitbrain.db.env import MemoryNetwork, MemoryStorage, memory_env
+from splitbrain.db.env import LinkFaults, MemoryNetwork, MemoryStorage, memory_env
+from splitbrain.db.errors import NodeError
 
 FAST = dict(request_timeout_ms=300, gossip_interval_ms=40, failure_timeout_ms=300,
             hint_interval_ms=60, anti_entropy_interval_ms=40)
@@ -168,5 +169,41 @@ def test_a_coordinator_that_lost_an_unsynced_write_never_reuses_its_dot():
             await c.nodes[coordinator].put(key, "B")
             other = next(n for n in c.config.names if n != coordinator)
             assert sorted((await c.nodes[other].get(key, r=3)).values) == ["A", "B"]
+
+    run(go())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_acknowledged_write_is_lost_on_a_lossy_duplicating_reordering_network(seed):
+    """Blind writes never cover each other, so after the network calms down every replica of
+    a key must hold every write that was acknowledged (and nothing never written)."""
+
+    async def go():
+        async with MemoryCluster("dynamo") as c:
+            c.net.rng.seed(seed)
+            c.net.faults = LinkFaults(drop=0.05, duplicate=0.1, reorder=0.2, max_delay=0.02)
+            names = c.config.names
+            keys = [f"lossy-{i}" for i in range(5)]
+
+            async def write(i: int) -> tuple[str, int, bool]:
+                key = keys[i % len(keys)]
+                try:
+                    await c.nodes[names[i % 5]].put(key, i)
+                    return key, i, True
+                except NodeError:
+                    return key, i, False
+
+            results = await asyncio.gather(*(write(i) for i in range(100)))
+            c.net.faults = LinkFaults()
+            acked = {(k, i) for k, i, ok in results if ok}
+            assert len(acked) > 50 and c.net.dropped > 0
+            ring = c.nodes["n1"].ring
+            for key in keys:
+                want = sorted(i for k, i in acked if k == key)
+                written = {i for k, i, _ in results if k == key}
+                for owner in ring.owners(key, 3):
+                    await eventually(lambda: set(want) <= set(c.local_values(owner, key)),
+                                     timeout=10)
+                    assert set(c.local_values(owner, key)) <= written
 
     run(go())
