@@ -195,7 +195,7 @@ class DynamoStore:
         self.membership = Membership(self.name, cfg.names, incarnation,
                                      cfg.failure_timeout_ms / 1000, self.env.clock.monotonic)
         for key, state in self.storage.scan(KV):
-            self._index(key, None, state)
+            self._index(key, state)
         for (owner, key), _ in self.storage.scan(HINTS):
             self.hint_owners.setdefault(key, set()).add(owner)
         self.env.transport.set_handler(self._on_message)
@@ -228,30 +228,27 @@ class DynamoStore:
 
     # -- local data -------------------------------------------------------------------
 
-    def _index(self, key: str, old: v.State | None, new: v.State) -> None:
+    def _index(self, key: str, state: v.State) -> None:
+        """Key ``key`` now has ``state``: update its Merkle leaf and its range's key set."""
         rng = self.ring.range_of(key)
-        new_digest = digest(new)
-        self.leaves.update(rng, key, self.digests.get(key) if old is not None else None,
-                           new_digest)
+        new_digest = digest(state)
+        self.leaves.update(rng, key, self.digests.get(key), new_digest)
         self.digests[key] = new_digest
         self.range_keys.setdefault(rng, set()).add(key)
 
-    def _apply(self, key: str, incoming: v.State, hint_for: str | None = None) -> v.State:
+    def _apply(self, key: str, incoming: v.State, hint_for: str | None = None) -> None:
         """Merge ``incoming`` into this node's state of ``key`` (or into its hint for owner
-        ``hint_for``). Returns the merged state. The caller syncs before acknowledging."""
-        if hint_for is not None:
-            old = self.storage.get(HINTS, (hint_for, key))
-            merged = self.versions.merge(old or [], incoming)
-            if merged != old:
-                self.storage.put(HINTS, (hint_for, key), merged)
-                self.hint_owners.setdefault(key, set()).add(hint_for)
-            return merged
-        old = self.storage.get(KV, key)
-        merged = self.versions.merge(old or [], incoming)
-        if merged != old:
-            self.storage.put(KV, key, merged)
-            self._index(key, old, merged)
-        return merged
+        ``hint_for``). The caller syncs before acknowledging."""
+        table, row = (KV, key) if hint_for is None else (HINTS, (hint_for, key))
+        old = self.storage.get(table, row) or []
+        merged = self.versions.merge(old, incoming)
+        if merged == old:
+            return
+        self.storage.put(table, row, merged)
+        if hint_for is None:
+            self._index(key, merged)
+        else:
+            self.hint_owners.setdefault(key, set()).add(hint_for)
 
     def _local_read(self, key: str) -> v.State:
         """This node's own state of ``key`` merged with any hints it holds for it."""
@@ -303,10 +300,8 @@ class DynamoStore:
             raise bad_request(f"conditional writes exist only in dynamodb mode, not {self.mode}.")
         w = self._quorum(w, "w")
         ctx = self.versions.parse_context(context)
-        if not self.versions.coordinated_by_owner:
-            return await self._coordinate(key, value, ctx, w)
         owners = self.ring.owners(key, self.n)
-        if self.name in owners:
+        if self.name in owners or not self.versions.coordinated_by_owner:
             return await self._coordinate(key, value, ctx, w)
         up = [o for o in owners if self._up(o)]
         if not up:
