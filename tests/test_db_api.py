@@ -44,16 +44,21 @@ def test_bad_requests_are_400_with_one_sentence():
         ("POST", "/kv/a/add", {"delta": True}, "number 'delta'"),
         ("POST", "/kv/a/add", {"delta": 1}, "only in dynamodb"),
         ("GET", "/kv/a?consistency=linear", None, "strong or eventual"),
+        ("PUT", "/kv/a", {"value": [1, 2**70]}, "beyond 64 bits"),
+        ("POST", "/kv/a/add", {"delta": 2**64}, "64-bit range"),
     ]
 
     async def calls(client, env):
         out = [await call(client, m, p, b) for m, p, b, _ in cases]
-        raw = await client.put("/kv/a", data=b"{not json")
-        out.append((raw.status, await raw.json()))
+        for raw_body in (b"{not json", b'{"value": NaN}'):
+            raw = await client.put("/kv/a", data=raw_body)
+            out.append((raw.status, await raw.json()))
         return out
 
     answers = with_node("dynamo", calls)
-    for (status, body), expected in zip(answers, [c[3] for c in cases] + ["not valid JSON"]):
+    expected_words = [c[3] for c in cases] + ["not valid JSON"] * 2
+    assert len(answers) == len(expected_words)
+    for (status, body), expected in zip(answers, expected_words):
         assert status == 400 and body["error"] == "bad-request" and body["definite"] is True
         assert expected in body["message"] and body["message"].endswith(".")
         assert "\n" not in body["message"]

@@ -13,6 +13,7 @@ import json
 import logging
 from typing import Any, Awaitable, Callable
 
+import msgpack
 from aiohttp import web
 
 from splitbrain.db.env import Env
@@ -141,6 +142,11 @@ class Api:
         if size > self.max_value_bytes:
             raise bad_request(f"the {name} is {size} bytes encoded, over this cluster's "
                               f"max_value_bytes of {self.max_value_bytes}.")
+        try:
+            msgpack.packb(body[name])
+        except OverflowError:
+            raise bad_request(f"the {name} holds an integer beyond 64 bits; send it as a "
+                              f"string.") from None
         return body[name]
 
 
@@ -159,9 +165,10 @@ def _key(request: web.Request) -> str:
 async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant)
     except ValueError:
-        raise bad_request("the request body is not valid JSON; send a JSON object.") from None
+        raise bad_request("the request body is not valid JSON (NaN and Infinity are not JSON "
+                          "either); send a JSON object.") from None
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object.")
     return body
@@ -169,9 +176,14 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 def _number(body: dict[str, Any], name: str, example: float) -> float | int:
     v = body.get(name)
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        raise bad_request(f"the body needs a number '{name}', e.g. {{\"{name}\": {example}}}.")
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not -2**63 <= v < 2**63:
+        raise bad_request(f"the body needs a number '{name}' within 64-bit range, e.g. "
+                          f"{{\"{name}\": {example}}}.")
     return v
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _positive(raw: Any, name: str) -> int:

@@ -294,8 +294,8 @@ class FileStorage:
         return self._tables.get(table, {}).get(key, default)
 
     def put(self, table: str, key: Any, value: Any) -> None:
+        self._append([_PUT, table, key, value])  # first: a value msgpack refuses changes nothing
         self._tables.setdefault(table, {})[key] = value
-        self._append([_PUT, table, key, value])
 
     def delete(self, table: str, key: Any) -> None:
         if self._tables.get(table, {}).pop(key, _ABSENT) is not _ABSENT:
