@@ -178,6 +178,7 @@ class DynamoStore:
         self._calls: dict[int, _Call] = {}
         self._rid = 0
         self._handoffs: set[tuple[str, str]] = set()
+        self._view: dict[str, str] = {}
         self._ae_next = env.rng.randrange(len(self.owned)) if self.owned else 0
         self._tasks: set[asyncio.Task] = set()
         self._timers: list[asyncio.Task] = []
@@ -452,6 +453,11 @@ class DynamoStore:
     # -- gossip -----------------------------------------------------------------------
 
     def _gossip(self) -> None:
+        view = self.membership.view()
+        for peer, state in view.items():
+            if self._view.get(peer, "up") != state:
+                log.info("peer %s is %s", peer, state)
+        self._view = view
         beats = self.membership.tick()
         for peer in self.membership.gossip_targets(self.env.rng, GOSSIP_FANOUT):
             rid, call = self._call([peer], 1)
