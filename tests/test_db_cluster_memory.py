@@ -207,3 +207,32 @@ def test_no_acknowledged_write_is_lost_on_a_lossy_duplicating_reordering_network
                     assert set(c.local_values(owner, key)) <= written
 
     run(go())
+
+
+@pytest.mark.parametrize("mode", ["dynamo", "lww"])
+def test_a_write_coordinated_by_a_fallback_reaches_the_owners(mode):
+    """Every owner of the key is down; a node outside them takes the write (and in dynamo mode
+    a second write that read the first replaces it). The owners get the result by handoff."""
+
+    async def go():
+        async with MemoryCluster(mode) as c:
+            key = "orphan"
+            pref = c.nodes["n1"].ring.preference_list(key)
+            owners, coordinator = pref[:3], pref[3]
+            for owner in owners:
+                await c.stop(owner)
+            await eventually(lambda: not any(c.nodes[coordinator].membership.is_up(o)
+                                             for o in owners))
+            await c.nodes[coordinator].put(key, "first")
+            read = await c.nodes[pref[4]].get(key)
+            assert read.values == ["first"]
+            await c.nodes[coordinator].put(key, "second", context=read.context)
+            for owner in owners:
+                await c.start(owner)
+            await eventually(lambda: all(c.local_values(o, key) == ["second"] for o in owners))
+            await eventually(lambda: all(c.nodes[n].status()["hints_pending"] == 0
+                                         for n in pref[3:]))
+            # What the fallbacks held was hints, now handed off: no stray copy stays behind.
+            assert all(c.local_values(n, key) == [] for n in pref[3:])
+
+    run(go())

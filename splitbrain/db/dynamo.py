@@ -7,7 +7,9 @@ One :class:`DynamoStore` per node. Mechanisms and where they live:
   other node is forwarded there), because in ``dynamo`` mode the coordinator names the new
   version with its next dot and must hold every version it made before (versions.py); dots
   are made by the actor ``name.incarnation``, so a node restarted after a crash never reuses
-  a dot it made but lost. The
+  a dot it made but lost. When no owner is reachable, the node the client reached coordinates
+  under an actor of its own used for that one write (``name.incarnation.k``), so that writes
+  stay possible while any W nodes are. The
   coordinator writes the new state locally, sends it to the first N reachable nodes of the
   preference list and acknowledges after W of them have it on disk. ``lww`` writes are
   coordinated by the node the client reached, with its wall clock (plus offset) as timestamp.
@@ -179,6 +181,7 @@ class DynamoStore:
         self._rid = 0
         self._handoffs: set[tuple[str, str]] = set()
         self._view: dict[str, str] = {}
+        self._one_shot = 0
         self._ae_next = env.rng.randrange(len(self.owned)) if self.owned else 0
         self._tasks: set[asyncio.Task] = set()
         self._timers: list[asyncio.Task] = []
@@ -303,12 +306,14 @@ class DynamoStore:
         ctx = self.versions.parse_context(context)
         owners = self.ring.owners(key, self.n)
         if self.name in owners or not self.versions.coordinated_by_owner:
-            return await self._coordinate(key, value, ctx, w)
+            return await self._coordinate(key, value, ctx, w, self.actor)
         up = [o for o in owners if self._up(o)]
-        if not up:
-            raise unavailable(f"no owner of {key!r} is reachable to coordinate the write; "
-                              f"nothing was written.")
-        return await self._forward(up[0], key, value, context, w)
+        if up:
+            return await self._forward(up[0], key, value, context, w)
+        # No owner reachable: coordinate here, under an actor used for this one write only,
+        # whose single dot needs no history of its own.
+        self._one_shot += 1
+        return await self._coordinate(key, value, ctx, w, f"{self.actor}.{self._one_shot}")
 
     async def add(self, key: str, delta: int | float) -> WriteResult:
         raise bad_request(f"add exists only in dynamodb mode; in {self.mode} mode read the "
@@ -335,13 +340,14 @@ class DynamoStore:
 
     # -- coordination -----------------------------------------------------------------
 
-    async def _coordinate(self, key: str, value: Any, ctx: Any, w: int) -> WriteResult:
+    async def _coordinate(self, key: str, value: Any, ctx: Any, w: int,
+                          actor: str) -> WriteResult:
         targets = self._targets(key)
         if len(targets) < w:
             raise unavailable(f"only {len(targets)} replicas of {key!r} are reachable and the "
                               f"write needs {w}; nothing was written.")
-        local = self.storage.get(KV, key) or []
-        state, result = self.versions.write(local, value, ctx, self.actor, self.env.clock.wall())
+        state, result = self.versions.write(self._local_read(key), value, ctx, actor,
+                                            self.env.clock.wall())
         nodes = [node for node, _ in targets]
         rid, call = self._call(nodes, w)
         for node, hint_for in targets:
@@ -349,7 +355,7 @@ class DynamoStore:
                 self.env.transport.send(node, {"t": "put", "rid": rid, "key": key,
                                                "state": state, "hint": hint_for})
         if self.name in nodes:
-            self._apply(key, state)
+            self._apply(key, state, dict(targets)[self.name])
             await self.storage.sync()
             call.answer(self.name, {"ok": True})
         await call.quorum
