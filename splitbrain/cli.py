@@ -6,6 +6,7 @@ tester itself failed. Errors are one sentence, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -255,6 +256,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_BAD_INPUT)
     except TesterFailure as e:
         click.echo(f"splitbrain: {e}", err=True)
+        sys.exit(EXIT_TESTER_FAILED)
+    except KeyboardInterrupt:
+        click.echo("splitbrain: interrupted.", err=True)
+        sys.exit(EXIT_TESTER_FAILED)
+    except Exception as e:  # a bug of ours: still one sentence; SPLITBRAIN_DEBUG=1 shows where
+        if os.environ.get("SPLITBRAIN_DEBUG"):
+            raise
+        click.echo(f"splitbrain: internal error ({type(e).__name__}: {e}); this is a bug in "
+                   f"splitbrain: rerun with SPLITBRAIN_DEBUG=1 for the traceback and report it.",
+                   err=True)
         sys.exit(EXIT_TESTER_FAILED)
 
 
