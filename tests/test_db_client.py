@@ -117,3 +117,42 @@ def test_refused_connection_is_fail_even_for_writes():
 
     reply = run(go())
     assert (reply.type, reply.error) == ("fail", "connection-refused")
+
+
+def test_a_put_cut_off_mid_request_is_info_and_never_resent():
+    """A kept-alive connection that dies after the node read a PUT: the write may have been
+    applied, so the reply is info, and the client must not quietly send it again (aiohttp
+    resends idempotent methods by default; a refused resend would then be recorded fail)."""
+    received = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            received.append(await reader.readexactly(length))
+            if len(received) > 1:  # the second PUT is "applied", then the node dies
+                writer.close()
+                return
+            body = b'{"ok": true, "version": null, "ts": null, "context": null}'
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Connection: keep-alive\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(body), body))
+            await writer.drain()
+
+    async def main():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with NodeClient(f"http://127.0.0.1:{port}", timeout=2.0) as c:
+                first = await c.put("k", 1)
+                second = await c.put("k", 2)
+                await asyncio.sleep(0.2)
+        finally:
+            server.close()
+        return first, second
+
+    first, second = run(main())
+    assert first.type == "ok"
+    assert second.type == "info"
+    assert len(received) == 2, "the client resent a PUT the node may already have applied"
