@@ -359,6 +359,7 @@ def test_knossos_history_without_times_skips_the_perf_plots(tmp_path):
     page = Page(out.read_text())
     assert page.with_class("r-failing")
     assert "carries no measured times" in page.visible
+    assert "duration not measured" in page.visible
     assert not [a for t, a in page.elements if t == "svg" and a.get("aria-label") == "throughput"]
 
 

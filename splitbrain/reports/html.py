@@ -202,6 +202,8 @@ def duration(run: RunData, opts: dict[str, Any]) -> str:
     value = opts.get("duration")
     if isinstance(value, (int, float)):
         return seconds(value * 1e9)
+    if not has_real_times(run.events):
+        return "not measured (the history numbers its events)"
     times = [ev.time for ev in run.events]
     return seconds(max(times) - min(times)) if times else "0 s"
 
