@@ -295,7 +295,7 @@ def parse_jsonl(text: str, *, path: str | os.PathLike | None = None) -> History:
         try:
             d = json.loads(raw)
         except json.JSONDecodeError as e:
-            raise HistoryError(f"is not valid JSON ({e.msg} at column {e.colno}); "
+            raise HistoryError(f"is not valid JSON ({e.msg}, column {e.colno}); "
                                f"the file may be truncated or not a splitbrain history",
                                path=path, line=lineno) from None
         if not isinstance(d, dict):
