@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from html.parser import HTMLParser
@@ -361,6 +362,24 @@ def test_knossos_history_without_times_skips_the_perf_plots(tmp_path):
     assert "carries no measured times" in page.visible
     assert "duration not measured" in page.visible
     assert not [a for t, a in page.elements if t == "svg" and a.get("aria-label") == "throughput"]
+
+
+def test_a_history_without_measured_times_shows_event_order_not_nanoseconds(tmp_path):
+    # As the importers number events: time = position. The timeline axis, its tooltips and the
+    # fault table then say "event N", never "N ns".
+    events = [dataclasses.replace(e, time=i) for i, e in enumerate(small_events())]
+    h = History(validate(events))
+    src = tmp_path / "h.jsonl"
+    src.write_text("\n".join(json.dumps(e.to_dict()) for e in h.events))
+    out = write_history_report(h, linearizable(h, "register"), tmp_path / "r.html", source=src)
+    html = out.read_text()
+    page = Page(html)
+    assert page.with_class("r-failing")
+    assert not re.search(r"\d ns\b", html), "event numbers shown as nanoseconds"
+    assert "event 0" in page.visible, "the fault table starts at the first event"
+    tips = json.loads(next(r[1] for r in page.scripts
+                           if r[0].get("id") == "tips-checker-linearizable-1"))
+    assert dict(tips["22"]["rows"])["invoked"] == "event 22"
 
 
 json_values = st.recursive(

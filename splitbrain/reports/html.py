@@ -19,10 +19,10 @@ from markupsafe import Markup
 
 from splitbrain.checkers import availability
 from splitbrain.reports.faults import Fault, fault_intervals, fault_kinds
-from splitbrain.reports.perf import Perf, has_real_times, perf
+from splitbrain.reports.perf import Perf, perf
 from splitbrain.reports.run import RunData
 from splitbrain.reports.sections import Section, sections
-from splitbrain.reports.text import seconds, short, verdict_word
+from splitbrain.reports.text import moment, seconds, short, verdict_word
 
 OUTCOMES = ("ok", "fail", "info")
 # test.json fields shown at the top, in this order, with their labels.
@@ -38,6 +38,7 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("splitbrain.reports", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["seconds"] = seconds
+    env.filters["moment"] = moment
     return env
 
 
@@ -202,7 +203,7 @@ def duration(run: RunData, opts: dict[str, Any]) -> str:
     value = opts.get("duration")
     if isinstance(value, (int, float)):
         return seconds(value * 1e9)
-    if not has_real_times(run.events):
+    if not run.real_times:
         return "not measured (the history numbers its events)"
     times = [ev.time for ev in run.events]
     return seconds(max(times) - min(times)) if times else "0 s"
@@ -216,7 +217,7 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
     avail: list[AvailabilityRow] = []
     perf_problem = ""
     try:
-        if has_real_times(run.events):
+        if run.real_times:
             perf_data = perf(run.ops, run.events, faults)
         else:
             perf_problem = ("This history carries no measured times (its events are numbered "
@@ -247,6 +248,7 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
         "perf_problem": perf_problem,
         "availability": avail,
         "faults": faults,
+        "real_times": run.real_times,
         "files": run.files,
         "node_logs": run.node_logs,
         "options": [(k, short(v, 200)) for k, v in flatten(opts)],

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from splitbrain.errors import BadInput
 from splitbrain.history import NEMESIS, Event, History, Op, pair, read_jsonl
+from splitbrain.reports.perf import has_real_times
 
 
 def sane_result(d: Any) -> dict[str, Any]:
@@ -100,6 +101,11 @@ class RunData:
     @property
     def nemesis_ops(self) -> list[Op]:
         return self.history.nemesis_ops()
+
+    @cached_property
+    def real_times(self) -> bool:
+        """Whether the history's event times were measured (see :func:`has_real_times`)."""
+        return has_real_times(self.events)
 
     @cached_property
     def _by_index(self) -> dict[int, Op]:

@@ -54,6 +54,15 @@ def seconds(ns: float) -> str:
     return f"{ns:.3g} ns"
 
 
+def moment(time: float, measured: bool) -> str:
+    """When an event happened, as a report shows it: its time since the start when the
+    history's times were measured, else its place in the history (``event 12``): an imported
+    history that numbers its events has no time to show."""
+    if measured or time is None or (isinstance(time, float) and not math.isfinite(time)):
+        return seconds(time)
+    return f"event {int(time)}"
+
+
 def verdict_word(valid: Any) -> str:
     """``valid``, ``invalid`` or ``unknown`` for a Result's ``valid`` field."""
     if valid is True:

@@ -4,7 +4,8 @@ to completion, crashed (``info``) ops running off to the right.
 The horizontal axis is event order, not wall time: each invocation and completion in the window
 gets its own slot, in history order. Concurrency is what matters for a consistency anomaly, and
 event order shows exactly which ops overlapped without letting a 2-second timeout squash a
-50-microsecond read into a hairline (real times are on the axis and in every tooltip).
+50-microsecond read into a hairline (real times are on the axis and in every tooltip; a history
+without measured times shows event numbers there instead).
 
 For a linearizability failure the timeline also draws the attempted linearization: a point on
 each linearized op (at the earliest moment consistent with the order), joined by a path, the
@@ -188,10 +189,14 @@ def _tooltip(run: RunData, op: Op, extra: list[tuple[str, str]]) -> dict[str, An
     if op.meta:
         rows.extend((f"meta.{k}", short(v, 200)) for k, v in op.meta.items())
     done = run.events[op.completion_index].time if op.completion_index >= 0 else None
-    rows.append(("invoked", f"{seconds(op.call)} (event {op.index})"))
     ended = "gave up (indeterminate)" if op.type == "info" else "completed"
-    rows.append((ended, f"{seconds(done)} (event {op.completion_index}), "
-                        f"after {seconds(done - op.call)}" if done is not None else "never"))
+    if run.real_times:
+        rows.append(("invoked", f"{seconds(op.call)} (event {op.index})"))
+        rows.append((ended, f"{seconds(done)} (event {op.completion_index}), "
+                            f"after {seconds(done - op.call)}" if done is not None else "never"))
+    else:
+        rows.append(("invoked", f"event {op.index}"))
+        rows.append((ended, f"event {op.completion_index}" if done is not None else "never"))
     rows.extend(extra)
     rows.append(("invoke event", _event_json(run, op.index)))
     if op.completion_index >= 0:
@@ -229,7 +234,8 @@ def _layout(run: RunData, ops: list[Op], label_of: Callable[[Op], str], lane_h: 
               else x_of(slot[op.completion_index]) + slot_w * 0.35)
         bars.append(Bar(op.index, x0, x1, y, label_of(op), op.type))
     every = max(1, len(slot_events) // 8)
-    ticks = [(x_of(i), seconds(run.events[e].time)) for i, e in enumerate(slot_events)
+    ticks = [(x_of(i), seconds(run.events[e].time) if run.real_times else f"event {e}")
+             for i, e in enumerate(slot_events)
              if i % every == 0 or i == len(slot_events) - 1]
     lanes = [(process_label(p), TOP + i * lane_h) for i, p in enumerate(procs)]
     tl = Timeline(width=right + TAIL, height=TOP + len(procs) * lane_h + 8, lanes=lanes,
