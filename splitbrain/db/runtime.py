@@ -10,7 +10,7 @@
 - :class:`OsClock`: ``time.time()`` plus a settable offset; ``time.monotonic()``.
 - :class:`FileStorage`: an append-only log of msgpack records replayed at start, with group
   commit: every ``sync()`` waiting while an fsync runs shares the next one. Fast fsyncs run on
-  the event loop, slow ones (over a millisecond) on a thread.
+  the event loop, slow ones (averaging 2 ms or more) on a thread.
 """
 
 from __future__ import annotations
