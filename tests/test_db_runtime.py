@@ -108,3 +108,30 @@ def test_the_log_is_compacted_once_it_doubles(tmp_path):
         assert FileStorage(tmp_path).get("kv", "same") == 199
 
     asyncio.run(go())
+
+
+def test_after_a_failed_fsync_no_later_sync_reports_anything_durable(tmp_path, monkeypatch):
+    async def go():
+        s = FileStorage(tmp_path)
+        s.put("kv", "lost", 1)
+        real = os.fdatasync
+
+        def broken(fd):
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "fdatasync", broken)
+        try:
+            await s.sync()
+            raise AssertionError("the failed fsync was not reported")
+        except OSError:
+            pass
+        monkeypatch.setattr(os, "fdatasync", real)
+        s.put("kv", "later", 2)
+        try:
+            await s.sync()  # would count "lost" as durable although it may never reach disk
+            raise AssertionError("a sync after a failed fsync reported success")
+        except OSError:
+            pass
+        s.close()
+
+    asyncio.run(go())

@@ -264,7 +264,9 @@ class FileStorage:
     them, sharing one fsync among every caller waiting at that moment (group commit). At open
     the log is replayed (a torn record at its end, from a crash mid-write, is discarded) and
     rewritten compactly; it is compacted again when it has grown past both ``compact_bytes``
-    and twice its size after the last compaction.
+    and twice its size after the last compaction. After a failed write or fsync the log is
+    in an unknown state, so that sync and every later one raise the OSError (nothing appended
+    after it is ever reported durable).
     """
 
     # While fsyncs take less than this on average, they run on the event loop itself: cheaper
@@ -285,6 +287,7 @@ class FileStorage:
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
         self._fsync_avg = 0.0
+        self._failed: OSError | None = None
         self._replay()
         self._fd = self._rewrite()
 
@@ -314,6 +317,8 @@ class FileStorage:
         target = self._appended
         if self._durable >= target:
             return
+        if self._failed is not None:
+            raise self._failed
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append((target, fut))
         if self._flusher is None or self._flusher.done():
@@ -335,6 +340,7 @@ class FileStorage:
                     took = await loop.run_in_executor(None, self._write_and_fsync, data)
                 self._fsync_avg = 0.8 * self._fsync_avg + 0.2 * took
             except OSError as e:
+                self._failed = e
                 waiters, self._waiters = self._waiters, []
                 for _, fut in waiters:
                     if not fut.done():
@@ -406,7 +412,7 @@ class FileStorage:
 
     def close(self) -> None:
         if self._fd >= 0:
-            if self._buf:
+            if self._buf and self._failed is None:
                 self._write_and_fsync(bytes(self._buf))
                 self._buf.clear()
             os.close(self._fd)
