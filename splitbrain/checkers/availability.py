@@ -35,13 +35,15 @@ def fault_kind(f: str) -> tuple[str, str] | None:
     return None
 
 
-def _nodes(value: Any) -> frozenset[str]:
+def named_nodes(value: Any) -> frozenset[str]:
+    """The node names a nemesis value mentions (strings anywhere in it, dict values
+    included), flattened."""
     if isinstance(value, str):
         return frozenset([value])
     if isinstance(value, dict):
         value = list(value.values())
     if isinstance(value, (list, tuple)):
-        return frozenset().union(*(_nodes(v) for v in value))
+        return frozenset().union(*(named_nodes(v) for v in value))
     return frozenset()
 
 
@@ -54,7 +56,7 @@ def fault_changes(nemesis_ops: list[Op]) -> list[tuple[float, str, int]]:
         if role is None or op.type == "fail":
             continue
         kind = role[1]
-        targets = _nodes(op.output if op.output is not None else op.value)
+        targets = named_nodes(op.output if op.output is not None else op.value)
         if role[0] == "start":
             open_faults.append((kind, targets))
             changes.append((op.call, kind, +1))

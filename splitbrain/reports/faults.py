@@ -11,9 +11,9 @@ and label it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
-from splitbrain.checkers.availability import fault_kind
+from splitbrain.checkers.availability import fault_kind, named_nodes
 from splitbrain.history import Op
 from splitbrain.reports.text import targets
 
@@ -39,24 +39,13 @@ class Fault:
         return f"{self.kind} {self.targets}".strip()
 
 
-def _nodes(value: Any) -> set[str]:
-    """The node names a nemesis value mentions, flattened."""
-    if isinstance(value, str):
-        return {value}
-    if isinstance(value, dict):
-        return set().union(*(_nodes(v) for v in value.values())) if value else set()
-    if isinstance(value, (list, tuple)):
-        return set().union(*(_nodes(v) for v in value)) if value else set()
-    return set()
-
-
 def fault_intervals(nemesis_ops: Iterable[Op], end_time: float) -> list[Fault]:
     """The faults of a run, in start order. ``nemesis_ops`` is ``History.nemesis_ops()``;
     ``end_time`` closes faults that were never healed. Ops that failed (the fault was not
     injected) are skipped; nemesis ops that neither start nor stop a fault become zero-length
     faults so they still show on the plots."""
     faults: list[Fault] = []
-    open_faults: list[tuple[Fault, set[str]]] = []
+    open_faults: list[tuple[Fault, frozenset[str]]] = []
     for op in nemesis_ops:
         if op.type == "fail":
             continue
@@ -65,11 +54,11 @@ def fault_intervals(nemesis_ops: Iterable[Op], end_time: float) -> list[Fault]:
         if role == "start":
             fault = Fault(kind, op.f, targets(what), op.call, end_time, False, op.index)
             faults.append(fault)
-            open_faults.append((fault, _nodes(what)))
+            open_faults.append((fault, named_nodes(what)))
         elif role == "stop" or op.f == HEAL_ALL:
             healed_at = op.ret if op.ret != float("inf") else op.call
             same = [(f, n) for f, n in open_faults if f.kind == kind or op.f == HEAL_ALL]
-            named = _nodes(what)
+            named = named_nodes(what)
             closing = same if op.f == HEAL_ALL else [(f, n) for f, n in same if n & named] or same
             for fault, nodes in closing:
                 fault.end, fault.healed = healed_at, True
