@@ -166,8 +166,13 @@ def validate(events: Iterable[Event], *, path: str | os.PathLike | None = None,
 
         if ev.type not in TYPES:
             raise fail(f"unknown event type {ev.type!r}; expected one of invoke, ok, fail, info")
-        if not isinstance(ev.time, (int, float)) or isinstance(ev.time, bool):
+        if not isinstance(ev.time, (int, float)) or isinstance(ev.time, bool) \
+                or not math.isfinite(ev.time):
             raise fail(f"time {ev.time!r} is not a number of nanoseconds")
+        if not isinstance(ev.process, (int, str)) or isinstance(ev.process, bool):
+            raise fail(f"process {ev.process!r} is neither an integer client id nor a name")
+        if not isinstance(ev.f, str):
+            raise fail(f"operation name f {ev.f!r} is not a string")
         if ev.time < last_time:
             raise fail(f"time goes backwards ({ev.time} after {last_time})")
         last_time = ev.time

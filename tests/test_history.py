@@ -37,6 +37,10 @@ def test_write_read_pair_roundtrip(tmp_path):
     ('{"type":"invoke","process":0,"f":"read","time":1}\n'
      '{"type":"ok","process":0,"f":"write","time":2}', "does not match"),
     ("", "holds no events"),
+    ('{"type":"invoke","process":[1],"f":"read","time":1}', "neither an integer client id"),
+    ('{"type":"invoke","process":true,"f":"read","time":1}', "neither an integer client id"),
+    ('{"type":"invoke","process":0,"f":["read"],"time":1}', "is not a string"),
+    ('{"type":"invoke","process":0,"f":"read","time":NaN}', "not a number of nanoseconds"),
 ])
 def test_loader_names_line_and_rule(text, rule):
     with pytest.raises(HistoryError, match=rule) as e:
