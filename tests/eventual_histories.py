@@ -29,14 +29,15 @@ class Builder:
     def op(self, process: Any, f: str, value: Any = None, *, t0: float, t1: float,
            type: str = "ok", output: Any = "same", key: Any = "k", node: str | None = None,
            consistency: str | None = None, meta: dict | None = None,
-           inv_meta: dict | None = None) -> int:
+           inv_meta: dict | None = None, error: str | None = None) -> int:
         """One op; returns the invocation's position (its index once sorted, when ops are added
         in invocation order). ``output="same"`` echoes ``value`` (as writes do)."""
         self._push(t0, Event("invoke", process, f, value, int(t0 * MS), key=key, node=node,
                              consistency=consistency, meta=inv_meta))
         out = value if output == "same" else output
         self._push(t1, Event(type, process, f, out if type == "ok" else None, int(t1 * MS),
-                             key=key, node=node, consistency=consistency, meta=meta))
+                             key=key, node=node, consistency=consistency, meta=meta,
+                             error=error))
         return self._seq - 2
 
     def nemesis(self, f: str, t0: float, t1: float, value: Any = None) -> None:

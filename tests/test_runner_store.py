@@ -101,14 +101,14 @@ def test_summary_separates_violations_from_permitted_anomalies():
                                "reads": Result(False, anomalies=[invented]),
                                "staleness": Result("unknown", reason="out of time"),
                                "availability": Result(True, stats={"by_fault": {
-                                   "none": {"ok_fraction": 0.99},
-                                   "partition": {"ok_fraction": 0.5}}})})
+                                   "none": {"ok_fraction": 0.9, "available": 0.99},
+                                   "partition": {"ok_fraction": 0.4, "available": 0.5}}})})
     lines = summary(r)
     assert lines[0].split()[:2] == ["lww", "valid"] and "2 lost-write permitted" in lines[0]
     assert lines[1].split()[:2] == ["reads", "INVALID"] and "1 invented-value" in lines[1]
     assert "unknown" in lines[2] and "out of time" in lines[2]
     assert lines[3].split()[:2] == ["availability", "valid"]
-    assert "ok none 99%, partition 50%" in lines[3]
+    assert "available none 99%, partition 50%" in lines[3]
     assert lines[-1].startswith("verdict: INVALID")
     assert json.loads(json.dumps(r.to_dict()))["valid"] is False
 

@@ -6,8 +6,14 @@ History shape: nemesis events (process ``"nemesis"``) pair into ops by
 ``bump-clock`` and ``strobe-clock`` start ``kill``, ``pause``, ``clock``) at the op's
 invocation and ends with ``stop-K`` (``restart``, ``resume``, ``reset-clock``) at the op's
 completion; a stop naming nodes ends the open faults of its kind on those nodes, otherwise all of
-them; ``heal`` ends every open fault. A client op counts under every kind active when it was invoked, or under ``none``.
-Final reads (``meta.final``) are left out. This is a measurement: the result is always valid.
+them; ``heal`` ends every open fault. A client op counts under every kind active when it was
+invoked, or under ``none``. Final reads (``meta.final``) are left out.
+
+Per kind: ``ok``, ``fail``, ``info``, ``ok_fraction``, and ``answered``: the ops the store
+served, ok ones plus those it refused with a definite answer about the data
+(:data:`ANSWERS`: a conditional write whose condition was false was served, not refused), and
+``available`` = answered / ops, the figure to read as availability. This is a measurement: the
+result is always valid.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from splitbrain.history import NEMESIS, History, Op, pair
 NAME = "availability"
 _STARTS = {"kill": "kill", "pause": "pause", "bump-clock": "clock", "strobe-clock": "clock"}
 _STOPS = {"restart": "kill", "resume": "pause", "reset-clock": "clock"}
+#: Errors that are the store's answer about the data rather than a refusal to serve.
+ANSWERS = frozenset({"condition-failed"})
 
 
 def fault_kind(f: str) -> tuple[str, str] | None:
@@ -92,9 +100,11 @@ def check(history: History) -> Result:
         for k in kinds:
             row = table.get(k)
             if row is None:
-                row = table[k] = {"ops": 0, "ok": 0, "fail": 0, "info": 0}
+                row = table[k] = {"ops": 0, "ok": 0, "fail": 0, "info": 0, "answered": 0}
             row["ops"] += 1
             row[op.type] += 1
+            if op.type == "ok" or op.error in ANSWERS:
+                row["answered"] += 1
             frow = by_f.setdefault(k, {}).get(op.f)
             if frow is None:
                 frow = by_f[k][op.f] = {"ops": 0, "ok": 0}
@@ -104,5 +114,7 @@ def check(history: History) -> Result:
     for rows in (table, *by_f.values()):
         for row in rows.values():
             row["ok_fraction"] = round(row["ok"] / row["ops"], 6)
+    for row in table.values():
+        row["available"] = round(row["answered"] / row["ops"], 6)
     return Result(True, stats={"by_fault": table}, details={"by_fault_and_f": by_f},
                   checker=NAME)

@@ -246,8 +246,8 @@ def summary(result: Result) -> list[str]:
             notes.append(r["reason"])
         by_fault = r.get("stats", {}).get("by_fault")
         if isinstance(by_fault, dict) and by_fault:
-            notes.append("ok " + ", ".join(f"{kind} {row['ok_fraction']:.0%}"
-                                           for kind, row in by_fault.items()))
+            notes.append("available " + ", ".join(f"{kind} {row['available']:.0%}"
+                                                  for kind, row in by_fault.items()))
         lines.append(f"  {name:<14} {word}" + (f" ({'; '.join(notes)})" if notes else ""))
     if not per_checker and result.reason:
         lines.append(f"  {result.reason}")

@@ -105,10 +105,12 @@ class AvailabilityRow:
     ok: int
     fail: int
     info: int
+    answered: int
 
     @property
     def fraction(self) -> float | None:
-        return self.ok / self.ops if self.ops else None
+        """The share the store served (availability's ``available``)."""
+        return self.answered / self.ops if self.ops else None
 
 
 def availability_rows(run: RunData) -> list[AvailabilityRow]:
@@ -118,7 +120,8 @@ def availability_rows(run: RunData) -> list[AvailabilityRow]:
     by_fault = (stored or {}).get("stats", {}).get("by_fault")
     if not isinstance(by_fault, dict):
         by_fault = availability.check(run.history).stats["by_fault"]
-    rows = [AvailabilityRow(str(k), *(int(v.get(c, 0)) for c in ("ops", "ok", "fail", "info")))
+    rows = [AvailabilityRow(str(k), *(int(v.get(c, 0)) for c in ("ops", "ok", "fail", "info")),
+                            int(v.get("answered", v.get("ok", 0))))
             for k, v in by_fault.items() if isinstance(v, dict)]
     return sorted(rows, key=lambda r: (r.kind != "none", r.kind))
 
