@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 
 from splitbrain.db.config import local_config
-from splitbrain.db.dynamo import KV, DynamoStore
+from splitbrain.db.dynamo import HINTS, KV, DynamoStore
 from splitbrain.db.env import LinkFaults, MemoryNetwork, MemoryStorage, memory_env
 from splitbrain.db.errors import NodeError
 
@@ -234,5 +234,31 @@ def test_a_write_coordinated_by_a_fallback_reaches_the_owners(mode):
                                          for n in pref[3:]))
             # What the fallbacks held was hints, now handed off: no stray copy stays behind.
             assert all(c.local_values(n, key) == [] for n in pref[3:])
+
+    run(go())
+
+
+def test_read_repair_at_a_fallback_coordinator_updates_its_hint_not_its_own_data():
+    """The node reached stands in for a down owner and returned a stale hint to its own read:
+    the repair goes into that hint (handed off later), never into data it does not own."""
+
+    async def go():
+        async with MemoryCluster("dynamo") as c:
+            key = "repair-at-fallback"
+            pref = c.nodes["n1"].ring.preference_list(key)
+            owner, fallback = pref[2], pref[3]
+            await c.stop(owner)
+            await eventually(lambda: not any(c.nodes[n].membership.is_up(owner)
+                                             for n in (pref[0], pref[1], fallback)))
+            await c.nodes[pref[0]].put(key, "old", w=3)
+            stale = copy.deepcopy(c.storages[fallback].get(HINTS, (owner, key)))
+            assert stale
+            read = await c.nodes[pref[0]].get(key, r=3)
+            await c.nodes[pref[0]].put(key, "new", context=read.context, w=3)
+            c.storages[fallback].put(HINTS, (owner, key), stale)  # as if it missed "new"
+            assert (await c.nodes[fallback].get(key, r=3)).values == ["new"]
+            await eventually(lambda: [s[-1] for s in c.storages[fallback].get(
+                HINTS, (owner, key))] == ["new"])
+            assert c.local_values(fallback, key) == []
 
     run(go())

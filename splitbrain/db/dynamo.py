@@ -391,7 +391,7 @@ class DynamoStore:
         for node, msg in call.answers.items():
             if msg.get("state") != merged:
                 if node == self.name:
-                    self._apply(key, merged)
+                    self._apply(key, merged, hints.get(node))
                 else:
                     self.env.transport.send(node, {"t": "repair", "key": key, "state": merged,
                                                    "hint": hints.get(node)})
