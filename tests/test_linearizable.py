@@ -203,3 +203,18 @@ def test_memory_limit_gives_unknown_with_reason():
     assert check(history, "cas-register", time_limit=60).valid is False
     r = check(history, "cas-register", memory_limit=20_000)
     assert r.valid == "unknown" and "memory limit" in r.reason
+
+
+@pytest.mark.parametrize("order, twin_list, reason", [
+    ([0], [], "order must list"),          # the write's return entry is missing
+    ([0, 1, 1], [], "order must list"),    # listed twice
+    ([0, 5], [], "order must list"),       # an entry of no op
+    ([0, 1], [7], "twin_list holds"),      # a twin that is no op
+])
+def test_compiled_search_rejects_a_malformed_encoding(order, twin_list, reason):
+    # Every index the C search follows is checked first: a bad encoding is a ValueError,
+    # never a read or write out of bounds.
+    from splitbrain.checkers.linearizable import _wgl
+    with pytest.raises(ValueError, match=reason):
+        _wgl.search(b"\x02", [0], [0], b"\x01", order, [0, len(twin_list)], twin_list, 0, -1.0, 0)
+    assert _wgl.search(b"\x02", [0], [0], b"\x01", [0, 1], [0, 0], [], 0, -1.0, 0)[0] == 1

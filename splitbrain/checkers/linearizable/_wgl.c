@@ -228,6 +228,40 @@ static int64_t *int_array(PyObject *seq, Py_ssize_t *len) {
     return out;
 }
 
+/* 0 if the encoded job is well formed (every index the search follows is in bounds), else -1
+   with a ValueError set: a and b hold n values, twin_start n + 1 non-decreasing offsets into
+   twin_list, twin_list op ids, and order every call entry once and the return entry of
+   exactly the ops with has_ret, once. */
+static int check_job(const Job *job, Py_ssize_t a_len, Py_ssize_t b_len, Py_ssize_t ts_len,
+                     Py_ssize_t tl_len) {
+    Py_ssize_t n = job->n;
+    const char *bad = NULL;
+    if (a_len != n || b_len != n) bad = "a and b must hold one value per op";
+    else if (ts_len != n + 1 || job->twin_start[0] != 0 || job->twin_start[n] != tl_len)
+        bad = "twin_start must hold n + 1 offsets from 0 to len(twin_list)";
+    for (Py_ssize_t i = 0; !bad && i < n; i++)
+        if (job->twin_start[i] > job->twin_start[i + 1]) bad = "twin_start must not decrease";
+    for (Py_ssize_t t = 0; !bad && t < tl_len; t++)
+        if (job->twin_list[t] < 0 || job->twin_list[t] >= n) bad = "twin_list holds an op id out of range";
+    if (!bad) {
+        unsigned char *seen = calloc(2 * n + 1, 1);
+        if (!seen) { PyErr_NoMemory(); return -1; }
+        Py_ssize_t expected = 0;
+        for (Py_ssize_t i = 0; i < n; i++) expected += 1 + (job->has_ret[i] != 0);
+        if (job->order_len != expected) bad = "order must list each call and each return once";
+        for (Py_ssize_t k = 0; !bad && k < job->order_len; k++) {
+            int64_t e = job->order[k];
+            if (e < 0 || e >= 2 * n || seen[e] || ((e & 1) && !job->has_ret[e >> 1]))
+                bad = "order must list each call and each return once";
+            else
+                seen[e] = 1;
+        }
+        free(seen);
+    }
+    if (bad) { PyErr_SetString(PyExc_ValueError, bad); return -1; }
+    return 0;
+}
+
 static PyObject *py_search(PyObject *self, PyObject *args) {
     Py_buffer kinds, has_ret;
     PyObject *a_obj, *b_obj, *order_obj, *ts_obj, *tl_obj;
@@ -246,10 +280,12 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
     job.init = init;
     job.deadline = deadline;
     if (has_ret.len != job.n) { PyErr_SetString(PyExc_ValueError, "has_ret length"); goto out; }
-    if (!(job.a = int_array(a_obj, NULL)) || !(job.b = int_array(b_obj, NULL)) ||
-        !(job.order = int_array(order_obj, &job.order_len)) || !(job.twin_start = int_array(ts_obj, NULL)) ||
-        !(job.twin_list = int_array(tl_obj, NULL)))
+    Py_ssize_t a_len, b_len, ts_len, tl_len;
+    if (!(job.a = int_array(a_obj, &a_len)) || !(job.b = int_array(b_obj, &b_len)) ||
+        !(job.order = int_array(order_obj, &job.order_len)) || !(job.twin_start = int_array(ts_obj, &ts_len)) ||
+        !(job.twin_list = int_array(tl_obj, &tl_len)))
         goto out;
+    if (check_job(&job, a_len, b_len, ts_len, tl_len) < 0) goto out;
     job.best = malloc((job.n + 1) * sizeof(Py_ssize_t));
     memo.nw = job.n / 64 + 1;
     memo.cap = 1024;
@@ -265,8 +301,11 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
     if (status == S_NOMEM) { PyErr_NoMemory(); goto out; }
     PyObject *prefix = PyList_New(job.best_len > 0 ? job.best_len : 0);
     if (!prefix) goto out;
-    for (Py_ssize_t j = 0; j < job.best_len; j++)
-        PyList_SET_ITEM(prefix, j, PyLong_FromSsize_t(job.best[j]));
+    for (Py_ssize_t j = 0; j < job.best_len; j++) {
+        PyObject *item = PyLong_FromSsize_t(job.best[j]);
+        if (!item) { Py_DECREF(prefix); goto out; }
+        PyList_SET_ITEM(prefix, j, item);
+    }
     result = Py_BuildValue("(iNnn)", status, prefix, job.stuck, (Py_ssize_t)job.explored);
 out:
     PyBuffer_Release(&kinds);
@@ -291,6 +330,12 @@ static PyObject *py_reachable_reads(PyObject *self, PyObject *args) {
     PyObject *result = Py_True;
     for (Py_ssize_t k = 0; k < limit && e != -1; k++) {
         Py_ssize_t j = e >> 1;
+        if (e < 0 || e >= PyList_GET_SIZE(snxt) || j >= PyList_GET_SIZE(ops) ||
+            j >= PyList_GET_SIZE(origins) || !PyTuple_Check(PyList_GET_ITEM(origins, j))) {
+            free(called);
+            PyErr_SetString(PyExc_ValueError, "watch list entry out of range");
+            return NULL;
+        }
         if (j != placed) {
             if ((e & 1) == 0) {
                 called[nc++] = j;
@@ -299,6 +344,7 @@ static PyObject *py_reachable_reads(PyObject *self, PyObject *args) {
                 int hit = 0;
                 for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(orig) && !hit; t++) {
                     Py_ssize_t x = PyLong_AsSsize_t(PyTuple_GET_ITEM(orig, t));
+                    if (x == -1 && PyErr_Occurred()) { free(called); return NULL; }
                     for (Py_ssize_t c = 0; c < nc; c++)
                         if (called[c] == x) { hit = 1; break; }
                 }
