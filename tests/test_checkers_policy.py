@@ -104,3 +104,21 @@ def test_verdict_is_serialisable():
     v = policy.judge(lww_lost_write_history(), "lww", "register", params={"n": 3, "r": 1, "w": 1})
     assert json.loads(json.dumps(v.to_dict()))["details"]["results"]["staleness"]["checker"] == \
         "staleness"
+
+
+def test_a_strong_lapse_past_the_kept_anomalies_still_violates_dynamodb():
+    # Anomalies beyond a checker's limit are counted, not listed: a strong read's lapse after
+    # the kept eventual ones must still fail the run.
+    from splitbrain.checkers import session
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"version": 1})
+    b.op(0, "write", 2, t0=2, t1=3, meta={"version": 2})
+    b.op(0, "read", t0=4, t1=5, output=1, consistency="eventual", meta={"version": 1})
+    b.op(0, "read", t0=6, t1=7, output=1, consistency="strong", meta={"version": 1})
+    res = session.check(b.history(), limit=1)
+    assert [a["consistency"] for a in res.anomalies] == ["eventual"]
+    assert res.stats["anomaly_counts"] == {"read-your-writes": 2}
+    v = policy.verdict("dynamodb", {"session": res,
+                                    "linearizable": Result(True, checker="linearizable")})
+    assert v.valid is False and v.stats["violations"] == {"read-your-writes": 1}
+    assert v.stats["permitted"] == {"read-your-writes": 1}

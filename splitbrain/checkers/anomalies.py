@@ -12,16 +12,21 @@ DEFAULT_LIMIT = 1000
 
 class AnomalyLog:
     """Anomalies of one checker: :meth:`add` records one, :attr:`counts` has the exact number of
-    each type, :attr:`items` the kept ones (at most ``limit`` per type)."""
+    each type, :attr:`strong` the exact number of each type on ``consistency="strong"`` ops
+    (which the verdict policy may judge more strictly), :attr:`items` the kept ones (at most
+    ``limit`` per type)."""
 
     def __init__(self, limit: int = DEFAULT_LIMIT):
         self.limit = limit
         self.items: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {}
+        self.strong: dict[str, int] = {}
 
     def add(self, type: str, ops: list[int], explanation: str, **fields: Any) -> None:
         n = self.counts.get(type, 0)
         self.counts[type] = n + 1
+        if fields.get("consistency") == "strong":
+            self.strong[type] = self.strong.get(type, 0) + 1
         if n < self.limit:
             self.items.append({"type": type, "ops": ops, "explanation": explanation, **fields})
 
@@ -29,6 +34,11 @@ class AnomalyLog:
         return sum(self.counts.get(t, 0) for t in types)
 
     def stats(self) -> dict[str, Any]:
-        """``anomaly_counts`` (exact, per type) and ``anomalies_kept`` for a Result's stats;
+        """``anomaly_counts`` (exact, per type), ``anomalies_kept``, and when any anomaly was on
+        a strong op ``strong_anomaly_counts`` (exact, per type) for a Result's stats;
         :func:`splitbrain.checkers.policy.verdict` reads the counts."""
-        return {"anomaly_counts": dict(self.counts), "anomalies_kept": len(self.items)}
+        out: dict[str, Any] = {"anomaly_counts": dict(self.counts),
+                               "anomalies_kept": len(self.items)}
+        if self.strong:
+            out["strong_anomaly_counts"] = dict(self.strong)
+        return out
