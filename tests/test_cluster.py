@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from short_runs import own_registry  # noqa: F401 (an autouse fixture)
 
 from splitbrain import errors
 from splitbrain.harness import registry
@@ -21,11 +22,6 @@ from splitbrain.harness.cluster import NodeUnreachable, local_cluster
 from splitbrain.harness.process import spawn, start_time
 
 STANDIN = [sys.executable, str(Path(__file__).with_name("standin_node.py"))]
-
-
-@pytest.fixture(autouse=True)
-def own_registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPLITBRAIN_REGISTRY", str(tmp_path / "registry"))
 
 
 def alive(pid: int) -> bool:

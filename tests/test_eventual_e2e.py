@@ -4,22 +4,15 @@ DESIGN.md's table), each claim also checked against the raw history where that i
 from __future__ import annotations
 
 import pytest
-
-from splitbrain.harness.store import load_history
-from splitbrain.harness.testrun import TestOptions, run_test
+from short_runs import own_registry, short_run  # noqa: F401 (own_registry is an autouse fixture)
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(autouse=True)
-def own_registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPLITBRAIN_REGISTRY", str(tmp_path / "registry"))
-
-
 def run(tmp_path, **opts):
     opts = {"nodes": 3, "time_limit": 8, "recovery": 2.0, "nemesis_interval": 1.0, **opts}
-    outcome = run_test(TestOptions(store=str(tmp_path / "store"), **opts), live=False)
-    return outcome, load_history(outcome.run_dir), outcome.result.details["results"]
+    outcome, history = short_run(tmp_path, **opts)
+    return outcome, history, outcome.result.details["results"]
 
 
 def test_lww_clock_skew_lists_each_lost_write_and_keeps_its_guarantee(tmp_path):

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from short_runs import own_registry  # noqa: F401 (an autouse fixture)
 
 from splitbrain.db.client import NodeClient
 from splitbrain import errors
@@ -38,11 +39,6 @@ def ensure_tool(tool: str) -> None:
         subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True,
                        capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     assert shutil.which(binary), f"{package} did not install {binary}"
-
-
-@pytest.fixture(autouse=True)
-def own_registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPLITBRAIN_REGISTRY", str(tmp_path / "registry"))
 
 
 async def members(cluster) -> dict[str, dict[str, str]]:
