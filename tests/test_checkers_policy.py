@@ -122,3 +122,18 @@ def test_a_strong_lapse_past_the_kept_anomalies_still_violates_dynamodb():
                                     "linearizable": Result(True, checker="linearizable")})
     assert v.valid is False and v.stats["violations"] == {"read-your-writes": 1}
     assert v.stats["permitted"] == {"read-your-writes": 1}
+
+
+def test_the_report_fails_a_checker_whose_violation_is_past_its_listed_anomalies():
+    from splitbrain.checkers import session
+    from splitbrain.reports.run import RunData
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"version": 1})
+    b.op(0, "write", 2, t0=2, t1=3, meta={"version": 2})
+    b.op(0, "read", t0=4, t1=5, output=1, consistency="eventual", meta={"version": 1})
+    b.op(0, "read", t0=6, t1=7, output=1, consistency="strong", meta={"version": 1})
+    v = policy.verdict("dynamodb", {"session": session.check(b.history(), limit=1),
+                                    "linearizable": Result(True, checker="linearizable")})
+    assert v.details["failing"] == ["session"]
+    run = RunData(b.history(), v.to_dict())
+    assert run.checker_valid("session") is False and run.checker_valid("linearizable") is True

@@ -21,8 +21,9 @@ guarantee in dynamodb mode, and the property ``--expect linearizable`` asks for)
 The verdict is a :class:`Result` named ``verdict``: every checker's anomalies, each tagged with
 ``checker`` and ``severity`` (``violation`` or ``permitted``); ``stats.violations`` and
 ``stats.permitted`` (counts by anomaly type); ``details.guarantees`` (what the mode promises),
-``details.expect``, ``details.unchecked`` (guarantees no checker judged) and
-``details.results`` (every checker's result).
+``details.expect``, ``details.unchecked`` (guarantees no checker judged), ``details.failing``
+(the checkers whose results broke a promise or an expectation, though the anomaly that did may
+be past the ones a checker lists) and ``details.results`` (every checker's result).
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
     violations: dict[str, int] = {}
     permitted: dict[str, int] = {}
     broken: dict[str, None] = {}
+    failing: dict[str, None] = {}
     for name, res in results.items():
         counts = res.stats.get("anomaly_counts") or _count(res.anomalies)
         # Exact counts when the checker kept them (it may list only the first anomalies of a
@@ -205,14 +207,17 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
             if why:
                 violations[t] = violations.get(t, 0) + c
                 broken[why] = None
+                failing[name] = None
             elif strong and t in g.strong:
                 violations[t] = violations.get(t, 0) + strong
                 permitted[t] = permitted.get(t, 0) + c - strong
                 broken["strong reads are linearizable, so never stale"] = None
+                failing[name] = None
             else:
                 permitted[t] = permitted.get(t, 0) + c
         if name == LINEARIZABLE and lin_required and res.valid is False and not res.anomalies:
             broken["strong reads and conditional writes are linearizable"] = None
+            failing[name] = None
     unchecked = []
     if lin_required and LINEARIZABLE not in results:
         unchecked.append("strong reads and conditional writes are linearizable")
@@ -231,7 +236,7 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
         stats={"violations": violations, "permitted": permitted,
                "checkers": {n: r.stats for n, r in results.items()}},
         details={"mode": mode, "guarantees": list(g.promises), "expect": list(expect),
-                 "unchecked": unchecked,
+                 "unchecked": unchecked, "failing": list(failing),
                  "results": {n: r.to_dict() for n, r in results.items()}})
 
 

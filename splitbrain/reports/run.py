@@ -165,13 +165,15 @@ class RunData:
 
     def checker_valid(self, name: str) -> Any:
         """A checker's verdict as the run judges it: under the policy, only violations fail
-        it (a checker that failed without naming an anomaly still fails); otherwise the
-        checker's own ``valid``."""
+        it (a checker that failed without naming an anomaly still fails, and so does one the
+        policy lists in ``details.failing``, whose violation may be past the anomalies it
+        lists); otherwise the checker's own ``valid``."""
         valid = self.checker_results[name]["valid"]
         severities = self.severities.get(name, [])
         if not self.policy or (valid is False and not severities):
             return valid
-        if "violation" in severities:
+        failing = self.results["details"].get("failing")
+        if "violation" in severities or (isinstance(failing, list) and name in failing):
             return False
         return "unknown" if valid == "unknown" else True
 
