@@ -125,6 +125,20 @@ def test_unknown_model_or_op_is_bad_input():
         check(h, "btree")
 
 
+@pytest.mark.parametrize("model, rows, initial, rule", [
+    ("set", [("invoke", 0, "read", None), ("ok", 0, "read", 1)], None, "a set read returns"),
+    ("set", [("invoke", 0, "add", 1), ("ok", 0, "add", 1)], 3, "is not a list"),
+    ("counter", [("invoke", 0, "add", "x"), ("ok", 0, "add", "x")], None, "adds numbers"),
+    ("counter", [("invoke", 0, "add", 1), ("ok", 0, "add", 1)], "x", "is not a number"),
+    ("kv-append", [("invoke", 0, "append", 1), ("ok", 0, "append", 1)], None, "takes a string"),
+    ("kv-append", [("invoke", 0, "append", "a"), ("ok", 0, "append", "a")], 5, "not a string"),
+    ("queue", [("invoke", 0, "enqueue", 1), ("ok", 0, "enqueue", 1)], 3, "is not a list"),
+])
+def test_values_a_model_cannot_hold_are_bad_input(model, rows, initial, rule):
+    with pytest.raises(BadInput, match=rule):
+        check(H(*rows), model, initial=initial)
+
+
 def test_time_limit_gives_unknown_with_reason():
     rows = [("invoke", p, "write", p % 3) for p in range(12)]
     rows += [("ok", p, "write", p % 3) for p in range(12)]

@@ -241,6 +241,18 @@ class KVAppend(Model):
     resets = ("put", "write")
     default_initial = ""
 
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if not isinstance(self.initial, str):
+            raise BadInput(f"--initial {show(self.initial)} is not a string; the kv-append "
+                           f"model holds strings")
+
+    def check_op(self, op):
+        super().check_op(op)
+        if op.f not in self.reads and not isinstance(op.value, str):
+            raise BadInput(f"{op.f} at index {op.index} has value {show(op.value)}; the "
+                           f"kv-append model's {op.f} takes a string")
+
     def may_reach(self, state, read):
         return isinstance(read.output, str) and isinstance(state, str) and \
             read.output.startswith(state)
@@ -267,6 +279,18 @@ class SetModel(Model):
     noun = "the set"
     ops = ("add", "read")
     reads = ("read",)
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if not isinstance(self.initial, (list, type(None))):
+            raise BadInput(f"--initial {show(self.initial)} is not a list; the set model "
+                           f"starts from a list of elements")
+
+    def check_op(self, op):
+        super().check_op(op)
+        if op.f == "read" and op.type == "ok" and not isinstance(op.output, (list, type(None))):
+            raise BadInput(f"read at index {op.index} returned {show(op.output)}; a set read "
+                           f"returns the list of elements")
 
     def init(self):
         return frozenset(freeze(x) for x in (self.initial or ()))
@@ -299,6 +323,18 @@ class Counter(Model):
     reads = ("read",)
     default_initial = 0
 
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if not _number(self.initial):
+            raise BadInput(f"--initial {show(self.initial)} is not a number; the counter "
+                           f"model counts from a number")
+
+    def check_op(self, op):
+        super().check_op(op)
+        if op.f == "add" and not _number(op.value):
+            raise BadInput(f"add at index {op.index} has value {show(op.value)}; the counter "
+                           f"model adds numbers")
+
     def step(self, state, op):
         if op.f == "add":
             return state + op.value
@@ -316,6 +352,12 @@ class Queue(Model):
     noun = "the queue"
     ops = ("enqueue", "dequeue")
     reads = ()
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if not isinstance(self.initial, (list, type(None))):
+            raise BadInput(f"--initial {show(self.initial)} is not a list; the queue model "
+                           f"starts from a list of elements")
 
     def init(self):
         return tuple(freeze(x) for x in (self.initial or ()))
@@ -371,6 +413,10 @@ def make_model(model: str | Model, *, initial: Any = None, nil_reads: str = "str
     if cls is None:
         raise BadInput(f"unknown model {model!r}; choose one of {', '.join(sorted(MODELS))}")
     return cls(initial=initial, nil_reads=nil_reads)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _pair(op: Op) -> tuple[Hashable, Hashable]:
