@@ -44,7 +44,3 @@ def unavailable(message: str) -> NodeError:
 
 def timeout(message: str) -> NodeError:
     return NodeError("timeout", message, definite=False)
-
-
-def condition_failed(message: str) -> NodeError:
-    return NodeError("condition-failed", message, definite=True)

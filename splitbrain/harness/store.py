@@ -88,10 +88,3 @@ def load_test(run_dir: str | os.PathLike) -> dict[str, Any]:
 def load_history(run_dir: str | os.PathLike) -> History:
     """The validated history of a stored run (HistoryError names a bad line)."""
     return read_jsonl(Path(run_dir) / HISTORY_FILE)
-
-
-def load_results(run_dir: str | os.PathLike) -> Result | None:
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.exists():
-        return None
-    return Result.from_dict(json.loads(path.read_text()))
