@@ -150,9 +150,9 @@ def validate(events: Iterable[Event], *, path: str | os.PathLike | None = None,
              lines: list[int] | None = None) -> list[Event]:
     """Check DESIGN.md's invariants and assign dense indices where they are missing.
 
-    Rules: the type is one of invoke/ok/fail/info; every completion matches an open invocation of
-    the same process and the same ``f``; no process has two open invocations; times never
-    decrease. Nemesis events are exempt from pairing (Jepsen records them as info/info pairs).
+    Rules: the type is one of invoke/ok/fail/info; the process is an integer or a name, ``f`` a
+    string and the time a finite number; every completion matches an open invocation of the same
+    process and the same ``f``; no process has two open invocations; times never decrease. Nemesis events are exempt from pairing (Jepsen records them as info/info pairs).
     ``lines`` gives the source line of each event for error messages.
     """
     out: list[Event] = []
