@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 
 import pytest
 
@@ -131,3 +133,29 @@ def test_after_a_failed_fsync_no_later_sync_reports_anything_durable(tmp_path, m
         s.close()
 
     asyncio.run(go())
+
+
+def test_close_after_drain_loses_nothing_the_fsync_thread_was_writing(tmp_path, monkeypatch):
+    async def go():
+        s = FileStorage(tmp_path)
+        s.INLINE_FSYNC = 0.0  # as on a slow disk: every write and fsync on a thread
+        real = os.write
+
+        def slow_on_thread(fd, data):
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(0.3)
+            return real(fd, data)
+
+        monkeypatch.setattr(os, "write", slow_on_thread)
+        s.put("kv", "a", 1)
+        pending = asyncio.ensure_future(s.sync())
+        await asyncio.sleep(0.05)  # the thread is writing "a"
+        s.put("kv", "b", 2)
+        await s.drain()
+        s.close()  # writes "b" on this thread
+        await asyncio.gather(pending, return_exceptions=True)
+
+    asyncio.run(go())
+    again = FileStorage(tmp_path)
+    assert (again.get("kv", "a"), again.get("kv", "b")) == (1, 2)
+    again.close()

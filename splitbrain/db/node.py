@@ -99,4 +99,5 @@ async def _serve(config: ClusterConfig, name: str) -> None:
         if started:
             await store.stop()
         await transport.close()
+        await storage.drain()
         storage.close()

@@ -410,7 +410,15 @@ class FileStorage:
             os.close(dfd)
         return os.open(self.path, os.O_WRONLY | os.O_APPEND)
 
+    async def drain(self) -> None:
+        """Wait until no write or fsync is in progress (a slow disk's runs on a thread), so
+        that :meth:`close` never writes or closes the log under it."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
     def close(self) -> None:
+        """Write and fsync what is still buffered, then close the log. Call :meth:`drain`
+        first from a running event loop."""
         if self._fd >= 0:
             if self._buf and self._failed is None:
                 self._write_and_fsync(bytes(self._buf))
