@@ -77,16 +77,6 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
-def keys_of_partition(p: int, partitions: int, count: int) -> list[str]:
-    out, i = [], 0
-    while len(out) < count:
-        k = f"k{i}"
-        if partition_of(k, partitions) == p:
-            out.append(k)
-        i += 1
-    return out
-
-
 def test_placement_spreads_groups_and_leaders():
     groups = placement(["n1", "n2", "n3", "n4", "n5"], 8, 3)
     assert all(len(set(m)) == 3 for m in groups.values())
