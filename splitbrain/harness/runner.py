@@ -136,7 +136,8 @@ class Runner:
 
     async def run(self) -> History:
         """Run every phase; returns the recorded history. Raises TesterFailure when the cluster
-        cannot be started, never becomes healthy, or answers no operation at all."""
+        cannot be started, never becomes healthy, answers no operation at all, or (when the
+        workload has final reads) answers none of them."""
         writer = HistoryWriter(self.history_path) if self.history_path is not None else None
         self.recorder = Recorder(writer, self.stats)
         self.stats.nemesis = self.nemesis
