@@ -9,10 +9,12 @@ is what the target is judged on. Targets: every checker under 30 s and 2 GiB on 
 1,000,000-op history. Checkers run as the harness runs them, through
 ``splitbrain.checkers.policy.run``.
 
-    .venv/bin/python benchmarks/checker.py [--ops 1000000] [--only eventual]
+    .venv/bin/python benchmarks/checker.py [--ops 1000000] [--only eventual|linearizable]
 
 Sections: ``eventual`` (the checkers of splitbrain.checkers.policy, one generated history per
-mode/workload). A section is a function returning table rows; add yours to SECTIONS.
+mode/workload) and ``linearizable`` (the Porcupine corpus against Porcupine's own times, and a
+unique-value register history of up to 100,000 ops). A section is a function returning table
+rows; add yours to SECTIONS.
 """
 
 from __future__ import annotations
