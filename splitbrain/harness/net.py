@@ -64,7 +64,8 @@ class Net(ABC):
         """Heal and release everything this network created. Idempotent."""
 
     def describe(self) -> dict[str, Any]:
-        """What to record about this network in test.json and the report."""
+        """This network's kind and parameters (netns: subnet, firewall, delays). test.json
+        and the report record only :attr:`kind`."""
         return {"kind": self.kind}
 
 
