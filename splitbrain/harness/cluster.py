@@ -55,8 +55,8 @@ class Cluster(ABC):
     @abstractmethod
     async def start(self) -> None:
         """Start every node and wait until each answers ``GET /health``. If one will not, stop
-        everything (a failed start leaves nothing behind) and raise :class:`TesterFailure` with one sentence naming the node and
-        pointing at its log."""
+        everything (a failed start leaves nothing behind) and raise :class:`TesterFailure`
+        with one sentence naming the node and pointing at its log."""
 
     @abstractmethod
     async def stop(self) -> None:
