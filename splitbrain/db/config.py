@@ -148,7 +148,7 @@ def local_config(mode: str, nodes: int, data_root: str | os.PathLike, *, host: s
                  ports: list[int] | None = None, **params: Any) -> ClusterConfig:
     """A config for ``nodes`` nodes named n1..nN on ``host``, each with its data dir under
     ``data_root``. ``ports`` gives 2*nodes free ports (client ports first); when omitted they
-    are picked by binding to port 0."""
+    are picked by :func:`free_ports`."""
     if ports is None:
         ports = free_ports(2 * nodes, host=host)
     specs = [NodeSpec(name=f"n{i + 1}", host=host, client_port=ports[i],
