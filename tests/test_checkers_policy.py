@@ -106,16 +106,22 @@ def test_verdict_is_serialisable():
         "staleness"
 
 
-def test_a_strong_lapse_past_the_kept_anomalies_still_violates_dynamodb():
-    # Anomalies beyond a checker's limit are counted, not listed: a strong read's lapse after
-    # the kept eventual ones must still fail the run.
+def session_lapses_listing_only_the_eventual_one() -> Result:
+    """Two read-your-writes lapses, eventual then strong, by a session checker that lists one
+    anomaly of each type (the strong lapse is counted, not listed)."""
     from splitbrain.checkers import session
     b = Builder()
     b.op(0, "write", 1, t0=0, t1=1, meta={"version": 1})
     b.op(0, "write", 2, t0=2, t1=3, meta={"version": 2})
     b.op(0, "read", t0=4, t1=5, output=1, consistency="eventual", meta={"version": 1})
     b.op(0, "read", t0=6, t1=7, output=1, consistency="strong", meta={"version": 1})
-    res = session.check(b.history(), limit=1)
+    return session.check(b.history(), limit=1)
+
+
+def test_a_strong_lapse_past_the_kept_anomalies_still_violates_dynamodb():
+    # Anomalies beyond a checker's limit are counted, not listed: a strong read's lapse after
+    # the kept eventual ones must still fail the run.
+    res = session_lapses_listing_only_the_eventual_one()
     assert [a["consistency"] for a in res.anomalies] == ["eventual"]
     assert res.stats["anomaly_counts"] == {"read-your-writes": 2}
     v = policy.verdict("dynamodb", {"session": res,
@@ -125,15 +131,13 @@ def test_a_strong_lapse_past_the_kept_anomalies_still_violates_dynamodb():
 
 
 def test_the_report_fails_a_checker_whose_violation_is_past_its_listed_anomalies():
-    from splitbrain.checkers import session
     from splitbrain.reports.run import RunData
-    b = Builder()
-    b.op(0, "write", 1, t0=0, t1=1, meta={"version": 1})
-    b.op(0, "write", 2, t0=2, t1=3, meta={"version": 2})
-    b.op(0, "read", t0=4, t1=5, output=1, consistency="eventual", meta={"version": 1})
-    b.op(0, "read", t0=6, t1=7, output=1, consistency="strong", meta={"version": 1})
-    v = policy.verdict("dynamodb", {"session": session.check(b.history(), limit=1),
+
+    res = session_lapses_listing_only_the_eventual_one()
+    v = policy.verdict("dynamodb", {"session": res,
                                     "linearizable": Result(True, checker="linearizable")})
     assert v.details["failing"] == ["session"]
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"version": 1})
     run = RunData(b.history(), v.to_dict())
     assert run.checker_valid("session") is False and run.checker_valid("linearizable") is True
