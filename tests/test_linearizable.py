@@ -139,6 +139,13 @@ def test_values_a_model_cannot_hold_are_bad_input(model, rows, initial, rule):
         check(H(*rows), model, initial=initial)
 
 
+def test_a_map_never_equals_the_list_of_its_pairs():
+    wrote_map = [("invoke", 0, "write", {"a": 1}), ("ok", 0, "write", {"a": 1}),
+                 ("invoke", 0, "read", None)]
+    assert check(H(*wrote_map, ("ok", 0, "read", {"a": 1})), "register").valid is True
+    assert check(H(*wrote_map, ("ok", 0, "read", [["a", 1]])), "register").valid is False
+
+
 def test_time_limit_gives_unknown_with_reason():
     rows = [("invoke", p, "write", p % 3) for p in range(12)]
     rows += [("ok", p, "write", p % 3) for p in range(12)]

@@ -53,6 +53,22 @@ class _Nil:
 NIL = _Nil()
 
 
+class _Map(tuple):
+    """A frozen dict: its (key, value) pairs in a canonical order. It never equals a frozen
+    list, not even a list of the same pairs."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Map and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash((_Map, tuple(self)))
+
+
 def freeze(v: Any) -> Hashable:
     """A hashable, equality-preserving form of a JSON-like value (None becomes :data:`NIL`)."""
     t = type(v)
@@ -63,7 +79,11 @@ def freeze(v: Any) -> Hashable:
     if isinstance(v, list):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
-        return tuple(sorted((k, freeze(x)) for k, x in v.items()))
+        pairs = [(k, freeze(x)) for k, x in v.items()]
+        try:
+            return _Map(sorted(pairs))
+        except TypeError:  # keys of mixed types (EDN maps): any fixed order will do
+            return _Map(sorted(pairs, key=lambda kv: (type(kv[0]).__name__, repr(kv[0]))))
     return v
 
 
@@ -71,7 +91,9 @@ def show(v: Any) -> str:
     """A value as a person reads it: JSON, with nil for None."""
     if v is None or v is NIL:
         return "nil"
-    if isinstance(v, tuple):
+    if isinstance(v, _Map):
+        v = dict(v)
+    elif isinstance(v, tuple):
         v = list(v)
     try:
         return json.dumps(v, default=str)
