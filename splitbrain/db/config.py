@@ -108,7 +108,17 @@ class ClusterConfig:
             if not isinstance(nd, dict) or "name" not in nd or set(nd) - node_fields:
                 raise ConfigError(f"{source}: nodes[{i}] must be an object with 'name' and "
                                   f"only {', '.join(sorted(node_fields))}")
-            nodes.append(NodeSpec(**nd))
+            spec = NodeSpec(**nd)
+            for field_name in ("name", "host", "data_dir"):
+                if not isinstance(getattr(spec, field_name), str):
+                    raise ConfigError(f"{source}: nodes[{i}].{field_name} must be a string, not "
+                                      f"{getattr(spec, field_name)!r}")
+            for field_name in ("client_port", "peer_port"):
+                port = getattr(spec, field_name)
+                if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port < 65536:
+                    raise ConfigError(f"{source}: nodes[{i}].{field_name} must be a port number "
+                                      f"from 0 to 65535, not {port!r}")
+            nodes.append(spec)
         if len({s.name for s in nodes}) != len(nodes):
             raise ConfigError(f"{source} names a node twice")
         cfg = cls(**{**d, "nodes": nodes})
