@@ -10,7 +10,8 @@
           max_bytes: int) -> (status, prefix: list[int], stuck: int, explored: int)
    order: the entry ids (2*i call, 2*i+1 return) in history order; deadline: a
    time.monotonic() value, or a negative number for none; status: 1 linearizable,
-   0 not, 2 time limit, 3 memory limit. The GIL is released while searching. */
+   0 not, 2 time limit, 3 memory limit. The GIL is released while searching. An encoding whose
+   indices do not fit together raises ValueError before any is followed. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
