@@ -47,6 +47,8 @@ def test_dynamo_set_final_reads_contain_every_acknowledged_add(tmp_path):
     results = outcome.result.details["results"]
     assert results["set"]["valid"] is True and outcome.result.valid is True
     assert exit_code_for(outcome.result.valid) == 0
+    # test.json records how long the whole run took, every phase included.
+    assert outcome.test["duration"] > 10
 
 
 def lost_by_real_time(history) -> list[int]:

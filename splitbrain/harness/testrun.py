@@ -162,6 +162,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
                     nemesis.nemeses else None, stats=stats, on_cluster=started)
     where = f"the partial history is in {run_dir / store.HISTORY_FILE}"
     failure: str | None = None
+    began = time.monotonic()
     try:
         with Display(stats, title=f"splitbrain {opts.name}", enabled=live):
             history = _run(runner)
@@ -172,6 +173,8 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
         failure = f"{str(e).rstrip('.')}; {where}"
     except Exception as e:  # a bug in the tester: still one sentence, still the history kept
         failure = f"the tester failed ({type(e).__name__}: {e}); {where}"
+    test["duration"] = round(time.monotonic() - began, 3)  # every phase, start to stop
+    store.write_json(run_dir / store.TEST_FILE, test)
     with contextlib.suppress(OSError):
         cluster.collect_logs(run_dir)
     if failure is not None:
