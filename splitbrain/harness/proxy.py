@@ -1,7 +1,7 @@
 """The ``proxy`` network: one TCP proxy per directed peer link, in a helper process.
 
-The helper (``python -m splitbrain.harness.proxy LINKS_FILE``) runs its own event loop, so
-forwarding peer traffic does not compete with the tester's clients in the tester's loop. It
+The helper (``python -m splitbrain.harness.proxy LINKS_FILE``) runs its own uvloop event loop,
+so forwarding peer traffic does not compete with the tester's clients in the tester's loop. It
 listens on an ephemeral port of its listen address (127.0.0.1, or the hub address of a netns
 network) per link ``a->b`` and forwards to ``b``'s peer address;
 node ``a``'s ``peer_routes[a][b]`` points at that port. On start it prints one JSON line,
@@ -28,7 +28,9 @@ import subprocess
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
+
+import uvloop
 
 from splitbrain.db.config import ClusterConfig
 from splitbrain.errors import TesterFailure
@@ -81,8 +83,8 @@ class Side(asyncio.Protocol):
         self.eof = False  # it has sent its EOF
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCPTransport is not an asyncio.Transport subclass: no isinstance check.
+        self.transport = cast(asyncio.Transport, transport)
         self.conn.made(self)
 
     def data_received(self, data: bytes) -> None:
@@ -373,6 +375,6 @@ class ProxyNet(LocalNet):
 
 if __name__ == "__main__":
     try:
-        asyncio.run(_serve(sys.argv[1]))
+        uvloop.run(_serve(sys.argv[1]))
     except KeyboardInterrupt:
         pass
