@@ -88,8 +88,8 @@ class Side(asyncio.Protocol):
         self.conn.made(self)
 
     def data_received(self, data: bytes) -> None:
-        self.pipe.feed(data)
-        self.conn.update()
+        if self.pipe.feed(data):
+            self.conn.update()
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -124,12 +124,16 @@ class Pipe:
         self.pending: deque[tuple[float, bytes]] = deque()
         self.timer: asyncio.TimerHandle | None = None
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> bool:
+        """Write ``data`` at once if it may pass now, else queue it. Returns whether it was
+        queued: only then can the connection's reading or closing state have changed (a full
+        write buffer reports itself through ``pause_writing``)."""
         if not self.pending and self.link.flowing and not self.link.delay and self.dst:
             self._write(data)
-            return
+            return False
         self.pending.append((asyncio.get_running_loop().time() + self.link.delay, data))
         self.flush()
+        return True
 
     def flush(self) -> None:
         if self.timer is not None:
