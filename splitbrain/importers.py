@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import edn_format
 from edn_format.immutable_list import ImmutableList
@@ -71,19 +71,27 @@ def load(path: str | os.PathLike, fmt: str = "auto") -> tuple[History, str]:
     return _PARSERS[fmt](text, path), fmt
 
 
+def _matched_lines(text: str, path: str | os.PathLike | None, pattern: re.Pattern,
+                   expected: str) -> Iterator[tuple[int, re.Match]]:
+    """``(line number, match)`` for each non-blank line of ``text``; a line ``pattern`` does not
+    match is a HistoryError saying it is not ``expected``."""
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        m = pattern.match(raw)
+        if m is None:
+            raise HistoryError(f"is not {expected}; the file may be truncated or in another "
+                               f"format", path=path, line=lineno)
+        yield lineno, m
+
+
 def parse_etcd(text: str, path: str | os.PathLike | None = None) -> History:
     """Porcupine's etcd logs. ``:fail :read :timed-out`` becomes a ``fail`` read (it returned
     nothing usable, and a read that did not happen constrains nothing); ``:info`` completions
     become ``info`` with ``error`` "timed-out"."""
     events, lines = [], []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        m = _ETCD_LINE.match(raw)
-        if m is None:
-            raise HistoryError("is not a Porcupine etcd log line ('INFO  jepsen.util - PROCESS "
-                               ":TYPE :F VALUE'); the file may be truncated or in another format",
-                               path=path, line=lineno)
+    for lineno, m in _matched_lines(text, path, _ETCD_LINE, "a Porcupine etcd log line "
+                                    "('INFO  jepsen.util - PROCESS :TYPE :F VALUE')"):
         process, typ, f, raw_value = int(m[1]), m[2], m[3], m[4]
         value = _edn_value(raw_value, path, lineno)
         error = None
@@ -97,14 +105,8 @@ def parse_etcd(text: str, path: str | os.PathLike | None = None) -> History:
 def parse_kv(text: str, path: str | os.PathLike | None = None) -> History:
     """Porcupine's kv logs: string keys and values, ``nil`` for a get's invocation."""
     events, lines = [], []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        m = _KV_LINE.match(raw)
-        if m is None:
-            raise HistoryError("is not a Porcupine kv log line ('{:process P, :type :T, :f :F, "
-                               ":key \"K\", :value V}'); the file may be truncated or in another "
-                               "format", path=path, line=lineno)
+    for lineno, m in _matched_lines(text, path, _KV_LINE, "a Porcupine kv log line ('{:process "
+                                    "P, :type :T, :f :F, :key \"K\", :value V}')"):
         value = None if m[5] == "nil" else _unescape(m[5][1:-1])
         events.append(Event(m[2], int(m[1]), m[3], value, time=len(events), key=_unescape(m[4])))
         lines.append(lineno)
