@@ -99,8 +99,9 @@ def history_from_operations(operations: Iterable[Operation | tuple]) -> History:
                     kind = _SEQUENTIAL_CALL
             process[n] = client if crashes == 0 else f"{client}/{crashes}"
             entries.append((ops[n].call, kind, n, n))
-            if ops[n].ret is not None:
-                entries.append((ops[n].ret, _RETURN, n, n))
+            ret = ops[n].ret
+            if ret is not None:
+                entries.append((ret, _RETURN, n, n))
     entries.sort()
     end = max((t for t, *_ in entries), default=0)
     events: list[Event] = []

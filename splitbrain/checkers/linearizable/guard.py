@@ -6,7 +6,7 @@ Rules:
   :class:`~.models.Model` is wrapped in a :class:`GuardedModel`, which presents the same
   attributes and methods to the checker.
 * Every call into the user's code (``init``, ``step``, ``compile`` and the function it returns,
-  ``partition``, ``relevant``, ``behaviour``, ``describe_op``, ``describe_state``, ``why``,
+  ``check_op``, ``partition``, ``relevant``, ``constrains``, ``behaviour``, ``describe_op``, ``describe_state``, ``why``,
   ``may_reach``) that raises becomes a :class:`ModelError` saying which method of which model
   failed on which op, and what the method must do.
 * A state (from ``init``, ``step`` or a compiled step) and a ``behaviour`` must be hashable: the
@@ -31,6 +31,7 @@ _CONTRACTS = {
     "compile": "compile(op) must return a function state -> step(state, op)",
     "partition": "partition(ops) must return a dict of key -> list of ops",
     "relevant": "relevant(op) must return a bool",
+    "constrains": "constrains(op) must return a bool",
     "behaviour": "behaviour(op) must return a hashable summary of op",
     "describe_op": "describe_op(op) must return a string",
     "describe_state": "describe_state(state) must return a string",
@@ -147,7 +148,7 @@ class GuardedModel(Model):
         return parts
 
     def constrains(self, op: Op) -> bool:
-        return bool(self._call("relevant", self.inner.constrains, op, op=op))
+        return bool(self._call("constrains", self.inner.constrains, op, op=op))
 
     def relevant(self, op: Op) -> bool:
         return bool(self._call("relevant", self.inner.relevant, op, op=op))
@@ -167,5 +168,6 @@ class GuardedModel(Model):
         return str(self._call("why", self.inner.why, op, states, op=op))
 
     def _may_reach(self, state: Hashable, read: Op) -> bool:
+        assert self.inner.may_reach is not None  # set only when the inner model has one
         return bool(self._call("may_reach", self.inner.may_reach, state, read, op=read,
                                state=state, with_state=True))
