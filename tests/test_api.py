@@ -4,6 +4,7 @@ user models, asserting, reporting, and every exported name."""
 from __future__ import annotations
 
 import ast
+import re
 import asyncio
 import importlib.resources
 import threading
@@ -232,6 +233,51 @@ def test_a_models_mistake_is_one_sentence_naming_model_and_op(model, message):
     assert "\n" not in str(caught.value)
     if not isinstance(model, str):
         assert isinstance(caught.value, ModelError)
+
+
+class ListInit(MaxRegister):
+    def init(self):
+        return [0]
+
+
+class BadPartition(MaxRegister):
+    def partition(self, ops):
+        return list(ops)
+
+
+class BadDescription(MaxRegister):
+    def describe_state(self, state):
+        raise RuntimeError("no words")
+
+
+@pytest.mark.parametrize("model, message", [
+    (ListInit(), "model 'max-register' (test_api.ListInit): init returned list [0], which is "
+                 "not hashable"),
+    (BadPartition(), "model 'max-register' (test_api.BadPartition): partition returned list; "
+                     "partition(ops) must return a dict of key -> list of ops"),
+    (BadDescription(), "model 'max-register' (test_api.BadDescription): why on read -> 0 (op 2) "
+                       "raised RuntimeError: no words"),
+])
+def test_every_hook_of_a_user_model_is_guarded(model, message):
+    h = history_from_operations([Operation(0, "write", 1, None, 0, 1),
+                                 Operation(0, "read", None, 0, 2, 3)])
+    with pytest.raises(ModelError, match=re.escape(message)):
+        check(h, model)
+
+
+def test_a_subclass_of_a_builtin_is_guarded_and_searched():
+    class Doubling(splitbrain.MODELS["register"]):
+        name = "doubling"
+
+        def step(self, state, op):
+            if op.f == "write":
+                return 2 * op.value
+            return super().step(state, op)
+
+    h = history_from_operations([Operation(0, "write", 2, None, 0, 1),
+                                 Operation(1, "read", None, 4, 2, 3)])
+    assert check(h, Doubling()).valid is True
+    assert check(h, "register").valid is False
 
 
 def test_an_op_the_user_model_does_not_know_names_the_fix():

@@ -12,6 +12,9 @@ Rules:
 * A state (from ``init``, ``step`` or a compiled step) and a ``behaviour`` must be hashable: the
   search memoises them. An unhashable one is a ModelError too; ``partition`` must return a dict
   of lists of ops.
+* ``compile`` is used only when the class that defines it is the class that defines ``step``
+  or a subclass of it; otherwise (a built-in's subclass that overrides ``step`` alone) the
+  search calls ``step``, which a compile written for another step would contradict.
 * A wrapped model is not a built-in, so the polynomial deciders and the compiled core, which
   are proven for the built-ins only, never run on it: the verdict comes from the search.
 """
@@ -56,6 +59,11 @@ def guard(model: Model) -> Model:
     return GuardedModel(model)
 
 
+def _defining(cls: type, attribute: str) -> type:
+    """The class in ``cls``'s MRO that defines ``attribute``."""
+    return next(k for k in cls.__mro__ if attribute in vars(k))
+
+
 def _op_text(op: Op) -> str:
     key = f" [{show(op.key)}]" if op.key is not None else ""
     value = f" {show(op.value)}" if op.value is not None else ""
@@ -79,6 +87,7 @@ class GuardedModel(Model):
         self.nil_reads = getattr(inner, "nil_reads", "strict")
         if inner.may_reach is not None:
             self.may_reach = self._may_reach
+        self._compiles = issubclass(_defining(cls, "compile"), _defining(cls, "step"))
 
     def _fail(self, method: str, error: BaseException | str, op: Op | None = None,
               state: Any = None, with_state: bool = False) -> ModelError:
@@ -117,6 +126,8 @@ class GuardedModel(Model):
         return self._state("step", new, op, state, True)
 
     def compile(self, op: Op) -> Callable[[Hashable], Hashable | None]:
+        if not self._compiles:
+            return lambda state: self.step(state, op)
         fn = self._call("compile", self.inner.compile, op, op=op)
         if not callable(fn):
             raise self._fail("compile", f"returned {fn!r}, which is not callable", op)
