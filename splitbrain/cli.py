@@ -135,6 +135,9 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
                        "each of them.")
     verdicts = []
     for path in files:
+        if os.path.isdir(path) and extra_checkers:
+            raise BadInput(f"--checker judges history files, and {path} is a run directory "
+                           f"(re-judged with its test's checkers); pass {path}/history.jsonl")
         if os.path.isdir(path):  # a stored run: judged again as its test was
             from splitbrain.harness.testrun import recheck, summary as run_summary
 

@@ -101,6 +101,13 @@ def test_bad_specs_are_one_sentence_and_exit_254(plugin_module, history, capsys,
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+def test_a_plugin_checker_is_refused_for_a_run_directory(plugin_module, tmp_path, capsys):
+    code, _, err = run(["check", str(tmp_path), "--checker", f"{plugin_module}:no_reads_of_seven"],
+                       capsys)
+    assert code == 254
+    assert f"--checker judges history files, and {tmp_path} is a run directory" in err
+
+
 def test_a_bad_workload_spec_is_one_sentence(plugin_module, capsys):
     code, _, err = run(["test", "--workload", f"{plugin_module}:MaxRegister", "--time-limit",
                         "1"], capsys)
