@@ -1,5 +1,6 @@
-"""docs/api.md runs: every ``python`` block is executed in order in one namespace, and what a
-block prints (or the exception it must raise) matches the comment lines after the call.
+"""docs/api.md and the README run: every ``python`` block of a page is executed in order in one
+namespace, and what a block prints (or the exception it must raise) matches the comment lines
+after the call.
 
 Conventions of the page: a block starting with ``# raises: Name`` must raise that exception;
 one starting with ``# pytest`` is a test file, run by pytest in a pytester session (it starts a
@@ -17,12 +18,13 @@ import pytest
 
 pytest_plugins = "pytester"
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "api.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
-def blocks(kind: str) -> list[str]:
-    found = BLOCK.findall(DOC.read_text())
+def blocks(kind: str, page: Path = DOC) -> list[str]:
+    found = BLOCK.findall(page.read_text())
     is_pytest = [b.startswith("# pytest") for b in found]
     return [b for b, p in zip(found, is_pytest) if p == (kind == "pytest")]
 
@@ -65,23 +67,24 @@ def test_the_page_has_examples():
     assert len(blocks("python")) >= 8 and len(blocks("pytest")) == 1
 
 
-def test_the_python_examples_run_and_print_what_the_page_says():
+@pytest.mark.parametrize("page", [DOC, ROOT / "README.md"], ids=["api.md", "README.md"])
+def test_the_python_examples_run_and_print_what_the_page_says(page: Path):
     namespace: dict = {"__name__": "__main__"}
-    for block in blocks("python"):
+    for block in blocks("python", page):
         out = io.StringIO()
         raises = re.match(r"# raises: (\w+)", block)
         try:
             with contextlib.redirect_stdout(out):
-                exec(compile(block, str(DOC), "exec"), namespace)
+                exec(compile(block, str(page), "exec"), namespace)
         except Exception as e:  # noqa: BLE001 - compared with the block's declaration below
-            assert raises, f"this block of {DOC.name} raised {e!r}:\n{block}"
+            assert raises, f"this block of {page.name} raised {e!r}:\n{block}"
             assert type(e).__name__ == raises.group(1), f"raised {e!r}, not {raises.group(1)}"
             out.write(f"{type(e).__name__}: {e}")
         else:
-            assert not raises, f"this block of {DOC.name} should raise {raises.group(1)}:\n{block}"
+            assert not raises, f"this block of {page.name} should raise {raises.group(1)}:\n{block}"
         for expected in expectations(block):
             assert shows(expected, out.getvalue()), (
-                f"{DOC.name} says a block prints {expected!r}, but it printed "
+                f"{page.name} says a block prints {expected!r}, but it printed "
                 f"{out.getvalue()!r}")
 
 
