@@ -64,6 +64,9 @@ def _check_times(op: Operation, n: int) -> None:
         if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t):
             raise HistoryError(f"operation {n} ({op.f} by client {op.client}) has {name} time "
                                f"{t!r}; times are finite numbers on one clock")
+    if op.failed and op.ret is None:
+        raise HistoryError(f"operation {n} ({op.f} by client {op.client}) failed but has no return "
+                           f"time; give the time its failure was known (ret None means crashed)")
     if op.ret is not None and op.ret < op.call:
         raise HistoryError(f"operation {n} ({op.f} by client {op.client}) returns at {op.ret}, "
                            f"before its call at {op.call}; swap them or fix the clock")

@@ -92,6 +92,7 @@ def test_crashed_and_failed_operations():
      "operation 1 (read at 5) starts before client 0's write (operation 0) returned at 10"),
     ([Operation(0, "write", 1, None, 10, 5)], "returns at 5, before its call at 10"),
     ([Operation(0, "write", 1, None, "soon", 5)], "has call time 'soon'"),
+    ([Operation(0, "write", 1, None, 0, None, failed=True)], "failed but has no return time"),
     ([("too", "short")], "operation 0 is ('too', 'short'); give an Operation or a tuple"),
 ])
 def test_history_from_operations_rejects_impossible_operations(ops, message):
