@@ -24,8 +24,8 @@ from splitbrain.harness.display import Display, Stats
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
-from splitbrain.reports import write_run_report
 from splitbrain.plugins import workload_class
+from splitbrain.reports import write_run_report
 from splitbrain.workloads import WORKLOADS, make
 
 NETS = ("proxy", "netns", "auto")
