@@ -46,7 +46,9 @@ def assert_linearizable(history: History | list[Op], model: str | Model = "cas-r
                         **options: Any) -> Result:
     """:func:`check` ``history``; return the Result when it is linearizable, else raise
     :class:`NotLinearizable` whose message is the verdict, each illegal op's explanation and
-    its failing window (an unknown verdict fails too, with its reason)."""
+    its failing window (an unknown verdict fails too, with its reason). pytest shows the
+    failure at the caller's line, not inside splitbrain."""
+    __tracebackhide__ = True  # pytest: the failing line is the caller's
     from splitbrain.checkfile import summary  # it reads files of every format: only on failure
 
     result = check(history, model, **options)
