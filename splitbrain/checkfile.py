@@ -11,8 +11,9 @@ import json
 import os
 from typing import Any
 
-from splitbrain.checkers.linearizable import check
-from splitbrain.checkers.result import Result
+from splitbrain import plugins
+from splitbrain.checkers.linearizable import MODELS, check
+from splitbrain.checkers.result import Result, compose
 from splitbrain.errors import BadInput
 from splitbrain.importers import implied_options, load
 
@@ -41,6 +42,9 @@ def check_file(path: str | os.PathLike, *, fmt: str = "auto", model: str | None 
         options["initial"] = value
     if nil_reads is not None:
         options["nil_reads"] = nil_reads
+    if options["model"] not in MODELS:  # a plugin's model is built with the options
+        options["model"] = plugins.model(options["model"], initial=options.pop("initial", None),
+                                         nil_reads=options.pop("nil_reads", "strict"))
     result = check(history, time_limit=time_limit, **options)
     result.stats["format"] = used
     return result
@@ -61,3 +65,19 @@ def summary(path: str, result: Result) -> list[str]:
         lines.append(f"  {key}{a['explanation']}")
         lines.append(f"    failing window: ops {', '.join(map(str, a['ops']))}")
     return lines
+
+
+def with_checkers(path: str | os.PathLike, fmt: str, result: Result,
+                  specs: tuple[str, ...]) -> tuple[Result, list[str]]:
+    """``result`` composed with the plugin checkers ``specs`` run on the history at ``path``,
+    and one line per checker (its verdict and anomaly count, then each explanation)."""
+    history = load(path, fmt)[0]
+    results = {"linearizable": result}
+    lines = []
+    for spec in specs:
+        r = plugins.checker(spec)(history)
+        results[spec] = r
+        verdict = {True: "valid", False: "INVALID"}.get(r.valid, "unknown")  # type: ignore[arg-type]
+        lines.append(f"  {spec}: {verdict} ({len(r.anomalies)} anomalies)")
+        lines += [f"    {a.get('explanation', a.get('type'))}" for a in r.anomalies]
+    return compose(results), lines

@@ -48,7 +48,8 @@ def node(config_path: str, name: str) -> None:
 
 @cli.command("test")
 @click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
-@click.option("--workload", default="register", show_default=True, help="register, set or counter.")
+@click.option("--workload", default="register", show_default=True,
+              help="register, set, counter, an installed plugin or pkg.mod:Class.")
 @click.option("--nemesis", default="partition,kill", show_default=True,
               help="Comma-separated faults: partition, kill, pause, clock (or none).")
 @click.option("--nemesis-interval", default=10.0, show_default=True, type=float,
@@ -105,8 +106,9 @@ def test_command(test_count: int, **options: object) -> None:
               type=click.Choice(["auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv"]),
               help="History format (auto detects it).")
 @click.option("--model", default=None,
-              help="register, cas-register, kv, kv-append, set, counter, queue, mutex "
-                   "(default: the format's, else cas-register).")
+              help="register, cas-register, kv, kv-append, set, counter, queue, mutex, an "
+                   "installed plugin or pkg.mod:Class (default: the format's, else "
+                   "cas-register).")
 @click.option("--initial", default=None, metavar="JSON", help="The initial value, as JSON.")
 @click.option("--nil-reads", type=click.Choice(["strict", "unconstrained"]), default=None,
               help="unconstrained: a read of nil is always legal (Knossos's convention).")
@@ -115,9 +117,11 @@ def test_command(test_count: int, **options: object) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print each file's Result as JSON.")
 @click.option("--report", "report_path", default=None, metavar="OUT.html",
               help="Also write an HTML report of the (one) history checked.")
+@click.option("--checker", "extra_checkers", multiple=True, metavar="NAME|pkg.mod:fn",
+              help="Also judge each history file with this plugin checker (repeatable).")
 def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: str | None,
                   nil_reads: str | None, time_limit: float | None, as_json: bool,
-                  report_path: str | None) -> None:
+                  report_path: str | None, extra_checkers: tuple[str, ...]) -> None:
     """Check histories for linearizability: our JSONL, Jepsen EDN, Porcupine logs. A run
     directory (e.g. store/latest) is re-judged with its test's checkers and options."""
     import json
@@ -131,6 +135,9 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
                        "each of them.")
     verdicts = []
     for path in files:
+        if os.path.isdir(path) and extra_checkers:
+            raise BadInput(f"--checker judges history files, and {path} is a run directory "
+                           f"(re-judged with its test's checkers); pass {path}/history.jsonl")
         if os.path.isdir(path):  # a stored run: judged again as its test was
             from splitbrain.harness.testrun import recheck, summary as run_summary
 
@@ -140,6 +147,11 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
             result = check_file(path, fmt=fmt, model=model, initial=initial,
                                 nil_reads=nil_reads, time_limit=time_limit)
             lines = summary(path, result)
+            if extra_checkers:
+                from splitbrain.checkfile import with_checkers
+
+                result, more = with_checkers(path, fmt, result, extra_checkers)
+                lines += more
         verdicts.append(result.valid)
         if as_json:
             click.echo(json.dumps({"file": path, **result.to_dict()}, default=str))
@@ -151,6 +163,19 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
             click.echo(f"report: {write_check_report(path, result, report_path, fmt=fmt)}",
                        err=as_json)
     sys.exit(exit_code_for(merge_validity(*verdicts)))
+
+
+@cli.command("plugins")
+def plugins_command() -> None:
+    """List the installed plugins: models, workloads and checkers that packages declare in the
+    entry point groups splitbrain.models, splitbrain.workloads and splitbrain.checkers."""
+    from splitbrain.plugins import GROUPS, installed
+
+    found = installed()
+    for p in found:
+        click.echo(f"{p.kind:<8}  {p.name:<20}  {p.target}  ({p.distribution})")
+    if not found:
+        click.echo(f"no plugins installed (entry point groups: {', '.join(GROUPS.values())})")
 
 
 @cli.command("report")

@@ -47,13 +47,14 @@ class HistoryError(ValueError):
 
 @dataclass(slots=True)
 class Event:
-    """One event of a history. ``time`` is integer nanoseconds since the test started."""
+    """One event of a history. ``time`` is nanoseconds since the test started: an integer in
+    the histories splitbrain records, any finite number in those it reads or builds."""
 
     type: str
     process: int | str
     f: str
     value: Any = None
-    time: int = 0
+    time: int | float = 0
     index: int = -1
     key: Any = None
     node: str | None = None

@@ -24,6 +24,7 @@ from splitbrain.harness.display import Display, Stats
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
+from splitbrain.plugins import workload_class
 from splitbrain.reports import write_run_report
 from splitbrain.workloads import WORKLOADS, make
 
@@ -58,8 +59,7 @@ class TestOptions:
         if self.mode not in MODES:
             raise BadInput(f"--mode {self.mode!r} is not a mode; use one of {', '.join(MODES)}")
         if self.workload not in WORKLOADS:
-            raise BadInput(f"--workload {self.workload!r} is not a workload; use one of "
-                           f"{', '.join(WORKLOADS)}")
+            workload_class(self.workload)  # a plugin, or BadInput naming the known ones
         if self.net not in NETS:
             raise BadInput(f"--net {self.net!r} is not a network; use one of {', '.join(NETS)}")
         parse_kinds(self.nemesis)

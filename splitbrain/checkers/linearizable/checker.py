@@ -25,6 +25,7 @@ from splitbrain.checkers.linearizable.search import Budget, Outcome
 from splitbrain.checkers.result import Result, merge_validity
 from splitbrain.errors import BadInput
 from splitbrain.history import NEMESIS, History, Op
+from splitbrain.operations import needs_ordering, order_by_time
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
 EXPLAIN_TIME_LIMIT, EXPLAIN_MEMORY_LIMIT = 1.0, 1 << 28
@@ -38,6 +39,10 @@ def check(history: History | list[Op], model: str | Model = "cas-register", *,
           initial: Any = None, nil_reads: str = "strict", time_limit: float | None = None,
           memory_limit: int | None = None, consistency: str | None = None) -> Result:
     """Is ``history`` linearizable with respect to ``model``?
+
+    ``history`` is a History or a list of Ops; Ops built by hand (ok ops without a
+    ``completion_index``) are put in event order by their ``call`` and ``ret`` times and
+    renumbered (see :func:`splitbrain.operations.order_by_time`).
 
     ``model`` is a built-in name (see :data:`~.models.MODELS`) or a :class:`~.models.Model`;
     ``initial`` and ``nil_reads`` configure a built-in. ``time_limit`` (seconds) and
@@ -53,6 +58,8 @@ def check(history: History | list[Op], model: str | Model = "cas-register", *,
         raise BadInput(f"consistency must be 'strong' or None, not {consistency!r}")
     m = make_model(model, initial=initial, nil_reads=nil_reads)
     ops = history.ops() if isinstance(history, History) else list(history)
+    if needs_ordering(ops):  # Ops built by hand: their times give the event order
+        ops = order_by_time(ops)
     ops = [op for op in ops if op.process != NEMESIS and op.type != "fail"
            and (consistency is None or op.consistency in CONSISTENCY)]
     for op in ops:

@@ -113,7 +113,14 @@ def either(states: list[Hashable], describe: Callable[[Hashable], str] = show,
 
 
 class Model:
-    """Base class: subclasses set ``name`` and ``ops`` and implement ``init`` and ``step``."""
+    """Base class: subclasses set ``name`` and ``ops`` (the op names ``step`` understands) and
+    implement ``step``; ``init`` returns ``freeze(initial)`` unless overridden.
+
+    ``step(state, op)`` returns the state after ``op`` or None when ``op`` is illegal in
+    ``state``; states are hashable and never changed in place. Every other hook (see the module
+    docstring) has a default and buys speed (``partition``, ``compile``, ``behaviour``,
+    ``relevant``, ``may_reach``) or nicer explanations (``describe_op``, ``describe_state``,
+    ``why``, ``noun``); docs/api.md has the table and a worked model."""
 
     name = "model"
     noun = "the state"

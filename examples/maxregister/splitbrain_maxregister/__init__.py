@@ -1,0 +1,1 @@
+"""An example splitbrain plugin: a max-register model, workload and checker."""
