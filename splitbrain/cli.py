@@ -63,7 +63,7 @@ def summary_options(command: click.Command) -> click.Command:
 
 
 def write_summary(entries: list[Entry], *, title: str, path: str | None, step_summary: bool,
-                  note: str = "") -> None:
+                  note: str = "", table: bool | None = None) -> None:
     """Render and write the Markdown summary of ``entries`` (splitbrain.reports.markdown); a
     file that cannot be written is said on stderr, and the verdict's exit code stands."""
     from splitbrain.reports import markdown
@@ -71,7 +71,7 @@ def write_summary(entries: list[Entry], *, title: str, path: str | None, step_su
     if path is None and not (step_summary and os.environ.get(markdown.STEP_SUMMARY_ENV)):
         return
     try:
-        markdown.write(markdown.render(entries, title=title, note=note), path,
+        markdown.write(markdown.render(entries, title=title, note=note, table=table), path,
                        step_summary=step_summary)
     except OSError as e:
         click.echo(f"splitbrain: the summary was not written ({e.filename}: {e.strerror}); "
@@ -162,8 +162,9 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
                                           outcome.run_dir))
         if fail_fast and codes[-1] == EXIT_INVALID:
             break
+    series = test_count > 1
     write_summary(entries, title="splitbrain test", path=summary_md, step_summary=step_summary,
-                  note=f"{len(entries)} of {test_count} runs" if test_count > 1 else "")
+                  note=f"{len(entries)} of {test_count} runs" if series else "", table=series)
     sys.exit(worst_exit(codes))
 
 

@@ -151,6 +151,24 @@ def test_a_summary_file_in_a_missing_folder_is_bad_input_before_any_run(canned, 
     assert calls == [] and "name a file in an existing folder" in capsys.readouterr().err
 
 
+def test_a_summary_that_cannot_be_written_leaves_the_verdict_its_exit_code(
+        canned, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "summary.md"
+    calls = canned(lww_verdict(expect=["no-lost-writes"]))
+    run = testrun.run_test
+
+    def run_then_block(opts):
+        out.mkdir()               # the file's place is taken while the test runs
+        return run(opts)
+
+    monkeypatch.setattr(testrun, "run_test", run_then_block)
+    assert exit_code(["test", "--mode", "lww", "--expect", "no-lost-writes",
+                      "--summary-md", str(out)]) == 1
+    assert len(calls) == 1
+    assert f"the summary was not written ({out}: Is a directory); the verdict stands" in \
+        capsys.readouterr().err
+
+
 # --- The summary's content ------------------------------------------------------------------
 
 def entry(result: Result, **test) -> markdown.Entry:
@@ -274,6 +292,12 @@ def test_check_store_exit_codes(archive, capsys):
     assert found["unreadable"][0]["error"].endswith("cannot be read as JSON (Expecting "
                                                     "property name enclosed in double quotes: "
                                                     "line 1 column 2 (char 1))")
+
+
+def test_a_store_has_no_single_report(archive, capsys, tmp_path):
+    root, _ = archive
+    assert exit_code(["check", str(root), "--report", str(tmp_path / "r.html")]) == 254
+    assert "--report writes one report" in capsys.readouterr().err
 
 
 def test_a_store_of_runs_that_never_recorded_a_verdict_is_bad_input(tmp_path, capsys):

@@ -192,15 +192,18 @@ def overall(entries: list[Entry]) -> str:
     return min((e.verdict for e in entries), key=order.index, default="valid")
 
 
-def render(entries: list[Entry], *, title: str, note: str = "") -> str:
+def render(entries: list[Entry], *, title: str, note: str = "",
+           table: bool | None = None) -> str:
     """The Markdown summary of ``entries`` under ``title`` (e.g. ``splitbrain test``), with
-    ``note`` as a line under the heading. One entry is shown as a section; several get a table
-    first, then a section for each that is not valid (at most :data:`MAX_SECTIONS`)."""
+    ``note`` as a line under the heading. With a ``table`` (by default when there are several
+    entries; a series asks for one even when it stopped at its first run) every entry gets a
+    row with its seed, then each that is not valid a section (at most :data:`MAX_SECTIONS`);
+    without, each entry is a section."""
     worst = overall(entries)
     lines = [f"## {_ICON[worst]} {escape(title)}: {worst}", ""]
     if note:
         lines += [escape(note), ""]
-    if len(entries) <= 1:
+    if not (len(entries) > 1 if table is None else table):
         return "\n".join(lines + [line for e in entries for line in _section(e, "###")])
     lines += _table(entries)
     shown = [(i, e) for i, e in enumerate(entries, 1) if e.verdict != "valid"]
