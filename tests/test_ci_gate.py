@@ -187,6 +187,7 @@ def test_a_summary_names_each_violated_promise_with_its_first_anomaly():
     violated = [line for line in lines if line.startswith("- ")]
     assert violated == ["- **--expect no-lost-writes**: lww: lost-write (ops 4, 9): "
                         "write 3 (op 4) was acknowledged, then lost to write 1 (op 9)."]
+    assert "Violations by type: 2 lost-write" in md
     assert "Permitted by the mode (counted, not failing): 1 stale-read" in md
     command = md.split("```\n")[1].strip()
     assert command == ("splitbrain test --mode lww --nemesis clock,partition --seed 42 "

@@ -77,8 +77,9 @@ def failed_entry(name: str, seed: Any, command: str, failure: str) -> Entry:
 
 
 def file_entry(path: str, result: Mapping[str, Any], command: str) -> Entry:
-    """The entry of a history file checked offline; ``command`` checks it again."""
-    return Entry(name=path, result=dict(result), reproduce=command, location=path)
+    """The entry of a history file checked offline (named by its path); ``command`` checks it
+    again."""
+    return Entry(name=path, result=dict(result), reproduce=command)
 
 
 def _facts(opts: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -123,7 +124,7 @@ def _anomaly_line(a: Mapping[str, Any]) -> str:
 def violations(result: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(promise, its first anomaly in one line) for each promise the verdict broke. A result
     that is no policy verdict (``splitbrain check FILE``) breaks its checker's property; a
-    promise broken by an anomaly past those a checker lists gets no line of its own."""
+    promise broken only by anomalies past those a checker lists says so instead."""
     details = result.get("details") if isinstance(result.get("details"), dict) else {}
     anomalies = [a for a in result.get("anomalies") or [] if isinstance(a, dict)]
     if "violated" in details:
@@ -153,12 +154,15 @@ def _section(e: Entry, heading: str) -> list[str]:
     if e.result is None:
         lines += [f"The tester could not run it: {escape(e.failure)}", ""]
     else:
+        stats = e.result.get("stats") if isinstance(e.result.get("stats"), dict) else {}
         broken = violations(e.result)
         if broken:
             lines += ["Violated:"] + [f"- **{escape(p)}**: {line}" for p, line in broken] + [""]
+            counted = _counts(stats.get("violations"))
+            if counted:
+                lines += [f"Violations by type: {counted}", ""]
         elif e.result.get("valid") == "unknown":
             lines += [f"Undecided: {escape(e.result.get('reason') or 'no reason given')}", ""]
-        stats = e.result.get("stats") if isinstance(e.result.get("stats"), dict) else {}
         permitted = _counts(stats.get("permitted"))
         if permitted:
             lines += [f"Permitted by the mode (counted, not failing): {permitted}", ""]
