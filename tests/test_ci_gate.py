@@ -295,6 +295,24 @@ def test_check_store_exit_codes(archive, capsys):
                                                     "line 1 column 2 (char 1))")
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("mode", "cassandra", "records mode 'cassandra', which has no verdict policy"),
+    ("expect", ["nonsense"], "records --expect 'nonsense' is not a property"),
+])
+def test_a_run_recording_what_cannot_be_judged_is_bad_input_not_a_bug(
+        archive, capsys, field, value, message):
+    root, became_invalid = archive
+    test = json.loads((became_invalid / store.TEST_FILE).read_text())
+    test["options"][field] = value
+    store.write_json(became_invalid / store.TEST_FILE, test)
+    assert exit_code(["check", str(became_invalid)]) == 254
+    assert message in capsys.readouterr().err
+    assert exit_code(["check", str(root)]) == 254            # listed; the others still judged
+    out = capsys.readouterr().out
+    assert f"{became_invalid}: could not be judged: " in out and message in out
+    assert "3 runs judged again" not in out and "2 runs judged again, 1 verdicts changed" in out
+
+
 def test_a_store_has_no_single_report(archive, capsys, tmp_path):
     root, _ = archive
     assert exit_code(["check", str(root), "--report", str(tmp_path / "r.html")]) == 254
