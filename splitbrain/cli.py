@@ -68,8 +68,6 @@ def write_summary(entries: list[Entry], *, title: str, path: str | None, step_su
     file that cannot be written is said on stderr, and the verdict's exit code stands."""
     from splitbrain.reports import markdown
 
-    if path is None and not (step_summary and os.environ.get(markdown.STEP_SUMMARY_ENV)):
-        return
     try:
         markdown.write(markdown.render(entries, title=title, note=note, table=table), path,
                        step_summary=step_summary)

@@ -183,7 +183,7 @@ def test_a_summary_names_each_violated_promise_with_its_first_anomaly():
     lines = md.splitlines()
     assert lines[0] == "## ❌ splitbrain test: invalid"
     assert ("mode **lww**, workload **register**, faults **clock,partition**, nodes **5**, "
-            "network **proxy**, time limit **60.0**, seed **42**") in md
+            "network **proxy**, time limit **60 s**, seed **42**") in md
     violated = [line for line in lines if line.startswith("- ")]
     assert violated == ["- **--expect no-lost-writes**: lww: lost-write (ops 4, 9): "
                         "write 3 (op 4) was acknowledged, then lost to write 1 (op 9)."]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from splitbrain.reports.html import FACTS, command_line, fact_text, test_options
-from splitbrain.reports.text import verdict_word
+from splitbrain.reports.text import seconds, verdict_word
 
 #: The environment variable GitHub Actions sets to the file its step summary is read from.
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -84,7 +84,9 @@ def file_entry(path: str, result: Mapping[str, Any], command: str) -> Entry:
 
 def _facts(opts: Mapping[str, Any]) -> list[tuple[str, str]]:
     labels = dict(FACTS)
-    return [(labels[k], fact_text(opts[k])) for k in SHOWN_FACTS if opts.get(k) not in (None, "")]
+    return [(labels[k], seconds(opts[k] * 1e9) if k == "time_limit" and
+             isinstance(opts[k], (int, float)) else fact_text(opts[k]))
+            for k in SHOWN_FACTS if opts.get(k) not in (None, "")]
 
 
 def escape(text: Any) -> str:
