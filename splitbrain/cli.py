@@ -213,14 +213,7 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
                                            recorded=r.recorded) for r in found.changed]
             lines = found.lines()
             notes.append(lines[-1])
-            if as_json:
-                click.echo(json.dumps({"store": path, "judged": len(found.judged), "changed": [
-                    {"run": str(r.run_dir), "recorded": r.recorded, "valid": r.result.valid,
-                     "reason": r.result.reason} for r in found.changed],
-                    "unreadable": [{"run": str(p), "error": e} for p, e in found.unreadable],
-                    "never_checked": [str(p) for p in found.never_checked]}))
-            else:
-                click.echo("\n".join(lines))
+            click.echo(json.dumps(found.to_dict(), default=str) if as_json else "\n".join(lines))
             continue
         if os.path.isdir(path):  # a stored run: judged again as its test was
             from splitbrain.harness.testrun import recheck, summary as run_summary

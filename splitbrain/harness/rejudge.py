@@ -68,6 +68,16 @@ class StoreVerdicts:
             return 254
         return 2 if "unknown" in now else 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """What ``check store/ --json`` prints: the counts, each changed run (recorded and
+        today's ``valid``, today's reason), the unreadable runs and the never checked."""
+        return {"store": str(self.root), "judged": len(self.judged),
+                "changed": [{"run": str(r.run_dir), "recorded": r.recorded,
+                             "valid": r.result.valid, "reason": r.result.reason}
+                            for r in self.changed],
+                "unreadable": [{"run": str(p), "error": e} for p, e in self.unreadable],
+                "never_checked": [str(p) for p in self.never_checked]}
+
     def lines(self) -> list[str]:
         """The terminal account: a table of the runs whose verdict changed, the unreadable
         runs, and a last line with the counts."""
