@@ -6,10 +6,12 @@ replaced); tests/test_ci_e2e.py makes a real one fail."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from hypothesis import given, strategies as st
 
 from eventual_histories import Builder
 from splitbrain.checkers import policy
@@ -212,6 +214,15 @@ def test_hostile_values_cannot_break_the_markdown():
     assert "<script>" not in md and "&lt;script>alert(1)&lt;/script>" in md
     assert "\\| \\`x\\` \\*\\*y\\*\\* next \\[a\\](javascript:b)" in md
     assert "````\nsplitbrain test --x '```'\n````" in md
+
+
+@given(st.text())
+def test_escaped_text_is_one_inert_line(text):
+    out = markdown.escape(text)
+    assert "\n" not in out and "\r" not in out and "<" not in out
+    assert len(out) <= 2 * markdown.LINE_LIMIT          # at most one backslash per character
+    unescaped = re.sub(r"\\.", "", out)                 # drop every escaped pair
+    assert not set(unescaped) & set("\\`*_[]|~")
 
 
 def test_a_history_file_checked_offline_gets_its_check_command(tmp_path):
