@@ -196,6 +196,13 @@ def test_a_summary_names_each_violated_promise_with_its_first_anomaly():
                        "--expect no-lost-writes")
 
 
+def test_an_undecided_run_says_why():
+    verdict = policy.verdict("dynamodb", {"linearizable": Result("unknown", reason="out of time")})
+    md = markdown.render([entry(verdict)], title="splitbrain test")
+    assert md.startswith("## ❔ splitbrain test: unknown")
+    assert "Undecided: linearizable: out of time" in md and "Violated:" not in md
+
+
 def test_a_promise_broken_past_the_listed_anomalies_says_so():
     counted = Result(True, stats={"anomaly_counts": {"stale-read": 3},
                                   "strong_anomaly_counts": {"stale-read": 1}})
