@@ -207,7 +207,8 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
     codes, entries, notes = [], [], []
     for path in files:
         if is_store(path):  # a whole store: every run judged again, the changes listed
-            found = rejudge_store(path)
+            found = rejudge_store(path, lambda i, n, run: click.echo(
+                f"[{i}/{n}] {run}", err=True))  # a big archive takes minutes: show progress
             codes.append(found.exit_code())
             entries += [markdown.run_entry(r.test, r.result.to_dict(), r.run_dir,
                                            recorded=r.recorded) for r in found.changed]

@@ -203,6 +203,14 @@ def test_an_undecided_run_says_why():
     assert "Undecided: linearizable: out of time" in md and "Violated:" not in md
 
 
+def test_a_huge_summary_stays_far_under_githubs_limit():
+    entries = [entry(lww_verdict(expect=["no-lost-writes"]), seed=i) for i in range(1005)]
+    md = markdown.render(entries, title="splitbrain check")
+    assert sum(line.startswith("| ") for line in md.splitlines()) == 1 + markdown.MAX_ROWS
+    assert "… and 5 more rows, left out" in md and "… and 985 more not valid" in md
+    assert len(md.encode()) < 512 * 1024
+
+
 def test_a_promise_broken_past_the_listed_anomalies_says_so():
     counted = Result(True, stats={"anomaly_counts": {"stale-read": 3},
                                   "strong_anomaly_counts": {"stale-read": 1}})
@@ -286,7 +294,10 @@ def test_check_store_lists_the_runs_whose_verdict_changed(archive, capsys, tmp_p
     root, became_invalid = archive
     out = tmp_path / "s.md"
     assert exit_code(["check", str(root), "--summary-md", str(out)]) == 1
-    lines = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert captured.err.splitlines() == [f"[{i}/4] {run}" for i, run in enumerate(
+        sorted(p.parent for p in root.rglob(store.TEST_FILE) if "latest" not in p.parts), 1)]
     assert lines[0].split() == ["run", "recorded", "now", "why"]
     assert lines[1].split()[:3] == [str(became_invalid), "valid", "invalid"]
     assert "violated: reads return only values that were written" in lines[1]

@@ -20,7 +20,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from splitbrain.checkers.result import Result
 from splitbrain.errors import BadInput
@@ -125,15 +125,19 @@ def _recorded(run_dir: Path) -> Any:
     return data["valid"]
 
 
-def rejudge_store(root: str | os.PathLike) -> StoreVerdicts:
-    """Judge every run under ``root`` again. BadInput when ``root`` holds no run, or no run
-    that recorded a verdict."""
+def rejudge_store(root: str | os.PathLike,
+                  progress: Callable[[int, int, Path], None] | None = None) -> StoreVerdicts:
+    """Judge every run under ``root`` again; ``progress(i, n, run_dir)`` is called before the
+    i-th of the n runs (1-based). BadInput when ``root`` holds no run, or no run that
+    recorded a verdict."""
     runs = find_runs(root)
     if not runs:
         raise BadInput(f"{root} holds no splitbrain run (no directory with a {store.TEST_FILE} "
                        f"below it); pass a store such as store/ or a run such as store/latest")
     found = StoreVerdicts(Path(root))
-    for run_dir in runs:
+    for i, run_dir in enumerate(runs, 1):
+        if progress is not None:
+            progress(i, len(runs), run_dir)
         if not (run_dir / store.RESULTS_FILE).exists():
             found.never_checked.append(run_dir)
             continue

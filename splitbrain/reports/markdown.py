@@ -34,6 +34,8 @@ SHOWN_FACTS = ("mode", "workload", "nemesis", "nodes", "net", "time_limit")
 LINE_LIMIT = 300
 #: Most entries given a section of their own; the table still lists all of them.
 MAX_SECTIONS = 20
+#: Most rows of the table, which keeps a summary far under GitHub's 1 MiB per step.
+MAX_ROWS = 1000
 
 _ICON = {"valid": "✅", "invalid": "❌", "unknown": "❔", "could not run": "💥"}
 #: What Markdown reads inside a line: emphasis, code, links, table cells, strikethrough.
@@ -180,7 +182,7 @@ def _table(entries: list[Entry]) -> list[str]:
     head = ["#", "name", "seed"] + (["recorded"] if recorded else []) + \
         ["verdict", "violated", "permitted"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for i, e in enumerate(entries, 1):
+    for i, e in enumerate(entries[:MAX_ROWS], 1):
         stats = (e.result or {}).get("stats")
         stats = stats if isinstance(stats, dict) else {}
         row = [str(i), escape(e.name), escape("" if e.seed is None else e.seed)]
@@ -189,6 +191,9 @@ def _table(entries: list[Entry]) -> list[str]:
         row += [f"{_ICON[e.verdict]} {e.verdict}", _counts(stats.get("violations")),
                 _counts(stats.get("permitted"))]
         lines.append("| " + " | ".join(row) + " |")
+    if len(entries) > MAX_ROWS:
+        lines += ["", f"… and {len(entries) - MAX_ROWS} more rows, left out (the command's "
+                      f"output lists them all)."]
     return lines + [""]
 
 
@@ -203,8 +208,8 @@ def render(entries: list[Entry], *, title: str, note: str = "",
     """The Markdown summary of ``entries`` under ``title`` (e.g. ``splitbrain test``), with
     ``note`` as a line under the heading. With a ``table`` (by default when there are several
     entries; a series asks for one even when it stopped at its first run) every entry gets a
-    row with its seed, then each that is not valid a section (at most :data:`MAX_SECTIONS`);
-    without, each entry is a section."""
+    row with its seed (at most :data:`MAX_ROWS`), then each that is not valid a section (at
+    most :data:`MAX_SECTIONS`); without, each entry is a section."""
     worst = overall(entries)
     lines = [f"## {_ICON[worst]} {escape(title)}: {worst}", ""]
     if note:
