@@ -2,17 +2,26 @@
 
 Exit codes, as Jepsen's: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 the
 tester itself failed. Errors are one sentence, never a traceback.
+
+The gate contract of ``test`` and ``check`` (docs/ci.md): 1 is only ever a checker's verdict;
+a failure of the tester or the cluster (a bug of ours included) is 255, which a CI job may
+retry, while it must never retry a 1. Of several runs or files, an invalid one decides the
+exit code, then one the tester could not run, then an unknown one.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.history import HistoryError
+
+if TYPE_CHECKING:
+    from splitbrain.reports.markdown import Entry
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
 EXIT_BAD_INPUT, EXIT_TESTER_FAILED = 254, 255
@@ -25,6 +34,46 @@ def exit_code_for(valid: object) -> int:
     if valid is False:
         return EXIT_INVALID
     return EXIT_UNKNOWN
+
+
+def worst_exit(codes: list[int]) -> int:
+    """The exit code of several runs or files: 1 (a verdict, never retried) beats 255 (the
+    tester could not run one; retry), which beats 254, 2 and 0."""
+    return EXIT_INVALID if EXIT_INVALID in codes else max(codes)
+
+
+def _summary_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--summary-md's FILE, checked before anything runs: its folder must exist."""
+    if value is not None and (os.path.isdir(value) or
+                              not os.path.isdir(os.path.dirname(value) or ".")):
+        raise click.BadParameter(f"{value} cannot be written: name a file in an existing folder",
+                                 ctx=ctx, param=param)
+    return value
+
+
+def summary_options(command: click.Command) -> click.Command:
+    """--summary-md FILE and --step-summary/--no-step-summary, for every command that judges."""
+    command = click.option(
+        "--step-summary/--no-step-summary", default=True, show_default=True,
+        help="Append the Markdown summary to $GITHUB_STEP_SUMMARY when that is set.")(command)
+    return click.option(
+        "--summary-md", "summary_md", default=None, metavar="FILE", callback=_summary_path,
+        help="Write a Markdown summary for CI pages: verdicts, violated promises, permitted "
+             "anomalies, the command that reproduces each run.")(command)
+
+
+def write_summary(entries: list[Entry], *, title: str, path: str | None, step_summary: bool,
+                  note: str = "", table: bool | None = None) -> None:
+    """Render and write the Markdown summary of ``entries`` (splitbrain.reports.markdown); a
+    file that cannot be written is said on stderr, and the verdict's exit code stands."""
+    from splitbrain.reports import markdown
+
+    try:
+        markdown.write(markdown.render(entries, title=title, note=note, table=table), path,
+                       step_summary=step_summary)
+    except OSError as e:
+        click.echo(f"splitbrain: the summary was not written ({e.filename}: {e.strerror}); "
+                   f"the verdict stands", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,22 +118,33 @@ def node(config_path: str, name: str) -> None:
               help="Seconds before an op is recorded indeterminate (info).")
 @click.option("--test-count", default=1, show_default=True, type=int,
               help="Run the test this many times (seeds seed, seed+1, ...).")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first invalid run.")
 @click.option("--leave-running", is_flag=True, help="Leave the cluster running afterwards.")
 @click.option("--expect", multiple=True, metavar="PROPERTY",
               help="Fail the run on a property the mode does not promise (no-lost-writes, "
                    "linearizable, read-your-writes, monotonic-reads, no-stale-reads).")
-def test_command(test_count: int, **options: object) -> None:
-    """Run a test against a local cluster: exit 0 valid, 1 invalid, 2 unknown."""
+@summary_options
+def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_summary: bool,
+                 **options: object) -> None:
+    """Run a test against a local cluster: exit 0 valid, 1 invalid, 2 unknown, 255 the tester
+    or the cluster could not run it."""
     from splitbrain.harness.testrun import TestOptions, run_test, summary
+    from splitbrain.reports import markdown
 
     if test_count < 1:
         raise BadInput(f"--test-count must be at least 1, not {test_count}")
-    codes = []
+    codes, entries = [], []
     for i in range(test_count):
         opts = TestOptions(**options)  # type: ignore[arg-type]
         if opts.seed is not None:
             opts.seed += i
-        outcome = run_test(opts)
+        try:
+            outcome = run_test(opts)
+        except TesterFailure as e:  # the runs before it keep their verdicts
+            click.echo(f"splitbrain: {e}", err=True)
+            entries.append(markdown.failed_entry(opts.name, opts.seed, opts.command(), str(e)))
+            codes.append(EXIT_TESTER_FAILED)
+            break
         click.echo(f"{opts.name}, seed {opts.seed}, {outcome.test.get('net')} network")
         for line in summary(outcome.result):
             click.echo(line)
@@ -97,7 +157,14 @@ def test_command(test_count: int, **options: object) -> None:
         else:
             click.echo(f"report: not written ({outcome.report_error})", err=True)
         codes.append(exit_code_for(outcome.result.valid))
-    sys.exit(EXIT_INVALID if EXIT_INVALID in codes else max(codes))
+        entries.append(markdown.run_entry(outcome.test, outcome.result.to_dict(),
+                                          outcome.run_dir))
+        if fail_fast and codes[-1] == EXIT_INVALID:
+            break
+    series = test_count > 1
+    write_summary(entries, title="splitbrain test", path=summary_md, step_summary=step_summary,
+                  note=f"{len(entries)} of {test_count} runs" if series else "", table=series)
+    sys.exit(worst_exit(codes))
 
 
 @cli.command("check")
@@ -119,30 +186,51 @@ def test_command(test_count: int, **options: object) -> None:
               help="Also write an HTML report of the (one) history checked.")
 @click.option("--checker", "extra_checkers", multiple=True, metavar="NAME|pkg.mod:fn",
               help="Also judge each history file with this plugin checker (repeatable).")
+@summary_options
 def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: str | None,
                   nil_reads: str | None, time_limit: float | None, as_json: bool,
-                  report_path: str | None, extra_checkers: tuple[str, ...]) -> None:
+                  report_path: str | None, extra_checkers: tuple[str, ...],
+                  summary_md: str | None, step_summary: bool) -> None:
     """Check histories for linearizability: our JSONL, Jepsen EDN, Porcupine logs. A run
-    directory (e.g. store/latest) is re-judged with its test's checkers and options."""
+    directory (e.g. store/latest) is re-judged with its test's checkers and options; a store
+    (e.g. store/) has every run in it re-judged, and the runs whose verdict changed since they
+    were recorded are listed (exit 1 when one changed to invalid)."""
     import json
-    import os
+    import shlex
 
-    from splitbrain.checkers.result import merge_validity
     from splitbrain.checkfile import check_file, summary
+    from splitbrain.harness.rejudge import is_store, rejudge_store
+    from splitbrain.reports import markdown
 
-    if report_path and len(files) != 1:
+    if report_path and (len(files) != 1 or is_store(files[0])):
         raise BadInput("--report writes one report; check one history at a time to report "
                        "each of them.")
-    verdicts = []
+    given = [(flag, v) for flag, v in (("--format", None if fmt == "auto" else fmt),
+                                       ("--model", model), ("--initial", initial),
+                                       ("--nil-reads", nil_reads), ("--time-limit", time_limit))
+             if v is not None]
+    codes, entries, notes = [], [], []
     for path in files:
         if os.path.isdir(path) and extra_checkers:
-            raise BadInput(f"--checker judges history files, and {path} is a run directory "
-                           f"(re-judged with its test's checkers); pass {path}/history.jsonl")
+            raise BadInput(f"--checker judges history files, and {path} is a directory (a run "
+                           f"or a store, re-judged with their tests' checkers); pass a run's "
+                           f"history.jsonl")
+        if is_store(path):  # a whole store: every run judged again, the changes listed
+            found = rejudge_store(path, lambda i, n, run: click.echo(
+                f"[{i}/{n}] {run}", err=True))  # a big archive takes minutes: show progress
+            codes.append(found.exit_code())
+            entries += [markdown.run_entry(r.test, r.result.to_dict(), r.run_dir,
+                                           recorded=r.recorded) for r in found.changed]
+            lines = found.lines()
+            notes.append(lines[-1])
+            click.echo(json.dumps(found.to_dict(), default=str) if as_json else "\n".join(lines))
+            continue
         if os.path.isdir(path):  # a stored run: judged again as its test was
             from splitbrain.harness.testrun import recheck, summary as run_summary
 
-            result = recheck(path)[1]
+            test, result = recheck(path)
             lines = [f"{path}:", *run_summary(result)]
+            entries.append(markdown.run_entry(test, result.to_dict(), path))
         else:
             result = check_file(path, fmt=fmt, model=model, initial=initial,
                                 nil_reads=nil_reads, time_limit=time_limit)
@@ -152,7 +240,11 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
 
                 result, more = with_checkers(path, fmt, result, extra_checkers)
                 lines += more
-        verdicts.append(result.valid)
+            command = shlex.join(["splitbrain", "check", path,
+                                  *(str(x) for flag, v in given for x in (flag, v)),
+                                  *(x for c in extra_checkers for x in ("--checker", c))])
+            entries.append(markdown.file_entry(path, result.to_dict(), command))
+        codes.append(exit_code_for(result.valid))
         if as_json:
             click.echo(json.dumps({"file": path, **result.to_dict()}, default=str))
         else:
@@ -162,7 +254,9 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
 
             click.echo(f"report: {write_check_report(path, result, report_path, fmt=fmt)}",
                        err=as_json)
-    sys.exit(exit_code_for(merge_validity(*verdicts)))
+    write_summary(entries, title="splitbrain check", path=summary_md, step_summary=step_summary,
+                  note="; ".join(notes))
+    sys.exit(worst_exit(codes))
 
 
 @cli.command("plugins")

@@ -105,7 +105,7 @@ def test_a_plugin_checker_is_refused_for_a_run_directory(plugin_module, tmp_path
     code, _, err = run(["check", str(tmp_path), "--checker", f"{plugin_module}:no_reads_of_seven"],
                        capsys)
     assert code == 254
-    assert f"--checker judges history files, and {tmp_path} is a run directory" in err
+    assert f"--checker judges history files, and {tmp_path} is a directory" in err
 
 
 def test_a_bad_workload_spec_is_one_sentence(plugin_module, capsys):

@@ -19,9 +19,11 @@ elsewhere, under fixed names: ``"linearizable"`` (strong reads and conditional w
 guarantee in dynamodb mode, and the property ``--expect linearizable`` asks for).
 
 The verdict is a :class:`Result` named ``verdict``: every checker's anomalies, each tagged with
-``checker`` and ``severity`` (``violation`` or ``permitted``); ``stats.violations`` and
-``stats.permitted`` (counts by anomaly type); ``details.guarantees`` (what the mode promises),
-``details.expect``, ``details.unchecked`` (guarantees no checker judged), ``details.failing``
+``checker`` and ``severity`` (``violation`` or ``permitted``; a violation also names the
+``promise``, or the ``--expect``, it breaks); ``stats.violations`` and ``stats.permitted``
+(counts by anomaly type); ``details.guarantees`` (what the mode promises), ``details.expect``,
+``details.violated`` (the promises and expectations broken, as ``reason`` lists them),
+``details.unchecked`` (guarantees no checker judged), ``details.failing``
 (the checkers whose results broke a promise or an expectation, though the anomaly that did may
 be past the ones a checker lists) and ``details.results`` (every checker's result).
 """
@@ -200,7 +202,8 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
         for a in res.anomalies:
             why = _violates(g, name, a, expected_types, lin_required)
             anomalies.append({**a, "checker": name,
-                              "severity": "violation" if why else "permitted"})
+                              "severity": "violation" if why else "permitted",
+                              **({"promise": why} if why else {})})
         for t, c in counts.items():
             strong = strong_counts.get(t, 0)
             why = _violates(g, name, {"type": t}, expected_types, lin_required)
@@ -236,7 +239,7 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
         stats={"violations": violations, "permitted": permitted,
                "checkers": {n: r.stats for n, r in results.items()}},
         details={"mode": mode, "guarantees": list(g.promises), "expect": list(expect),
-                 "unchecked": unchecked, "failing": list(failing),
+                 "violated": list(broken), "unchecked": unchecked, "failing": list(failing),
                  "results": {n: r.to_dict() for n, r in results.items()}})
 
 

@@ -216,12 +216,20 @@ def _run(runner: Runner) -> History:
 
 def recheck(run_dir: str | Path) -> tuple[dict[str, Any], Result]:
     """Judge a stored run again from its test.json and history.jsonl (the checkers of its
-    workload and mode); returns the test record and the composed verdict."""
+    workload and mode); returns the test record and the composed verdict. BadInput when the
+    run records a mode, workload or expectation splitbrain cannot judge."""
     test = store.load_test(run_dir)
     options = test["options"]
-    workload = make(options.get("workload", ""), options.get("mode", ""))
-    return test, check(store.load_history(run_dir), workload,
-                       expect=options.get("expect") or (), params=test.get("cluster"))
+    mode, where = options.get("mode", ""), Path(run_dir) / store.TEST_FILE
+    if mode not in MODES:
+        raise BadInput(f"{where} records mode {mode!r}, which has no verdict policy; the run "
+                       f"cannot be judged (modes: {', '.join(MODES)})")
+    try:
+        expect = policy.parse_expect(options.get("expect") or ())
+    except ValueError as e:
+        raise BadInput(f"{where} records {e}") from None
+    return test, check(store.load_history(run_dir), make(options.get("workload", ""), mode),
+                       expect=expect, params=test.get("cluster"))
 
 
 def verdict_word(valid: Any) -> str:
