@@ -125,3 +125,47 @@ def test_splitbrain_check_rejudges_a_run_directory(tmp_path, capsys):
         main(["check", str(tmp_path)])
     assert e.value.code == 254
     assert "not a splitbrain run directory" in capsys.readouterr().err
+
+
+def test_summary_line_of_a_checker_that_failed_the_run_is_never_valid():
+    # Review tests-2026-11-30 item 3: the strong lapse is counted past the one listed anomaly,
+    # and a linearizability False lists no anomaly; both failed the run.
+    from splitbrain.checkers import policy
+    from test_checkers_policy import session_lapses_listing_only_the_eventual_one
+
+    v = policy.verdict("dynamodb", {"session": session_lapses_listing_only_the_eventual_one(),
+                                    "linearizable": Result(False, checker="linearizable")},
+                       workload="register")
+    lines = summary(v)
+    [session_line] = [ln for ln in lines if ln.split()[0] == "session"]
+    [lin_line] = [ln for ln in lines if ln.split()[0] == "linearizable"]
+    assert session_line.split()[1] == "INVALID"
+    assert "1 read-your-writes;" in session_line and "1 read-your-writes permitted" in session_line
+    assert lin_line.split()[1] == "INVALID"
+    assert "  violated: strong reads and conditional writes are linearizable" in lines
+    assert lines[-1].startswith("verdict: INVALID")
+
+
+def test_summary_prints_true_counts_past_the_listed_anomalies():
+    from splitbrain.checkers import policy
+    from splitbrain.checkers.anomalies import AnomalyLog
+
+    log = AnomalyLog()
+    for i in range(1222):
+        log.add("stale-read", [i], "x", consistency="eventual")
+    res = Result(True, log.items, log.stats(), checker="staleness")
+    assert len(res.anomalies) == 1000
+    v = policy.verdict("lww", {"staleness": res}, workload="register")
+    [line] = [ln for ln in summary(v) if ln.split()[0] == "staleness"]
+    assert "1,222 stale-read permitted" in line
+    assert v.details["counts"]["staleness"]["permitted"] == {"stale-read": 1222}
+
+
+def test_summary_says_which_promises_were_not_checked():
+    from splitbrain.checkers import policy
+
+    v = policy.verdict("dynamo", {"set": Result(True, checker="set")}, workload="set")
+    lines = summary(v)
+    assert ("  not checked: siblings are only ever concurrent writes (no checker of the set "
+            "workload judges it; the register workload checks it)") in lines
+    assert "  no violation found: replicas converge after healing" in lines

@@ -276,4 +276,5 @@ def check(history: History, workload: Workload, *, expect: Iterable[str] = (),
           params: Mapping[str, Any] | None = None) -> Result:
     """Run the workload's checkers (one that raises gives ``unknown`` with the reason) and
     judge their results by the mode's verdict policy and the ``expect``ed properties."""
-    return policy.verdict(workload.mode, policy.run(workload.checkers(params), history), expect)
+    return policy.verdict(workload.mode, policy.run(workload.checkers(params), history), expect,
+                          workload=workload.name)

@@ -1,0 +1,53 @@
+"""Convergence: after healing, every node's final read of a key returns the same state.
+
+History shape: keyed ops; final reads are ``f="read"`` flagged ``meta.final=true`` and pinned to
+a node (``node`` set), at least one per key per node (the last ok one per node counts: a final
+read is retried until it succeeds). A read answered by one replica of a partition says so in
+``meta.replica`` (``name``, ``partition``, ``applied``), as dynamodb's eventual reads do; the
+harness reads after the replicas' commit indexes agree, so a difference is a divergence, or a
+replica that never caught up (the anomaly says which).
+
+This is the check for the workloads whose own checker does not compare final reads (the
+dynamodb register, every counter); :mod:`splitbrain.checkers.sets`,
+:mod:`splitbrain.checkers.siblings` and :mod:`splitbrain.checkers.lww` compare theirs.
+
+Anomaly (a violation in every mode):
+
+* ``not-converged``: two final reads of a key returned different states (values, and in
+  dynamodb the item's version too: equal values written at different log positions are
+  different histories).
+"""
+
+from __future__ import annotations
+
+from typing import Hashable
+
+from splitbrain.checkers.anomalies import AnomalyLog
+from splitbrain.checkers.keyed import (by_key, check_converged, client_ops, final_reads, freeze,
+                                       meta, read_values, verdict)
+from splitbrain.checkers.result import Result
+from splitbrain.history import History, Op
+
+NAME = "convergence"
+ANOMALIES = ("not-converged",)
+
+
+def check(history: History | list[Op], *, limit: int = 1000) -> Result:
+    """Compare the final reads of every key across nodes."""
+    log = AnomalyLog(limit)
+    keys = judged = 0
+    for key, ops in by_key(client_ops(history), ("read",)).items():
+        keys += 1
+        finals = final_reads(ops)
+        if not finals:
+            continue
+        judged += 1
+        check_converged(log, key, finals, _state)
+    stats = {"keys": keys, "keys_judged": judged, **log.stats()}
+    return verdict(NAME, log, stats, violated=bool(log.counts),
+                   unjudged="no key has a final read, so convergence could not be checked"
+                   if keys and not judged else None)
+
+
+def _state(op: Op) -> Hashable:
+    return frozenset(freeze(v) for v in read_values(op)), meta(op, "version")
