@@ -174,6 +174,8 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     except Exception as e:  # a bug in the tester: still one sentence, still the history kept
         failure = f"the tester failed ({type(e).__name__}: {e}); {where}"
     test["duration"] = round(time.monotonic() - began, 3)  # every phase, start to stop
+    if runner.catch_up is not None:
+        test["catch_up"] = runner.catch_up  # how long the final reads waited for replicas
     store.write_json(run_dir / store.TEST_FILE, test)
     with contextlib.suppress(OSError):
         cluster.collect_logs(run_dir)
