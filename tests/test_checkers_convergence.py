@@ -66,3 +66,13 @@ def test_no_final_read_is_unknown_not_valid():
     b.op(0, "read", t0=0, t1=1, output=None)
     r = convergence.check(b.history())
     assert r.valid == "unknown" and "no key has a final read" in r.reason
+
+
+def test_every_replica_holding_an_older_version_than_an_acknowledged_write_lost_it():
+    [a] = convergence.check(finals(("n1", 1, replica("n1", 9)), ("n2", 1, replica("n2", 9)),
+                                   version=1)).anomalies
+    assert a["type"] == "lost-version" and a["value"] == 2 and a["version"] == 2
+    assert a["final_version"] == 1 and "the write is lost" in a["explanation"]
+    # One replica with the write: not lost (the replicas disagree instead).
+    h = finals(("n1", 2, replica("n1", 9)), ("n2", 1, replica("n2", 9)))
+    assert [a["type"] for a in convergence.check(h).anomalies] == ["not-converged"]
