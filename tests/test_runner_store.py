@@ -169,3 +169,18 @@ def test_summary_says_which_promises_were_not_checked():
     assert ("  not checked: siblings are only ever concurrent writes (no checker of the set "
             "workload judges it; the register workload checks it)") in lines
     assert "  no violation found: replicas converge after healing" in lines
+
+
+def test_an_expectation_no_checker_of_the_run_judges_is_refused_before_it_starts(tmp_path, capsys):
+    from splitbrain.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["test", "--mode", "dynamo", "--workload", "set", "--expect", "read-your-writes",
+              "--store", str(tmp_path)])
+    assert e.value.code == 254
+    assert capsys.readouterr().err.strip() == (
+        "splitbrain: --expect read-your-writes cannot be checked by a set run in dynamo mode (no "
+        "checker of the set workload judges it; the register workload checks it); drop it or "
+        "run that workload")
+    assert not any(tmp_path.iterdir()), "no run directory for a refused run"
+    TestOptions(mode="lww", workload="counter", expect=("no-lost-writes",)).validate()

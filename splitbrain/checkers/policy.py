@@ -326,8 +326,8 @@ def _promise_states(g: Guarantees, mode: str, workload: str | None,
             continue
         judged = [n for n, r in results.items() if p.checked_by(n) and r.valid != UNKNOWN]
         state, note = _state(p.text in broken, judged, [n for n in results if p.checked_by(n)],
-                             results, workload, [w for w in WORKLOADS if w != workload and p.applies_to(w)
-                                       and any(p.checked_by(n) for n in checker_names(mode, w))])
+                             results, workload,
+                             _elsewhere(mode, workload, p.checked_by, p.applies_to))
         out.append({"text": p.text, "state": state, "checkers": judged, "note": note})
     return out
 
@@ -344,10 +344,30 @@ def _expectation_states(mode: str, workload: str | None, expect: tuple[str, ...]
         violated = (any(violations.get(t) for t in EXPECTATIONS[e])
                     or (e == LINEARIZABLE and LINEARIZABLE in failing))
         state, note = _state(violated, judged, [n for n in results if can(n)],
-                             results, workload, [w for w in WORKLOADS if w != workload
-                                       and any(can(n) for n in checker_names(mode, w))])
+                             results, workload, _elsewhere(mode, workload, can))
         out.append({"name": e, "state": state, "checkers": judged, "note": note})
     return out
+
+
+def unjudged_expectations(mode: str, workload: str, expect: Iterable[str]) -> list[str]:
+    """One sentence for each ``--expect``ed property that no checker of a ``workload`` run in
+    ``mode`` judges (so that a run can be refused before it starts), naming the workload that
+    would."""
+    out = []
+    for e in parse_expect(expect):
+        can = lambda n: _judges_expectation(e, n)  # noqa: E731
+        if not any(can(n) for n in checker_names(mode, workload)):
+            note = _state(False, [], [], {}, workload, _elsewhere(mode, workload, can))[1]
+            out.append(f"--expect {e} cannot be checked by a {workload} run in {mode} mode "
+                       f"({note}); drop it or run that workload")
+    return out
+
+
+def _elsewhere(mode: str, workload: str | None, judges: Callable[[str], bool],
+               applies: Callable[[str], bool] = lambda w: True) -> list[str]:
+    """The other workloads whose checkers (in ``mode``) include one that ``judges``."""
+    return [w for w in WORKLOADS if w != workload and applies(w)
+            and any(judges(n) for n in checker_names(mode, w))]
 
 
 def _judges_expectation(expectation: str, checker: str) -> bool:

@@ -77,6 +77,8 @@ class TestOptions:
             self.expect = policy.parse_expect(self.expect)
         except ValueError as e:
             raise BadInput(str(e)) from None
+        for unjudged in policy.unjudged_expectations(self.mode, self.workload, self.expect):
+            raise BadInput(unjudged)
 
     @property
     def name(self) -> str:
