@@ -60,11 +60,11 @@ def test_an_unwritable_store_is_bad_input(tmp_path):
         run_test(TestOptions(store=str(tmp_path / "file" / "store")))
 
 
-def stored_run(tmp_path, mode="dynamodb", workload="register"):
+def stored_run(tmp_path, mode="dynamodb", workload="register", expect=()):
     """A run directory as run_test leaves it, made with the in-memory cluster."""
     from splitbrain.workloads import make
 
-    opts = TestOptions(mode=mode, workload=workload, seed=1, store=str(tmp_path))
+    opts = TestOptions(mode=mode, workload=workload, seed=1, store=str(tmp_path), expect=expect)
     run_dir = store.new_run_dir(tmp_path, opts.name)
     store.write_json(run_dir / store.TEST_FILE, {"name": opts.name, "options": asdict(opts)})
     cluster, fake = FakeCluster(3), FakeStore(mode)
@@ -184,3 +184,23 @@ def test_an_expectation_no_checker_of_the_run_judges_is_refused_before_it_starts
         "run that workload")
     assert not any(tmp_path.iterdir()), "no run directory for a refused run"
     TestOptions(mode="lww", workload="counter", expect=("no-lost-writes",)).validate()
+
+
+def test_recheck_judges_the_recorded_expectations_or_says_nothing_did(tmp_path):
+    # Review tests-2026-11-30 section 1: --expect in command() and recheck was never exercised.
+    run_dir = stored_run(tmp_path / "a", expect=("no-lost-writes", "monotonic-reads"))
+    test, result = recheck(run_dir)
+    args = shlex.split(TestOptions(**{**test["options"], "expect": tuple(
+        test["options"]["expect"])}).command())
+    assert args[args.index("--expect") + 1] == "no-lost-writes" and args.count("--expect") == 2
+    assert result.valid is True
+    assert {e["name"]: (e["state"], e["checkers"]) for e in result.details["expectations"]} == {
+        "no-lost-writes": ("no violation found", ["convergence"]),
+        "monotonic-reads": ("no violation found", ["session"])}
+    # A stored set run expecting what no set checker judges (test.json edited, or older than
+    # the refusal at start): the re-check is unknown, and says why.
+    run_dir = stored_run(tmp_path / "b", workload="set", expect=("read-your-writes",))
+    _, result = recheck(run_dir)
+    assert result.valid == "unknown"
+    assert result.reason == ("--expect read-your-writes is not checked: no checker of the set "
+                             "workload judges it; the register workload checks it")
