@@ -144,6 +144,10 @@ def test_summary_line_of_a_checker_that_failed_the_run_is_never_valid():
     assert lin_line.split()[1] == "INVALID"
     assert "  violated: strong reads and conditional writes are linearizable" in lines
     assert lines[-1].startswith("verdict: INVALID")
+    # Where linearizability is no promise (lww), the report still shows a checker that failed
+    # naming no anomaly as invalid; so does the line.
+    lww = policy.verdict("lww", {"linearizable": Result(False, checker="linearizable")})
+    assert [ln.split()[:2] for ln in summary(lww)][0] == ["linearizable", "INVALID"]
 
 
 def test_summary_prints_true_counts_past_the_listed_anomalies():

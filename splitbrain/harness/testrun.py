@@ -234,10 +234,11 @@ def verdict_word(valid: Any) -> str:
 
 def summary(result: Result) -> list[str]:
     """One line per checker, one per promise of the mode (and per ``--expect``), then the
-    overall verdict. A checker's line says INVALID exactly when the verdict policy lists it as
-    failing the run (as the HTML report does), and counts every anomaly (the exact counts, not
-    the listed ones), violations apart from those the mode permits. A promise's line says
-    ``no violation found`` only when a checker of this run judged it."""
+    overall verdict. A checker's line says INVALID when the verdict policy lists it as failing
+    the run or it failed naming no anomaly (as the HTML report's
+    :meth:`~splitbrain.reports.run.RunData.checker_valid` says), and counts every anomaly (the
+    exact counts, not the listed ones), violations apart from those the mode permits. A
+    promise's line says ``no violation found`` only when a checker of this run judged it."""
     lines = []
     details = result.details
     per_checker = details.get("results", {})
@@ -245,8 +246,8 @@ def summary(result: Result) -> list[str]:
     counts = details.get("counts") or _listed_counts(result)
     for name, r in per_checker.items():
         mine = counts.get(name, {})
-        word = ("INVALID" if name in failing else "unknown" if r.get("valid") == "unknown"
-                else "valid")
+        failed = name in failing or (r.get("valid") is False and not r.get("anomalies"))
+        word = "INVALID" if failed else "unknown" if r.get("valid") == "unknown" else "valid"
         notes = [f"{n:,} {t}" for t, n in mine.get("violations", {}).items()]
         notes += [f"{n:,} {t} permitted" for t, n in mine.get("permitted", {}).items()]
         if r.get("reason"):
