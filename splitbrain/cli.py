@@ -71,7 +71,8 @@ def node(config_path: str, name: str) -> None:
 @click.option("--leave-running", is_flag=True, help="Leave the cluster running afterwards.")
 @click.option("--expect", multiple=True, metavar="PROPERTY",
               help="Fail the run on a property the mode does not promise (no-lost-writes, "
-                   "linearizable, read-your-writes, monotonic-reads, no-stale-reads).")
+                   "linearizable, read-your-writes, monotonic-reads, no-stale-reads); one "
+                   "no checker of the workload judges is refused.")
 def test_command(test_count: int, **options: object) -> None:
     """Run a test against a local cluster: exit 0 valid, 1 invalid, 2 unknown."""
     from splitbrain.harness.testrun import TestOptions, run_test, summary
