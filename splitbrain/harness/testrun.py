@@ -243,7 +243,7 @@ def summary(result: Result) -> list[str]:
     details = result.details
     per_checker = details.get("results", {})
     failing = set(details.get("failing") or ())
-    counts = details.get("counts") or _listed_counts(result)
+    counts = details.get("counts") or {}
     for name, r in per_checker.items():
         mine = counts.get(name, {})
         failed = name in failing or (r.get("valid") is False and not r.get("anomalies"))
@@ -269,13 +269,3 @@ def summary(result: Result) -> list[str]:
     lines.append(f"verdict: {verdict_word(result.valid)}{because}")
     return lines
 
-
-def _listed_counts(result: Result) -> dict[str, dict[str, dict[str, int]]]:
-    """Per-checker counts from the listed anomalies, for a verdict stored before the policy
-    kept exact ones (``details.counts``)."""
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for a in result.anomalies:
-        sev = "permitted" if a.get("severity") == "permitted" else "violations"
-        by = out.setdefault(a.get("checker", "?"), {}).setdefault(sev, {})
-        by[a.get("type", "?")] = by.get(a.get("type", "?"), 0) + 1
-    return out
