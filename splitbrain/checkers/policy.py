@@ -15,8 +15,9 @@ The harness wires it with one call::
 
 or in two steps, ``checkers = policy.checkers_for(mode, workload, params)``, run them (see
 :func:`run`), then ``policy.verdict(mode, results, expect, workload=workload)``. ``extra``
-carries results computed elsewhere, under fixed names: ``"linearizable"`` (strong reads and conditional writes; a
-guarantee in dynamodb mode, and the property ``--expect linearizable`` asks for).
+carries results computed elsewhere, under fixed names: ``"linearizable"`` (strong reads and
+conditional writes; a guarantee in dynamodb mode, and the property ``--expect linearizable``
+asks for).
 
 The verdict is a :class:`Result` named ``verdict``: every checker's anomalies, each tagged with
 ``checker`` and ``severity`` (``violation`` or ``permitted``); ``stats.violations`` and
