@@ -122,7 +122,8 @@ def node(config_path: str, name: str) -> None:
 @click.option("--leave-running", is_flag=True, help="Leave the cluster running afterwards.")
 @click.option("--expect", multiple=True, metavar="PROPERTY",
               help="Fail the run on a property the mode does not promise (no-lost-writes, "
-                   "linearizable, read-your-writes, monotonic-reads, no-stale-reads).")
+                   "linearizable, read-your-writes, monotonic-reads, no-stale-reads); one "
+                   "no checker of the workload judges is refused.")
 @summary_options
 def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_summary: bool,
                  **options: object) -> None:

@@ -109,7 +109,7 @@ def generate(kind: str, ops: int, *, seed: int = 0, concurrency: int = 20,
     """A history of about ``ops`` client ops of ``kind``: ``lww``, ``dynamodb`` or ``dynamo``
     (register), ``set`` or ``counter``. Eventual reads see a replica ``lag_ms`` behind (a third
     of the time), lww coordinators' clocks are skewed by up to 5 ms, one op in 200 is info;
-    register and set histories end with one final read per key per node."""
+    every history ends with one final read per key per node."""
     rng = random.Random(seed)
     sched = _Schedule(rng, concurrency)
     plan: list[list] = []  # [call, ret, process, f, key, value, type, node, consistency]
@@ -135,13 +135,12 @@ def generate(kind: str, ops: int, *, seed: int = 0, concurrency: int = 20,
             consistency = rng.choice(("strong", "eventual")) if kind == "dynamodb" else "eventual"
         plan.append([call, ret, p, f, key, value, type_, rng.choice(NODES), consistency, None])
     end = max(p[1] for p in plan) + 100 * MS
-    if kind != "counter":
-        final_keys = sorted({p[4] for p in plan})
-        for i, node in enumerate(NODES):
-            for j, key in enumerate(final_keys):
-                t = end + (i * len(final_keys) + j) * 0.01 * MS
-                plan.append([t, t + 0.005 * MS, 10**6 + i, "read", key, None, "ok", node,
-                             "eventual", {"final": True}])
+    final_keys = sorted({p[4] for p in plan})
+    for i, node in enumerate(NODES):
+        for j, key in enumerate(final_keys):
+            t = end + (i * len(final_keys) + j) * 0.01 * MS
+            plan.append([t, t + 0.005 * MS, 10**6 + i, "read", key, None, "ok", node,
+                         "eventual", {"final": True}])
     _simulate(kind, plan, rng, lag_ms * MS)
     return _events(plan)
 

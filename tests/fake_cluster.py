@@ -84,6 +84,10 @@ class FakeClient:
     async def health(self) -> Reply:
         return Reply(OK, value={"ok": True}) if self.healthy else Reply(FAIL, error="connection-refused")
 
+    async def status(self, *, timeout: float | None = None) -> Reply:
+        # One store, no replicated log: no partitions whose replicas could lag.
+        return Reply(OK, value={"name": self.url, "mode": self.store.mode})
+
     async def close(self) -> None:
         self.closed = True
 

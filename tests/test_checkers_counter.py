@@ -42,3 +42,35 @@ def test_absent_counter_reads_initial():
     b.op(0, "read", t0=0, t1=1, output=None)
     assert counter.check(b.history()).anomalies == []
     assert counter.check(b.history(), initial=4).anomalies == []
+
+
+def with_finals(*values, strong_read=None):
+    """Adds of 2 and 3 (acknowledged), then one final read per value, on n1, n2, ..."""
+    b = Builder()
+    b.op(0, "add", 2, t0=0, t1=1)
+    b.op(1, "add", 3, t0=2, t1=3)
+    if strong_read is not None:
+        b.op(2, "read", t0=4, t1=5, output=strong_read, consistency="strong")
+    for i, v in enumerate(values):
+        b.op(9, "read", t0=10 + i, t1=10.5 + i, output=v, node=f"n{i + 1}",
+             consistency="eventual", meta={"final": True}, inv_meta={"final": True})
+    return b.history()
+
+
+def test_final_reads_that_all_miss_acknowledged_adds_are_a_lost_add():
+    r = counter.check(with_finals(2, 2))
+    [a] = r.anomalies
+    assert a["type"] == "lost-add" and a["lower"] == 5 and a["value"] == 2
+    assert a["nodes"] == {"n1": 2, "n2": 2} and r.valid is False
+    assert "acknowledged increments of at least 3 are lost" in a["explanation"]
+
+
+def test_one_final_read_with_every_add_is_no_lost_add():
+    # A lagging replica is a convergence failure (the convergence checker's), not a loss.
+    assert counter.check(with_finals(2, 5)).anomalies == []
+    assert counter.check(with_finals(5, 5)).anomalies == []
+
+
+def test_a_low_strong_read_before_the_final_reads_is_still_counter_too_low():
+    [a] = counter.check(with_finals(5, strong_read=2)).anomalies
+    assert a["type"] == "counter-too-low" and a["consistency"] == "strong"

@@ -217,7 +217,7 @@ def test_a_promise_broken_past_the_listed_anomalies_says_so():
     verdict = policy.verdict("dynamodb", {"staleness": counted, "linearizable": Result(True)})
     assert verdict.valid is False
     assert markdown.violations(verdict.to_dict()) == [
-        ("strong reads are linearizable, so never stale",
+        ("strong reads and conditional writes are linearizable",
          "no anomaly listed: the count is in results.json")]
 
 

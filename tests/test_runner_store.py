@@ -61,11 +61,11 @@ def test_an_unwritable_store_is_bad_input(tmp_path):
         run_test(TestOptions(store=str(tmp_path / "file" / "store")))
 
 
-def stored_run(tmp_path, mode="dynamodb", workload="register"):
+def stored_run(tmp_path, mode="dynamodb", workload="register", expect=()):
     """A run directory as run_test leaves it, made with the in-memory cluster."""
     from splitbrain.workloads import make
 
-    opts = TestOptions(mode=mode, workload=workload, seed=1, store=str(tmp_path))
+    opts = TestOptions(mode=mode, workload=workload, seed=1, store=str(tmp_path), expect=expect)
     run_dir = store.new_run_dir(tmp_path, opts.name)
     store.write_json(run_dir / store.TEST_FILE, {"name": opts.name, "options": asdict(opts)})
     cluster, fake = FakeCluster(3), FakeStore(mode)
@@ -126,3 +126,86 @@ def test_splitbrain_check_rejudges_a_run_directory(tmp_path, capsys):
         main(["check", str(run_dir / "nodes")])    # a folder of the run, holding no run
     assert e.value.code == 254
     assert "holds no splitbrain run" in capsys.readouterr().err
+
+
+def test_summary_line_of_a_checker_that_failed_the_run_is_never_valid():
+    # Review tests-2026-11-30 item 3: the strong lapse is counted past the one listed anomaly,
+    # and a linearizability False lists no anomaly; both failed the run.
+    from splitbrain.checkers import policy
+    from test_checkers_policy import session_lapses_listing_only_the_eventual_one
+
+    v = policy.verdict("dynamodb", {"session": session_lapses_listing_only_the_eventual_one(),
+                                    "linearizable": Result(False, checker="linearizable")},
+                       workload="register")
+    lines = summary(v)
+    [session_line] = [ln for ln in lines if ln.split()[0] == "session"]
+    [lin_line] = [ln for ln in lines if ln.split()[0] == "linearizable"]
+    assert session_line.split()[1] == "INVALID"
+    assert "1 read-your-writes;" in session_line and "1 read-your-writes permitted" in session_line
+    assert lin_line.split()[1] == "INVALID"
+    assert "  violated: strong reads and conditional writes are linearizable" in lines
+    assert lines[-1].startswith("verdict: INVALID")
+    # Where linearizability is no promise (lww), the report still shows a checker that failed
+    # naming no anomaly as invalid; so does the line.
+    lww = policy.verdict("lww", {"linearizable": Result(False, checker="linearizable")})
+    assert [ln.split()[:2] for ln in summary(lww)][0] == ["linearizable", "INVALID"]
+
+
+def test_summary_prints_true_counts_past_the_listed_anomalies():
+    from splitbrain.checkers import policy
+    from splitbrain.checkers.anomalies import AnomalyLog
+
+    log = AnomalyLog()
+    for i in range(1222):
+        log.add("stale-read", [i], "x", consistency="eventual")
+    res = Result(True, log.items, log.stats(), checker="staleness")
+    assert len(res.anomalies) == 1000
+    v = policy.verdict("lww", {"staleness": res}, workload="register")
+    [line] = [ln for ln in summary(v) if ln.split()[0] == "staleness"]
+    assert "1,222 stale-read permitted" in line
+    assert v.details["counts"]["staleness"]["permitted"] == {"stale-read": 1222}
+
+
+def test_summary_says_which_promises_were_not_checked():
+    from splitbrain.checkers import policy
+
+    v = policy.verdict("dynamo", {"set": Result(True, checker="set")}, workload="set")
+    lines = summary(v)
+    assert ("  not checked: siblings are only ever concurrent writes (no checker of the set "
+            "workload judges it; the register workload checks it)") in lines
+    assert "  no violation found: replicas converge after healing" in lines
+
+
+def test_an_expectation_no_checker_of_the_run_judges_is_refused_before_it_starts(tmp_path, capsys):
+    from splitbrain.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["test", "--mode", "dynamo", "--workload", "set", "--expect", "read-your-writes",
+              "--store", str(tmp_path)])
+    assert e.value.code == 254
+    assert capsys.readouterr().err.strip() == (
+        "splitbrain: --expect read-your-writes cannot be checked by a set run in dynamo mode (no "
+        "checker of the set workload judges it; the register workload checks it); drop it or "
+        "run that workload")
+    assert not any(tmp_path.iterdir()), "no run directory for a refused run"
+    TestOptions(mode="lww", workload="counter", expect=("no-lost-writes",)).validate()
+
+
+def test_recheck_judges_the_recorded_expectations_or_says_nothing_did(tmp_path):
+    # Review tests-2026-11-30 section 1: --expect in command() and recheck was never exercised.
+    run_dir = stored_run(tmp_path / "a", expect=("no-lost-writes", "monotonic-reads"))
+    test, result = recheck(run_dir)
+    args = shlex.split(TestOptions(**{**test["options"], "expect": tuple(
+        test["options"]["expect"])}).command())
+    assert args[args.index("--expect") + 1] == "no-lost-writes" and args.count("--expect") == 2
+    assert result.valid is True
+    assert {e["name"]: (e["state"], e["checkers"]) for e in result.details["expectations"]} == {
+        "no-lost-writes": ("no violation found", ["convergence"]),
+        "monotonic-reads": ("no violation found", ["session"])}
+    # A stored set run expecting what no set checker judges (test.json edited, or older than
+    # the refusal at start): the re-check is unknown, and says why.
+    run_dir = stored_run(tmp_path / "b", workload="set", expect=("read-your-writes",))
+    _, result = recheck(run_dir)
+    assert result.valid == "unknown"
+    assert result.reason == ("--expect read-your-writes is not checked: no checker of the set "
+                             "workload judges it; the register workload checks it")

@@ -24,6 +24,8 @@ from splitbrain.checkers.result import Result
 from splitbrain.history import NEMESIS, History, Op, pair
 
 NAME = "availability"
+#: The anomaly types it reports: none (a measurement).
+ANOMALIES: tuple[str, ...] = ()
 _STARTS = {"kill": "kill", "pause": "pause", "bump-clock": "clock", "strobe-clock": "clock"}
 _STOPS = {"restart": "kill", "resume": "pause", "reset-clock": "clock"}
 #: Errors that are the store's answer about the data rather than a refusal to serve.

@@ -11,7 +11,12 @@ sum(possible positive deltas)``. Anomalies:
 
 * ``counter-too-low``: below the lower bound: acknowledged increments are missing (lost updates,
   or a stale read);
-* ``counter-too-high``: above the upper bound: the read counts increments never attempted.
+* ``counter-too-high``: above the upper bound: the read counts increments never attempted;
+* ``lost-add`` (one per counter): after healing, no final read (``meta.final``, the last ok one
+  per node) reaches its lower bound: acknowledged increments are missing from every replica,
+  for good. Final reads below the bound are reported this way, not as ``counter-too-low``
+  (a lagging replica among others that have them is a convergence failure, judged by
+  :mod:`splitbrain.checkers.convergence`).
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ from itertools import accumulate
 from typing import Any
 
 from splitbrain.checkers.anomalies import AnomalyLog
-from splitbrain.checkers.keyed import by_key, client_ops, read_values
+from splitbrain.checkers.keyed import by_key, client_ops, final_reads, is_final, read_values
 from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "counter"
+ANOMALIES = ("counter-too-low", "counter-too-high", "lost-add")
 
 
 class _Sums:
@@ -58,6 +64,8 @@ def check(history: History | list[Op], *, initial: float = 0, limit: int = 1000)
         # are the rest, split by sign.
         invoked_pos, invoked_neg = _Sums(adds, "call", +1), _Sums(adds, "call", -1)
         certain_pos, certain_neg = _Sums(acked, "ret", +1), _Sums(acked, "ret", -1)
+        finals = final_reads(ops)
+        short: list[tuple[Op, Any, float]] = []
         for r in ops:
             if r.f != "read" or not r.ok:
                 continue
@@ -68,7 +76,9 @@ def check(history: History | list[Op], *, initial: float = 0, limit: int = 1000)
             upper = base + invoked_pos.until(r.ret) - certain_pos.before(r.call)
             if got is None:
                 continue
-            if got < lower:
+            if got < lower and is_final(r):
+                short.append((r, got, lower))
+            elif got < lower:
                 log.add("counter-too-low", [r.index], f"Read of counter {key!r} (op {r.index}) "
                         f"returned {got}, but adds acknowledged before it began already sum to "
                         f"at least {lower}.", key=key, value=got, lower=lower, upper=upper,
@@ -78,6 +88,16 @@ def check(history: History | list[Op], *, initial: float = 0, limit: int = 1000)
                         f"{r.index}) returned {got}, more than the {upper} that every add "
                         f"invoked before it ended could make.", key=key, value=got,
                         lower=lower, upper=upper, consistency=r.consistency)
+        last = {op.index for op in finals}
+        short = [s for s in short if s[0].index in last]
+        if finals and len(short) == len(finals):
+            r, got, lower = max(short, key=lambda s: s[1])
+            log.add("lost-add", [op.index for op in finals],
+                    f"After healing, no node's final read of counter {key!r} reaches the "
+                    f"{lower} that acknowledged adds sum to: the highest is {got} (node "
+                    f"{r.node}, op {r.index}), so acknowledged increments of at least "
+                    f"{lower - got} are lost.", key=key, value=got, lower=lower,
+                    nodes={str(op.node): _number(op, initial) for op in finals})
     return Result(not log.counts, log.items, {"reads": reads, **log.stats()}, checker=NAME)
 
 

@@ -128,16 +128,45 @@ def final_reads(ops: list[Op]) -> list[Op]:
 def check_converged(log: AnomalyLog, key: Any, finals: list[Op],
                     state: Callable[[Op], Hashable] | None = None) -> bool:
     """Record a ``not-converged`` anomaly when the final reads of ``key`` disagree (compared by
-    ``state``, default: the set of values read). Returns whether they agree."""
+    ``state``, default: the set of values read). Returns whether they agree.
+
+    A read whose ``meta.replica`` says which replica answered (``name``, ``partition``,
+    ``applied``: how many log entries it had applied, as dynamodb nodes report) is named by that
+    replica, and the anomaly says whether the replicas that disagree had applied the same log
+    prefix (their states diverged) or not (one had not caught up)."""
     state = state or (lambda op: frozenset(freeze(v) for v in read_values(op)))
     states = {state(op) for op in finals}
     if len(states) <= 1:
         return True
-    seen = "; ".join(f"{op.node or 'a node'} returned {show(read_values(op))}" for op in finals)
+    seen = "; ".join(f"{_answered_by(op)} returned {show(read_values(op))}" for op in finals)
+    fields: dict[str, Any] = {"key": key,
+                              "nodes": {str(op.node): read_values(op) for op in finals}}
+    replicas = {str(r["name"]): r for r in (meta(op, "replica") for op in finals)
+                if isinstance(r, dict) and "name" in r}
+    where, why = "", ""
+    if replicas:
+        parts = sorted({r.get("partition") for r in replicas.values()}, key=str)
+        applied = {n: r.get("applied") for n, r in sorted(replicas.items())}
+        fields.update(partition=parts[0] if len(parts) == 1 else parts, replicas=applied)
+        where = f" (partition {', '.join(map(str, parts))})"
+        why = (f" They had applied the same {next(iter(applied.values()))} log entries, so "
+               f"their states diverged." if len(set(applied.values())) == 1 else
+               f" They had applied different numbers of log entries ("
+               f"{', '.join(f'{n} {a}' for n, a in applied.items())}): a replica had not "
+               f"caught up after healing.")
     log.add("not-converged", [op.index for op in finals],
-            f"After healing, the replicas of key {key!r} still disagree: {seen}.",
-            key=key, nodes={str(op.node): read_values(op) for op in finals})
+            f"After healing, the replicas of key {key!r}{where} still disagree: {seen}.{why}",
+            **fields)
     return False
+
+
+def _answered_by(op: Op) -> str:
+    node = str(op.node or "a node")
+    r = meta(op, "replica")
+    if not isinstance(r, dict) or "name" not in r:
+        return node
+    via = "" if str(r["name"]) == node else f" (via {node})"
+    return f"replica {r['name']}{via}, {r.get('applied')} entries applied,"
 
 
 def verdict(name: str, log: AnomalyLog, stats: dict[str, Any], *, violated: bool,

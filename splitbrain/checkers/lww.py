@@ -10,7 +10,9 @@ Declared guarantee (violations, the run is invalid):
 
 * ``not-converged``: after healing, the final reads of a key on different nodes disagree;
 * ``not-highest-timestamp``: the value the replicas converged on is not the write with the
-  highest timestamp among the acknowledged writes (it has a lower one, or the key is empty).
+  highest timestamp among the acknowledged writes (it has a lower one, or the key is empty);
+  for a read-modify-write workload judged where its final reads agree (the set and
+  convergence checkers report where they do not).
 
 Permitted anomalies (counted, each listed; they fail a run only under ``--expect
 no-lost-writes``):
@@ -36,6 +38,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "lww"
+ANOMALIES = ("not-converged", "not-highest-timestamp", "lost-write", "lost-update")
 
 
 def check(history: History | list[Op], *, limit: int = 1000) -> Result:
@@ -60,6 +63,13 @@ def check(history: History | list[Op], *, limit: int = 1000) -> Result:
                    and meta(op, "ts") is not None]
         rmw += len(updates)
         lost_updates += _lost_updates(log, key, updates)
+        finals = final_reads(kops)
+        if updates and finals and not any(op.f == "write" for op in kops):
+            # A read-modify-write workload (set, counter): where the final reads agree (the
+            # set and convergence checkers judge where they do not), on the highest ts.
+            judged += 1
+            if len({freeze(read_values(f)) for f in finals}) == 1:
+                _highest_timestamp(log, key, updates, finals[0], rmw=True)
     written_keys = sum(1 for kops in keys.values() if any(op.f == "write" for op in kops))
     stats = {"keys": written_keys, "keys_judged": judged, "ok_writes": ok_writes,
              "lost_writes": log.count("lost-write"), "read_modify_writes": rmw,
@@ -93,17 +103,23 @@ def _lost_writes(log: AnomalyLog, key: Any, writes: list[Op]) -> None:
                     overwriting_value=b.value, overwriting_ts=b.meta["ts"])
 
 
-def _highest_timestamp(log: AnomalyLog, key: Any, writes: list[Op], final: Op) -> None:
+def _highest_timestamp(log: AnomalyLog, key: Any, writes: list[Op], final: Op, *,
+                       rmw: bool = False) -> None:
+    """``final`` (what every replica agreed on) must be the write with the highest ts, or a
+    later one; ``rmw``: the writes are read-modify-writes, whose written state is
+    ``meta.wrote`` (a read of an absent key, with no ts, then loses to any of them)."""
     top = max(writes, key=lambda op: op.meta["ts"])
     values = read_values(final)
     final_ts = meta(final, "ts")
-    if not values or (final_ts is not None and final_ts < top.meta["ts"]):
+    wrote = meta(top, "wrote") if rmw else top.value
+    missing = final_ts is None if rmw else not values
+    if missing or (final_ts is not None and final_ts < top.meta["ts"]):
         got = show(values) + (f" (ts {final_ts})" if final_ts is not None else "")
         log.add("not-highest-timestamp", [final.index, top.index],
                 f"After healing, key {key!r} holds {got} on every replica, but the acknowledged "
-                f"write of {show([top.value])} (op {top.index}) has the higher ts "
+                f"write of {show([wrote])} (op {top.index}) has the higher ts "
                 f"{top.meta['ts']}.", key=key, final=values, final_ts=final_ts,
-                expected=top.value, expected_ts=top.meta["ts"])
+                expected=wrote, expected_ts=top.meta["ts"])
 
 
 def _lost_updates(log: AnomalyLog, key: Any, updates: list[Op]) -> int:

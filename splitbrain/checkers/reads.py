@@ -24,6 +24,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "reads"
+ANOMALIES = ("invented-value", "aborted-read", "future-read")
 
 
 def writers_by_value(ops: list[Op]) -> dict[Any, list[Op]]:

@@ -33,6 +33,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "session"
+ANOMALIES = ("read-your-writes", "monotonic-reads")
 
 
 def check(history: History | list[Op], *, limit: int = 1000) -> Result:

@@ -34,6 +34,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "set"
+ANOMALIES = ("lost", "unexpected", "stale-read", "not-converged")
 INF = math.inf
 
 

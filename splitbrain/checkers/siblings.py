@@ -28,6 +28,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "siblings"
+ANOMALIES = ("lost-write", "non-concurrent-siblings", "not-converged")
 
 
 def check(history: History | list[Op], *, limit: int = 1000) -> Result:

@@ -36,6 +36,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "staleness"
+ANOMALIES = ("stale-read",)
 #: Upper edges (ms) of the t-visibility bins; the last bin is open.
 T_BINS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 

@@ -105,8 +105,11 @@ class Api:
             raise bad_request(f"consistency must be strong or eventual, not {consistency!r}.")
         r = _positive(q["r"], "r") if "r" in q else None
         res: ReadResult = await self.store.get(key, consistency=consistency, r=r)
-        return _answer({"key": key, "values": res.values, "context": res.context,
-                        "version": res.version, "ts": res.ts})
+        body = {"key": key, "values": res.values, "context": res.context,
+                "version": res.version, "ts": res.ts}
+        if res.replica is not None:
+            body["replica"] = res.replica
+        return _answer(body)
 
     async def put(self, request: web.Request) -> web.Response:
         key = _key(request)

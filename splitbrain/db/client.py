@@ -40,7 +40,8 @@ class Reply:
     (``unavailable``, ``timeout``, ``condition-failed``, ...) or one of ``connection-refused``,
     ``connect-timeout``, ``client-timeout``, ``connection-lost``, ``bad-response``.
     ``meta``: what the history's ``meta`` needs, only the keys the node returned: ``context``
-    (dynamo), ``ts`` (lww), ``version`` (dynamodb), ``siblings`` (``True`` in dynamo mode,
+    (dynamo), ``ts`` (lww), ``version`` and ``replica`` (dynamodb: which replica answered a read,
+    and how many log entries it had applied), ``siblings`` (``True`` in dynamo mode,
     recognised by the presence of a context), ``values`` (the new values after an
     ``add``/``add_to_set``), and ``message`` (the node's sentence) on errors.
     """
@@ -173,7 +174,8 @@ class NodeClient:
 
 
 def _meta(payload: dict[str, Any], *, new_values: bool) -> dict[str, Any]:
-    meta = {k: payload[k] for k in ("context", "ts", "version") if payload.get(k) is not None}
+    meta = {k: payload[k] for k in ("context", "ts", "version", "replica")
+            if payload.get(k) is not None}
     if "context" in meta:
         meta["siblings"] = True
     if new_values and payload.get("values"):

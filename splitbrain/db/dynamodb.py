@@ -254,7 +254,7 @@ class DynamoDBStore:
             raise bad_request(f"consistency must be strong or eventual, not {consistency!r}.")
         res = await self._route(partition_of(key, self.partitions),
                                 {"f": "get", "k": key, "c": consistency})
-        return ReadResult(values=res["values"], version=res["version"])
+        return ReadResult(values=res["values"], version=res["version"], replica=res.get("replica"))
 
     async def put(self, key: str, value: Any, *, context: str | None = None,
                   w: int | None = None, condition: dict | None = None) -> WriteResult:
@@ -347,7 +347,8 @@ class DynamoDBStore:
         replica = self.host.replicas.get(p)
         if replica is not None and (op["c"] == "eventual" or replica.serving(self.host.now())):
             r = self.states[p].read(op["k"])
-            return {"values": r.values, "version": r.version}
+            return {"values": r.values, "version": r.version,
+                    "replica": {"name": self.name, "partition": p, "applied": replica.commit}}
         return {"redirect": self._leader_guess(p)}
 
     async def _forward(self, target: str, p: int, op: dict, deadline: float) -> dict:

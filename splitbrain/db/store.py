@@ -14,10 +14,15 @@ from typing import Any, Protocol
 
 @dataclass
 class ReadResult:
+    """What a read returns. ``replica``: which replica answered, when one replica's own state
+    did (dynamodb: ``name``, ``partition`` and ``applied``, the log entries it had applied), so
+    a tester can compare replicas."""
+
     values: list[Any]
     context: str | None = None
     version: int | None = None
     ts: float | None = None
+    replica: dict[str, Any] | None = None
 
 
 @dataclass

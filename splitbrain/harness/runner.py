@@ -2,7 +2,9 @@
 
 Phases: start the cluster, wait until every node is healthy, run the workload (one asyncio task
 per client thread) and the nemesis (one task) for the time limit, heal everything, let the
-cluster recover, run the final reads on every node, stop the cluster, check the history.
+cluster recover, wait (bounded) until the replicas of every replicated log have caught up
+(:mod:`splitbrain.harness.catchup`), run the final reads on every node, stop the cluster,
+check the history.
 
 Every event goes through one :class:`Recorder`, which stamps it with nanoseconds since the test
 started (monotonic) and streams it to ``history.jsonl`` as it happens. Jepsen's process rule is
@@ -26,6 +28,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.db.client import FAIL, INFO, OK, NodeClient, Reply
 from splitbrain.errors import TesterFailure
 from splitbrain.harness import generators as gen
+from splitbrain.harness.catchup import wait_caught_up
 from splitbrain.harness.display import Stats
 from splitbrain.harness.generators import Context, Generator, Invocation, Wait
 from splitbrain.history import NEMESIS, Event, History, HistoryWriter
@@ -107,7 +110,9 @@ class Runner:
     (a :class:`ClusterLike`) and stopping it on exit; ``nemesis`` may be None (no faults);
     ``history_path`` None keeps the history in memory only. ``client_factory(url, timeout)``
     makes a client (default :class:`~splitbrain.db.client.NodeClient`); ``on_cluster`` is
-    called with the cluster once it has started."""
+    called with the cluster once it has started. Before the final reads it waits at most
+    ``catch_up_timeout`` seconds for the replicas to catch up; :attr:`catch_up` then says how
+    long it waited and which replicas still lagged."""
 
     workload: Workload
     cluster: AsyncContextManager
@@ -118,6 +123,7 @@ class Runner:
     recovery: float = 5.0
     op_timeout: float = 2.0
     healthy_timeout: float = 30.0
+    catch_up_timeout: float = 10.0
     seed: int = 0
     nemesis: Nemesis | None = None
     client_factory: ClientFactory = NodeClient
@@ -133,6 +139,7 @@ class Runner:
         self._clients: list[Any] = []
         self._next_process = 0
         self._final_ok = 0
+        self.catch_up: dict[str, Any] | None = None
 
     async def run(self) -> History:
         """Run every phase; returns the recorded history. Raises TesterFailure when the cluster
@@ -159,6 +166,9 @@ class Runner:
                     await self.nemesis.heal(cluster, self.recorder.nemesis)
                 self.stats.phase = "recovering"
                 await asyncio.sleep(self.recovery)
+                self.stats.phase = "catching up"
+                self.catch_up = await wait_caught_up(
+                    {n: self._client(cluster, n) for n in cluster.names}, self.catch_up_timeout)
                 self.stats.phase = "final reads"
                 await self._final_phase(cluster)
                 self.stats.phase = "stopping cluster"
@@ -276,4 +286,5 @@ def check(history: History, workload: Workload, *, expect: Iterable[str] = (),
           params: Mapping[str, Any] | None = None) -> Result:
     """Run the workload's checkers (one that raises gives ``unknown`` with the reason) and
     judge their results by the mode's verdict policy and the ``expect``ed properties."""
-    return policy.verdict(workload.mode, policy.run(workload.checkers(params), history), expect)
+    return policy.verdict(workload.mode, policy.run(workload.checkers(params), history), expect,
+                          workload=workload.name)

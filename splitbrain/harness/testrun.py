@@ -77,6 +77,8 @@ class TestOptions:
             self.expect = policy.parse_expect(self.expect)
         except ValueError as e:
             raise BadInput(str(e)) from None
+        for unjudged in policy.unjudged_expectations(self.mode, self.workload, self.expect):
+            raise BadInput(unjudged)
 
     @property
     def name(self) -> str:
@@ -174,6 +176,8 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     except Exception as e:  # a bug in the tester: still one sentence, still the history kept
         failure = f"the tester failed ({type(e).__name__}: {e}); {where}"
     test["duration"] = round(time.monotonic() - began, 3)  # every phase, start to stop
+    if runner.catch_up is not None:
+        test["catch_up"] = runner.catch_up  # how long the final reads waited for replicas
     store.write_json(run_dir / store.TEST_FILE, test)
     with contextlib.suppress(OSError):
         cluster.collect_logs(run_dir)
@@ -237,22 +241,23 @@ def verdict_word(valid: Any) -> str:
 
 
 def summary(result: Result) -> list[str]:
-    """One line per checker, then the overall verdict. A checker's line says INVALID only when
-    one of its anomalies violates what the mode promises (the verdict policy's ``severity``);
-    anomalies the mode permits are counted as such."""
+    """One line per checker, one per promise of the mode (and per ``--expect``), then the
+    overall verdict. A checker's line says INVALID when the verdict policy lists it as failing
+    the run or it failed naming no anomaly (as the HTML report's
+    :meth:`~splitbrain.reports.run.RunData.checker_valid` says), and counts every anomaly (the
+    exact counts, not the listed ones), violations apart from those the mode permits. A
+    promise's line says ``no violation found`` only when a checker of this run judged it."""
     lines = []
-    per_checker = result.details.get("results", {})
-    counts: dict[str, dict[tuple[str, str], int]] = {}
-    for a in result.anomalies:
-        key = (a.get("type", "?"), a.get("severity", "violation"))
-        by = counts.setdefault(a.get("checker", "?"), {})
-        by[key] = by.get(key, 0) + 1
+    details = result.details
+    per_checker = details.get("results", {})
+    failing = set(details.get("failing") or ())
+    counts = details.get("counts") or {}
     for name, r in per_checker.items():
         mine = counts.get(name, {})
-        violated = any(sev == "violation" for _, sev in mine)
-        word = "INVALID" if violated else "unknown" if r.get("valid") == "unknown" else "valid"
-        notes = [f"{n} {t}" + ("" if sev == "violation" else " permitted")
-                 for (t, sev), n in mine.items()]
+        failed = name in failing or (r.get("valid") is False and not r.get("anomalies"))
+        word = "INVALID" if failed else "unknown" if r.get("valid") == "unknown" else "valid"
+        notes = [f"{n:,} {t}" for t, n in mine.get("violations", {}).items()]
+        notes += [f"{n:,} {t} permitted" for t, n in mine.get("permitted", {}).items()]
         if r.get("reason"):
             notes.append(r["reason"])
         by_fault = r.get("stats", {}).get("by_fault")
@@ -260,8 +265,15 @@ def summary(result: Result) -> list[str]:
             notes.append("available " + ", ".join(f"{kind} {row['available']:.0%}"
                                                   for kind, row in by_fault.items()))
         lines.append(f"  {name:<14} {word}" + (f" ({'; '.join(notes)})" if notes else ""))
+    for p in details.get("promises") or ():
+        note = f" ({p['note']})" if p.get("note") and p["state"] != "no violation found" else ""
+        lines.append(f"  {p['state']}: {p['text']}{note}")
+    for e in details.get("expectations") or ():
+        note = f" ({e['note']})" if e.get("note") and e["state"] != "no violation found" else ""
+        lines.append(f"  {e['state']}: --expect {e['name']}{note}")
     if not per_checker and result.reason:
         lines.append(f"  {result.reason}")
     because = f" ({result.reason})" if result.reason and per_checker else ""
     lines.append(f"verdict: {verdict_word(result.valid)}{because}")
     return lines
+

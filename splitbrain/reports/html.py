@@ -129,10 +129,12 @@ def availability_rows(run: RunData) -> list[AvailabilityRow]:
 @dataclass
 class Promise:
     """One guarantee of the run's mode (or one ``--expect``ed property) and what became of it:
-    ``violated``, ``not checked`` or ``no violation found``."""
+    ``violated``, ``not checked`` or ``no violation found``; ``note`` says which checkers judged
+    it, or why none did and which workload would."""
 
     text: str
     state: str
+    note: str = ""
 
 
 @dataclass
@@ -161,10 +163,19 @@ def policy_view(run: RunData) -> PolicyView | None:
     stats = run.results.get("stats") or {}
     reason = str(run.results.get("reason") or "")
     broken = reason[len("violated: "):].split("; ") if reason.startswith("violated: ") else []
-    unchecked = [str(u) for u in details.get("unchecked") or []]
-    promises = [Promise(str(g), "violated" if g in broken else "not checked" if g in unchecked
-                        else "no violation found") for g in details.get("guarantees") or []]
-    promises += [Promise(b, "violated") for b in broken if b not in {p.text for p in promises}]
+    if isinstance(details.get("promises"), list):  # the policy judged each promise
+        promises = [Promise(str(p.get("text")), str(p.get("state")), str(p.get("note") or ""))
+                    for p in details["promises"] if isinstance(p, dict)]
+        promises += [Promise(f"expected: {e.get('name')}", str(e.get("state")),
+                             str(e.get("note") or ""))
+                     for e in details.get("expectations") or [] if isinstance(e, dict)]
+    else:  # a verdict stored before promises had states: nothing says what was checked
+        promises = [Promise(str(g), "violated" if g in broken else "not checked",
+                            "" if g in broken else "this verdict does not record which checker "
+                            "judged it") for g in details.get("guarantees") or []]
+    shown = {p.text for p in promises} | {p.text[len("expected: "):] for p in promises}
+    promises += [Promise(b, "violated") for b in broken
+                 if b not in shown and b[len("--expect "):] not in shown]
     return PolicyView(str(details.get("mode", "")), promises,
                       [str(e) for e in details.get("expect") or []],
                       _counts(stats.get("violations")), _counts(stats.get("permitted")))

@@ -1,7 +1,8 @@
 """Which checkers judge which workload in which mode: the one place that wires workloads to
 ``splitbrain.checkers``. The eventual checkers come from the verdict policy
-(:func:`splitbrain.checkers.policy.checkers_for`); the register workload in dynamodb mode adds
-the linearizability checker on strong reads, writes and cas (per key, cas-register model)."""
+(:func:`splitbrain.checkers.policy.checkers_for`); where the policy says a run judges
+linearizability (the dynamodb register workload) this adds the linearizability checker on strong
+reads, writes and cas (per key, cas-register model)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,6 @@ def for_workload(workload: str, mode: str, params: Mapping[str, Any] | None = No
     """The checkers, by name, for ``workload`` run against a ``mode`` cluster whose config is
     ``params`` (n, r, w, replication: the staleness checker's PBS prediction uses them)."""
     checkers = dict(policy.checkers_for(mode, workload, params))
-    if workload == "register" and mode == "dynamodb":
+    if policy.judges_linearizability(mode, workload):
         checkers[policy.LINEARIZABLE] = _linearizable_cas_register
     return checkers
