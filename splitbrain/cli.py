@@ -124,6 +124,8 @@ def node(config_path: str, name: str) -> None:
               help="Fail the run on a property the mode does not promise (no-lost-writes, "
                    "linearizable, read-your-writes, monotonic-reads, no-stale-reads); one "
                    "no checker of the workload judges is refused.")
+@click.option("--r", type=int, default=None, help="Read quorum R of dynamo and lww (default 2).")
+@click.option("--w", type=int, default=None, help="Write quorum W of dynamo and lww (default 2).")
 @summary_options
 def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_summary: bool,
                  **options: object) -> None:
@@ -271,6 +273,44 @@ def plugins_command() -> None:
         click.echo(f"{p.kind:<8}  {p.name:<20}  {p.target}  ({p.distribution})")
     if not found:
         click.echo(f"no plugins installed (entry point groups: {', '.join(GROUPS.values())})")
+
+
+@cli.command("compare")
+@click.option("--modes", default="dynamo,lww,dynamodb", show_default=True,
+              help="Comma-separated modes to run side by side.")
+@click.option("--workload", default="register", show_default=True, help="register, set or counter.")
+@click.option("--nemesis", default="partition,kill,clock", show_default=True,
+              help="Comma-separated faults, the same schedule in every run (or none).")
+@click.option("--nemesis-interval", default=5.0, show_default=True, type=float,
+              help="Seconds between starting a fault and healing it, and between faults.")
+@click.option("--time-limit", default=60.0, show_default=True, type=float,
+              help="Seconds of workload and faults in each run.")
+@click.option("--seed", type=int, help="Random seed shared by every run (default: a fresh one).")
+@click.option("--nodes", default=5, show_default=True, type=int)
+@click.option("--concurrency", default=10, show_default=True, type=int, help="Client threads.")
+@click.option("--rate", default=100.0, show_default=True, type=float,
+              help="Client ops per second, in total.")
+@click.option("--net", default="proxy", show_default=True, help="proxy, netns or auto.")
+@click.option("--store", default="store", show_default=True, help="Where runs are stored.")
+@click.option("--sweep-quorums", is_flag=True,
+              help="Add dynamo and lww runs with (R, W) = (1,1), (2,2), (3,1), (1,3), N=3.")
+def compare_command(modes: str, **options: object) -> None:
+    """Run the same workload, seed and faults against each mode and write compare.html and
+    compare.md side by side: exit 0 when every run was valid by its mode's own promises, 1 when
+    any was invalid, 2 when any was unknown."""
+    from splitbrain.compare.run import CompareOptions, run_compare
+    from splitbrain.harness.testrun import Outcome, verdict_word
+
+    opts = CompareOptions(modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+                          **options)  # type: ignore[arg-type]
+
+    def done(label: str, outcome: Outcome) -> None:
+        click.echo(f"{label:<18} {verdict_word(outcome.result.valid):<8} {outcome.run_dir}")
+
+    comparison = run_compare(opts, on_run=done)
+    click.echo(f"compare: {comparison.dir / 'compare.html'}")
+    click.echo(f"         {comparison.dir / 'compare.md'}")
+    sys.exit(exit_code_for(comparison.worst))
 
 
 @cli.command("report")

@@ -31,22 +31,28 @@ NODES_DIR = "nodes"
 
 
 def new_run_dir(store: str | os.PathLike, test_name: str, *, now: float | None = None) -> Path:
-    """Create ``<store>/<test_name>/<timestamp>/`` (suffixed ``-2``, ``-3``... when two runs
-    start within a second) and point ``<store>/latest`` at it."""
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
-    parent = Path(store) / test_name
-    parent.mkdir(parents=True, exist_ok=True)
-    run_dir, n = parent / stamp, 1
-    while True:
-        try:
-            run_dir.mkdir()
-            break
-        except FileExistsError:
-            n += 1
-            run_dir = parent / f"{stamp}-{n}"
+    """Create ``<store>/<test_name>/<timestamp>/`` (see :func:`new_dir`) with its ``nodes/``
+    and point ``<store>/latest`` at it."""
+    run_dir = new_dir(store, test_name, now=now)
     (run_dir / NODES_DIR).mkdir()
     _point_latest(Path(store), run_dir)
     return run_dir
+
+
+def new_dir(store: str | os.PathLike, name: str, *, now: float | None = None) -> Path:
+    """Create ``<store>/<name>/<YYYYmmddTHHMMSS>/``, suffixed ``-2``, ``-3``... when two start
+    within a second."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
+    parent = Path(store) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    out, n = parent / stamp, 1
+    while True:
+        try:
+            out.mkdir()
+            return out
+        except FileExistsError:
+            n += 1
+            out = parent / f"{stamp}-{n}"
 
 
 def _point_latest(store: Path, run_dir: Path) -> None:

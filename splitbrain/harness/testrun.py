@@ -53,6 +53,8 @@ class TestOptions:
     op_timeout: float = 2.0
     leave_running: bool = False
     expect: tuple[str, ...] = field(default_factory=tuple)
+    r: int | None = None
+    w: int | None = None
 
     def validate(self) -> None:
         """BadInput, one sentence, for an option that cannot work."""
@@ -73,12 +75,29 @@ class TestOptions:
                 raise BadInput(f"{name} must be a positive number of seconds or ops, not {value:g}")
         if self.recovery < 0:
             raise BadInput(f"--recovery must not be negative, not {self.recovery:g}")
+        self._validate_quorum()
         try:
             self.expect = policy.parse_expect(self.expect)
         except ValueError as e:
             raise BadInput(str(e)) from None
         for unjudged in policy.unjudged_expectations(self.mode, self.workload, self.expect):
             raise BadInput(unjudged)
+
+    def _validate_quorum(self) -> None:
+        if self.r is None and self.w is None:
+            return
+        if self.mode == "dynamodb":
+            raise BadInput("--r and --w set the quorums of the dynamo and lww modes; dynamodb "
+                           "replicates by Paxos majorities, so leave them out")
+        n = min(3, self.nodes)
+        for name, value in (("--r", self.r), ("--w", self.w)):
+            if value is not None and not 1 <= value <= n:
+                raise BadInput(f"{name} must be between 1 and N={n} (the replicas of a key), "
+                               f"not {value}")
+
+    def cluster_params(self) -> dict[str, int]:
+        """The cluster config fields these options set (the read and write quorums)."""
+        return {k: v for k, v in (("r", self.r), ("w", self.w)) if v is not None}
 
     @property
     def name(self) -> str:
@@ -148,7 +167,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     test = _test_record(opts, run_dir, workload)
     store.write_json(run_dir / store.TEST_FILE, test)
     cluster = local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
-                            detached=opts.leave_running)
+                            detached=opts.leave_running, **opts.cluster_params())
 
     def started(c: Cluster) -> None:
         test["net"] = c.net.kind
