@@ -436,3 +436,63 @@ def test_restart_recovers_committed_state_from_storage():
         assert sim.nodes[name].replica.sm.ops == sim.applied[:len(sim.nodes[name].replica.sm.ops)]
     assert len(sim.nodes[leader].replica.sm.ops) == 20
     check_progress(sim)
+
+
+def take(sim: Sim, src: str, dest: str, t: str) -> list[dict]:
+    """Remove from flight, and return, the messages of type ``t`` from ``src`` to ``dest``."""
+    taken = [m for s, d, m in sim.flight if (s, d, m["t"]) == (src, dest, t)]
+    sim.flight = [f for f in sim.flight if (f[0], f[1], f[2]["t"]) != (src, dest, t)]
+    return taken
+
+
+def hand(sim: Sim, src: str, dest: str, t: str) -> None:
+    """Deliver every in-flight ``t`` from ``src`` to ``dest`` now; ``dest`` then syncs, so its
+    answers are in flight."""
+    for msg in take(sim, src, dest, t):
+        sim.run(dest, sim.nodes[dest].replica.handle(src, msg, sim.now(dest)))
+    sim.sync(dest)
+
+
+def test_a_new_leader_commits_its_proposal_not_its_own_stale_accepted_entry():
+    """r1 holds op1 in slot s, accepted under r0's ballot and never chosen. r1 leads on r0's and
+    r2's promises alone (its own p1a delayed, so slot s looks empty), proposes op2 there and
+    hears r0 and r2 accept it before its own p2a reaches its acceptor: op2 is chosen, and r1
+    must apply op2 as the followers do, not the op1 its acceptor still holds."""
+    sim = Sim(3, drift=False)
+    sim.settle(0.5)
+    assert sim.leader() == "r0"
+    sim.submit("r0")
+    slot = sim.nodes["r0"].replica.next_slot - 1
+    for dest in ("r0", "r2"):
+        take(sim, "r0", dest, "p2a")
+    hand(sim, "r0", "r1", "p2a")
+    assert take(sim, "r1", "r0", "p2b"), "r1 should have accepted op1"
+    assert sim.nodes["r1"].replica.log[slot][2] == [{"id": "op1"}]
+    assert not sim.flight
+    sim.t += 2 * TIMING.lease  # every lease and grant runs out; nobody ticks meanwhile
+    sim.force_election("r1")
+    take(sim, "r1", "r1", "p1a")  # r1's message to itself is late: not in the quorum
+    for acceptor in ("r0", "r2"):
+        hand(sim, "r1", acceptor, "p1a")
+        hand(sim, acceptor, "r1", "p1b")
+    r1 = sim.nodes["r1"].replica
+    assert r1.role == LEADER
+    for acceptor in ("r0", "r2"):
+        hand(sim, "r1", acceptor, "hb")
+        hand(sim, acceptor, "r1", "hb_ack")
+    assert r1.serving(sim.now("r1"))
+    sim.submit("r1")
+    assert r1.next_slot - 1 == slot, "op2 should go into the slot op1 was accepted in"
+    delayed = [m for s, d, m in sim.flight if s == d == "r1"]
+    sim.flight = [f for f in sim.flight if not f[0] == f[1] == "r1"]
+    for acceptor in ("r0", "r2"):
+        hand(sim, "r1", acceptor, "p2a")
+        hand(sim, acceptor, "r1", "p2b")  # the Sim's checker raises if r1 applies op1 here
+    assert sim.chosen[slot] == [{"id": "op2"}]
+    assert sim.results["op2"]["ok"]
+    sim.flight += [("r1", "r1", m) for m in delayed]
+    sim.settle(TIMING.lease)
+    assert {n: sim.nodes[n].replica.sm.ops[-1] for n in sim.names} == dict.fromkeys(sim.names,
+                                                                                  "op2")
+    assert all(sim.nodes[n].replica.sm.ops == sim.applied for n in sim.names)
+

@@ -354,9 +354,11 @@ class Replica:
         if len(acks) >= self.quorum:
             del self.acks[s]
             value = self.inflight.pop(s)
-            if s not in self.log:
-                # Our own acceptor has not seen the p2a yet; we promised this ballot, so
-                # accepting our own proposal here is what that p2a would do.
+            e = self.log.get(s)
+            if e is None or (e[0], e[1]) != self.ballot:
+                # Our own acceptor has not seen the p2a yet: it may hold nothing here, or an
+                # older ballot's unchosen entry (when it was left out of our phase-1 quorum).
+                # A majority accepted `value`, so it is chosen: store it over whatever is there.
                 entry = [self.ballot[0], self.ballot[1], value]
                 self.log[s] = entry
                 out.lazy.append((self.lt, s, entry))
