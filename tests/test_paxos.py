@@ -496,3 +496,33 @@ def test_a_new_leader_commits_its_proposal_not_its_own_stale_accepted_entry():
                                                                                   "op2")
     assert all(sim.nodes[n].replica.sm.ops == sim.applied for n in sim.names)
 
+
+def test_a_healed_ex_leader_does_not_depose_the_healthy_leader():
+    """r0 leads, is cut off, and keeps believing it leads (without a lease) while r1 or r2 takes
+    over. On heal r0's first heartbeat is nacked: r0 must step down and follow, not run phase 1
+    at once and depose the healthy leader (the module docstring's promise)."""
+    sim = Sim(3, seed=2, drift=False)
+    sim.settle(0.5)
+    assert sim.leader() == "r0"
+    sim.nodes["r0"].isolated = True
+    sim.settle(3 * TIMING.lease)
+    new = sim.leader()
+    assert new not in (None, "r0")
+    healthy = sim.nodes[new].replica
+    ballot = healthy.ballot
+    assert sim.nodes["r0"].replica.role == LEADER, "the cut-off leader should still believe it"
+    sim.nodes["r0"].isolated = False
+    sim.flight.clear()
+    sim.t += TIMING.heartbeat
+    sim.tick("r0")  # r0's heartbeats reach the others first, and are nacked
+    for other in ("r1", "r2"):
+        hand(sim, "r0", other, "hb")
+        hand(sim, other, "r0", "nack")
+    sim.submit(new)
+    in_flight = f"op{sim.op_counter}"
+    sim.settle(TIMING.lease)
+    assert (sim.leader(), healthy.ballot) == (new, ballot), \
+        f"the healed ex-leader deposed {new}: now {sim.leader()} leads with {healthy.ballot}"
+    assert sim.results[in_flight].get("ok"), sim.results[in_flight]
+    assert sim.nodes["r0"].replica.leader == new
+    check_progress(sim)

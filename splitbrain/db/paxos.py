@@ -27,8 +27,9 @@ The protocol (names follow Lamport's "Paxos Made Simple" and the DynamoDB paper,
   leader intersects the old lease's majority, so the new leader completes phase 1 only after
   the old lease must have expired. A restarted replica that had state promises nothing for a
   lease length (it forgot which lease it granted). A leader nacked by a higher promise steps
-  down and at once tries phase 1 with a higher ballot (which only acceptors not leasing to
-  another node grant). The leader serves writes and strong reads
+  down; if it still held its lease it at once tries phase 1 with a higher ballot (which only
+  acceptors not leasing to another node grant), otherwise it follows like any replica that
+  lost touch. The leader serves writes and strong reads
   only while it holds the lease and has committed every slot found in phase 1.
 - Failure detection: a follower that heard no heartbeat for a lease length (plus jitter) first
   asks its peers (``probe``) whether they also hold no live lease; only when a majority agrees
@@ -252,14 +253,16 @@ class Replica:
         promised = as_ballot(msg["promised"])
         self.max_round = max(self.max_round, promised[0])
         if self.role != FOLLOWER and promised > self.ballot:
-            was_leader = self.role == LEADER
+            leased = self.role == LEADER and now < self.lease_until
             self._step_down(out)
             self.last_heard = now
             self._schedule_election(now)
-            if was_leader:
-                # An acceptor promised a higher ballot (a candidate that may have failed, or
-                # a leader that took over). Try a higher ballot at once: acceptors still
-                # granting our lease promise us, and those granting a new leader's refuse.
+            if leased:
+                # An acceptor promised a higher ballot while we still hold the lease, so no
+                # leader took over (that needed our lease to run out): a candidate that may
+                # have failed. Try a higher ballot at once: acceptors still granting our lease
+                # promise us. A leader whose lease ran out may have been cut off while another
+                # took over: it follows, and probes like any follower before an election.
                 self._start_phase1(now, out)
 
     def _on_p1a(self, src: str, msg: dict, now: float, out: Output) -> None:
