@@ -662,8 +662,13 @@ class PaxosHost:
 
     async def submit(self, g: int, op: dict, timeout: float) -> dict | None:
         """Propose ``op`` in group ``g`` and wait up to ``timeout`` seconds for its result (a
-        dict; errors carry ``error`` and ``definite``); None when the time ran out."""
+        dict; errors carry ``error`` and ``definite``); None when the time ran out. An op whose
+        id is already waiting here (a duplicated request) is not proposed again: it shares
+        that wait and its result."""
         loop = asyncio.get_running_loop()
+        first = self.waiting.get(op["id"])
+        if first is not None:
+            return await asyncio.shield(first)
         fut = loop.create_future()
         self.waiting[op["id"]] = fut
         timer = loop.call_later(timeout, expire_with_none, fut)
