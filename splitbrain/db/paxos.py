@@ -339,6 +339,10 @@ class Replica:
         if b is None:
             return
         s = int(msg["s"])
+        # At or below our commit index the slot is chosen, and acking without storing is safe:
+        # a p2a of the choosing ballot or a later one carries the chosen value (phase 1 finds it),
+        # and one below it never gathers a majority of p2b's: every majority holds a member of
+        # the choosing one, which promised that ballot and nacks it.
         if s > self.commit:
             entry = [b[0], b[1], msg["v"]]
             self.log[s] = entry
