@@ -362,3 +362,29 @@ def test_a_second_copy_of_a_waiting_op_shares_its_result():
             assert c.stores[c.leader(p)].states[p].items[key][0] == 1
 
     run(main())
+
+
+def test_healing_a_partition_that_cut_off_the_leader_costs_no_leader_change():
+    """The cut-off leader still believes it leads when the partition heals; its nacked
+    heartbeat must not make it depose the healthy leader (which would fail the writes in
+    flight there)."""
+    async def main():
+        async with MemCluster() as c:
+            key = "heal"
+            p = partition_of(key, c.config.partitions)
+            old = c.leader(p)
+            c.net.isolate(old)
+            await c.until(lambda: c.leader(p) not in (None, old))
+            new = c.leader(p)
+            replica = c.stores[new].host.replicas[p]
+            ballot = replica.ballot
+            assert c.stores[old].host.replicas[p].role == "leader"
+            c.net.heal()
+            await c.until(lambda: c.stores[old].host.replicas[p].leader == new)
+            await asyncio.sleep(2 * LEASE_MS / 1000)  # time for a deposition to show
+            assert (c.leader(p), replica.ballot) == (new, ballot), \
+                f"healing deposed {new} (ballot {ballot}): {c.leader(p)} leads with " \
+                f"{replica.ballot}"
+            assert (await c.stores[old].put(key, 1)).values == [1]
+
+    run(main())
