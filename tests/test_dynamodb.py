@@ -7,6 +7,7 @@ import itertools
 import json
 import random
 
+import msgpack
 import pytest
 
 from splitbrain.db.config import local_config
@@ -335,12 +336,13 @@ def test_a_duplicated_forwarded_write_is_applied_once():
 
 def test_the_state_machine_applies_an_op_id_once_within_its_window():
     s = KVState()
-    first = s.apply({"id": "n1.1.1", "f": "add", "k": "c", "v": 1})
-    assert s.apply({"id": "n1.1.1", "f": "add", "k": "c", "v": 1}) == first
+    assert s.apply({"id": "n1.1.1", "f": "add", "k": "c", "v": 1})["values"] == [1]
+    again = {"ok": True, "version": 1, "values": None}
+    assert s.apply({"id": "n1.1.1", "f": "add", "k": "c", "v": 1}) == again
     assert (s.items["c"], s.writes) == ([1, 1], 1)
     replica = KVState()  # a replica that catches up from a snapshot drops it too
     replica.restore(s.snapshot())
-    assert replica.apply({"id": "n1.1.1", "f": "add", "k": "c", "v": 1}) == first
+    assert replica.apply({"id": "n1.1.1", "f": "add", "k": "c", "v": 1}) == again
     assert replica.items["c"] == [1, 1]
     failed = s.apply({"id": "n2.1.1", "f": "put", "k": "c", "v": 0, "cond": {"absent": True}})
     assert failed["error"] == "condition-failed"
@@ -348,6 +350,11 @@ def test_the_state_machine_applies_an_op_id_once_within_its_window():
     for i in range(DEDUP_OPS):
         s.apply({"id": f"n3.1.{i}", "f": "add", "k": "d", "v": 1})
     assert len(s.recent) == DEDUP_OPS and "n1.1.1" not in s.recent
+    for i in range(DEDUP_OPS):  # a growing set: each result holds the whole set
+        s.apply({"id": f"n4.1.{i}", "f": "add_to_set", "k": "set", "v": i})
+    items = len(msgpack.packb(s.snapshot()["items"]))
+    assert len(msgpack.packb(s.snapshot())) < items + 20 * DEDUP_OPS, \
+        "the window copies values into snapshots (ids and versions alone need < 20 bytes each)"
 
 
 def test_a_second_copy_of_a_waiting_op_shares_its_result():

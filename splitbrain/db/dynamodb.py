@@ -18,8 +18,9 @@ DynamoDB paper (USENIX ATC 2022) describes its storage layer.
   one that was proposed and then not answered in time is indefinite.
 - A write gets its op id at the node the client asked, and keeps it wherever it is forwarded,
   so a request that arrives twice (a duplicated message) is applied at most once: a second
-  copy arriving while the first waits shares its wait, and the state machine answers an id it
-  applied among its last ``DEDUP_OPS`` ops with the first result instead of applying it again.
+  copy arriving while the first waits shares its wait and its result, and the state machine
+  does not apply again an id among its last ``DEDUP_OPS`` ops (it answers the first error, or
+  ok with the first version and ``values`` None: the state keeps no copy of them).
 """
 
 from __future__ import annotations
@@ -98,13 +99,14 @@ def check_condition(condition: dict | None) -> None:
 
 class KVState:
     """A partition's items, ``key -> [value, version]``, its count of applied writes, and the
-    results of its last ``DEDUP_OPS`` applied ops by op id (so that an op applied twice takes
-    effect once). The :class:`~splitbrain.db.paxos.StateMachine` the log is applied to."""
+    outcome of its last ``DEDUP_OPS`` applied ops by op id (the version written, or the error),
+    so that an op applied twice takes effect once. The
+    :class:`~splitbrain.db.paxos.StateMachine` the log is applied to."""
 
     def __init__(self) -> None:
         self.items: dict[str, list] = {}
         self.writes = 0
-        self.recent: dict[str, dict] = {}
+        self.recent: dict[str, int | dict] = {}
         self._digest: tuple[int, str] = (-1, "")
 
     def read(self, key: str) -> ReadResult:
@@ -116,12 +118,16 @@ class KVState:
     def apply(self, op: dict) -> dict:
         """Apply one write op; the result is ``{"ok", "version", "values"}`` or an error
         (``error``, ``definite``, ``message``) when it did not take effect. An op whose ``id``
-        is among the last ``DEDUP_OPS`` applied changes nothing and gets the first result."""
+        is among the last ``DEDUP_OPS`` applied changes nothing: it gets the first error, or
+        ``{"ok", "version"}`` of the first write with ``values`` None."""
         first = self.recent.get(op["id"])
-        if first is not None:
+        if isinstance(first, dict):
             return first
+        if first is not None:
+            return {"ok": True, "version": first, "values": None}
         result = self._apply(op)
-        self.recent[op["id"]] = result
+        # Versions, not results: a result holds the whole new value (a set's every element).
+        self.recent[op["id"]] = result["version"] if result.get("ok") else result
         if len(self.recent) > DEDUP_OPS:
             del self.recent[next(iter(self.recent))]
         return result
