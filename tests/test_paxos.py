@@ -462,6 +462,21 @@ def hand(sim: Sim, src: str, dest: str, t: str) -> None:
     sim.sync(dest)
 
 
+def lead(sim: Sim, name: str, acceptors: tuple[str, ...]) -> None:
+    """Candidate ``name`` wins phase 1 on the promises of ``acceptors`` alone, has them accept
+    what it re-proposes, and takes the lease from their heartbeat acks."""
+    sim.sync(name)
+    for acceptor in acceptors:
+        hand(sim, name, acceptor, "p1a")
+        hand(sim, acceptor, name, "p1b")
+    for acceptor in acceptors:
+        hand(sim, name, acceptor, "p2a")
+        hand(sim, acceptor, name, "p2b")
+        hand(sim, name, acceptor, "hb")
+        hand(sim, acceptor, name, "hb_ack")
+    assert sim.nodes[name].replica.serving(sim.now(name)), f"{name} should lead and serve"
+
+
 def test_a_new_leader_commits_its_proposal_not_its_own_stale_accepted_entry():
     """r1 holds op1 in slot s, accepted under r0's ballot and never chosen. r1 leads on r0's and
     r2's promises alone (its own p1a delayed, so slot s looks empty), proposes op2 there and
@@ -482,15 +497,8 @@ def test_a_new_leader_commits_its_proposal_not_its_own_stale_accepted_entry():
     sim.force_election("r1")
     sim.sync("r1")
     take(sim, "r1", "r1", "p1a")  # r1's message to itself is late: not in the quorum
-    for acceptor in ("r0", "r2"):
-        hand(sim, "r1", acceptor, "p1a")
-        hand(sim, acceptor, "r1", "p1b")
+    lead(sim, "r1", ("r0", "r2"))
     r1 = sim.nodes["r1"].replica
-    assert r1.role == LEADER
-    for acceptor in ("r0", "r2"):
-        hand(sim, "r1", acceptor, "hb")
-        hand(sim, acceptor, "r1", "hb_ack")
-    assert r1.serving(sim.now("r1"))
     sim.submit("r1")
     assert r1.next_slot - 1 == slot, "op2 should go into the slot op1 was accepted in"
     delayed = [m for s, d, m in sim.flight if s == d == "r1"]
@@ -562,15 +570,7 @@ def test_a_chosen_value_learnt_by_catchup_is_no_vote_in_the_learners_ballot():
     sim.flight.clear()
     sim.t += 2 * TIMING.lease
     sim.force_election("r1")  # r1 leads on r0, r1, r2 and chooses op3 in slot s
-    sim.sync("r1")
-    for acceptor in ("r0", "r1", "r2"):
-        hand(sim, "r1", acceptor, "p1a")
-        hand(sim, acceptor, "r1", "p1b")
-    for acceptor in ("r0", "r1", "r2"):  # r1 re-proposes opA's slot, and takes the lease
-        hand(sim, "r1", acceptor, "p2a")
-        hand(sim, acceptor, "r1", "p2b")
-        hand(sim, "r1", acceptor, "hb")
-        hand(sim, acceptor, "r1", "hb_ack")
+    lead(sim, "r1", ("r0", "r1", "r2"))
     sim.submit("r1")
     assert sim.nodes["r1"].replica.next_slot - 1 == slot
     for acceptor in ("r0", "r1", "r2"):
@@ -587,3 +587,36 @@ def test_a_chosen_value_learnt_by_catchup_is_no_vote_in_the_learners_ballot():
     assert sim.nodes["r3"].replica.log[slot][2] == [{"id": "op3"}]
     sim.settle(TIMING.lease)
     assert all(sim.nodes[n].replica.sm.ops == sim.applied for n in sim.names)
+
+
+def test_a_restarted_candidate_never_reuses_a_ballot_it_led_in():
+    """r1 leads with ballot (2, r1) on r0's and r2's promises (its own p1a late), gets op1
+    accepted by r2 alone, and crashes before its own acceptor promised (2, r1). Restarted and
+    elected without probing (the Sim's forced election), it must not lead with (2, r1) again:
+    a second value in that ballot's slot would be chosen while r2 holds op1 under the same
+    ballot, which r2 then takes for the chosen value."""
+    sim = Sim(3, drift=False)
+    sim.settle(0.5)
+    sim.t += 2 * TIMING.lease
+    sim.force_election("r1")
+    sim.sync("r1")
+    take(sim, "r1", "r1", "p1a")
+    lead(sim, "r1", ("r0", "r2"))
+    first = sim.nodes["r1"].replica.ballot
+    sim.submit("r1")
+    hand(sim, "r1", "r2", "p2a")
+    sim.flight.clear()
+    sim.crash("r1")
+    sim.t += 2 * TIMING.lease  # its quiet period and r2's grant run out
+    sim.force_election("r1")
+    sim.sync("r1")
+    second = sim.nodes["r1"].replica.ballot
+    take(sim, "r1", "r2", "p1a")
+    lead(sim, "r1", ("r0", "r1"))
+    sim.submit("r1")
+    for acceptor in ("r0", "r1"):
+        hand(sim, "r1", acceptor, "p2a")
+        hand(sim, acceptor, "r1", "p2b")
+    sim.settle(TIMING.lease)
+    assert all(sim.nodes[n].replica.sm.ops == sim.applied for n in sim.names)
+    assert second > first

@@ -124,7 +124,8 @@ def log_table(g: int) -> str:
 class Replica:
     """One member of replication group ``g`` (members ``peers``, which include ``me``).
 
-    Durable state (tables ``px{g}`` and ``pl{g}``): the promised ballot, the accepted entries
+    Durable state (tables ``px{g}`` and ``pl{g}``): the promised ballot, the last round this
+    replica ran phase 1 in, the accepted entries
     ``slot -> [round, node, value]`` above the snapshot, the commit index, the snapshot
     ``[index, state machine snapshot]``. A value is a list of ops (a batch) or ``None`` (no-op).
     For slots at or below the commit index the stored value is the chosen one.
@@ -175,7 +176,7 @@ class Replica:
             return False
         if "promised" in meta:
             self.promised = as_ballot(meta["promised"])
-            self.max_round = self.promised[0]
+        self.max_round = max(self.promised[0], int(meta.get("round", 0)))
         if "snap" in meta:
             self.snap_index, data = meta["snap"]
             self.sm.restore(data)
@@ -525,8 +526,11 @@ class Replica:
 
     def _start_phase1(self, now: float, out: Output) -> None:
         self.role = CANDIDATE
-        self.max_round = max(self.max_round, self.promised[0])
-        self.ballot = (self.max_round + 1, self.me)
+        # A fresh round, durable before the p1a's leave: restarted, this replica never runs
+        # phase 1 again in a ballot it may have led in (its own promise of it may be lost).
+        self.max_round = max(self.max_round, self.promised[0]) + 1
+        self.ballot = (self.max_round, self.me)
+        out.persist.append((self.mt, "round", self.max_round))
         self.p1_replies = {}
         self.p1_until = now + 2 * self.timing.heartbeat + self.timing.lease / 4
         self._send_all(self._msg("p1a", b=list(self.ballot), **{"from": self.commit + 1}), out)
