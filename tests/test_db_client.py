@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -156,3 +157,23 @@ def test_a_put_cut_off_mid_request_is_info_and_never_resent():
     assert first.type == "ok"
     assert second.type == "info"
     assert len(received) == 2, "the client resent a PUT the node may already have applied"
+
+
+def test_the_switch_that_stops_resends_is_one_aiohttp_has():
+    """NodeClient turns resends off through aiohttp's private ``ClientSession._retry_connection``
+    (added in aiohttp 3.11, pyproject's floor). If aiohttp renames it, setting it silently does
+    nothing and a PUT may be sent twice again: this test then names what to fix."""
+    async def main():
+        plain = aiohttp.ClientSession()
+        try:
+            assert "_retry_connection" in aiohttp.ClientSession.ATTRS and \
+                plain._retry_connection is True, (
+                    f"aiohttp {aiohttp.__version__} has no ClientSession._retry_connection "
+                    f"switch: find how it now disables resending idempotent requests and use "
+                    f"that in NodeClient._http")
+        finally:
+            await plain.close()
+        async with NodeClient(f"http://127.0.0.1:{free_ports(1)[0]}") as c:
+            assert c._http()._retry_connection is False
+
+    run(main())

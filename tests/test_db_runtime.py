@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from splitbrain.db.config import local_config
-from splitbrain.db.runtime import FileStorage, FrameDecoder, TcpTransport, frame
+from splitbrain.db.runtime import (LOG_MAGIC, CorruptLog, FileStorage, FrameDecoder, TcpTransport,
+                                   _record, frame)
 
 
 def test_group_commit_shares_one_fsync_among_waiting_writers(tmp_path):
@@ -54,12 +57,15 @@ def test_a_torn_record_at_the_end_of_the_log_is_discarded(tmp_path):
         s.close()
 
     asyncio.run(go())
-    with open(tmp_path / "log", "ab") as f:
-        f.write(b"\x94\x00\xa2kv")  # the first bytes of a record cut short by a crash
-    s = FileStorage(tmp_path)
-    assert list(s.scan("kv")) == [("a", 1)]
-    assert os.path.getsize(tmp_path / "log") < 20  # rewritten without the torn bytes
-    s.close()
+    size = os.path.getsize(tmp_path / "log")
+    record = _record([0, "kv", "b", 2])
+    for torn in (record[:5], record[:-1]):  # cut short by a crash, in the header or the body
+        with open(tmp_path / "log", "ab") as f:
+            f.write(torn)
+        s = FileStorage(tmp_path)
+        assert list(s.scan("kv")) == [("a", 1)]
+        assert os.path.getsize(tmp_path / "log") == size  # rewritten without the torn bytes
+        s.close()
 
 
 def test_frames_decode_across_arbitrary_chunking():
@@ -159,3 +165,75 @@ def test_close_after_drain_loses_nothing_the_fsync_thread_was_writing(tmp_path, 
     again = FileStorage(tmp_path)
     assert (again.get("kv", "a"), again.get("kv", "b")) == (1, 2)
     again.close()
+
+
+def _log_of_three(tmp_path) -> list[int]:
+    """A synced log holding a, b, c; returns each record's byte offset in the file."""
+    async def go():
+        s = FileStorage(tmp_path)
+        for k, v in (("a", 1), ("b", 2), ("c", 3)):
+            s.put("kv", k, v)
+        await s.sync()
+        s.close()
+
+    asyncio.run(go())
+    offsets, at = [], len(LOG_MAGIC)
+    for k, v in (("a", 1), ("b", 2), ("c", 3)):
+        offsets.append(at)
+        at += len(_record([0, "kv", k, v]))
+    assert at == os.path.getsize(tmp_path / "log")
+    return offsets
+
+
+def _flip_bit(path, offset: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([byte ^ 0x10]))
+
+
+@pytest.mark.parametrize("where", ["body", "length"])
+def test_a_flipped_bit_before_intact_records_stops_the_node_and_keeps_the_file(tmp_path, where):
+    """A damaged record in the middle is not a torn tail: replaying up to it would silently
+    drop it and every acknowledged record after it."""
+    offsets = _log_of_three(tmp_path)
+    damaged = offsets[1] + (len(_record([0, "kv", "b", 2])) - 1 if where == "body" else 2)
+    _flip_bit(tmp_path / "log", damaged)
+    before = (tmp_path / "log").read_bytes()
+    with pytest.raises(CorruptLog) as e:
+        FileStorage(tmp_path)
+    assert str(e.value).startswith(f"{tmp_path / 'log'} has a damaged record at byte "
+                                   f"{offsets[1]} followed by intact ones")
+    assert (tmp_path / "log").read_bytes() == before, "the damaged log must be left as it was"
+
+
+def test_a_damaged_last_record_is_a_torn_tail(tmp_path):
+    offsets = _log_of_three(tmp_path)
+    _flip_bit(tmp_path / "log", offsets[2] + 9)
+    s = FileStorage(tmp_path)
+    assert list(s.scan("kv")) == [("a", 1), ("b", 2)]
+    s.close()
+
+
+def test_a_log_without_the_header_is_refused(tmp_path):
+    (tmp_path / "log").write_bytes(b"\x94\x00\xa2kv\xa1a\x01")  # the format before checksums
+    with pytest.raises(CorruptLog, match="does not start with the header of a splitbrain log"):
+        FileStorage(tmp_path)
+
+
+@pytest.mark.integration
+def test_a_node_with_a_corrupt_log_refuses_to_start_in_one_sentence(tmp_path):
+    cfg = local_config("dynamodb", 3, tmp_path / "data")
+    cfg.dump(tmp_path / "cluster.json")
+    data_dir = tmp_path / "data" / "n1"
+    offsets = _log_of_three(data_dir)
+    _flip_bit(data_dir / "log", offsets[0] + 9)
+    proc = subprocess.run([sys.executable, "-m", "splitbrain.cli", "node", "--config",
+                           str(tmp_path / "cluster.json"), "--name", "n1"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 255, proc.stderr
+    assert proc.stderr == (f"splitbrain: node n1 will not start: {data_dir / 'log'} has a damaged "
+                           f"record at byte {offsets[0]} followed by intact ones, so the node "
+                           f"stops rather than drop acknowledged data; restore the file from a "
+                           f"copy, or move it away to start the node empty\n")

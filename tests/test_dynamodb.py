@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 
+import msgpack
 import pytest
 
 from splitbrain.db.config import local_config
-from splitbrain.db.dynamodb import DynamoDBStore, KVState, partition_of, placement
+from splitbrain.db.dynamodb import DEDUP_OPS, DynamoDBStore, KVState, partition_of, placement
 from splitbrain.db.env import MemoryClock, MemoryNetwork, MemoryStorage, memory_env
 from splitbrain.db.errors import NodeError
 
@@ -89,22 +91,27 @@ def test_placement_spreads_groups_and_leaders():
 
 def test_kv_state_ops_and_conditions():
     s = KVState()
-    assert s.apply({"f": "put", "k": "a", "v": 1, "cond": {"absent": True}})["version"] == 1
-    assert s.apply({"f": "put", "k": "a", "v": 2, "cond": {"absent": True}})["error"] == \
+    ids = itertools.count()
+
+    def apply(op):
+        return s.apply({**op, "id": f"op{next(ids)}"})
+
+    assert apply({"f": "put", "k": "a", "v": 1, "cond": {"absent": True}})["version"] == 1
+    assert apply({"f": "put", "k": "a", "v": 2, "cond": {"absent": True}})["error"] == \
         "condition-failed"
-    assert s.apply({"f": "put", "k": "a", "v": 3, "cond": {"equals": 1}})["version"] == 2
-    assert s.apply({"f": "put", "k": "a", "v": 4, "cond": {"version": 1}})["error"] == \
+    assert apply({"f": "put", "k": "a", "v": 3, "cond": {"equals": 1}})["version"] == 2
+    assert apply({"f": "put", "k": "a", "v": 4, "cond": {"version": 1}})["error"] == \
         "condition-failed"
-    assert s.apply({"f": "put", "k": "a", "v": 4, "cond": {"version": 2}})["values"] == [4]
-    assert s.apply({"f": "add", "k": "c", "v": 5})["values"] == [5]
-    assert s.apply({"f": "add", "k": "c", "v": -2})["values"] == [3]
-    assert s.apply({"f": "add", "k": "s", "v": 1})["values"] == [1]
-    assert s.apply({"f": "add_to_set", "k": "s", "v": 1})["error"] == "bad-request"
-    s.apply({"f": "add_to_set", "k": "t", "v": "b"})
-    s.apply({"f": "add_to_set", "k": "t", "v": "a"})
-    assert s.apply({"f": "add_to_set", "k": "t", "v": "b"})["values"] == [["a", "b"]]
+    assert apply({"f": "put", "k": "a", "v": 4, "cond": {"version": 2}})["values"] == [4]
+    assert apply({"f": "add", "k": "c", "v": 5})["values"] == [5]
+    assert apply({"f": "add", "k": "c", "v": -2})["values"] == [3]
+    assert apply({"f": "add", "k": "s", "v": 1})["values"] == [1]
+    assert apply({"f": "add_to_set", "k": "s", "v": 1})["error"] == "bad-request"
+    apply({"f": "add_to_set", "k": "t", "v": "b"})
+    apply({"f": "add_to_set", "k": "t", "v": "a"})
+    assert apply({"f": "add_to_set", "k": "t", "v": "b"})["values"] == [["a", "b"]]
     for e in [10, "x", 9, {"a": 1}, 9, 2.5]:
-        s.apply({"f": "add_to_set", "k": "u", "v": e})
+        apply({"f": "add_to_set", "k": "u", "v": e})
     assert s.items["u"][0] == [2.5, 9, 10, "x", {"a": 1}]
     copy = KVState()
     copy.restore(s.snapshot())
@@ -300,5 +307,91 @@ def test_a_replica_behind_a_truncated_log_catches_up_from_a_snapshot_and_keeps_i
             await c.start(behind)
             assert c.stores[behind].states[p].read(key).values == [30], \
                 "the installed snapshot should survive a restart"
+
+    run(main())
+
+
+def test_a_duplicated_forwarded_write_is_applied_once():
+    """Every message is delivered twice, so a non-leader's forwarded atomic add reaches the
+    leader twice: it must be applied once, and each add answered with its own result."""
+    async def main():
+        async with MemCluster() as c:
+            key = "dup"
+            p = partition_of(key, c.config.partitions)
+            others = [n for n in c.config.names if n != c.leader(p)]
+            c.net.faults.duplicate = 1.0
+            delivered = c.net.delivered
+            first = await c.stores[others[0]].add(key, 1)
+            assert first.values == [1]
+            second = await c.stores[others[1]].add(key, 1)
+            assert second.values == [2] and second.version == first.version + 1
+            await asyncio.sleep(0.1)  # every late copy has arrived
+            assert c.net.delivered - delivered > 4, "the network should have duplicated"
+            r = await c.stores[others[2]].get(key, consistency="strong")
+            assert (r.values, r.version) == ([2], second.version), \
+                f"two adds of 1, each acknowledged once, read as {r.values}"
+
+    run(main())
+
+
+def test_the_state_machine_applies_an_op_id_once_within_its_window():
+    s = KVState()
+    assert s.apply({"id": "n1.1.1", "f": "add", "k": "c", "v": 1})["values"] == [1]
+    again = {"ok": True, "version": 1, "values": None}
+    assert s.apply({"id": "n1.1.1", "f": "add", "k": "c", "v": 1}) == again
+    assert (s.items["c"], s.writes) == ([1, 1], 1)
+    replica = KVState()  # a replica that catches up from a snapshot drops it too
+    replica.restore(s.snapshot())
+    assert replica.apply({"id": "n1.1.1", "f": "add", "k": "c", "v": 1}) == again
+    assert replica.items["c"] == [1, 1]
+    failed = s.apply({"id": "n2.1.1", "f": "put", "k": "c", "v": 0, "cond": {"absent": True}})
+    assert failed["error"] == "condition-failed"
+    assert s.apply({"id": "n2.1.1", "f": "put", "k": "c", "v": 0, "cond": None}) == failed
+    for i in range(DEDUP_OPS):
+        s.apply({"id": f"n3.1.{i}", "f": "add", "k": "d", "v": 1})
+    assert len(s.recent) == DEDUP_OPS and "n1.1.1" not in s.recent
+    for i in range(DEDUP_OPS):  # a growing set: each result holds the whole set
+        s.apply({"id": f"n4.1.{i}", "f": "add_to_set", "k": "set", "v": i})
+    items = len(msgpack.packb(s.snapshot()["items"]))
+    assert len(msgpack.packb(s.snapshot())) < items + 20 * DEDUP_OPS, \
+        "the window copies values into snapshots (ids and versions alone need < 20 bytes each)"
+
+
+def test_a_second_copy_of_a_waiting_op_shares_its_result():
+    async def main():
+        async with MemCluster() as c:
+            key = "twice"
+            p = partition_of(key, c.config.partitions)
+            host = c.stores[c.leader(p)].host
+            op = {"id": "n9.1.1", "f": "add", "k": key, "v": 1}
+            results = await asyncio.gather(host.submit(p, op, 0.4), host.submit(p, op, 0.4))
+            assert results[0] == results[1] and results[0]["values"] == [1], results
+            assert c.stores[c.leader(p)].states[p].items[key][0] == 1
+
+    run(main())
+
+
+def test_healing_a_partition_that_cut_off_the_leader_costs_no_leader_change():
+    """The cut-off leader still believes it leads when the partition heals; its nacked
+    heartbeat must not make it depose the healthy leader (which would fail the writes in
+    flight there)."""
+    async def main():
+        async with MemCluster() as c:
+            key = "heal"
+            p = partition_of(key, c.config.partitions)
+            old = c.leader(p)
+            c.net.isolate(old)
+            await c.until(lambda: c.leader(p) not in (None, old))
+            new = c.leader(p)
+            replica = c.stores[new].host.replicas[p]
+            ballot = replica.ballot
+            assert c.stores[old].host.replicas[p].role == "leader"
+            c.net.heal()
+            await c.until(lambda: c.stores[old].host.replicas[p].leader == new)
+            await asyncio.sleep(2 * LEASE_MS / 1000)  # time for a deposition to show
+            assert (c.leader(p), replica.ballot) == (new, ballot), \
+                f"healing deposed {new} (ballot {ballot}): {c.leader(p)} leads with " \
+                f"{replica.ballot}"
+            assert (await c.stores[old].put(key, 1)).values == [1]
 
     run(main())

@@ -11,7 +11,8 @@ the checker verifies, from the history of durable accepts:
 - a replica sends nothing while its promise or an accepted entry is not yet durable;
 
 - no two different values are chosen for one slot (chosen = a majority durably accepted it in
-  one ballot), and no ballot carries two values for one slot;
+  one ballot), and no ballot carries two values for one slot (a value learnt by catch-up is
+  no vote: the learner stores it under its promised ballot, which never proposed it);
 - every replica's committed entries are the chosen values, and every replica applied the same
   sequence of ops (each a prefix of the longest);
 - at no instant do two replicas both believe they hold the leader lease.
@@ -61,7 +62,8 @@ class Node:
         self.name = name
         self.rate = rate
         self.durable: dict[str, dict] = defaultdict(dict)
-        self.staged: list[tuple[str, object, object]] = []
+        # (table, key, value, learnt): learnt writes store values chosen elsewhere (catch-up)
+        self.staged: list[tuple[str, object, object, bool]] = []
         self.outbox: list[tuple[str, dict]] = []
         self.must_sync = False
         self.replica: Replica | None = None
@@ -109,9 +111,9 @@ class Sim:
         node.must_sync = False
         self.start(name)
 
-    def run(self, name: str, out: Output) -> None:
+    def run(self, name: str, out: Output, learnt: bool = False) -> None:
         node = self.nodes[name]
-        node.staged += out.persist + out.lazy
+        node.staged += [(*write, learnt) for write in out.persist + out.lazy]
         # Like the shell: messages wait for a sync only while acceptor state is not durable.
         node.must_sync = node.must_sync or bool(out.persist)
         if node.must_sync:
@@ -128,12 +130,14 @@ class Sim:
         """The shell's sync-then-send: staged writes become durable, then messages leave."""
         node = self.nodes[name]
         lt = log_table(0)
-        for table, key, value in node.staged:
+        for table, key, value, learnt in node.staged:
             if value is None:
                 node.durable[table].pop(key, None)
                 continue
             node.durable[table][key] = value
-            if table == lt:
+            # A value learnt by catch-up is stored under the learner's promised ballot, which
+            # never proposed it: no vote in that ballot (check_node checks it is the chosen one).
+            if table == lt and not learnt:
                 self.record_accept(name, key, (value[0], value[1]), value[2])
         node.staged.clear()
         node.must_sync = False
@@ -147,7 +151,12 @@ class Sim:
         src, dest, msg = self.flight[i] if keep else self.flight.pop(i)
         if self.nodes[src].isolated or self.nodes[dest].isolated:
             return
-        self.run(dest, self.nodes[dest].replica.handle(src, msg, self.now(dest)))
+        self.handle(src, dest, msg)
+
+    def handle(self, src: str, dest: str, msg: dict) -> None:
+        """``dest`` handles ``msg`` from ``src`` now."""
+        self.run(dest, self.nodes[dest].replica.handle(src, msg, self.now(dest)),
+                 learnt=msg["t"] == "entries")
 
     def tick(self, name: str) -> None:
         self.run(name, self.nodes[name].replica.tick(self.now(name)))
@@ -238,7 +247,7 @@ class Sim:
         rng.shuffle(batch)
         for src, dest, msg in batch:
             if not (self.nodes[src].isolated or self.nodes[dest].isolated):
-                self.run(dest, self.nodes[dest].replica.handle(src, msg, self.now(dest)))
+                self.handle(src, dest, msg)
 
     def leader(self) -> str | None:
         """A replica that serves (one that believes it leads, without leases)."""
@@ -436,3 +445,178 @@ def test_restart_recovers_committed_state_from_storage():
         assert sim.nodes[name].replica.sm.ops == sim.applied[:len(sim.nodes[name].replica.sm.ops)]
     assert len(sim.nodes[leader].replica.sm.ops) == 20
     check_progress(sim)
+
+
+def take(sim: Sim, src: str, dest: str, t: str) -> list[dict]:
+    """Remove from flight, and return, the messages of type ``t`` from ``src`` to ``dest``."""
+    taken = [m for s, d, m in sim.flight if (s, d, m["t"]) == (src, dest, t)]
+    sim.flight = [f for f in sim.flight if (f[0], f[1], f[2]["t"]) != (src, dest, t)]
+    return taken
+
+
+def hand(sim: Sim, src: str, dest: str, t: str) -> None:
+    """Deliver every in-flight ``t`` from ``src`` to ``dest`` now; ``dest`` then syncs, so its
+    answers are in flight."""
+    for msg in take(sim, src, dest, t):
+        sim.handle(src, dest, msg)
+    sim.sync(dest)
+
+
+def lead(sim: Sim, name: str, acceptors: tuple[str, ...]) -> None:
+    """Candidate ``name`` wins phase 1 on the promises of ``acceptors`` alone, has them accept
+    what it re-proposes, and takes the lease from their heartbeat acks."""
+    sim.sync(name)
+    for acceptor in acceptors:
+        hand(sim, name, acceptor, "p1a")
+        hand(sim, acceptor, name, "p1b")
+    for acceptor in acceptors:
+        hand(sim, name, acceptor, "p2a")
+        hand(sim, acceptor, name, "p2b")
+        hand(sim, name, acceptor, "hb")
+        hand(sim, acceptor, name, "hb_ack")
+    assert sim.nodes[name].replica.serving(sim.now(name)), f"{name} should lead and serve"
+
+
+def test_a_new_leader_commits_its_proposal_not_its_own_stale_accepted_entry():
+    """r1 holds op1 in slot s, accepted under r0's ballot and never chosen. r1 leads on r0's and
+    r2's promises alone (its own p1a delayed, so slot s looks empty), proposes op2 there and
+    hears r0 and r2 accept it before its own p2a reaches its acceptor: op2 is chosen, and r1
+    must apply op2 as the followers do, not the op1 its acceptor still holds."""
+    sim = Sim(3, drift=False)
+    sim.settle(0.5)
+    assert sim.leader() == "r0"
+    sim.submit("r0")
+    slot = sim.nodes["r0"].replica.next_slot - 1
+    for dest in ("r0", "r2"):
+        take(sim, "r0", dest, "p2a")
+    hand(sim, "r0", "r1", "p2a")
+    assert take(sim, "r1", "r0", "p2b"), "r1 should have accepted op1"
+    assert sim.nodes["r1"].replica.log[slot][2] == [{"id": "op1"}]
+    assert not sim.flight
+    sim.t += 2 * TIMING.lease  # every lease and grant runs out; nobody ticks meanwhile
+    sim.force_election("r1")
+    sim.sync("r1")
+    take(sim, "r1", "r1", "p1a")  # r1's message to itself is late: not in the quorum
+    lead(sim, "r1", ("r0", "r2"))
+    r1 = sim.nodes["r1"].replica
+    sim.submit("r1")
+    assert r1.next_slot - 1 == slot, "op2 should go into the slot op1 was accepted in"
+    delayed = [m for s, d, m in sim.flight if s == d == "r1"]
+    sim.flight = [f for f in sim.flight if not f[0] == f[1] == "r1"]
+    for acceptor in ("r0", "r2"):
+        hand(sim, "r1", acceptor, "p2a")
+        hand(sim, acceptor, "r1", "p2b")  # the Sim's checker raises if r1 applies op1 here
+    assert sim.chosen[slot] == [{"id": "op2"}]
+    assert sim.results["op2"]["ok"]
+    sim.flight += [("r1", "r1", m) for m in delayed]
+    sim.settle(TIMING.lease)
+    assert {n: sim.nodes[n].replica.sm.ops[-1] for n in sim.names} == dict.fromkeys(sim.names,
+                                                                                  "op2")
+    assert all(sim.nodes[n].replica.sm.ops == sim.applied for n in sim.names)
+
+
+def test_a_healed_ex_leader_does_not_depose_the_healthy_leader():
+    """r0 leads, is cut off, and keeps believing it leads (without a lease) while r1 or r2 takes
+    over. On heal r0's first heartbeat is nacked: r0 must step down and follow, not run phase 1
+    at once and depose the healthy leader (the module docstring's promise)."""
+    sim = Sim(3, seed=2, drift=False)
+    sim.settle(0.5)
+    assert sim.leader() == "r0"
+    sim.nodes["r0"].isolated = True
+    sim.settle(3 * TIMING.lease)
+    new = sim.leader()
+    assert new not in (None, "r0")
+    healthy = sim.nodes[new].replica
+    ballot = healthy.ballot
+    assert sim.nodes["r0"].replica.role == LEADER, "the cut-off leader should still believe it"
+    sim.nodes["r0"].isolated = False
+    sim.flight.clear()
+    sim.t += TIMING.heartbeat
+    sim.tick("r0")  # r0's heartbeats reach the others first, and are nacked
+    for other in ("r1", "r2"):
+        hand(sim, "r0", other, "hb")
+        hand(sim, other, "r0", "nack")
+    sim.submit(new)
+    in_flight = f"op{sim.op_counter}"
+    sim.settle(TIMING.lease)
+    assert (sim.leader(), healthy.ballot) == (new, ballot), \
+        f"the healed ex-leader deposed {new}: now {sim.leader()} leads with {healthy.ballot}"
+    assert sim.results[in_flight].get("ok"), sim.results[in_flight]
+    assert sim.nodes["r0"].replica.leader == new
+    check_progress(sim)
+
+
+def test_a_chosen_value_learnt_by_catchup_is_no_vote_in_the_learners_ballot():
+    """r3 stores a slot it learns by catch-up under its promised ballot B, in which r4 voted
+    for another (never chosen) value: the Sim's checker must not take that for one ballot
+    carrying two values (the store audit's "suspected" list)."""
+    sim = Sim(5, drift=False)
+    sim.settle(0.5)
+    assert sim.leader() == "r0"
+    sim.submit("r0")  # opA: every replica but r3 accepts it; r3 then asks r0 for it
+    for dest in ("r0", "r1", "r2", "r4"):
+        hand(sim, "r0", dest, "p2a")
+        hand(sim, dest, "r0", "p2b")
+    take(sim, "r0", "r3", "p2a")
+    sim.flight.clear()
+    sim.t += TIMING.heartbeat
+    sim.tick("r0")
+    hand(sim, "r0", "r3", "hb")
+    held = take(sim, "r3", "r0", "catchup")
+    assert held, "r3 should ask r0 for the slot it missed"
+    sim.submit("r0")  # op2 in slot s: only r4 accepts it under r0's ballot
+    slot = sim.nodes["r0"].replica.next_slot - 1
+    hand(sim, "r0", "r4", "p2a")
+    sim.flight.clear()
+    sim.t += 2 * TIMING.lease
+    sim.force_election("r1")  # r1 leads on r0, r1, r2 and chooses op3 in slot s
+    lead(sim, "r1", ("r0", "r1", "r2"))
+    sim.submit("r1")
+    assert sim.nodes["r1"].replica.next_slot - 1 == slot
+    for acceptor in ("r0", "r1", "r2"):
+        hand(sim, "r1", acceptor, "p2a")
+        hand(sim, acceptor, "r1", "p2b")
+    sim.t += TIMING.heartbeat
+    sim.tick("r1")
+    hand(sim, "r1", "r0", "hb")
+    assert sim.nodes["r0"].replica.commit >= slot
+    assert sim.chosen[slot] == [{"id": "op3"}]
+    sim.flight = [("r3", "r0", msg) for msg in held]
+    hand(sim, "r3", "r0", "catchup")
+    hand(sim, "r0", "r3", "entries")  # r3 still promises r0's ballot and learns op3 in it
+    assert sim.nodes["r3"].replica.log[slot][2] == [{"id": "op3"}]
+    sim.settle(TIMING.lease)
+    assert all(sim.nodes[n].replica.sm.ops == sim.applied for n in sim.names)
+
+
+def test_a_restarted_candidate_never_reuses_a_ballot_it_led_in():
+    """r1 leads with ballot (2, r1) on r0's and r2's promises (its own p1a late), gets op1
+    accepted by r2 alone, and crashes before its own acceptor promised (2, r1). Restarted and
+    elected without probing (the Sim's forced election), it must not lead with (2, r1) again:
+    a second value in that ballot's slot would be chosen while r2 holds op1 under the same
+    ballot, which r2 then takes for the chosen value."""
+    sim = Sim(3, drift=False)
+    sim.settle(0.5)
+    sim.t += 2 * TIMING.lease
+    sim.force_election("r1")
+    sim.sync("r1")
+    take(sim, "r1", "r1", "p1a")
+    lead(sim, "r1", ("r0", "r2"))
+    first = sim.nodes["r1"].replica.ballot
+    sim.submit("r1")
+    hand(sim, "r1", "r2", "p2a")
+    sim.flight.clear()
+    sim.crash("r1")
+    sim.t += 2 * TIMING.lease  # its quiet period and r2's grant run out
+    sim.force_election("r1")
+    sim.sync("r1")
+    second = sim.nodes["r1"].replica.ballot
+    take(sim, "r1", "r2", "p1a")
+    lead(sim, "r1", ("r0", "r1"))
+    sim.submit("r1")
+    for acceptor in ("r0", "r1"):
+        hand(sim, "r1", acceptor, "p2a")
+        hand(sim, acceptor, "r1", "p2b")
+    sim.settle(TIMING.lease)
+    assert all(sim.nodes[n].replica.sm.ops == sim.applied for n in sim.names)
+    assert second > first

@@ -16,6 +16,11 @@ DynamoDB paper (USENIX ATC 2022) describes its storage layer.
   the group to the replica it last heard lead), the way DynamoDB's request routers hide
   leadership from clients. A forwarded request that finds no leader is refused definitely;
   one that was proposed and then not answered in time is indefinite.
+- A write gets its op id at the node the client asked, and keeps it wherever it is forwarded,
+  so a request that arrives twice (a duplicated message) is applied at most once: a second
+  copy arriving while the first waits shares its wait and its result, and the state machine
+  does not apply again an id among its last ``DEDUP_OPS`` ops (it answers the first error, or
+  ok with the first version and ``values`` None: the state keeps no copy of them).
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ from splitbrain.db.store import ReadResult, WriteResult
 
 MAX_HOPS = 3
 META = "dynamodb"
+# How many applied op ids a partition remembers. A duplicated message trails its original by
+# a network delay; a copy that arrives while the original is still waiting never reaches the
+# log (PaxosHost.submit), so this only has to span the few batches applied meanwhile.
+DEDUP_OPS = 1000
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -89,12 +98,15 @@ def check_condition(condition: dict | None) -> None:
 
 
 class KVState:
-    """A partition's items, ``key -> [value, version]``, and its count of applied writes.
-    The :class:`~splitbrain.db.paxos.StateMachine` the log is applied to."""
+    """A partition's items, ``key -> [value, version]``, its count of applied writes, and the
+    outcome of its last ``DEDUP_OPS`` applied ops by op id (the version written, or the error),
+    so that an op applied twice takes effect once. The
+    :class:`~splitbrain.db.paxos.StateMachine` the log is applied to."""
 
     def __init__(self) -> None:
         self.items: dict[str, list] = {}
         self.writes = 0
+        self.recent: dict[str, int | dict] = {}
         self._digest: tuple[int, str] = (-1, "")
 
     def read(self, key: str) -> ReadResult:
@@ -105,7 +117,22 @@ class KVState:
 
     def apply(self, op: dict) -> dict:
         """Apply one write op; the result is ``{"ok", "version", "values"}`` or an error
-        (``error``, ``definite``, ``message``) when it did not take effect."""
+        (``error``, ``definite``, ``message``) when it did not take effect. An op whose ``id``
+        is among the last ``DEDUP_OPS`` applied changes nothing: it gets the first error, or
+        ``{"ok", "version"}`` of the first write with ``values`` None."""
+        first = self.recent.get(op["id"])
+        if isinstance(first, dict):
+            return first
+        if first is not None:
+            return {"ok": True, "version": first, "values": None}
+        result = self._apply(op)
+        # Versions, not results: a result holds the whole new value (a set's every element).
+        self.recent[op["id"]] = result["version"] if result.get("ok") else result
+        if len(self.recent) > DEDUP_OPS:
+            del self.recent[next(iter(self.recent))]
+        return result
+
+    def _apply(self, op: dict) -> dict:
         key = op["k"]
         item = self.items.get(key)
         value, version = (item[0], item[1]) if item is not None else (None, 0)
@@ -138,19 +165,20 @@ class KVState:
     def snapshot(self) -> dict:
         # A copy: storage and transport may hold on to it while later writes apply. Items are
         # replaced on write, never mutated, so a shallow copy is a consistent snapshot.
-        return {"writes": self.writes, "items": dict(self.items)}
+        return {"writes": self.writes, "items": dict(self.items), "recent": dict(self.recent)}
 
     def digest(self) -> str:
         """A short hash of the applied state: equal on replicas that applied the same log.
         Recomputed only after writes (status may be polled)."""
         if self._digest[0] != self.writes:
-            text = _canonical(self.snapshot()).encode()
+            text = _canonical({"writes": self.writes, "items": self.items}).encode()
             self._digest = (self.writes, hashlib.blake2b(text, digest_size=8).hexdigest())
         return self._digest[1]
 
     def restore(self, data: dict) -> None:
         self.writes = int(data["writes"])
         self.items = {k: list(v) for k, v in data["items"].items()}
+        self.recent = dict(data["recent"])
         self._digest = (-1, "")
 
 
@@ -270,6 +298,8 @@ class DynamoDBStore:
         return await self._write({"f": "add_to_set", "k": key, "v": element})
 
     async def _write(self, op: dict) -> WriteResult:
+        self._counter += 1
+        op = {**op, "id": f"{self.name}.{self._incarnation}.{self._counter}"}
         res = await self._route(partition_of(op["k"], self.partitions), op)
         return WriteResult(version=res["version"], values=res["values"])
 
@@ -325,15 +355,14 @@ class DynamoDBStore:
 
     async def _local(self, p: int, op: dict, deadline: float) -> dict:
         """Serve ``op`` from this node's replica of ``p``, or ``{"redirect": node}`` (None:
-        no leader known) when this node may not serve it."""
+        no leader known) when this node may not serve it. A write carries the op id
+        :meth:`_write` gave it at the node the client asked."""
         replica = self.host.replicas.get(p)
         now = self.host.now()
         if op["f"] == "get":
             return self._read(p, op)
         if replica is None or not replica.serving(now):
             return {"redirect": self._leader_guess(p)}
-        self._counter += 1
-        op = {**op, "id": f"{self.name}.{self._incarnation}.{self._counter}"}
         res = await self.host.submit(p, op, max(deadline - asyncio.get_running_loop().time(), 0))
         if res is None:
             return {"error": "timeout", "definite": False,

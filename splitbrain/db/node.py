@@ -19,7 +19,7 @@ from aiohttp import web
 from splitbrain.db.api import Api
 from splitbrain.db.config import ClusterConfig, ConfigError
 from splitbrain.db.env import Env
-from splitbrain.db.runtime import FileStorage, OsClock, TcpTransport
+from splitbrain.db.runtime import CorruptLog, FileStorage, OsClock, TcpTransport
 from splitbrain.db.store import Store
 from splitbrain.errors import TesterFailure
 
@@ -44,7 +44,7 @@ def run_node(config_path: str, name: str) -> None:
     """Run node ``name`` of the cluster in ``config_path`` until SIGTERM or SIGINT.
 
     Raises :class:`TesterFailure` (exit 255) with one sentence when the config cannot be read,
-    the node is not in it, or a port cannot be bound."""
+    the node is not in it, its log is corrupt, or a port cannot be bound."""
     try:
         config = ClusterConfig.load(config_path)
         spec = config.node(name)
@@ -65,6 +65,8 @@ async def _serve(config: ClusterConfig, name: str) -> None:
     except OSError as e:
         raise TesterFailure(f"node {name} cannot open its data dir {spec.data_dir} "
                             f"({e.strerror}); check the path and its permissions") from None
+    except CorruptLog as e:
+        raise TesterFailure(f"node {name} will not start: {e}") from None
     transport = TcpTransport(name, config)
     env = Env(name=name, transport=transport, clock=OsClock(), storage=storage,
               rng=random.Random(int.from_bytes(os.urandom(8), "big")), config=config)

@@ -27,8 +27,9 @@ The protocol (names follow Lamport's "Paxos Made Simple" and the DynamoDB paper,
   leader intersects the old lease's majority, so the new leader completes phase 1 only after
   the old lease must have expired. A restarted replica that had state promises nothing for a
   lease length (it forgot which lease it granted). A leader nacked by a higher promise steps
-  down and at once tries phase 1 with a higher ballot (which only acceptors not leasing to
-  another node grant). The leader serves writes and strong reads
+  down; if it still held its lease it at once tries phase 1 with a higher ballot (which only
+  acceptors not leasing to another node grant), otherwise it follows like any replica that
+  lost touch. The leader serves writes and strong reads
   only while it holds the lease and has committed every slot found in phase 1.
 - Failure detection: a follower that heard no heartbeat for a lease length (plus jitter) first
   asks its peers (``probe``) whether they also hold no live lease; only when a majority agrees
@@ -123,7 +124,8 @@ def log_table(g: int) -> str:
 class Replica:
     """One member of replication group ``g`` (members ``peers``, which include ``me``).
 
-    Durable state (tables ``px{g}`` and ``pl{g}``): the promised ballot, the accepted entries
+    Durable state (tables ``px{g}`` and ``pl{g}``): the promised ballot, the last round this
+    replica ran phase 1 in, the accepted entries
     ``slot -> [round, node, value]`` above the snapshot, the commit index, the snapshot
     ``[index, state machine snapshot]``. A value is a list of ops (a batch) or ``None`` (no-op).
     For slots at or below the commit index the stored value is the chosen one.
@@ -174,7 +176,7 @@ class Replica:
             return False
         if "promised" in meta:
             self.promised = as_ballot(meta["promised"])
-            self.max_round = self.promised[0]
+        self.max_round = max(self.promised[0], int(meta.get("round", 0)))
         if "snap" in meta:
             self.snap_index, data = meta["snap"]
             self.sm.restore(data)
@@ -252,14 +254,16 @@ class Replica:
         promised = as_ballot(msg["promised"])
         self.max_round = max(self.max_round, promised[0])
         if self.role != FOLLOWER and promised > self.ballot:
-            was_leader = self.role == LEADER
+            leased = self.role == LEADER and now < self.lease_until
             self._step_down(out)
             self.last_heard = now
             self._schedule_election(now)
-            if was_leader:
-                # An acceptor promised a higher ballot (a candidate that may have failed, or
-                # a leader that took over). Try a higher ballot at once: acceptors still
-                # granting our lease promise us, and those granting a new leader's refuse.
+            if leased:
+                # An acceptor promised a higher ballot while we still hold the lease, so no
+                # leader took over (that needed our lease to run out): a candidate that may
+                # have failed. Try a higher ballot at once: acceptors still granting our lease
+                # promise us. A leader whose lease ran out may have been cut off while another
+                # took over: it follows, and probes like any follower before an election.
                 self._start_phase1(now, out)
 
     def _on_p1a(self, src: str, msg: dict, now: float, out: Output) -> None:
@@ -336,6 +340,10 @@ class Replica:
         if b is None:
             return
         s = int(msg["s"])
+        # At or below our commit index the slot is chosen, and acking without storing is safe:
+        # a p2a of the choosing ballot or a later one carries the chosen value (phase 1 finds it),
+        # and one below it never gathers a majority of p2b's: every majority holds a member of
+        # the choosing one, which promised that ballot and nacks it.
         if s > self.commit:
             entry = [b[0], b[1], msg["v"]]
             self.log[s] = entry
@@ -354,9 +362,11 @@ class Replica:
         if len(acks) >= self.quorum:
             del self.acks[s]
             value = self.inflight.pop(s)
-            if s not in self.log:
-                # Our own acceptor has not seen the p2a yet; we promised this ballot, so
-                # accepting our own proposal here is what that p2a would do.
+            e = self.log.get(s)
+            if e is None or (e[0], e[1]) != self.ballot:
+                # Our own acceptor has not seen the p2a yet: it may hold nothing here, or an
+                # older ballot's unchosen entry (when it was left out of our phase-1 quorum).
+                # A majority accepted `value`, so it is chosen: store it over whatever is there.
                 entry = [self.ballot[0], self.ballot[1], value]
                 self.log[s] = entry
                 out.lazy.append((self.lt, s, entry))
@@ -516,8 +526,11 @@ class Replica:
 
     def _start_phase1(self, now: float, out: Output) -> None:
         self.role = CANDIDATE
-        self.max_round = max(self.max_round, self.promised[0])
-        self.ballot = (self.max_round + 1, self.me)
+        # A fresh round, durable before the p1a's leave: restarted, this replica never runs
+        # phase 1 again in a ballot it may have led in (its own promise of it may be lost).
+        self.max_round = max(self.max_round, self.promised[0]) + 1
+        self.ballot = (self.max_round, self.me)
+        out.persist.append((self.mt, "round", self.max_round))
         self.p1_replies = {}
         self.p1_until = now + 2 * self.timing.heartbeat + self.timing.lease / 4
         self._send_all(self._msg("p1a", b=list(self.ballot), **{"from": self.commit + 1}), out)
@@ -657,8 +670,13 @@ class PaxosHost:
 
     async def submit(self, g: int, op: dict, timeout: float) -> dict | None:
         """Propose ``op`` in group ``g`` and wait up to ``timeout`` seconds for its result (a
-        dict; errors carry ``error`` and ``definite``); None when the time ran out."""
+        dict; errors carry ``error`` and ``definite``); None when the time ran out. An op whose
+        id is already waiting here (a duplicated request) is not proposed again: it shares
+        that wait and its result."""
         loop = asyncio.get_running_loop()
+        first = self.waiting.get(op["id"])
+        if first is not None:
+            return await asyncio.shield(first)
         fut = loop.create_future()
         self.waiting[op["id"]] = fut
         timer = loop.call_later(timeout, expire_with_none, fut)

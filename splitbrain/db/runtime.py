@@ -8,9 +8,19 @@
   a full send buffer (a paused peer) drops new messages, as the
   :class:`~splitbrain.db.env.Transport` contract allows.
 - :class:`OsClock`: ``time.time()`` plus a settable offset; ``time.monotonic()``.
-- :class:`FileStorage`: an append-only log of msgpack records replayed at start, with group
-  commit: every ``sync()`` waiting while an fsync runs shares the next one. Fast fsyncs run on
-  the event loop, slow ones (averaging 2 ms or more) on a thread.
+- :class:`FileStorage`: an append-only log of checksummed msgpack records replayed at start,
+  with group commit: every ``sync()`` waiting while an fsync runs shares the next one. Fast
+  fsyncs run on the event loop, slow ones (averaging 2 ms or more) on a thread.
+
+The log file (rules of :class:`FileStorage`'s format):
+
+- It starts with ``LOG_MAGIC``; a file without it is refused (no other format exists yet).
+- Then records, each ``4-byte big-endian body length + 4-byte CRC-32 of (length bytes + body) +
+  body``, the body being the msgpack of ``[op, table, key, value]``.
+- Replay stops at the first record that is cut short or fails its checksum. If no intact record
+  starts anywhere after it, it is a torn tail (a crash mid-append of writes never reported
+  durable) and is dropped; otherwise the log is corrupt and :class:`CorruptLog` is raised
+  (dropping that record and every intact one after it would lose acknowledged data).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import logging
 import os
 import struct
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -247,6 +258,39 @@ class OsClock:
 
 _PUT, _DELETE = 0, 1
 _ABSENT = object()
+LOG_MAGIC = b"splitbrain log v2\n"
+_HEAD = struct.Struct(">II")
+
+
+class CorruptLog(Exception):
+    """A node's log holds a damaged record followed by intact ones; the message is one
+    sentence naming the file and the byte offset."""
+
+
+def _record(record: list) -> bytes:
+    """One log record: length, CRC-32 of length and body, msgpack body."""
+    body = msgpack.packb(record, use_bin_type=True)
+    size = _LEN.pack(len(body))
+    return size + _LEN.pack(zlib.crc32(body, zlib.crc32(size))) + body
+
+
+def _intact_at(data: bytes | bytearray, pos: int) -> int:
+    """The end of the intact record at ``data[pos:]``; 0 when it is cut short or fails its
+    checksum."""
+    if len(data) - pos < _HEAD.size:
+        return 0
+    size, crc = _HEAD.unpack_from(data, pos)
+    end = pos + _HEAD.size + size
+    if end > len(data):
+        return 0
+    with memoryview(data) as view:  # released at once: the caller may resize ``data``
+        intact = zlib.crc32(view[pos + _HEAD.size:end], zlib.crc32(view[pos:pos + 4])) == crc
+    return end if intact else 0
+
+
+def _any_intact_after(data: bytes, pos: int) -> bool:
+    """Whether an intact record starts anywhere in ``data`` after offset ``pos``."""
+    return any(_intact_at(data, i) for i in range(pos + 1, len(data) - _HEAD.size + 1))
 
 
 def _hashable(key: Any) -> Any:
@@ -259,12 +303,13 @@ def _hashable(key: Any) -> Any:
 class FileStorage:
     """A durable :class:`~splitbrain.db.env.Storage` in ``directory``.
 
-    Every change is appended to ``log`` as a msgpack record ``[op, table, key, value]`` and
-    applied to the in-memory tables at once; ``sync()`` writes the appended records and fsyncs
-    them, sharing one fsync among every caller waiting at that moment (group commit). At open
-    the log is replayed (a torn record at its end, from a crash mid-write, is discarded) and
-    rewritten compactly; it is compacted again when it has grown past both ``compact_bytes``
-    and twice its size after the last compaction. After a failed write or fsync the log is
+    Every change is appended to ``log`` as a checksummed msgpack record ``[op, table, key,
+    value]`` (format at the top of this module) and applied to the in-memory tables at once;
+    ``sync()`` writes the appended records and fsyncs them, sharing one fsync among every caller
+    waiting at that moment (group commit). At open the log is replayed (a torn record at its
+    end, from a crash mid-write, is discarded; a damaged record followed by intact ones raises
+    :class:`CorruptLog`) and rewritten compactly; it is compacted again when it has grown past
+    both ``compact_bytes`` and twice its size after the last compaction. After a failed write or fsync the log is
     in an unknown state, so that sync and every later one raise the OSError (nothing appended
     after it is ever reported durable).
     """
@@ -308,7 +353,7 @@ class FileStorage:
         return iter(list(self._tables.get(table, {}).items()))
 
     def _append(self, record: list) -> None:
-        self._buf += msgpack.packb(record, use_bin_type=True)
+        self._buf += _record(record)
         self._appended += 1
 
     # -- durability -------------------------------------------------------------------
@@ -376,29 +421,48 @@ class FileStorage:
     def _replay(self) -> None:
         if not self.path.exists():
             return
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=0)
         with open(self.path, "rb") as f:
+            magic = f.read(len(LOG_MAGIC))
+            if magic and magic != LOG_MAGIC:
+                raise CorruptLog(f"{self.path} does not start with the header of a splitbrain "
+                                 f"log of this version, so this node cannot read it; move it "
+                                 f"away to start the node empty")
+            buf, offset = bytearray(), len(magic)  # offset: where buf starts in the file
             while chunk := f.read(1 << 20):
-                unpacker.feed(chunk)
-                try:
-                    for op, table, key, value in unpacker:
-                        key = _hashable(key)
-                        if op == _PUT:
-                            self._tables.setdefault(table, {})[key] = value
-                        else:
-                            self._tables.get(table, {}).pop(key, None)
-                except (ValueError, msgpack.UnpackException):
-                    log.warning("discarding a torn record at the end of %s", self.path)
-                    return
+                buf += chunk
+                pos = 0
+                while end := _intact_at(buf, pos):
+                    self._replay_record(buf, pos, end)
+                    pos = end
+                del buf[:pos]
+                offset += pos
+            if not buf:
+                return
+            if _any_intact_after(bytes(buf), 0):
+                raise CorruptLog(f"{self.path} has a damaged record at byte {offset} followed "
+                                 f"by intact ones, so the node stops rather than drop "
+                                 f"acknowledged data; restore the file from a copy, or move it "
+                                 f"away to start the node empty")
+            log.warning("discarding a torn record at the end of %s (byte %d)", self.path, offset)
+
+    def _replay_record(self, buf: bytearray, pos: int, end: int) -> None:
+        op, table, key, value = msgpack.unpackb(buf[pos + _HEAD.size:end], raw=False,
+                                                strict_map_key=False)
+        key = _hashable(key)
+        if op == _PUT:
+            self._tables.setdefault(table, {})[key] = value
+        else:
+            self._tables.get(table, {}).pop(key, None)
 
     def _rewrite(self) -> int:
         """Write the live tables to a fresh log, fsync, and atomically replace the old one.
         Returns the new log's append descriptor."""
         tmp = self.dir / "log.tmp"
         with open(tmp, "wb") as f:
+            f.write(LOG_MAGIC)
             for table, rows in self._tables.items():
                 for key, value in rows.items():
-                    f.write(msgpack.packb([_PUT, table, key, value], use_bin_type=True))
+                    f.write(_record([_PUT, table, key, value]))
             f.flush()
             os.fsync(f.fileno())
             self._compacted_size = f.tell()
