@@ -294,12 +294,15 @@ def plugins_command() -> None:
 @click.option("--store", default="store", show_default=True, help="Where runs are stored.")
 @click.option("--sweep-quorums", is_flag=True,
               help="Add dynamo and lww runs with (R, W) = (1,1), (2,2), (3,1), (1,3), N=3.")
-def compare_command(modes: str, **options: object) -> None:
+@summary_options
+def compare_command(modes: str, summary_md: str | None, step_summary: bool,
+                    **options: object) -> None:
     """Run the same workload, seed and faults against each mode and write compare.html and
     compare.md side by side: exit 0 when every run was valid by its mode's own promises, 1 when
     any was invalid, 2 when any was unknown."""
     from splitbrain.compare.run import CompareOptions, run_compare
     from splitbrain.harness.testrun import Outcome, verdict_word
+    from splitbrain.reports import markdown
 
     opts = CompareOptions(modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
                           **options)  # type: ignore[arg-type]
@@ -310,6 +313,10 @@ def compare_command(modes: str, **options: object) -> None:
     comparison = run_compare(opts, on_run=done)
     click.echo(f"compare: {comparison.dir / 'compare.html'}")
     click.echo(f"         {comparison.dir / 'compare.md'}")
+    write_summary([markdown.run_entry(o.test, o.result.to_dict(), o.run_dir)
+                   for o in comparison.outcomes], title="splitbrain compare",
+                  path=summary_md, step_summary=step_summary,
+                  note=f"the comparison: {comparison.dir / 'compare.md'}")
     sys.exit(exit_code_for(comparison.worst))
 
 

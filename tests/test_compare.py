@@ -111,7 +111,7 @@ def test_short_compare_matches_each_runs_own_results(tmp_path):
     store = tmp_path / "store"
     p = run_cli("compare", "--time-limit", "8", "--nemesis", "partition,kill",
                 "--nemesis-interval", "1.5", "--nodes", "3", "--seed", "11", "--store",
-                str(store), env=env, timeout=280)
+                str(store), "--summary-md", str(tmp_path / "summary.md"), env=env, timeout=280)
     assert p.returncode in (0, 1, 2), p.stderr
     out_dir = next((store / "compare").iterdir())
     data = json.loads((out_dir / "compare.json").read_text())
@@ -160,6 +160,9 @@ def test_short_compare_matches_each_runs_own_results(tmp_path):
     assert f"{data['columns'][1]['label']} lost {columns[1]['cells']['lost_writes']['value']:,}" \
         in md
     assert (out_dir / "compare.html").is_file()
+    summary = (tmp_path / "summary.md").read_text()  # the CI page lists every run with its seed
+    assert summary.count("| 11 |") == 3  # one row per run, each with the shared seed
+    assert all(f"{m}-register-partition+kill" in summary for m in ("dynamo", "lww", "dynamodb"))
     assert str(out_dir / "compare.html") in p.stdout
 
 
