@@ -47,6 +47,7 @@ def test_local_config_round_trips_and_routes_peers_through_overrides(tmp_path):
     assert len(set(free_ports(20))) == 20
 
 
+@pytest.mark.integration
 def test_a_node_with_a_mistyped_config_exits_255_with_one_sentence(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(with_node(client_port="7001")))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from short_runs import own_registry, short_run  # noqa: F401 (own_registry is an autouse fixture)
+from short_runs import short_run
 
 from splitbrain.cli import exit_code_for
 from splitbrain.harness.runner import check

@@ -30,6 +30,7 @@ async def read_or_none(reader: asyncio.StreamReader, n: int, timeout: float) -> 
         return None
 
 
+@pytest.mark.integration
 def test_cut_holds_bytes_heal_delivers_them_delay_slows_down(tmp_path):
     async def scenario():
         servers = [await asyncio.start_server(echo, "127.0.0.1", 0) for _ in range(2)]
@@ -103,6 +104,7 @@ def test_unknown_network_is_bad_input():
         make_net("wifi")
 
 
+@pytest.mark.integration
 def test_connections_closed_by_both_ends_are_released(tmp_path):
     async def scenario():
         server = await asyncio.start_server(echo, "127.0.0.1", 0)
