@@ -95,13 +95,24 @@ def test_a_cluster_dead_after_healing_is_a_tester_failure(tmp_path):
     assert len(read_jsonl(tmp_path / "history.jsonl")) > 20
 
 
+def history_has(path, lines: int) -> bool:
+    """Whether the history file at ``path`` holds at least ``lines`` complete lines."""
+    try:
+        return path.read_bytes().count(b"\n") >= lines
+    except FileNotFoundError:
+        return False
+
+
 def test_cancelling_a_run_stops_the_cluster_and_keeps_a_loadable_partial_history(tmp_path):
     r, cluster, _ = runner(tmp_path)
     r.time_limit = 30
 
     async def main():
         task = asyncio.create_task(r.run())
-        await asyncio.sleep(0.4)
+        deadline = asyncio.get_running_loop().time() + 30
+        while not history_has(tmp_path / "history.jsonl", 21):  # the run is under way
+            assert not task.done() and asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.02)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
