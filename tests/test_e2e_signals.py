@@ -1,7 +1,8 @@
 """`splitbrain test` interrupted: Ctrl-C (SIGINT), SIGTERM and SIGKILL of the tester leave no
 node or proxy behind (at once for SIGINT and SIGTERM, which exit 255 as README says; by the
 kernel's death signal and the next start's reaper for SIGKILL), and the partial history on disk
-is loadable."""
+is loadable. With --leave-running, Ctrl-C leaves the cluster up, says so, and 'cluster down'
+stops it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from splitbrain.harness.cluster import stop_detached
 from splitbrain.harness.process import start_time
 from splitbrain.history import read_jsonl
 
@@ -117,3 +119,30 @@ def test_sigkill_leaves_nothing_once_the_next_run_starts(tmp_path):
     assert nxt.returncode == 0, err
     assert list(registry.glob("*.json")) == []
     assert not (run_dir / "cluster" / "state.json").exists()
+
+
+def test_sigint_with_leave_running_leaves_the_cluster_and_says_so(tmp_path):
+    p = start_tester(tmp_path / "store", tmp_path / "registry", "--time-limit", "60",
+                     "--nemesis", "none", "--leave-running")
+    root = None
+    try:
+        run_dir, procs = running_procs(tmp_path / "store")
+        root = run_dir / "cluster"
+        wait_ok_events(run_dir, 20)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 255, err
+        assert err.startswith("splitbrain: interrupted; the cluster was left running and the "
+                              "partial history is in"), err
+        assert sorted(alive(procs)) == sorted(procs), "--leave-running, yet the cluster died"
+        down = subprocess.run([sys.executable, "-m", "splitbrain.cli", "cluster", "down",
+                               "--root", str(root)], capture_output=True, text=True,
+                              timeout=60, env={**os.environ,
+                                               "SPLITBRAIN_REGISTRY": str(tmp_path / "registry")})
+        assert down.returncode == 0, down.stderr
+        assert wait_none_alive(procs, 5.0) == [], "cluster down left processes running"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        if root is not None:
+            stop_detached(root)  # None when cluster down already did it

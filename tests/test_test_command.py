@@ -19,6 +19,7 @@ from in_process import cli_exit
 from splitbrain import errors
 from splitbrain.checkers.result import Result
 from splitbrain.harness import testrun
+from splitbrain.harness.cluster import stop_detached
 from splitbrain.harness.process import start_time
 from splitbrain.harness.testrun import Outcome, TestOptions
 
@@ -147,6 +148,4 @@ def test_leave_running_outlives_the_tester_and_the_next_reaper_until_cluster_dow
         assert running() == set(), "cluster down left processes running"
         assert not (root / "state.json").exists()
     finally:
-        from splitbrain.harness.cluster import stop_detached
-
         stop_detached(root)  # None when cluster down already did it
