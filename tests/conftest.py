@@ -6,6 +6,9 @@
 * ``processes_need_the_integration_mark``: a test that starts a process must be marked
   ``integration``, so that ``-m "not integration"`` stays a fast, process-free suite;
 
+a 120-s timeout for every test that starts no process (integration tests keep pyproject's
+300 s, or their own ``timeout`` mark), so a unit test stuck in a loop fails in two minutes;
+
 and the Hypothesis profile: derandomized on CI (CI=true), so a red build reproduces.
 """
 
@@ -21,6 +24,14 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI") == "true":
     settings.load_profile("ci")
+
+UNIT_TIMEOUT = 120  # seconds
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not (item.get_closest_marker("integration") or item.get_closest_marker("timeout")):
+            item.add_marker(pytest.mark.timeout(UNIT_TIMEOUT))
 
 
 @pytest.fixture(autouse=True)
