@@ -205,8 +205,8 @@ def test_a_non_root_tester_uses_the_same_code_in_its_own_namespaces(tmp_path):
         before = host_namespaces()
         run = subprocess.run([*command, "-c", USER_TESTER, workdir], capture_output=True,
                              text=True, cwd=workdir, timeout=90,
-                             env={k: v for k, v in os.environ.items()
-                                  if k != "SPLITBRAIN_REGISTRY"})
+                             env={**os.environ,  # a registry nobody can write, in its dir
+                                  "SPLITBRAIN_REGISTRY": os.path.join(workdir, "registry")})
         assert run.returncode == 0, run.stderr[-2000:]
         out = json.loads(run.stdout.strip().splitlines()[-1])
         assert out["uid"] == 0 and out["net"]["kind"] == "netns"
