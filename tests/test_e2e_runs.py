@@ -4,6 +4,7 @@ checkers where the claim is simple enough to state from the history alone."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import pytest
@@ -69,16 +70,19 @@ def lost_by_real_time(history) -> list[int]:
 
 def test_lww_loses_acknowledged_writes_under_clock_skew_and_keeps_its_promise(tmp_path):
     outcome, history = run(tmp_path, mode="lww", workload="register",
-                           nemesis="clock,partition", seed=3)
+                           nemesis="clock,partition", seed=3, expect=("no-lost-writes",))
     assert {"bump-clock", "strobe-clock"} & {op.f for op in history.nemesis_ops()}
     assert lost_by_real_time(history), "no acknowledged write was lost"
     lww = outcome.result.details["results"]["lww"]
     lost = [a for a in lww["anomalies"] if a["type"] == "lost-write"]
     assert lost and all(len(a["ops"]) >= 2 for a in lost)
-    # Losing writes is what lww permits: the run is valid unless the user expects otherwise.
-    assert outcome.result.valid is True
-    strict = check(history, make("register", "lww"), expect=("no-lost-writes",))
-    assert strict.valid is False and exit_code_for(strict.valid) == 1
+    # The user expected no lost writes (recorded for re-checks), so the run is invalid ...
+    assert outcome.result.valid is False and exit_code_for(outcome.result.valid) == 1
+    assert outcome.test["options"]["expect"] == ("no-lost-writes",)
+    assert json.loads((outcome.run_dir / "test.json").read_text())["options"]["expect"] == \
+        ["no-lost-writes"]
+    # ... while losing writes is what lww permits: without the expectation it is valid.
+    assert check(history, make("register", "lww")).valid is True
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
