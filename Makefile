@@ -16,6 +16,10 @@ run: $(BIN)/splitbrain
 test: $(BIN)/splitbrain
 	$(BIN)/python -m pytest -q
 
+.PHONY: test-fast
+test-fast: $(BIN)/splitbrain  # only the tests that start no process (see tests/README.md)
+	$(BIN)/python -m pytest -q -m "not integration"
+
 bench: $(BIN)/splitbrain
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit $$?; done
 

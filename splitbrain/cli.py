@@ -334,7 +334,8 @@ def report_command(run_dir: str) -> None:
               help="The store to browse.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 def serve_command(store_dir: str, port: int) -> None:
-    """Browse past runs on http://127.0.0.1:PORT/: newest first, verdicts, reports, files."""
+    """Browse past runs on http://127.0.0.1:PORT/ (0: a free port, printed): newest first,
+    verdicts, reports, files."""
     from splitbrain.reports.browser import serve
 
     serve(store_dir, port)

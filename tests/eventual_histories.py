@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 import random
 from typing import Any
 
+from splitbrain.db import versions
 from splitbrain.history import Event, History, validate
 
 MS = 1_000_000
@@ -88,7 +90,8 @@ class _Schedule:
 
 class _Versions:
     """A key's applied writes in apply order: (time, rank, value, meta) with rank the LWW order
-    (ts) or log order (version); ``at(t)`` is the winning write applied by time t."""
+    (ts, coordinator, packed value) or log order (version); ``at(t)`` is the winning write
+    applied by time t."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
@@ -105,11 +108,14 @@ class _Versions:
 
 
 def generate(kind: str, ops: int, *, seed: int = 0, concurrency: int = 20,
-             ops_per_key: int = 100, lag_ms: float = 3.0) -> History:
+             ops_per_key: int = 100, lag_ms: float = 3.0,
+             ts_resolution: float | None = None) -> History:
     """A history of about ``ops`` client ops of ``kind``: ``lww``, ``dynamodb`` or ``dynamo``
     (register), ``set`` or ``counter``. Eventual reads see a replica ``lag_ms`` behind (a third
     of the time), lww coordinators' clocks are skewed by up to 5 ms, one op in 200 is info;
-    every history ends with one final read per key per node."""
+    every history ends with one final read per key per node. ``ts_resolution`` (seconds)
+    truncates lww timestamps to a coarse clock's ticks, so that writes tie; the simulated store
+    then breaks ties as the lww mode does (coordinator, then value)."""
     rng = random.Random(seed)
     sched = _Schedule(rng, concurrency)
     plan: list[list] = []  # [call, ret, process, f, key, value, type, node, consistency]
@@ -141,11 +147,12 @@ def generate(kind: str, ops: int, *, seed: int = 0, concurrency: int = 20,
             t = end + (i * len(final_keys) + j) * 0.01 * MS
             plan.append([t, t + 0.005 * MS, 10**6 + i, "read", key, None, "ok", node,
                          "eventual", {"final": True}])
-    _simulate(kind, plan, rng, lag_ms * MS)
+    _simulate(kind, plan, rng, lag_ms * MS, ts_resolution)
     return _events(plan)
 
 
-def _simulate(kind: str, plan: list[list], rng: random.Random, lag: float) -> None:
+def _simulate(kind: str, plan: list[list], rng: random.Random, lag: float,
+              ts_resolution: float | None = None) -> None:
     """Fill in outputs and meta: writes apply at their return (info ones half the time)."""
     skew = {n: rng.uniform(-5, 5) * MS for n in NODES}
     state: dict[Any, _Versions] = {}
@@ -195,9 +202,15 @@ def _simulate(kind: str, plan: list[list], rng: random.Random, lag: float) -> No
             plan[i][9] = {**(meta or {}), **(cur[2] if cur else {})}
             continue
         version += 1
-        m = {"ts": round((t + skew[node]) / 1e9, 9)} if kind == "lww" else {"version": version}
+        if kind == "lww":
+            ts = round((t + skew[node]) / 1e9, 9)
+            if ts_resolution:
+                ts = math.floor(ts / ts_resolution) * ts_resolution
+            m, rank = {"ts": ts}, (ts, node, versions.pack(value))
+        else:
+            m, rank = {"version": version}, version
         if applies:
-            vs.apply(t, m.get("ts", version), value, m)
+            vs.apply(t, rank, value, m)
         plan[i][9] = m
 
 

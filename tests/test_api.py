@@ -363,6 +363,7 @@ def test_the_package_is_typed():
     assert importlib.resources.files("splitbrain").joinpath("py.typed").is_file()
 
 
+@pytest.mark.integration
 def test_importing_splitbrain_loads_no_checker():
     import subprocess
     import sys

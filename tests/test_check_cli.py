@@ -11,6 +11,8 @@ import pytest
 
 from splitbrain.history import Event, write_jsonl
 
+pytestmark = pytest.mark.integration  # every test starts a process
+
 SPLITBRAIN = [sys.executable, "-m", "splitbrain.cli"]
 
 

@@ -41,6 +41,36 @@ def test_lost_write_from_clock_skew():
     assert r.stats["lost_writes"] == 1
 
 
+def tied_writes(first_node: str, second_node: str) -> Builder:
+    """Write 1 through ``first_node``, then write 2 through ``second_node``, one after the other,
+    both stamped ts 5.0 (a coarse clock: same second)."""
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, node=first_node, meta={"ts": 5.0})
+    b.op(1, "write", 2, t0=2, t1=3, node=second_node, meta={"ts": 5.0})
+    return b
+
+
+def test_a_tie_lost_to_the_tie_break_is_a_lost_write():
+    # Same ts: the lww store keeps the higher coordinator name, n3, so the newer write is lost.
+    b = tied_writes("n3", "n1")
+    final(b, 1, 5.0)
+    r = lww.check(b.history())
+    assert r.valid is True  # LWW permits it
+    [a] = r.anomalies
+    assert a["type"] == "lost-write" and a["ops"] == [2, 0]
+    assert a["value"] == 2 and a["overwriting_value"] == 1
+    assert a["ts"] == a["overwriting_ts"] == 5.0
+    assert "carried the same ts 5.0, and last-write-wins broke the tie by coordinator " \
+           "(n3 over n1)" in a["explanation"]
+
+
+def test_a_tie_won_by_the_newer_write_loses_nothing():
+    b = tied_writes("n1", "n3")
+    final(b, 2, 5.0)
+    r = lww.check(b.history())
+    assert r.valid is True and r.anomalies == []
+
+
 def test_concurrent_writes_are_not_lost_writes():
     b = Builder()
     b.op(0, "write", 1, t0=0, t1=3, meta={"ts": 9.0})

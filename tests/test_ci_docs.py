@@ -84,6 +84,7 @@ def test_the_workflows_keep_the_store_and_report_junit_always():
     ([255, 255], 2, 255),
     ([0], 1, 0),
 ])
+@pytest.mark.integration
 def test_the_github_step_retries_only_255(tmp_path, codes, runs, final):
     github = yaml.safe_load((DOCS / "ci" / "github-actions.yml").read_text())
     script = next(s["run"] for s in github["jobs"]["consistency"]["steps"]

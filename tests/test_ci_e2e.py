@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-from short_runs import own_registry  # noqa: F401 (an autouse fixture)
 
 from splitbrain.cli import main
 from splitbrain.harness import cluster, store

@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from short_runs import own_registry  # noqa: F401 (an autouse fixture)
 
 from splitbrain import errors
 from splitbrain.harness import registry
 from splitbrain.harness.cluster import NodeUnreachable, local_cluster
 from splitbrain.harness.process import spawn, start_time
+
+pytestmark = pytest.mark.integration  # every test starts a process
 
 STANDIN = [sys.executable, str(Path(__file__).with_name("standin_node.py"))]
 

@@ -63,6 +63,7 @@ def run_cli(*args: str, env: dict[str, str], timeout: float) -> subprocess.Compl
                           text=True, env=env, timeout=timeout)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("args, fragment", [
     (["--modes", "dynamo,paxos"], "--modes names 'paxos', which is not a mode"),
     (["--modes", ","], "--modes is empty"),
@@ -78,6 +79,7 @@ def test_compare_bad_input_is_one_sentence_and_254(tmp_path, args, fragment):
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("test.json"))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("args, fragment", [
     (["--mode", "dynamodb", "--r", "1"], "dynamodb replicates by Paxos majorities"),
     (["--mode", "lww", "--w", "4"], "--w must be between 1 and N=3"),
@@ -166,6 +168,8 @@ def test_short_compare_matches_each_runs_own_results(tmp_path):
     assert str(out_dir / "compare.html") in p.stdout
 
 
+@pytest.mark.integration
+@pytest.mark.browser
 def test_compare_page_opens_clean_in_chromium(browser, tmp_path):
     cols = [Column(label, mode, tmp_path / mode, True, facts(mode, None), {
         "lost_writes": Cell(lost, f"{lost} (1.0%)"), "acknowledged_writes": Cell(300, "300"),

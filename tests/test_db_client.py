@@ -18,7 +18,7 @@ def fake_node() -> web.Application:
     async def get(request: web.Request) -> web.Response:
         key = request.match_info["key"]
         if key == "slow":
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(2.0)  # well past the client's 1 s timeout
         if key == "indefinite":
             return web.json_response({"error": "timeout", "definite": False, "message": "m."},
                                      status=504)
@@ -31,7 +31,7 @@ def fake_node() -> web.Application:
         key = request.match_info["key"]
         body = await request.json()
         if key == "slow":
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(2.0)  # well past the client's 1 s timeout
         if key == "refuse":
             return web.json_response({"error": "unavailable", "definite": True,
                                       "message": "only 1 of 2 answered."}, status=503)
@@ -63,10 +63,10 @@ def scenario(calls):
     async def go():
         runner = web.AppRunner(fake_node())
         await runner.setup()
-        port = free_ports(1)[0]
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()  # the system picks a free port
+        port = runner.addresses[0][1]
         try:
-            async with NodeClient(f"http://127.0.0.1:{port}", timeout=0.3) as c:
+            async with NodeClient(f"http://127.0.0.1:{port}", timeout=1.0) as c:
                 return await calls(c)
         finally:
             await runner.cleanup()

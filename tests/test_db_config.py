@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from splitbrain.db.config import ClusterConfig, ConfigError, free_ports, local_config
+from splitbrain.db.config import (ClusterConfig, ConfigError, _ephemeral_range, free_ports,
+                                  local_config)
 
 
 def good() -> dict:
@@ -44,9 +45,13 @@ def test_local_config_round_trips_and_routes_peers_through_overrides(tmp_path):
     assert again == cfg
     assert again.peer_route("n1", "n2") == "127.0.0.1:9"
     assert again.peer_route("n2", "n1") == cfg.node("n1").peer_address
-    assert len(set(free_ports(20))) == 20
+    ports = free_ports(20)
+    assert len(set(ports)) == 20
+    # as its docstring promises: below the range the kernel hands out for outgoing connections
+    assert max(ports) < _ephemeral_range()[0]
 
 
+@pytest.mark.integration
 def test_a_node_with_a_mistyped_config_exits_255_with_one_sentence(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(with_node(client_port="7001")))

@@ -173,7 +173,7 @@ def test_acknowledged_writes_survive_kill_9_during_writes(tmp_path):
 
             try:
                 tasks = [asyncio.ensure_future(writer(w)) for w in range(16)]
-                await asyncio.sleep(1.0)
+                await eventually(lambda: asyncio.sleep(0, len(acked) > 20), 30)
                 await c.kill("n2")
                 await asyncio.sleep(1.0)
                 for name in c.names:  # everyone at once, with writes in flight

@@ -86,9 +86,8 @@ def test_transport_delivers_in_order_and_redials_a_restarted_peer(tmp_path):
         await b.start()
         for i in range(100):
             a.send("n2", {"i": i})
-        for _ in range(100):
-            if len(got) == 100:
-                break
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(got) < 100 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
         assert got == [("n1", i) for i in range(100)]
         await b.close()
@@ -146,16 +145,19 @@ def test_close_after_drain_loses_nothing_the_fsync_thread_was_writing(tmp_path, 
         s = FileStorage(tmp_path)
         s.INLINE_FSYNC = 0.0  # as on a slow disk: every write and fsync on a thread
         real = os.write
+        writing = threading.Event()
 
         def slow_on_thread(fd, data):
             if threading.current_thread() is not threading.main_thread():
+                writing.set()
                 time.sleep(0.3)
             return real(fd, data)
 
         monkeypatch.setattr(os, "write", slow_on_thread)
         s.put("kv", "a", 1)
         pending = asyncio.ensure_future(s.sync())
-        await asyncio.sleep(0.05)  # the thread is writing "a"
+        # the race needs the thread inside its write of "a": wait for it, never guess
+        assert await asyncio.to_thread(writing.wait, 10), "the fsync thread never wrote"
         s.put("kv", "b", 2)
         await s.drain()
         s.close()  # writes "b" on this thread

@@ -12,7 +12,7 @@ import pytest
 
 from splitbrain.db.client import NodeClient
 from splitbrain.db.dynamodb import partition_of, placement
-from splitbrain.harness.cluster import LocalCluster, local_cluster
+from splitbrain.harness.cluster import LocalCluster, NodeUnreachable, local_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -39,11 +39,19 @@ async def leader_of(c: LocalCluster, p: int, among: list[str]) -> str | None:
     for name in among:
         try:
             part = (await c.admin_status(name))["partitions"][str(p)]
-        except Exception:
+        except NodeUnreachable:  # killed, paused or cut off: not a leader we can use
             continue
         if part.get("role") == "leader" and part.get("lease_expires_in"):
             return name
     return None
+
+
+async def routing_to(c: LocalCluster, p: int, nodes: list[str], leader: str) -> bool:
+    """Whether every node of ``nodes`` names ``leader`` as partition ``p``'s leader."""
+    for n in nodes:
+        if (await c.admin_status(n))["partitions"][str(p)].get("leader") != leader:
+            return False
+    return True
 
 
 async def wait_for(check, timeout: float, what: str):
@@ -163,7 +171,9 @@ def test_minority_side_refuses_majority_serves_and_all_converge_after_healing(tm
                                      5 * LEASE, "a leader on the majority side")
                 # Only once the old lease has run out can a new leader take over.
                 assert time.monotonic() - cut_at >= LEASE * 0.9 - 0.2
-                await asyncio.sleep(0.2)  # the new leader tells the routers within a heartbeat
+                # the new leader tells the routers within a heartbeat
+                await wait_for(lambda: routing_to(c, p, majority, new), 5 * LEASE,
+                               f"every majority node routing partition {p} to {new}")
                 for n in majority:
                     w = await cl[n].put(key, f"majority-{n}")
                     assert w.type == "ok", (n, w)

@@ -4,7 +4,7 @@ DESIGN.md's table), each claim also checked against the raw history where that i
 from __future__ import annotations
 
 import pytest
-from short_runs import own_registry, short_run  # noqa: F401 (own_registry is an autouse fixture)
+from short_runs import short_run
 
 pytestmark = pytest.mark.integration
 

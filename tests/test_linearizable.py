@@ -4,8 +4,10 @@ per-key verdicts, explanations, budgets, and a 100,000-op unique-value register.
 from __future__ import annotations
 
 import random
-import resource
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -195,7 +197,6 @@ def unique_register_history(n_ops: int, stale_at: int | None = None, seed: int =
 
 
 def test_100k_unique_register_valid_and_with_a_stale_read():
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     good = unique_register_history(100_000)
     started = time.monotonic()
     r = check(good, "register")
@@ -212,7 +213,34 @@ def test_100k_unique_register_valid_and_with_a_stale_read():
     stale = bad.events[a["op"]]
     assert stale.f == "read" and a["op"] in a["ops"]
     assert "began after write" in a["explanation"] and "came before" in a["explanation"]
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 1 << 20  # KiB: 1 GiB
+
+
+PEAK_CHILD = """
+import re
+from splitbrain.checkers.linearizable import check
+from test_linearizable import unique_register_history
+def peak_kib():
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\\s+(\\d+) kB", f.read()).group(1))
+before = peak_kib()
+for stale_at in (None, 50_000):
+    check(unique_register_history(100_000, stale_at=stale_at), "register")
+print(peak_kib() - before)
+"""
+
+
+@pytest.mark.integration
+def test_100k_unique_register_check_peaks_under_1_gib_measured_in_its_own_process():
+    """A peak RSS is a high-water mark: in the test process, any earlier test that peaked higher
+    would hide this one's growth. So a child process measures its own (VmHWM, which exec
+    resets; ru_maxrss would not be: a child inherits its parent's)."""
+    p = subprocess.run([sys.executable, "-c", PEAK_CHILD], cwd=Path(__file__).parent,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    grown_kib = int(p.stdout)
+    assert 0 < grown_kib < 1 << 20, \
+        f"building and checking 100,000 ops grew the peak RSS by {grown_kib / 1024:.0f} MiB " \
+        f"(bound: 1 GiB)"
 
 
 def test_memory_limit_gives_unknown_with_reason():

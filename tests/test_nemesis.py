@@ -137,9 +137,12 @@ def test_clock_strobe_flips_offsets_until_stopped():
         clock = Clock(modes=("strobe",), period=0.01)
         op = await clock.start(c, random.Random(5))
         assert op["f"] == "strobe-clock"
-        before = c.clock_calls
-        await asyncio.sleep(0.1)
-        assert c.clock_calls >= before + 3 * len(op["value"]["nodes"])
+        target = c.clock_calls + 3 * len(op["value"]["nodes"])  # three flips of every node
+        deadline = asyncio.get_running_loop().time() + 10
+        while c.clock_calls < target:
+            assert asyncio.get_running_loop().time() < deadline, \
+                f"the strobe made {c.clock_calls} of {target} clock calls in 10 s"
+            await asyncio.sleep(0.01)
         await clock.stop(c)
         settled = c.clock_calls
         await asyncio.sleep(0.05)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from short_runs import own_registry  # noqa: F401 (an autouse fixture)
+from system_packages import need
 
 from splitbrain.db.client import NodeClient
 from splitbrain import errors
@@ -27,18 +27,22 @@ from splitbrain.harness.process import start_time
 
 pytestmark = pytest.mark.integration
 
-PACKAGES = {"nft": ("nft", "nftables"), "iptables": ("iptables-restore", "iptables")}
+COMMANDS = {"nft": "nft", "iptables": "iptables-restore"}  # tool -> what proves it installed
 
 
 def ensure_tool(tool: str) -> None:
     if os.geteuid() != 0:
-        pytest.skip("the netns network needs root (CI runs these tests as root)")
-    binary, package = PACKAGES[tool]
-    if shutil.which(binary) is None:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True,
-                       capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    assert shutil.which(binary), f"{package} did not install {binary}"
+        why = "the netns network needs root"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{why}, and CI must run these tests as root")
+        pytest.skip(f"{why} (CI runs these tests as root)")
+    need(COMMANDS[tool])
+
+
+def host_namespaces() -> set[str]:
+    """The network namespaces ``ip netns list`` shows on this machine."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
 async def members(cluster) -> dict[str, dict[str, str]]:
@@ -103,8 +107,7 @@ def test_partition_by_drop_rules_is_seen_by_gossip_and_healed(tmp_path, tool):
                                  text=True).stdout
         assert sockets.strip() == ""
         lingering.close()
-        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert not any(ns in left.split() for ns in namespaces)
+        assert not host_namespaces() & set(namespaces)
         assert subprocess.run(["ip", "link", "show", veth], capture_output=True).returncode != 0
 
     asyncio.run(scenario())
@@ -141,15 +144,13 @@ def test_namespaces_of_a_sigkilled_tester_are_reaped_at_the_next_start(tmp_path)
     tester.wait(timeout=5)
     assert leftovers, "the tester subprocess did not start its cluster"
     namespaces = [x for x in leftovers if "-" in x]
-    listed = lambda: subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                    text=True).stdout.split()
-    assert set(namespaces) <= set(listed())  # the kernel keeps namespaces of a dead tester
+    assert set(namespaces) <= host_namespaces()  # the kernel keeps namespaces of a dead tester
 
     async def next_start():
         async with local_cluster("dynamo", 1, tmp_path / "new", net="netns") as cluster:
             # The new cluster may reuse the freed subnet and names; the rest must be gone.
             only_old = set(namespaces) - set(cluster.net.namespaces)
-            assert only_old and not only_old & set(listed())
+            assert only_old and not only_old & host_namespaces()
             assert registry.read_state(tmp_path / "old") is None
 
     asyncio.run(next_start())
@@ -169,7 +170,8 @@ async def main():
                 break
             await asyncio.sleep(0.2)
         await c.net.heal()
-        print(json.dumps({"uid": os.getuid(), "net": c.net.describe(), "seen": seen}))
+        print(json.dumps({"uid": os.getuid(), "net": c.net.describe(), "seen": seen,
+                          "namespaces": c.net.namespaces}))
 asyncio.run(main())
 """
 
@@ -200,17 +202,17 @@ def test_a_non_root_tester_uses_the_same_code_in_its_own_namespaces(tmp_path):
         command = unprivileged_python(workdir)
         if command is None:
             pytest.skip("no Python interpreter here is usable by an unprivileged user")
-        before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        before = host_namespaces()
         run = subprocess.run([*command, "-c", USER_TESTER, workdir], capture_output=True,
                              text=True, cwd=workdir, timeout=90,
-                             env={k: v for k, v in os.environ.items()
-                                  if k != "SPLITBRAIN_REGISTRY"})
+                             env={**os.environ,  # a registry nobody can write, in its dir
+                                  "SPLITBRAIN_REGISTRY": os.path.join(workdir, "registry")})
         assert run.returncode == 0, run.stderr[-2000:]
         out = json.loads(run.stdout.strip().splitlines()[-1])
         assert out["uid"] == 0 and out["net"]["kind"] == "netns"
         assert out["seen"] == {"n2": "down", "n3": "down"}
-        after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert after == before
+        # other testers on this machine may add namespaces meanwhile: only the child's count
+        assert out["namespaces"] and not (host_namespaces() - before) & set(out["namespaces"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -218,12 +220,17 @@ def test_a_non_root_tester_uses_the_same_code_in_its_own_namespaces(tmp_path):
 def test_delays_route_peers_through_the_hub_proxy_where_cuts_stay_drop_rules(tmp_path):
     ensure_tool("nft")
 
-    async def put_seconds(url: str, key: str) -> float:
+    async def put_seconds(url: str, key: str, tries: int = 1) -> float:
+        """The fastest of ``tries`` puts (a loaded machine slows some; none is faster than the
+        network lets it be)."""
         async with NodeClient(url, timeout=5.0) as client:
-            t = time.monotonic()
-            reply = await client.put(key, 1)
-            assert reply.type == "ok", reply
-            return time.monotonic() - t
+            took = []
+            for _ in range(tries):
+                t = time.monotonic()
+                reply = await client.put(key, 1)
+                assert reply.type == "ok", reply
+                took.append(time.monotonic() - t)
+            return min(took)
 
     async def scenario():
         cluster = local_cluster("dynamo", 3, tmp_path / "c", net="netns", delays=True)
@@ -236,12 +243,12 @@ def test_delays_route_peers_through_the_hub_proxy_where_cuts_stay_drop_rules(tmp
                        for route in routes.values())
             await until(cluster, lambda v: all(set(m.values()) == {"up"} for m in v.values()))
             url = cluster.client_url("n1")
-            assert await put_seconds(url, "fast") < 0.4
+            assert await put_seconds(url, "fast", tries=3) < 0.4
             links = [(a, b) for a in cluster.names for b in cluster.names if a != b]
             await net.delay(links, 0.25)
             assert await put_seconds(url, "slow") >= 0.45  # to a replica and back: 2 links
             await net.heal()
-            assert await put_seconds(url, "fast-again") < 0.4
+            assert await put_seconds(url, "fast-again", tries=3) < 0.4
 
             await net.cut([link for link in links if "n1" in link])
             await until(cluster, lambda v: set(v["n1"].values()) == {"down"}
@@ -267,15 +274,16 @@ def test_refuses_to_start_when_node_addresses_would_route_off_the_machine(tmp_pa
         return real_run(*argv, **kw)
 
     monkeypatch.setattr(netns, "_run", run)
-    before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    before = host_namespaces()
 
-    async def scenario():
+    async def scenario() -> int:
         cluster = local_cluster("dynamo", 2, tmp_path / "c", net="netns")
         with pytest.raises(errors.TesterFailure, match="refusing to start: the route to node "
                                                        "address 10.213.* does not go through"):
             await cluster.start()
         assert cluster.procs == {}  # no node was started
+        return cluster.net.k
 
-    asyncio.run(scenario())
-    after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert after == before
+    k = asyncio.run(scenario())
+    # other testers on this machine may add namespaces meanwhile: only this cluster's count
+    assert {ns for ns in host_namespaces() - before if ns.startswith(f"sb{k}-")} == set()

@@ -84,6 +84,7 @@ def test_plugin_modes_are_the_nodes_modes():
     assert PLUGIN_MODES == MODES
 
 
+@pytest.mark.integration
 def test_recorder_and_assert_linearizable_under_hypothesis(pytester: pytest.Pytester):
     pytester.makepyfile(test_schedules=SCHEDULES)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=240)
@@ -97,6 +98,7 @@ def test_recorder_and_assert_linearizable_under_hypothesis(pytester: pytest.Pyte
     assert "splitbrain/api.py" not in out  # the failure points at the test's own line
 
 
+@pytest.mark.integration
 def test_the_cluster_marker_is_validated(pytester: pytest.Pytester):
     pytester.makepyfile(test_bad='''
 import pytest

@@ -18,12 +18,15 @@ from splitbrain.workloads import make
 
 
 def runner(tmp_path, *, mode="dynamodb", workload="register", nodes=3, nemesis=None,
-           **client_opts) -> tuple[Runner, FakeCluster, FakeStore]:
+           op_timeout=2.0, **client_opts) -> tuple[Runner, FakeCluster, FakeStore]:
+    """A 0.6-s run against the fake cluster. The fake answers at once unless told to hang, so
+    ``op_timeout`` is generous: an event-loop stall on a loaded machine must not turn ops into
+    timeouts."""
     cluster, store = FakeCluster(nodes), FakeStore(mode)
     rng = random.Random(9)
     factory = functools.partial(FakeClient, store, rng=rng, **client_opts)
     r = Runner(make(workload, mode), cluster.running(), tmp_path / "history.jsonl",
-               concurrency=4, rate=400, time_limit=0.6, recovery=0.0, op_timeout=0.1,
+               concurrency=4, rate=400, time_limit=0.6, recovery=0.0, op_timeout=op_timeout,
                healthy_timeout=0.3, seed=3, nemesis=nemesis, client_factory=factory)
     return r, cluster, store
 
@@ -37,7 +40,7 @@ def test_a_run_records_a_valid_history_with_final_reads_on_every_node(tmp_path):
     ops = history.ops()
     main = [op for op in ops if not (op.meta or {}).get("final")]
     final = [op for op in ops if (op.meta or {}).get("final")]
-    assert 100 < len(main) < 400            # about 400 ops/s for 0.6 s
+    assert 30 < len(main) < 400             # about 400 ops/s for 0.6 s, fewer under load
     assert {op.f for op in main} == {"read", "write", "cas"}
     assert {op.consistency for op in main if op.f == "read"} == {"strong", "eventual"}
     # Each node reads every key the workload used, pinned to that node.
@@ -65,7 +68,7 @@ def test_the_process_rule_retires_a_process_after_info(tmp_path):
 
 
 def test_ops_that_hang_are_recorded_info_or_fail_for_reads(tmp_path):
-    r, _, _ = runner(tmp_path, hang=0.3)
+    r, _, _ = runner(tmp_path, hang=0.3, op_timeout=0.1)
     history = asyncio.run(r.run())
     timed_out = [op for op in history.ops() if op.error == "timeout"]
     assert timed_out
@@ -95,13 +98,24 @@ def test_a_cluster_dead_after_healing_is_a_tester_failure(tmp_path):
     assert len(read_jsonl(tmp_path / "history.jsonl")) > 20
 
 
+def history_has(path, lines: int) -> bool:
+    """Whether the history file at ``path`` holds at least ``lines`` complete lines."""
+    try:
+        return path.read_bytes().count(b"\n") >= lines
+    except FileNotFoundError:
+        return False
+
+
 def test_cancelling_a_run_stops_the_cluster_and_keeps_a_loadable_partial_history(tmp_path):
     r, cluster, _ = runner(tmp_path)
     r.time_limit = 30
 
     async def main():
         task = asyncio.create_task(r.run())
-        await asyncio.sleep(0.4)
+        deadline = asyncio.get_running_loop().time() + 30
+        while not history_has(tmp_path / "history.jsonl", 21):  # the run is under way
+            assert not task.done() and asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.02)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -11,6 +11,7 @@ from dataclasses import asdict
 import pytest
 
 from fake_cluster import FakeClient, FakeCluster, FakeStore
+from report_samples import small_run
 from splitbrain.cli import cli
 from splitbrain.errors import BadInput
 from splitbrain.harness import store
@@ -32,14 +33,31 @@ def test_run_dirs_are_unique_and_latest_points_at_the_newest(tmp_path):
 
 def test_the_recorded_command_reproduces_every_option():
     opts = TestOptions(mode="lww", workload="set", nemesis="clock,partition", time_limit=12,
-                       seed=42, expect=())
+                       seed=42, expect=("no-lost-writes", "monotonic-reads"))
     args = shlex.split(opts.command())
     assert args[:2] == ["splitbrain", "test"] and "--seed" in args
+    assert "--expect no-lost-writes --expect monotonic-reads" in opts.command()
     ctx = cli.commands["test"].make_context("test", args[2:])
     per_command = {"test_count", "fail_fast", "summary_md", "step_summary"}  # not per run
     params = {k: v for k, v in ctx.params.items() if k not in per_command}
     assert asdict(TestOptions(**params)) == asdict(opts)
     assert opts.name == "lww-set-clock+partition"
+
+
+def test_the_recorded_command_does_not_leave_a_cluster_running():
+    assert "--leave-running" not in TestOptions(seed=1, leave_running=True).command()
+
+
+def test_recheck_applies_the_expectations_the_run_recorded(tmp_path):
+    run = small_run(tmp_path / "run")  # lww register: one lost write, no final reads
+    flat = json.loads((run / "test.json").read_text())
+    for expect, valid in (((), "unknown"), (("no-lost-writes",), False)):
+        (run / "test.json").write_text(json.dumps({"name": flat["name"],
+                                                   "options": {**flat, "expect": expect}}))
+        _, result = recheck(run)
+        assert result.valid == valid, (expect, result.reason)
+    assert any(a["type"] == "lost-write" and a.get("severity") == "violation"
+               for a in result.anomalies), "the expectation makes the lost write a violation"
 
 
 @pytest.mark.parametrize("bad, message", [

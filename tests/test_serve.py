@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from report_samples import small_run
-from splitbrain.checkers.result import Result, compose
+from browsing import EVIL_NAME, make_store, serving
+from html_page import Page
 from splitbrain.reports.browser import Store, app
-from test_report import Page
-
-
-EVIL_NAME = "<img src=x onerror=alert(1)>"  # a test name that is also a directory name
-
-
-def make_store(root: Path) -> Path:
-    """Three runs: an invalid one (oldest), a valid one, an unchecked one (newest); and
-    ``latest`` pointing at the newest, as the harness leaves it."""
-    small_run(root / "register-lww" / "20261126T100000")
-    valid = small_run(root / EVIL_NAME / "20261126T110000")
-    (valid / "results.json").write_text(json.dumps(compose({"reads": Result(True)}).to_dict()))
-    fresh = small_run(root / "register-lww" / "20261126T120000")
-    (fresh / "results.json").unlink()
-    os.symlink("register-lww/20261126T120000", root / "latest")
-    return root
 
 
 def fetch(store: Store, *paths: str) -> list[tuple[int, str, str]]:
@@ -97,6 +74,7 @@ def test_a_run_with_a_torn_history_gets_a_sentence_not_a_crash(tmp_path):
     assert status == 422 and "is not valid JSON" in body and listing == 200
 
 
+@pytest.mark.integration
 def test_bad_store_is_one_sentence_exit_254(tmp_path):
     p = subprocess.run([sys.executable, "-m", "splitbrain.cli", "serve", "--store",
                         str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
@@ -104,41 +82,21 @@ def test_bad_store_is_one_sentence_exit_254(tmp_path):
     assert "is not a directory" in p.stderr and "Traceback" not in p.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.mark.integration
+def test_a_port_in_use_is_one_sentence_exit_254(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = subprocess.run([sys.executable, "-m", "splitbrain.cli", "serve", "--store",
+                            str(make_store(tmp_path / "store")), "--port", str(port)],
+                           capture_output=True, text=True, timeout=60)
+    assert p.returncode == 254, p.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in p.stderr and "pass another --port" in p.stderr
+    assert "Traceback" not in p.stderr and p.stderr.count("\n") == 1
 
 
-@contextlib.contextmanager
-def serving(root: Path) -> Iterator[int]:
-    """``splitbrain serve`` of ``root`` on a free port for the block, which gets the port once
-    the page answers; interrupted (and reaped) afterwards."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "splitbrain.cli", "serve", "--store",
-                             str(root), "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"serve exited: {proc.stderr.read()}")
-                assert time.monotonic() < deadline, "serve did not come up in 30 s"
-                time.sleep(0.2)
-        yield port
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
+@pytest.mark.integration
 def test_serve_command_serves_the_store_until_interrupted(tmp_path):
     with serving(make_store(tmp_path / "store")) as port:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:

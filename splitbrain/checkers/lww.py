@@ -1,9 +1,10 @@
 """Last-write-wins: the semantics the ``lww`` mode declares, and the losses it permits.
 
 History shape: register ops on keys (see :mod:`splitbrain.checkers.reads`); every ok write's
-completion carries ``meta.ts``, the timestamp the coordinator gave it; reads carry ``meta.ts``,
-the winning write's timestamp; final reads are flagged ``meta.final=true``, one per key per
-node. A read-modify-write (the set and counter workloads in lww mode) is an op of any ``f``
+completion carries ``meta.ts``, the timestamp the coordinator gave it, and its ``node`` is that
+coordinator (the lww mode coordinates a write at the node the client reached); reads carry
+``meta.ts``, the winning write's timestamp; final reads are flagged ``meta.final=true``, one per
+key per node. A read-modify-write (the set and counter workloads in lww mode) is an op of any ``f``
 whose completion has ``meta.read`` (what it read) and ``meta.ts`` (the timestamp of its write).
 
 Declared guarantee (violations, the run is invalid):
@@ -18,8 +19,10 @@ Permitted anomalies (counted, each listed; they fail a run only under ``--expect
 no-lost-writes``):
 
 * ``lost-write``: an acknowledged write A was overwritten by a write B that finished before A
-  began, yet carried a higher timestamp: B's coordinator clock was ahead, so LWW discarded A, the
-  newer write, as Jepsen measured in Cassandra and Riak under clock skew;
+  began, yet stands higher in LWW's order: a higher timestamp (B's coordinator clock was ahead,
+  as Jepsen measured in Cassandra and Riak under clock skew), or the same timestamp (a coarse
+  or equal clock) and a tie-break that favours B. LWW's order is the lww mode's: timestamp,
+  then coordinator name, then the value's msgpack bytes (``splitbrain.db.versions``);
 * ``lost-update``: several acknowledged read-modify-writes read the same state; each wrote
   that state plus its own change, so all but at most one of them were lost (one anomaly per
   group; ``lost`` says how many, ``stats.lost_updates`` sums them).
@@ -30,6 +33,8 @@ Reads returning values never written are :mod:`splitbrain.checkers.reads`' job.
 from __future__ import annotations
 
 from typing import Any
+
+import msgpack
 
 from splitbrain.checkers.anomalies import AnomalyLog
 from splitbrain.checkers.keyed import (by_key, check_converged, client_ops, final_reads, freeze,
@@ -81,24 +86,39 @@ def check(history: History | list[Op], *, limit: int = 1000) -> Result:
                    if written_keys and not judged else None)
 
 
+def _rank(op: Op, rmw: bool = False) -> tuple[Any, str, bytes]:
+    """An acknowledged write's place in LWW's order: its timestamp, then (on a tie) its
+    coordinator's name, then the msgpack bytes of the value it stored (``meta.wrote`` for a
+    read-modify-write)."""
+    stored = meta(op, "wrote") if rmw else op.value
+    return op.meta["ts"], op.node or "", msgpack.packb(stored, use_bin_type=True)
+
+
 def _lost_writes(log: AnomalyLog, key: Any, writes: list[Op]) -> None:
-    """Each ok write A is lost when the highest-timestamp write among those that completed
-    before A began has a higher timestamp than A (one sweep over writes ordered by return)."""
+    """Each ok write A is lost when the highest-ranked write among those that completed
+    before A began ranks above A (one sweep over writes ordered by return)."""
+    rank = {op.index: _rank(op) for op in writes}
     by_ret = sorted(writes, key=lambda op: op.ret)
     best: Op | None = None
     i = 0
     for a in sorted(writes, key=lambda op: op.call):
         while i < len(by_ret) and by_ret[i].ret < a.call:
-            if best is None or by_ret[i].meta["ts"] > best.meta["ts"]:
+            if best is None or rank[by_ret[i].index] > rank[best.index]:
                 best = by_ret[i]
             i += 1
-        if best is not None and best.meta["ts"] > a.meta["ts"]:
+        if best is not None and rank[best.index] > rank[a.index]:
             b = best
+            if b.meta["ts"] == a.meta["ts"]:
+                why = (f"carried the same ts {b.meta['ts']}, and last-write-wins broke the tie "
+                       f"by coordinator ({b.node or '-'} over {a.node or '-'}) and value, not by "
+                       f"time, so it kept the older write")
+            else:
+                why = (f"carried the higher ts {b.meta['ts']}, so last-write-wins kept the older "
+                       f"write")
             log.add("lost-write", [a.index, b.index],
                     f"Write of {show([a.value])} to key {key!r} (op {a.index}, ts "
                     f"{a.meta['ts']}) was acknowledged but lost: write of {show([b.value])} "
-                    f"(op {b.index}) finished {ms(a.call - b.ret)} ms before it began yet carried "
-                    f"the higher ts {b.meta['ts']}, so last-write-wins kept the older write.",
+                    f"(op {b.index}) finished {ms(a.call - b.ret)} ms before it began yet {why}.",
                     key=key, value=a.value, ts=a.meta["ts"], overwritten_by=b.index,
                     overwriting_value=b.value, overwriting_ts=b.meta["ts"])
 
@@ -108,7 +128,7 @@ def _highest_timestamp(log: AnomalyLog, key: Any, writes: list[Op], final: Op, *
     """``final`` (what every replica agreed on) must be the write with the highest ts, or a
     later one; ``rmw``: the writes are read-modify-writes, whose written state is
     ``meta.wrote`` (a read of an absent key, with no ts, then loses to any of them)."""
-    top = max(writes, key=lambda op: op.meta["ts"])
+    top = max(writes, key=lambda op: _rank(op, rmw))
     values = read_values(final)
     final_ts = meta(final, "ts")
     wrote = meta(top, "wrote") if rmw else top.value

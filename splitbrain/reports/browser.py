@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,13 +173,20 @@ def app(store: Store) -> web.Application:
 
 
 def serve(store_dir: str | os.PathLike, port: int, *, host: str = "127.0.0.1") -> None:
-    """Serve the browser until interrupted. BadInput when the store is not a directory or the
-    port cannot be bound."""
+    """Serve the browser until interrupted, first printing the URL with the port actually bound
+    (``port`` 0 lets the system pick a free one). BadInput when the store is not a directory or
+    the port cannot be bound."""
     store = Store(store_dir)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp's own sites do
     try:
-        web.run_app(app(store), host=host, port=port, print=lambda _: print(
-            f"splitbrain: browsing {store.root} at http://{host}:{port}/ (Ctrl-C to stop)",
-            flush=True))
+        sock.bind((host, port))
     except OSError as e:
+        sock.close()
         raise BadInput(f"cannot listen on {host}:{port} ({e.strerror}); pass another --port.") \
             from None
+    bound = sock.getsockname()[1]
+    with sock:
+        web.run_app(app(store), sock=sock, print=lambda _: print(
+            f"splitbrain: browsing {store.root} at http://{host}:{bound}/ (Ctrl-C to stop)",
+            flush=True))

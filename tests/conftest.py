@@ -1,0 +1,56 @@
+"""What every test shares. Helpers that tests import live beside this file as plain modules
+(tests/README.md lists them); this file holds the fixtures that apply to every test:
+
+* ``own_registry``: each test gets its own cluster registry, so nothing it starts is reaped by,
+  or reaps, anything outside it (the developer's own runs, another test);
+* ``processes_need_the_integration_mark``: a test that starts a process must be marked
+  ``integration``, so that ``-m "not integration"`` stays a fast, process-free suite;
+
+a 120-s timeout for every test that starts no process (integration tests keep pyproject's
+300 s, or their own ``timeout`` mark), so a unit test stuck in a loop fails in two minutes;
+
+and the Hypothesis profile: derandomized on CI (CI=true), so a red build reproduces.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
+
+UNIT_TIMEOUT = 120  # seconds
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not (item.get_closest_marker("integration") or item.get_closest_marker("timeout")):
+            item.add_marker(pytest.mark.timeout(UNIT_TIMEOUT))
+
+
+@pytest.fixture(autouse=True)
+def own_registry(tmp_path, monkeypatch):
+    """A cluster registry of the test's own (SPLITBRAIN_REGISTRY under its tmp_path)."""
+    monkeypatch.setenv("SPLITBRAIN_REGISTRY", str(tmp_path / "registry"))
+
+
+@pytest.fixture(autouse=True)
+def processes_need_the_integration_mark(request, monkeypatch):
+    """Fail a test that starts a process (subprocess, asyncio subprocess) without the
+    ``integration`` mark, naming the command and the fix."""
+    if request.node.get_closest_marker("integration"):
+        return
+
+    def refuse(self: subprocess.Popen, args: Any, *rest: Any, **kwargs: Any) -> None:
+        shown = " ".join(map(str, args)) if isinstance(args, (list, tuple)) else str(args)
+        pytest.fail(f"{request.node.nodeid} starts a process ({shown[:120]}) but is not marked "
+                    f"integration; add @pytest.mark.integration (or a module pytestmark) so "
+                    f"that -m 'not integration' stays free of processes.", pytrace=False)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
