@@ -3,20 +3,24 @@ brute-force reference on random small concurrent histories, valid and invalid.""
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from splitbrain.checkers.linearizable import check, make_model
+from splitbrain.checkers.linearizable import Model, check, make_model
 from splitbrain.checkers.linearizable.deciders import decide
 from splitbrain.checkers.linearizable.prune import prune
 from splitbrain.checkers.linearizable.search import Budget, search
 from splitbrain.history import Event, History, validate
 
 
-def brute_force(history: History, model_name: str, **options) -> bool:
-    """Try every order of the ops that respects real time; crashed ops may be left out."""
+def brute_force(history: History | list, model_name: str | Model, **options) -> bool:
+    """Try every order of the ops (a history's, or a list of ops) that respects real time;
+    crashed ops may be left out."""
     model = make_model(model_name, **options)
-    ops = [op for op in history.ops() if op.type != "fail"]
+    ops = [op for op in (history.ops() if isinstance(history, History) else history)
+           if op.type != "fail"]
     ret = [op.completion_index if op.type == "ok" else float("inf") for op in ops]
 
     def go(state, left: frozenset) -> bool:
@@ -33,20 +37,28 @@ def brute_force(history: History, model_name: str, **options) -> bool:
     return go(model.init(), frozenset(range(len(ops))))
 
 
+# Keys and values that Python's == or str() would confuse, though JSON tells them apart.
+ALIKE_KEYS = [1, "1", True, None, "None", "true"]
+ALIKE_VALUES = [1, "1", True, 0, False, None, "null"]
+
+
 @st.composite
-def histories(draw, model_name: str, unique: bool = False, max_ops: int = 7):
-    """A random history of up to ``max_ops`` ops from up to 3 processes."""
+def histories(draw, model_name: str, unique: bool = False, max_ops: int = 7,
+              alike: bool = False):
+    """A random history of up to ``max_ops`` ops from up to 3 processes. With ``alike``, each
+    op gets a key from ALIKE_KEYS and values come from ALIKE_VALUES."""
     n = draw(st.integers(1, max_ops))
     values = iter(range(1, 100))
-    events, open_ops, next_process = [], {}, 0
+    events, open_ops, next_process, keys = [], {}, 0, {}
     for _ in range(2 * n + 4):
         if open_ops and (len(events) >= 2 * n or draw(st.booleans())):
             p = draw(st.sampled_from(sorted(open_ops)))
             f, value = open_ops.pop(p)
             kind = draw(st.sampled_from(["ok", "ok", "ok", "info", "fail"]))
             if kind == "ok" and f in ("read", "get"):
-                value = _read_value(draw, model_name)
-            events.append(Event(kind, p, f, value if kind != "info" else None))
+                value = draw(st.sampled_from(ALIKE_VALUES)) if alike else \
+                    _read_value(draw, model_name)
+            events.append(Event(kind, p, f, value if kind != "info" else None, key=keys.get(p)))
             if kind == "info":
                 next_process += 1
         elif len(events) < 2 * n and len(open_ops) < 3:
@@ -54,8 +66,11 @@ def histories(draw, model_name: str, unique: bool = False, max_ops: int = 7):
             if p in open_ops:
                 continue
             f, value = _invoke(draw, model_name, values if unique else None)
+            if alike:
+                keys[p] = draw(st.sampled_from(ALIKE_KEYS))
+                value = None if f == "read" else draw(st.sampled_from(ALIKE_VALUES))
             open_ops[p] = (f, value)
-            events.append(Event("invoke", p, f, value))
+            events.append(Event("invoke", p, f, value, key=keys.get(p)))
     for i, ev in enumerate(events):
         ev.time = i
     return History(validate(events))
@@ -108,6 +123,39 @@ def test_register_agrees_with_brute_force(history, nil_reads):
 def test_cas_register_agrees_with_brute_force(history, initial):
     assert check(history, "cas-register", initial=initial).valid == \
         brute_force(history, "cas-register", initial=initial)
+
+
+class JsonRegister(Model):
+    """The brute force's own register, independent of the checker's value handling: the state
+    is the JSON text of the value, so values are equal exactly when their JSON is."""
+
+    name = "json-register"
+    ops = ("read", "write")
+
+    def init(self):
+        return json.dumps(self.initial)
+
+    def step(self, state, op):
+        if op.f == "write":
+            return json.dumps(op.value)
+        if op.type == "ok" and not (self.nil_reads == "unconstrained" and op.output is None) \
+                and json.dumps(op.output) != state:
+            return None
+        return state
+
+
+@SETTINGS
+@given(histories("register", alike=True, max_ops=8), st.sampled_from(["strict", "unconstrained"]))
+def test_keys_and_values_that_print_alike_agree_with_brute_force(history, nil_reads):
+    r = check(history, "register", nil_reads=nil_reads)
+    by_key: dict[str, list] = {}
+    for op in history.ops():
+        by_key.setdefault(json.dumps(op.key), []).append(op)
+    expected = {k: brute_force(ops, JsonRegister(nil_reads=nil_reads)) for k, ops in by_key.items()}
+    assert {k: v["valid"] for k, v in r.details["keys"].items()} == expected
+    assert r.valid is all(expected.values())
+    assert sorted(json.dumps(a["key"]) for a in r.anomalies) == \
+        sorted(k for k, ok in expected.items() if not ok)
 
 
 @SETTINGS

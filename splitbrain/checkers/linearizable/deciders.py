@@ -22,7 +22,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Hashable
 
-from splitbrain.checkers.linearizable.models import Model, Register, freeze, show
+from splitbrain.checkers.linearizable.models import CasRegister, Model, Register, freeze, show
 from splitbrain.checkers.linearizable.search import ret_position
 from splitbrain.history import Op
 
@@ -37,10 +37,15 @@ class Decision:
     culprits: list[int] = field(default_factory=list)
     why: str = ""
 
+    def __post_init__(self) -> None:
+        self.culprits = list(dict.fromkeys(self.culprits))  # one op may play two roles
+
 
 def decide(ops: list[Op], model: Model) -> Decision | None:
-    """A polynomial verdict on ``ops`` (one pruned sub-history), or None when none applies."""
-    if type(model).step is Register.step and isinstance(model, Register):
+    """A polynomial verdict on ``ops`` (one pruned sub-history), or None when none applies.
+    A built-in register model (register, cas-register, kv) whose sub-history holds only reads
+    and writes is a plain register there, so the register deciders apply whatever its name."""
+    if isinstance(model, Register) and type(model).step in (Register.step, CasRegister.step):
         return _unique_register(ops, model)
     return None
 

@@ -53,6 +53,26 @@ class _Nil:
 NIL = _Nil()
 
 
+class _Bool:
+    """JSON true or false as a model value. Python's ``True == 1`` would make a read of 1 match
+    a write of true, a set hold one of the two, and keys 1 and true one register; JSON has no
+    such equality, so frozen values keep booleans apart from numbers."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "true" if self.value else "false"
+
+    def __reduce__(self) -> str:
+        return "TRUE" if self.value else "FALSE"
+
+
+TRUE, FALSE = _Bool(True), _Bool(False)
+
+
 class _Map(tuple):
     """A frozen dict: its (key, value) pairs in a canonical order. It never equals a frozen
     list, not even a list of the same pairs."""
@@ -70,12 +90,17 @@ class _Map(tuple):
 
 
 def freeze(v: Any) -> Hashable:
-    """A hashable, equality-preserving form of a JSON-like value (None becomes :data:`NIL`)."""
+    """A hashable form of a JSON-like value that is equal exactly when the JSON values are
+    equal: None becomes :data:`NIL`, booleans :data:`TRUE` and :data:`FALSE` (never equal to
+    a number), lists tuples and dicts :class:`_Map`. Numbers compare by value, as JSON has one
+    number type: 1 and 1.0 are the same value (and the same key)."""
     t = type(v)
     if t is int or t is str or t is _Nil:  # the common case, first: it runs in every step
         return v
     if v is None:
         return NIL
+    if t is bool:
+        return TRUE if v else FALSE
     if isinstance(v, list):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
@@ -87,16 +112,31 @@ def freeze(v: Any) -> Hashable:
     return v
 
 
+def thaw(v: Hashable) -> Any:
+    """The JSON-like value a frozen one stands for (the inverse of :func:`freeze`)."""
+    if v is NIL:
+        return None
+    if isinstance(v, _Bool):
+        return v.value
+    if isinstance(v, _Map):
+        return {k: thaw(x) for k, x in v}
+    if isinstance(v, tuple):
+        return [thaw(x) for x in v]
+    return v
+
+
+def json_text(v: Any) -> str:
+    """A value's (or frozen value's) JSON text: distinct for distinct JSON values, so it names
+    a key unambiguously ("1" and 1, "None" and null, "True" and true print differently)."""
+    return json.dumps(thaw(v), default=str)
+
+
 def show(v: Any) -> str:
     """A value as a person reads it: JSON, with nil for None."""
     if v is None or v is NIL:
         return "nil"
-    if isinstance(v, _Map):
-        v = dict(v)
-    elif isinstance(v, tuple):
-        v = list(v)
     try:
-        return json.dumps(v, default=str)
+        return json_text(v)
     except (TypeError, ValueError):
         return str(v)
 
@@ -147,11 +187,11 @@ class Model:
                            f"another --model")
 
     def partition(self, ops: list[Op]) -> dict[Hashable, list[Op]]:
-        """Independent sub-histories, by key (ops without a key form the ``None`` group)."""
+        """Independent sub-histories, by key compared as JSON values (:func:`freeze`; ops
+        without a key form the :data:`NIL` group)."""
         parts: dict[Hashable, list[Op]] = {}
         for op in ops:
-            key = op.key if isinstance(op.key, (str, int, float, bool, type(None))) else freeze(op.key)
-            parts.setdefault(key, []).append(op)
+            parts.setdefault(freeze(op.key), []).append(op)
         return parts
 
     def constrains(self, op: Op) -> bool:
@@ -362,7 +402,7 @@ class Counter(Model):
             return state + op.value
         if op.f == "increment":
             return state + 1
-        if self.constrains(op) and op.output != state:
+        if self.constrains(op) and freeze(op.output) != state:
             return None
         return state
 
@@ -411,6 +451,9 @@ class Mutex(Model):
     noun = "the lock"
     ops = ("acquire", "release")
     default_initial = False
+
+    def init(self):
+        return bool(self.initial)  # held or not: a Python bool, never compared with a value
 
     def step(self, state, op):
         if op.f == "acquire":
