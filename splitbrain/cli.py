@@ -105,7 +105,8 @@ def test_command(test_count: int, **options: object) -> None:
               type=click.Choice(["auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv"]),
               help="History format (auto detects it).")
 @click.option("--model", default=None,
-              help="register, cas-register, kv, kv-append, set, counter, queue, mutex "
+              help="register, cas-register, kv, kv-append, set, counter, queue, mutex, "
+                   "multi-register "
                    "(default: the format's, else cas-register).")
 @click.option("--initial", default=None, metavar="JSON", help="The initial value, as JSON.")
 @click.option("--nil-reads", type=click.Choice(["strict", "unconstrained"]), default=None,

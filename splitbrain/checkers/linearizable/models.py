@@ -22,7 +22,7 @@ A model is a small class (DESIGN.md, "Checkers"):
   then prunes states that a read it must reach before any reset could never accept.
 
 Built-ins (``MODELS``): register, cas-register, kv, kv-append, set, counter, queue (fifo),
-mutex. Options common to all: ``initial`` (the initial value) and ``nil_reads`` ("strict", or
+mutex, multi-register (Knossos's transactions over several registers). Options common to all: ``initial`` (the initial value) and ``nil_reads`` ("strict", or
 "unconstrained": Knossos's convention that a read of nil is always legal).
 """
 
@@ -104,12 +104,17 @@ def freeze(v: Any) -> Hashable:
     if isinstance(v, list):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
-        pairs = [(k, freeze(x)) for k, x in v.items()]
-        try:
-            return _Map(sorted(pairs))
-        except TypeError:  # keys of mixed types (EDN maps): any fixed order will do
-            return _Map(sorted(pairs, key=lambda kv: (type(kv[0]).__name__, repr(kv[0]))))
+        return _map_of((k, freeze(x)) for k, x in v.items())
     return v
+
+
+def _map_of(pairs: Any) -> _Map:
+    """A frozen map of (key, frozen value) pairs, in the canonical order."""
+    pairs = list(pairs)
+    try:
+        return _Map(sorted(pairs))
+    except TypeError:  # keys of mixed types (EDN maps): any fixed order will do
+        return _Map(sorted(pairs, key=lambda kv: (type(kv[0]).__name__, repr(kv[0]))))
 
 
 def thaw(v: Hashable) -> Any:
@@ -460,12 +465,76 @@ class Mutex(Model):
             return True if not state else None
         return False if state else None
 
+    def describe_op(self, op):
+        return op.f + (" (crashed)" if op.type == "info" else "")
+
     def describe_state(self, state):
         return "held" if state else "free"
 
 
+class MultiRegister(Model):
+    """Knossos's multi-register: registers by key, read and written by transactions. An op is
+    ``txn`` whose value is a list of micro-ops ``[f, k, v]`` with f ``read``/``r`` or
+    ``write``/``w``; an ok txn's completion carries the values its reads returned (an ``info``
+    txn's writes may take effect, its reads constrain nothing). ``initial`` is a map of keys to
+    values (default: every register nil). A txn touches several keys, so the history is one
+    sub-history, not one per key."""
+
+    name = "multi-register"
+    noun = "the state of the registers"
+    ops = ("txn",)
+    default_initial: Any = None
+    _READS, _WRITES = ("read", "r"), ("write", "w")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if not isinstance(self.initial, (dict, type(None))):
+            raise BadInput(f"--initial {show(self.initial)} is not a map; the multi-register "
+                           f"model starts from a map of keys to values, e.g. '{{\"x\": 0}}'")
+
+    def init(self):
+        return freeze(self.initial or {})
+
+    def check_op(self, op):
+        super().check_op(op)
+        for micro in (op.value, op.output) if op.type == "ok" else (op.value,):
+            if not isinstance(micro, list) or not all(
+                    isinstance(m, list) and len(m) == 3 and m[0] in self._READS + self._WRITES
+                    for m in micro):
+                raise BadInput(f"txn at index {op.index} has value {show(micro)}; a "
+                               f"multi-register txn is a list of [read k v] or [write k v]")
+
+    def partition(self, ops):
+        return {NIL: list(ops)} if ops else {}
+
+    def _micro_ops(self, op: Op) -> list:
+        return op.output if op.type == "ok" else op.value
+
+    def relevant(self, op):
+        return op.type == "ok" or any(m[0] in self._WRITES for m in op.value)
+
+    def step(self, state, op):
+        registers = dict(state)
+        for f, k, v in self._micro_ops(op):
+            k = freeze(k)
+            if f in self._WRITES:
+                registers[k] = freeze(v)
+            elif op.type == "ok" and not (self.nil_reads == "unconstrained" and v is None) \
+                    and registers.get(k, NIL) != freeze(v):
+                return None
+        return _map_of(registers.items())
+
+    def behaviour(self, op):
+        return (op.type == "ok", freeze(self._micro_ops(op)))
+
+    def describe_op(self, op):
+        crashed = " (crashed)" if op.type == "info" else ""
+        return f"txn {show(self._micro_ops(op))}{crashed}"
+
+
 MODELS: dict[str, type[Model]] = {
-    cls.name: cls for cls in (Register, CasRegister, KV, KVAppend, SetModel, Counter, Queue, Mutex)
+    cls.name: cls for cls in (Register, CasRegister, KV, KVAppend, SetModel, Counter, Queue, Mutex,
+                              MultiRegister)
 }
 MODELS["fifo"] = Queue
 
