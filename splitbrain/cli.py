@@ -113,33 +113,41 @@ def test_command(test_count: int, **options: object) -> None:
               help="unconstrained: a read of nil is always legal (Knossos's convention).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="S", help="Seconds per file before the verdict is unknown.")
+@click.option("--consistency", type=click.Choice(["strong"]), default=None,
+              help="strong: leave out reads marked consistency: eventual.")
 @click.option("--json", "as_json", is_flag=True, help="Print each file's Result as JSON.")
 @click.option("--report", "report_path", default=None, metavar="OUT.html",
               help="Also write an HTML report of the (one) history checked.")
 def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: str | None,
-                  nil_reads: str | None, time_limit: float | None, as_json: bool,
-                  report_path: str | None) -> None:
+                  nil_reads: str | None, time_limit: float | None, consistency: str | None,
+                  as_json: bool, report_path: str | None) -> None:
     """Check histories for linearizability: our JSONL, Jepsen EDN, Porcupine logs. A run
-    directory (e.g. store/latest) is re-judged with its test's checkers and options."""
+    directory (e.g. store/latest), or its history.jsonl unless --model is given, is re-judged
+    with its test's checkers and options."""
     import json
     import os
 
     from splitbrain.checkers.result import merge_validity
-    from splitbrain.checkfile import check_file, summary
+    from splitbrain.checkfile import check_file, run_dir_of, summary
 
     if report_path and len(files) != 1:
         raise BadInput("--report writes one report; check one history at a time to report "
                        "each of them.")
     verdicts = []
     for path in files:
-        if os.path.isdir(path):  # a stored run: judged again as its test was
+        run_dir = path if os.path.isdir(path) else None if model else run_dir_of(path)
+        if run_dir is not None:  # a stored run: judged again as its test was
             from splitbrain.harness.testrun import recheck, summary as run_summary
 
-            result = recheck(path)[1]
-            lines = [f"{path}:", *run_summary(result)]
+            result = recheck(run_dir)[1]
+            said = "" if run_dir == path else (
+                " judged with its run's checkers and options (test.json beside it); pass "
+                "--model to check it for linearizability alone")
+            lines = [f"{path}:{said}", *run_summary(result)]
         else:
             result = check_file(path, fmt=fmt, model=model, initial=initial,
-                                nil_reads=nil_reads, time_limit=time_limit)
+                                nil_reads=nil_reads, time_limit=time_limit,
+                                consistency=consistency)
             lines = summary(path, result)
         verdicts.append(result.valid)
         if as_json:
@@ -149,7 +157,7 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
         if report_path:
             from splitbrain.reports import write_check_report
 
-            click.echo(f"report: {write_check_report(path, result, report_path, fmt=fmt)}",
+            click.echo(f"report: {write_check_report(run_dir or path, result, report_path, fmt=fmt)}",
                        err=as_json)
     sys.exit(exit_code_for(merge_validity(*verdicts)))
 

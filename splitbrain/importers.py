@@ -125,22 +125,34 @@ def parse_edn(text: str, path: str | os.PathLike | None = None) -> History:
         forms = forms[0]
     events = []
     for i, d in enumerate(forms):
-        if not isinstance(d, dict):
+        if type(d) is not dict:
             raise HistoryError(f"holds {edn.one_line(d)!r} as its op number {i + 1}, which is "
                                f"not a map; a Jepsen history is a sequence of op maps", path=path)
-        missing = [k for k in ("type", "process", "f") if k not in d]
-        if missing:
-            raise HistoryError(f"op number {i + 1} lacks {', '.join(':' + k for k in missing)}",
-                               path=path)
-        source_time = d.get("time")
+        get = d.get
+        typ, process, f = get("type"), get("process"), get("f")
+        if typ is None or process is None or f is None:
+            missing = [k for k in ("type", "process", "f") if k not in d]
+            if missing:
+                raise HistoryError(f"op number {i + 1} lacks "
+                                   f"{', '.join(':' + k for k in missing)}", path=path)
+        source_time, node, consistency, error = get("time"), get("node"), \
+            get("consistency"), get("error")
         events.append(Event(
-            type=str(d["type"]), process=d["process"], f=str(d["f"]), value=d.get("value"),
-            time=i, key=d.get("key"), node=_str_or_none(d.get("node")),
-            consistency=_str_or_none(d.get("consistency")), error=_error_text(d.get("error")),
-            meta=None if source_time is None else {"time": source_time}))
-    starts = [n for n, line in enumerate(text.splitlines(), start=1)
-              if line.lstrip(" \t[(").startswith("{")]
-    return _finish(events, starts if len(starts) == len(events) else None, path)
+            str(typ), process, str(f), get("value"), i, -1, get("key"),
+            None if node is None else str(node),
+            None if consistency is None else str(consistency),
+            None if error is None else _error_text(error),
+            None if source_time is None else {"time": source_time}))
+    if not events:
+        raise HistoryError("holds no events; a history needs at least one", path=path)
+    try:  # the source lines of the events are worth finding only for an error message
+        return History(validate(events, path=path))
+    except HistoryError:
+        starts = [n for n, line in enumerate(text.splitlines(), start=1)
+                  if line.lstrip(" \t[(").startswith("{")]
+        if len(starts) != len(events):
+            raise
+        return History(validate(events, path=path, lines=starts))
 
 
 def _finish(events: list[Event], lines: list[int] | None,
@@ -178,10 +190,6 @@ def _error_text(error: Any) -> str | None:
     if isinstance(error, list):
         return " ".join(edn.one_line(e) for e in error if e is not None) or None
     return edn.one_line(error)
-
-
-def _str_or_none(v: Any) -> str | None:
-    return None if v is None else str(v)
 
 
 def _unescape(s: str) -> str:
