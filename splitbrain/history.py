@@ -159,49 +159,53 @@ def validate(events: Iterable[Event], *, path: str | os.PathLike | None = None,
     open_by_process: dict[Any, Event] = {}
     last_time = -INFINITY
     for i, ev in enumerate(events):
-        problem = _broken_rule(ev, i, last_time, open_by_process)
-        if problem is not None:
-            raise HistoryError(problem, path=path, line=lines[i] if lines is not None else None)
+        # One pass of cheap tests; the sentence is built only for a broken rule.
+        t, p = type(ev.time), type(ev.process)
+        if (ev.type not in TYPES or not (t is int or t is float) or not (p is int or p is str)
+                or type(ev.f) is not str or not math.isfinite(ev.time) or ev.time < last_time
+                or (ev.index != -1 and ev.index != i)):
+            raise HistoryError(_broken_rule(ev, i, last_time), path=path,
+                               line=lines[i] if lines is not None else None)
         last_time = ev.time
         if ev.index == -1:
             ev.index = i
         out.append(ev)
+        if ev.process == NEMESIS:
+            continue
+        problem = None
+        if ev.type == "invoke":
+            prev = open_by_process.get(ev.process)
+            if prev is None:
+                open_by_process[ev.process] = ev
+            else:
+                problem = (f"process {ev.process} invokes {ev.f!r} while its {prev.f!r} "
+                           f"(index {prev.index}) is still open")
+        else:
+            inv = open_by_process.pop(ev.process, None)
+            if inv is None:
+                problem = (f"{ev.type} completion of {ev.f!r} by process {ev.process} has no "
+                           f"open invocation")
+            elif inv.f != ev.f:
+                problem = (f"{ev.type} completion of {ev.f!r} by process {ev.process} does not "
+                           f"match its open invocation of {inv.f!r} (index {inv.index})")
+        if problem is not None:
+            raise HistoryError(problem, path=path, line=lines[i] if lines is not None else None)
     return out
 
 
-def _broken_rule(ev: Event, i: int, last_time: float, open_by_process: dict[Any, Event]
-                 ) -> str | None:
-    """The rule event number ``i`` breaks, or None; pairs it in ``open_by_process``."""
+def _broken_rule(ev: Event, i: int, last_time: float) -> str:
+    """Which of the event's own rules event number ``i`` breaks, as a sentence."""
     if ev.type not in TYPES:
         return f"unknown event type {ev.type!r}; expected one of invoke, ok, fail, info"
-    t = type(ev.time)
-    if not (t is int or t is float) or not math.isfinite(ev.time):
+    if type(ev.time) not in (int, float) or not math.isfinite(ev.time):
         return f"time {ev.time!r} is not a number of nanoseconds"
-    t = type(ev.process)
-    if not (t is int or t is str):
+    if type(ev.process) not in (int, str):
         return f"process {ev.process!r} is neither an integer client id nor a name"
     if type(ev.f) is not str:
         return f"operation name f {ev.f!r} is not a string"
     if ev.time < last_time:
         return f"time goes backwards ({ev.time} after {last_time})"
-    if ev.index != -1 and ev.index != i:
-        return f"index {ev.index} is out of sequence; expected {i}"
-    if ev.process == NEMESIS:
-        return None
-    if ev.type == "invoke":
-        prev = open_by_process.get(ev.process)
-        if prev is not None:
-            return (f"process {ev.process} invokes {ev.f!r} while its {prev.f!r} "
-                    f"(index {prev.index}) is still open")
-        open_by_process[ev.process] = ev
-        return None
-    inv = open_by_process.pop(ev.process, None)
-    if inv is None:
-        return f"{ev.type} completion of {ev.f!r} by process {ev.process} has no open invocation"
-    if inv.f != ev.f:
-        return (f"{ev.type} completion of {ev.f!r} by process {ev.process} does not match its "
-                f"open invocation of {inv.f!r} (index {inv.index})")
-    return None
+    return f"index {ev.index} is out of sequence; expected {i}"
 
 
 def pair(events: list[Event], *, include_nemesis: bool = False) -> list[Op]:
