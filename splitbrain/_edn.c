@@ -91,7 +91,13 @@ static PyObject *read_map(Reader *r) {
             if (!frozen) { Py_CLEAR(d); break; }
             key = frozen;
         }
-        if (PyDict_SetItem(d, key, PyList_GET_ITEM(items, k + 1)) < 0) Py_CLEAR(d);
+        if (PyDict_SetItem(d, key, PyList_GET_ITEM(items, k + 1)) < 0) {
+            Py_CLEAR(d);  /* an unhashable key (a map): the reference reader says what */
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Clear();
+                fail(r, "an unhashable map key");
+            }
+        }
         Py_XDECREF(frozen);
     }
     Py_DECREF(items);

@@ -32,6 +32,10 @@ class EdnError(ValueError):
     """The text is not EDN; the message is the reference reader's, on one line."""
 
 
+class UnusableEdn(EdnError):
+    """The text is EDN, but holds what plain data cannot: a map inside a map key."""
+
+
 def loads_all(text: str) -> list[Any]:
     """Every top-level form of ``text`` as plain data (see the module docstring); raises
     EdnError when the text is not valid EDN."""
@@ -63,7 +67,13 @@ def plain(v: Any) -> Any:
 
 def _plain_key(k: Any) -> Any:
     k = plain(k)
-    return tuple(k) if isinstance(k, list) else k
+    k = tuple(k) if isinstance(k, list) else k
+    try:
+        hash(k)
+    except TypeError:
+        raise UnusableEdn(f"a map key holds a map ({one_line(k)}); a key must be a value, "
+                          f"a vector or a set of values") from None
+    return k
 
 
 def one_line(x: Any) -> str:

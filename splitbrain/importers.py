@@ -118,6 +118,8 @@ def parse_edn(text: str, path: str | os.PathLike | None = None) -> History:
     as ``meta["time"]``."""
     try:
         forms = edn.loads_all(text)
+    except edn.UnusableEdn as e:
+        raise HistoryError(f"holds EDN splitbrain cannot use: {e}", path=path) from None
     except edn.EdnError as e:
         raise HistoryError(f"is not valid EDN ({e}); the file may be truncated",
                            path=path) from None

@@ -146,3 +146,10 @@ def test_malformed_edn_is_one_sentence(tmp_path, capsys, text):
     assert r.exit_code == 254 and r.output == ""
     [line] = r.err.strip().splitlines()
     assert "history.edn: is not valid EDN (" in line and "the file may be truncated" in line
+
+
+@pytest.mark.parametrize("text", ["[{{:a 1} 2}]", "[{[{:a 1}] 2}]"])
+def test_a_map_key_that_is_a_map_is_one_sentence(tmp_path, capsys, text):
+    r = check(tmp_path, capsys, text)
+    assert r.exit_code == 254 and r.output == ""
+    assert "holds EDN splitbrain cannot use: a map key holds a map" in r.err
