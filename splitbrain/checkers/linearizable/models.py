@@ -477,8 +477,9 @@ class MultiRegister(Model):
     ``txn`` whose value is a list of micro-ops ``[f, k, v]`` with f ``read``/``r`` or
     ``write``/``w``; an ok txn's completion carries the values its reads returned (an ``info``
     txn's writes may take effect, its reads constrain nothing). ``initial`` is a map of keys to
-    values (default: every register nil). A txn touches several keys, so the history is one
-    sub-history, not one per key."""
+    values (default: every register nil). A read of nil follows ``nil_reads`` (Knossos always
+    treats it as unconstrained: pass "unconstrained" to match). A txn touches several keys, so
+    the history is one sub-history, not one per key."""
 
     name = "multi-register"
     noun = "the state of the registers"
