@@ -278,3 +278,58 @@ def test_compiled_lookahead_walk_agrees_with_python_walk(history):
         search_module._compiled_walk = compiled_walk
     assert (with_c.valid, with_c.stuck, with_c.explored) == \
         (with_python.valid, with_python.stuck, with_python.explored)
+
+
+class JsonMultiRegister(Model):
+    """The brute force's own multi-register: the state is the JSON text of the map."""
+
+    name = "json-multi-register"
+    ops = ("txn",)
+
+    def init(self):
+        return json.dumps({}, sort_keys=True)
+
+    def step(self, state, op):
+        registers = json.loads(state)
+        for f, k, v in (op.output if op.type == "ok" else op.value):
+            if f == "w":
+                registers[k] = v
+            elif op.type == "ok" and json.dumps(registers.get(k)) != json.dumps(v):
+                return None
+        return json.dumps(registers, sort_keys=True)
+
+
+@st.composite
+def txn_histories(draw):
+    """Up to 6 txns of 1-2 micro-ops over registers x and y, from up to 3 processes; reads
+    return values drawn at random (so many histories are illegal)."""
+    values = st.sampled_from([None, 1, 2, True])
+    micro = st.tuples(st.sampled_from(["r", "w"]), st.sampled_from(["x", "y"]), values)
+    events, open_ops, next_process = [], {}, 0
+    n = draw(st.integers(1, 6))
+    while n or open_ops:
+        if open_ops and (not n or len(open_ops) == 3 or draw(st.booleans())):
+            p = draw(st.sampled_from(sorted(open_ops)))
+            txn = open_ops.pop(p)
+            kind = draw(st.sampled_from(["ok", "ok", "info", "fail"]))
+            done = [[f, k, draw(values) if f == "r" else v] for f, k, v in txn]
+            events.append(Event(kind, p, "txn", done if kind == "ok" else None))
+            next_process += kind == "info"
+        elif len(open_ops) < 3:
+            p = next_process + draw(st.integers(0, 2))
+            if p in open_ops:
+                continue
+            txn = [[f, k, None if f == "r" else v] for f, k, v in
+                   draw(st.lists(micro, min_size=1, max_size=2))]
+            open_ops[p] = txn
+            events.append(Event("invoke", p, "txn", txn))
+            n -= 1
+    for i, ev in enumerate(events):
+        ev.time = i
+    return History(validate(events))
+
+
+@SETTINGS
+@given(txn_histories())
+def test_multi_register_agrees_with_brute_force(history):
+    assert check(history, "multi-register").valid == brute_force(history, JsonMultiRegister())
