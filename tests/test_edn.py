@@ -100,3 +100,13 @@ def test_malformed_text_gets_the_reference_readers_message(monkeypatch):
     with pytest.raises(edn.EdnError) as reference_only:
         edn.loads_all("[{:a 1}")
     assert str(compiled.value) == str(reference_only.value)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('[](){}#_:;"\\,. \n-+0123456789eEMNanil/trufs')),
+               max_size=40))
+def test_compiled_reader_returns_or_refuses_any_text(text):
+    try:
+        compiled()(text)
+    except ValueError:
+        pass  # refused: loads_all asks the reference reader
