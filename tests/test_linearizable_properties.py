@@ -226,6 +226,23 @@ def test_append_order_rewrite_agrees_with_brute_force(history, data):
     assert check(history, "kv-append").valid == brute_force(history, "kv-append")
 
 
+@SETTINGS
+@given(histories("kv-append", max_ops=8), st.data())
+def test_puts_and_gets_take_the_register_decider_and_agree_with_brute_force(history, data):
+    for ev in history.events:
+        if ev.f == "append":
+            ev.f = "put"
+    history = _unique_append(history)
+    _match_completion_values(history)
+    tokens = sorted({ev.value for ev in history.events if ev.f == "put" and ev.value})
+    for ev in history.events:
+        if ev.type == "ok" and ev.f == "get":
+            ev.value = data.draw(st.sampled_from([""] + tokens))
+    r = check(history, "kv-append")
+    assert r.valid == brute_force(history, "kv-append")
+    assert r.details["keys"]["null"]["decider"] == "unique-values"
+
+
 def _match_completion_values(history):
     opened = {}
     for ev in history.events:

@@ -2,7 +2,7 @@
 
 Unique-value registers (Gibbons and Korach 1997; the zone formulation of Golab, Li and Shah,
 "Analyzing consistency properties for fun and profit", PODC 2011). Applies to a register
-sub-history of reads and writes (after pruning, so every remaining crashed write was observed
+sub-history of reads and writes (or kv-append's gets and puts) (after pruning, so every remaining crashed write was observed
 and took effect) in which every written value is distinct and differs from the initial value.
 The *cluster* of a value is its write plus the reads that returned it (the initial value has a
 virtual write before everything). Its zone runs from the earliest return in the cluster (low)
@@ -19,10 +19,12 @@ by :mod:`.reduce`, where the search meets at most one legal cas per state.)
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Hashable
 
-from splitbrain.checkers.linearizable.models import CasRegister, Model, Register, freeze, show
+from splitbrain.checkers.linearizable.models import (CasRegister, KVAppend, Model, Register,
+                                                     freeze, show)
 from splitbrain.checkers.linearizable.search import ret_position
 from splitbrain.history import Op
 
@@ -44,9 +46,16 @@ class Decision:
 def decide(ops: list[Op], model: Model) -> Decision | None:
     """A polynomial verdict on ``ops`` (one pruned sub-history), or None when none applies.
     A built-in register model (register, cas-register, kv) whose sub-history holds only reads
-    and writes is a plain register there, so the register deciders apply whatever its name."""
+    and writes is a plain register there, and so is kv-append's with only gets and puts, so the
+    register deciders apply whatever the model's name."""
     if isinstance(model, Register) and type(model).step in (Register.step, CasRegister.step):
-        return _unique_register(ops, model)
+        return _unique_register(ops, model.init())
+    if type(model) is KVAppend and not any(op.f == "append" for op in ops):
+        # puts and gets alone: a register of strings (positions kept, so culprits still point
+        # at the original ops)
+        renamed = {"put": "write", "get": "read"}
+        return _unique_register([dataclasses.replace(op, f=renamed[op.f]) if op.f in renamed
+                                 else op for op in ops], model.init())
     return None
 
 
@@ -71,10 +80,9 @@ def _desc(ops: list[Op], pos: int | None) -> str:
     return f"{what} (op {op.index})"
 
 
-def _unique_register(ops: list[Op], model: Register) -> Decision | None:
+def _unique_register(ops: list[Op], initial: Hashable) -> Decision | None:
     if any(op.f not in ("read", "write") for op in ops):
         return None
-    initial = model.init()
     writer: dict[Hashable, int] = {}
     for pos, op in enumerate(ops):
         if op.f == "write":
