@@ -55,3 +55,9 @@ def test_eventual_reads_judged_elsewhere_are_named_with_the_way_out(run_dir, tmp
             f"linearizability too; pass --consistency strong to leave them out") in out
     code, out = run(capsys, str(copy), "--consistency", "strong")
     assert "note:" not in out and code == 0
+
+
+def test_a_report_of_a_runs_history_is_the_runs_report(run_dir, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    run(capsys, str(run_dir / store.HISTORY_FILE), "--report", str(out))
+    assert "(checked again)" in out.read_text()
