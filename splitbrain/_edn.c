@@ -185,7 +185,9 @@ static PyObject *read_number(Reader *r, Py_ssize_t end) {
     int is_float = 0;
     if (k < len && t[k] == '.') {
         is_float = 1; k++;
+        Py_ssize_t frac = k;
         while (k < len && t[k] >= '0' && t[k] <= '9') k++;
+        if (k == frac) return fail(r, "a decimal point without digits");
     }
     if (k < len && (t[k] == 'e' || t[k] == 'E')) {
         is_float = 1; k++;
