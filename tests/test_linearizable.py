@@ -331,3 +331,16 @@ def test_a_failing_window_names_each_op_once(monkeypatch):
           ("invoke", 0, "read", None), ("ok", 0, "read", 1))
     [a] = check(h, "register").anomalies
     assert a["ops"] == [0, 2, 4]
+
+
+def test_the_deciders_explanation_names_kv_appends_own_ops(monkeypatch):
+    import splitbrain.checkers.linearizable.checker as checker
+
+    monkeypatch.setattr(checker, "EXPLAIN_MAX_OPS", 0)  # the decider's own explanation
+    h = H(("invoke", 0, "put", "a"), ("ok", 0, "put", "a"),
+          ("invoke", 0, "put", "b"), ("ok", 0, "put", "b"),
+          ("invoke", 0, "get", None), ("ok", 0, "get", "a"))
+    r = check(h, "kv-append")
+    assert r.details["keys"]["null"]["decider"] == "unique-values"
+    [a] = r.anomalies
+    assert 'put "b" (op 2)' in a["explanation"] and 'get -> "a" (op 4)' in a["explanation"]

@@ -19,7 +19,6 @@ by :mod:`.reduce`, where the search meets at most one legal cas per state.)
 from __future__ import annotations
 
 import bisect
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Hashable
 
@@ -48,15 +47,14 @@ def decide(ops: list[Op], model: Model) -> Decision | None:
     A built-in register model (register, cas-register, kv) whose sub-history holds only reads
     and writes is a plain register there, and so is kv-append's with only gets and puts, so the
     register deciders apply whatever the model's name."""
-    if isinstance(model, Register) and type(model).step in (Register.step, CasRegister.step):
+    if (isinstance(model, Register) and type(model).step in (Register.step, CasRegister.step)) \
+            or type(model) is KVAppend:
         return _unique_register(ops, model.init())
-    if type(model) is KVAppend and not any(op.f == "append" for op in ops):
-        # puts and gets alone: a register of strings (positions kept, so culprits still point
-        # at the original ops)
-        renamed = {"put": "write", "get": "read"}
-        return _unique_register([dataclasses.replace(op, f=renamed[op.f]) if op.f in renamed
-                                 else op for op in ops], model.init())
     return None
+
+
+# A register's reads and writes, under the names of register and kv-append models.
+READS, WRITES = ("read", "get"), ("write", "put")
 
 
 _START = -1.0
@@ -67,7 +65,7 @@ def _extremes(ops: list[Op], members: list[int]) -> tuple[int | None, int | None
     of the initial value, which finished before everything)."""
     first = min(members, key=lambda p: ret_position(ops[p]), default=None)
     last = max(members, key=lambda p: ops[p].index, default=None)
-    if first is not None and not any(ops[p].f == "write" for p in members):
+    if first is not None and not any(ops[p].f in WRITES for p in members):
         first = None  # the initial value's cluster: its virtual write finished first
     return first, last
 
@@ -76,16 +74,16 @@ def _desc(ops: list[Op], pos: int | None) -> str:
     if pos is None:
         return "the start (the initial value)"
     op = ops[pos]
-    what = f"write {show(op.value)}" if op.f == "write" else f"read -> {show(op.output)}"
+    what = f"{op.f} {show(op.value)}" if op.f in WRITES else f"{op.f} -> {show(op.output)}"
     return f"{what} (op {op.index})"
 
 
 def _unique_register(ops: list[Op], initial: Hashable) -> Decision | None:
-    if any(op.f not in ("read", "write") for op in ops):
-        return None
+    if any(op.f not in READS and op.f not in WRITES for op in ops):
+        return None  # a cas or an append
     writer: dict[Hashable, int] = {}
     for pos, op in enumerate(ops):
-        if op.f == "write":
+        if op.f in WRITES:
             v = freeze(op.value)
             if v in writer or v == initial:
                 return None
@@ -96,7 +94,7 @@ def _unique_register(ops: list[Op], initial: Hashable) -> Decision | None:
     for v, pos in writer.items():
         zones[v] = [ret_position(ops[pos]), float(ops[pos].index), [pos]]
     for pos, op in enumerate(ops):
-        if op.f != "read":
+        if op.f not in READS:
             continue
         v = freeze(op.output)
         if v == initial and v not in zones:
