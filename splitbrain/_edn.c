@@ -15,6 +15,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,33 @@ static Py_ssize_t token_end(Reader *r, Py_ssize_t from) {
 }
 
 static PyObject *read_form(Reader *r);
+
+/* Keywords repeat (:type :invoke :f :read on every op): a small cache hands out one str per
+   name, which saves decoding it again and lets dicts reuse its cached hash. Bounded: one str
+   per slot, replaced on a collision. */
+#define KW_SLOTS 1024
+#define KW_MAX_LEN 48
+static PyObject *kw_cache[KW_SLOTS];
+
+static PyObject *keyword(const char *t, Py_ssize_t len) {
+    if (len > KW_MAX_LEN) return PyUnicode_DecodeUTF8(t, len, "strict");
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t k = 0; k < len; k++) h = (h ^ (unsigned char)t[k]) * 16777619u;
+    PyObject **slot = &kw_cache[h & (KW_SLOTS - 1)];
+    if (*slot) {
+        Py_ssize_t n;
+        const char *u = PyUnicode_AsUTF8AndSize(*slot, &n);
+        if (u && n == len && !memcmp(u, t, (size_t)len)) {
+            Py_INCREF(*slot);
+            return *slot;
+        }
+    }
+    PyObject *s = PyUnicode_DecodeUTF8(t, len, "strict");
+    if (!s) return NULL;
+    Py_XSETREF(*slot, s);
+    Py_INCREF(s);
+    return s;
+}
 
 /* Forms up to ``close``; the caller has consumed the opening bracket. */
 static PyObject *read_seq(Reader *r, char close) {
@@ -256,7 +284,7 @@ static PyObject *read_form(Reader *r) {
     Py_ssize_t len = end - r->i;
     if (c == ':') {
         if (len < 2) { v = fail(r, "an empty keyword"); goto out; }
-        v = PyUnicode_DecodeUTF8(t + 1, len - 1, "strict");
+        v = keyword(t + 1, len - 1);
         r->i = end;
         goto out;
     }
