@@ -38,8 +38,8 @@ def brute_force(history: History | list, model_name: str | Model, **options) -> 
 
 
 # Keys and values that Python's == or str() would confuse, though JSON tells them apart.
-ALIKE_KEYS = [1, "1", True, None, "None", "true"]
-ALIKE_VALUES = [1, "1", True, 0, False, None, "null"]
+ALIKE_KEYS = [1, "1", True, None, "None", "true", 1.5, "1.5", [1, 2], "(1, 2)"]
+ALIKE_VALUES = [1, "1", True, 0, False, None, "null", 1.5, "1.5"]
 
 
 @st.composite
