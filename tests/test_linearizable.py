@@ -134,6 +134,12 @@ def test_unknown_model_or_op_is_bad_input():
     ("kv-append", [("invoke", 0, "append", 1), ("ok", 0, "append", 1)], None, "takes a string"),
     ("kv-append", [("invoke", 0, "append", "a"), ("ok", 0, "append", "a")], 5, "not a string"),
     ("queue", [("invoke", 0, "enqueue", 1), ("ok", 0, "enqueue", 1)], 3, "is not a list"),
+    ("multi-register", [("invoke", 0, "txn", [["r", "x", None]]), ("ok", 0, "txn", [["x"]])],
+     None, "a multi-register txn is a list of"),
+    ("multi-register", [("invoke", 0, "txn", [["cas", "x", [1, 2]]]),
+                        ("info", 0, "txn", None)], None, "a multi-register txn is a list of"),
+    ("multi-register", [("invoke", 0, "txn", [["w", "x", 1]]), ("ok", 0, "txn", [["w", "x", 1]])],
+     3, "is not a map"),
 ])
 def test_values_a_model_cannot_hold_are_bad_input(model, rows, initial, rule):
     with pytest.raises(BadInput, match=rule):
