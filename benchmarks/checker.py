@@ -14,8 +14,8 @@ is what the target is judged on. Targets: every checker under 30 s and 2 GiB on 
 Sections: ``eventual`` (the checkers of splitbrain.checkers.policy, one generated history per
 mode/workload) and ``linearizable`` (the Porcupine corpus against Porcupine's own times, EDN
 parse MB/s against edn_format, a cas-register check of a 100,000-op unique-value history with
-crashed writes from its EDN form, and a unique-value register history of up to 100,000 ops). A section is a function returning table
-rows; add yours to SECTIONS.
+crashed writes from its EDN form, and a unique-value register history of up to 100,000 ops).
+A section is a function returning table rows; add yours to SECTIONS.
 """
 
 from __future__ import annotations

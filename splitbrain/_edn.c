@@ -95,7 +95,10 @@ static PyObject *read_seq(Reader *r, char close) {
         if (r->i >= r->n) { Py_DECREF(list); return fail(r, "unexpected end of input"); }
         char c = r->s[r->i];
         if (c == close) { r->i++; return list; }
-        if (c == ']' || c == ')' || c == '}') { Py_DECREF(list); return fail(r, "unmatched closer"); }
+        if (c == ']' || c == ')' || c == '}') {
+            Py_DECREF(list);
+            return fail(r, "unmatched closer");
+        }
         PyObject *x = read_form(r);
         if (!x) { Py_DECREF(list); return NULL; }
         if (x == Py_Ellipsis) { Py_DECREF(x); continue; }  /* a #_ discarded form */
@@ -186,10 +189,16 @@ static PyObject *read_string(Reader *r) {
             }
             if (h >= 0xD800 && h <= 0xDFFF) { free(buf); return fail(r, "a surrogate escape"); }
             k += 4;  /* UTF-8 encode the code point */
-            if (h < 0x80) buf[o++] = (char)h;
-            else if (h < 0x800) { buf[o++] = (char)(0xC0 | (h >> 6)); buf[o++] = (char)(0x80 | (h & 0x3F)); }
-            else { buf[o++] = (char)(0xE0 | (h >> 12)); buf[o++] = (char)(0x80 | ((h >> 6) & 0x3F));
-                   buf[o++] = (char)(0x80 | (h & 0x3F)); }
+            if (h < 0x80) {
+                buf[o++] = (char)h;
+            } else if (h < 0x800) {
+                buf[o++] = (char)(0xC0 | (h >> 6));
+                buf[o++] = (char)(0x80 | (h & 0x3F));
+            } else {
+                buf[o++] = (char)(0xE0 | (h >> 12));
+                buf[o++] = (char)(0x80 | ((h >> 6) & 0x3F));
+                buf[o++] = (char)(0x80 | (h & 0x3F));
+            }
             break;
         }
         default: free(buf); return fail(r, "an unknown string escape");
@@ -288,7 +297,8 @@ static PyObject *read_form(Reader *r) {
         r->i = end;
         goto out;
     }
-    if ((c >= '0' && c <= '9') || ((c == '-' || c == '+') && len > 1 && t[1] >= '0' && t[1] <= '9')) {
+    if ((c >= '0' && c <= '9') ||
+        ((c == '-' || c == '+') && len > 1 && t[1] >= '0' && t[1] <= '9')) {
         v = read_number(r, end);
         goto out;
     }

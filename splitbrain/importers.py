@@ -11,8 +11,9 @@ Formats (``FORMATS``):
 
 Imported events get ``time`` = their position: the file's order is the order of events, as
 Knossos and Jepsen read it (an EDN event's own ``:time`` is metadata, ``meta["time"]``, and may
-go backwards). Our own JSONL keeps the stricter rule that times never decrease. :func:`implied_options` gives the checker
-options a format implies (a Porcupine log names its model). Every error is a
+go backwards). Our own JSONL keeps the stricter rule that times never decrease.
+:func:`implied_options` gives the checker options a format implies (a Porcupine log names its
+model). Every error is a
 :class:`~splitbrain.history.HistoryError` naming the file, the line and what is wrong.
 """
 

@@ -72,7 +72,8 @@ def test_every_key_decided_with_per_key_details():
           ("invoke", 0, "read", None, "c"), ("ok", 0, "read", 3, "c"))
     r = check(h, "cas-register")
     assert r.valid is False
-    assert {k: v["valid"] for k, v in r.details["keys"].items()} == {'"a"': False, '"b"': True, '"c"': False}
+    assert {k: v["valid"] for k, v in r.details["keys"].items()} == \
+        {'"a"': False, '"b"': True, '"c"': False}
     assert sorted(a["key"] for a in r.anomalies) == ["a", "c"]
     assert r.details["model"] == "cas-register" and r.details["keys"]['"b"']["ops"] == 2
 

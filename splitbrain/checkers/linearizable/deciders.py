@@ -2,8 +2,9 @@
 
 Unique-value registers (Gibbons and Korach 1997; the zone formulation of Golab, Li and Shah,
 "Analyzing consistency properties for fun and profit", PODC 2011). Applies to a register
-sub-history of reads and writes (or kv-append's gets and puts) (after pruning, so every remaining crashed write was observed
-and took effect) in which every written value is distinct and differs from the initial value.
+sub-history of reads and writes, or kv-append's gets and puts (after pruning; a crashed write
+that no read observed has a backward zone ending at infinity, which constrains nothing), in
+which every written value is distinct and differs from the initial value.
 The *cluster* of a value is its write plus the reads that returned it (the initial value has a
 virtual write before everything). Its zone runs from the earliest return in the cluster (low)
 to the latest call (high): a *forward* zone when low < high, else a *backward* one. The history
