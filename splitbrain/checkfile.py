@@ -2,7 +2,8 @@
 
 :func:`check_file` loads any supported format and runs the linearizability checker with the
 options the format implies (a Porcupine log names its model) overridden by the user's;
-:func:`run_dir_of` tells a stored run's history.jsonl, which is judged as its run was;
+:func:`run_dir_of` tells whether a file is a stored run's history.jsonl (the command then judges
+it as its run was);
 :func:`summary` renders a Result as the lines the command prints.
 """
 
