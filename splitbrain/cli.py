@@ -122,8 +122,9 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
                   nil_reads: str | None, time_limit: float | None, consistency: str | None,
                   as_json: bool, report_path: str | None) -> None:
     """Check histories for linearizability: our JSONL, Jepsen EDN, Porcupine logs. A run
-    directory (e.g. store/latest), or its history.jsonl unless --model is given, is re-judged
-    with its test's checkers and options."""
+    directory (e.g. store/latest), or its history.jsonl unless a linearizability option
+    (--model, --initial, --nil-reads, --consistency) is given, is re-judged with its test's
+    checkers and options."""
     import json
     import os
 
@@ -135,14 +136,15 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
                        "each of them.")
     verdicts = []
     for path in files:
-        run_dir = path if os.path.isdir(path) else None if model else run_dir_of(path)
+        alone = any(o is not None for o in (model, initial, nil_reads, consistency))
+        run_dir = path if os.path.isdir(path) else None if alone else run_dir_of(path)
         if run_dir is not None:  # a stored run: judged again as its test was
             from splitbrain.harness.testrun import recheck, summary as run_summary
 
             result = recheck(run_dir)[1]
             said = "" if run_dir == path else (
                 " judged with its run's checkers and options (test.json beside it); pass "
-                "--model to check it for linearizability alone")
+                "--model or --consistency to check it for linearizability alone")
             lines = [f"{path}:{said}", *run_summary(result)]
         else:
             result = check_file(path, fmt=fmt, model=model, initial=initial,

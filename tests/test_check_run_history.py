@@ -32,14 +32,16 @@ def test_a_runs_history_is_judged_with_its_runs_checkers(run_dir, capsys):
     assert code == {True: 0, False: 1}.get(expected.valid, 2)
     first, *rest = out.splitlines()
     assert first == (f"{history}: judged with its run's checkers and options (test.json beside "
-                     f"it); pass --model to check it for linearizability alone")
+                     f"it); pass --model or --consistency to check it for linearizability alone")
     assert any(line.startswith("  linearizable ") for line in rest)
     assert rest[-1].startswith("verdict: ")
 
 
-def test_model_checks_a_runs_history_for_linearizability_alone(run_dir, capsys):
+@pytest.mark.parametrize("options", [["--model", "cas-register", "--consistency", "strong"],
+                                     ["--consistency", "strong"]])
+def test_an_option_checks_a_runs_history_for_linearizability_alone(run_dir, capsys, options):
     history = run_dir / store.HISTORY_FILE
-    code, out = run(capsys, str(history), "--model", "cas-register", "--consistency", "strong")
+    code, out = run(capsys, str(history), *options)
     assert out.startswith(f"{history}: linearizable (")
     assert code == 0
 
