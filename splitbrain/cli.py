@@ -135,8 +135,8 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
         raise BadInput("--report writes one report; check one history at a time to report "
                        "each of them.")
     verdicts = []
+    alone = any(o is not None for o in (model, initial, nil_reads, consistency))
     for path in files:
-        alone = any(o is not None for o in (model, initial, nil_reads, consistency))
         run_dir = path if os.path.isdir(path) else None if alone else run_dir_of(path)
         if run_dir is not None:  # a stored run: judged again as its test was
             from splitbrain.harness.testrun import recheck, summary as run_summary
