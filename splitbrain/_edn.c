@@ -59,6 +59,32 @@ static Py_ssize_t token_end(Reader *r, Py_ssize_t from) {
 
 static PyObject *read_form(Reader *r);
 
+static char name_char[256];  /* set by PyInit__edn: the characters plain_name allows */
+
+/* Whether t[0..len) is a symbol's or keyword's name as edn_format reads it: ASCII word
+   characters and .*+!-_?$%&=:#<>@, at most one '/' with characters on both sides (or "/"
+   alone); a symbol does not start with a digit, nor with -, + or . followed by a digit.
+   Anything else (non-ASCII too) is left to the reference reader. */
+static int plain_name(const char *t, Py_ssize_t len, int symbol) {
+    if (len == 0) return 0;
+    if (symbol && len == 1 && t[0] == '/') return 1;
+    Py_ssize_t slashes = 0;
+    for (Py_ssize_t k = 0; k < len; k++) {
+        unsigned char c = (unsigned char)t[k];
+        if (c == '/') {
+            if (++slashes > 1 || k == 0 || k == len - 1) return 0;
+        } else if (!name_char[c]) {
+            return 0;
+        }
+    }
+    if (symbol) {
+        if (t[0] >= '0' && t[0] <= '9') return 0;
+        if (strchr("-+.", t[0]) && len > 1 && t[1] >= '0' && t[1] <= '9') return 0;
+        if (t[0] == ':' || t[0] == '#') return 0;
+    }
+    return 1;
+}
+
 /* Keywords repeat (:type :invoke :f :read on every op): a small cache hands out one str per
    name, which saves decoding it again and lets dicts reuse its cached hash. Bounded: one str
    per slot, replaced on a collision. */
@@ -66,8 +92,14 @@ static PyObject *read_form(Reader *r);
 #define KW_MAX_LEN 48
 static PyObject *kw_cache[KW_SLOTS];
 
-static PyObject *keyword(const char *t, Py_ssize_t len) {
-    if (len > KW_MAX_LEN) return PyUnicode_DecodeUTF8(t, len, "strict");
+static PyObject *new_keyword(Reader *r, const char *t, Py_ssize_t len) {
+    if (!plain_name(t, len, 0)) return fail(r, "an unusual keyword");
+    return PyUnicode_DecodeUTF8(t, len, "strict");
+}
+
+/* A keyword's name as a str (checked with plain_name once, when it enters the cache). */
+static PyObject *keyword(Reader *r, const char *t, Py_ssize_t len) {
+    if (len > KW_MAX_LEN) return new_keyword(r, t, len);
     uint32_t h = 2166136261u;
     for (Py_ssize_t k = 0; k < len; k++) h = (h ^ (unsigned char)t[k]) * 16777619u;
     PyObject **slot = &kw_cache[h & (KW_SLOTS - 1)];
@@ -79,7 +111,7 @@ static PyObject *keyword(const char *t, Py_ssize_t len) {
             return *slot;
         }
     }
-    PyObject *s = PyUnicode_DecodeUTF8(t, len, "strict");
+    PyObject *s = new_keyword(r, t, len);
     if (!s) return NULL;
     Py_XSETREF(*slot, s);
     Py_INCREF(s);
@@ -214,11 +246,13 @@ static PyObject *read_string(Reader *r) {
 static PyObject *read_number(Reader *r, Py_ssize_t end) {
     const char *t = r->s + r->i;
     Py_ssize_t len = end - r->i, k = 0;
-    if (t[len - 1] == 'N' || t[len - 1] == 'M') len--;
+    if (t[len - 1] == 'M') return fail(r, "a BigDecimal");  /* edn_format: a Decimal */
+    if (t[len - 1] == 'N') len--;
     if (k < len && (t[k] == '+' || t[k] == '-')) k++;
     Py_ssize_t digits = k;
     while (k < len && t[k] >= '0' && t[k] <= '9') k++;
     if (k == digits) return fail(r, "a bad number");
+    int leading_zero = t[digits] == '0' && k - digits > 1;
     int is_float = 0;
     if (k < len && t[k] == '.') {
         is_float = 1; k++;
@@ -233,7 +267,8 @@ static PyObject *read_number(Reader *r, Py_ssize_t end) {
         while (k < len && t[k] >= '0' && t[k] <= '9') k++;
         if (k == e) return fail(r, "a bad exponent");
     }
-    if (k != len || (t[end - r->i - 1] == 'N' && is_float)) return fail(r, "a bad number");
+    if (k != len || (t[end - r->i - 1] == 'N' && is_float) || (leading_zero && !is_float))
+        return fail(r, "a bad number");
     char small[64], *buf = len < 64 ? small : malloc((size_t)len + 1);
     if (!buf) return PyErr_NoMemory();
     memcpy(buf, t, (size_t)len);
@@ -292,8 +327,7 @@ static PyObject *read_form(Reader *r) {
     const char *t = r->s + r->i;
     Py_ssize_t len = end - r->i;
     if (c == ':') {
-        if (len < 2) { v = fail(r, "an empty keyword"); goto out; }
-        v = keyword(t + 1, len - 1);
+        v = keyword(r, t + 1, len - 1);
         r->i = end;
         goto out;
     }
@@ -305,7 +339,7 @@ static PyObject *read_form(Reader *r) {
     if (len == 3 && !memcmp(t, "nil", 3)) { v = Py_None; Py_INCREF(v); }
     else if (len == 4 && !memcmp(t, "true", 4)) { v = Py_True; Py_INCREF(v); }
     else if (len == 5 && !memcmp(t, "false", 5)) { v = Py_False; Py_INCREF(v); }
-    else if (len == 0) { v = fail(r, "an unexpected character"); goto out; }
+    else if (!plain_name(t, len, 1)) { v = fail(r, "an unusual symbol"); goto out; }
     else v = PyUnicode_DecodeUTF8(t, len, "strict");  /* a symbol: its name */
     r->i = end;
 out:
@@ -342,4 +376,9 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_edn",
     "A compiled reader for the EDN subset Jepsen writes (see _edn.c).", -1, methods};
 
-PyMODINIT_FUNC PyInit__edn(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__edn(void) {
+    for (int c = 0; c < 256; c++)
+        name_char[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       (c && strchr("_.*+!-?$%&=:#<>@", c));
+    return PyModule_Create(&module);
+}

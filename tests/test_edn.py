@@ -110,3 +110,10 @@ def test_compiled_reader_returns_or_refuses_any_text(text):
         compiled()(text)
     except ValueError:
         pass  # refused: loads_all asks the reference reader
+
+
+@pytest.mark.parametrize("text", ["a/", ":a/", ".5", "007", "0.", "1M", "1.5M", "é", "[a/b /]"])
+def test_tokens_edn_format_splits_or_reads_otherwise_get_its_reading(text):
+    """Each of these once read differently in the compiled reader; now it refuses them and
+    loads_all gives the reference reading."""
+    assert repr(edn.loads_all(text)) == repr(reference(text))
