@@ -4,11 +4,12 @@
    splitbrain.edn.plain converts edn_format's output: keywords and symbols become their names
    (str), vectors and lists become lists, maps become dicts (a vector key becomes a tuple), sets
    become lists sorted by repr, nil/true/false become None/True/False, integers (optional N)
-   become int, decimals (optional M) float, strings str. A tagged literal (#inst "...",
+   become int, decimals float, strings str. A tagged literal (#inst "...",
    #jepsen.history.Op{...}) is passed through as its value; #_ discards the next form; ;
    comments and commas are whitespace.
 
-   Anything else (a character literal, a ratio, malformed or truncated input) raises
+   Anything else (a character literal, a ratio, a BigDecimal (M), an integer with a leading
+   zero, a name outside edn_format's plain names, malformed or truncated input) raises
    ValueError: the caller then reads the text with the reference reader (edn_format), which
    gives the result or the error message a person reads. So this reader never has to word an
    error, and never accepts what it does not understand. */
