@@ -1,9 +1,11 @@
-"""Builds the optional compiled core of the linearizability search (everything else is in
-pyproject.toml). ``optional=True``: without a C compiler the install still succeeds and the
-checker uses its pure-Python search."""
+"""Builds the optional compiled core of the linearizability search and the compiled EDN reader
+(everything else is in pyproject.toml). ``optional=True``: without a C compiler the install
+still succeeds and the checker uses its pure-Python search and EDN is read by edn_format alone."""
 
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("splitbrain.checkers.linearizable._wgl",
                              ["splitbrain/checkers/linearizable/_wgl.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("splitbrain._edn", ["splitbrain/_edn.c"],
                              extra_compile_args=["-O2"], optional=True)])

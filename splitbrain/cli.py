@@ -176,14 +176,16 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
               type=click.Choice(["auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv"]),
               help="History format (auto detects it).")
 @click.option("--model", default=None,
-              help="register, cas-register, kv, kv-append, set, counter, queue, mutex, an "
-                   "installed plugin or pkg.mod:Class (default: the format's, else "
-                   "cas-register).")
+              help="register, cas-register, kv, kv-append, set, counter, queue, mutex, "
+                   "multi-register, an installed plugin or pkg.mod:Class (default: the "
+                   "format's, else cas-register).")
 @click.option("--initial", default=None, metavar="JSON", help="The initial value, as JSON.")
 @click.option("--nil-reads", type=click.Choice(["strict", "unconstrained"]), default=None,
               help="unconstrained: a read of nil is always legal (Knossos's convention).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="S", help="Seconds per file before the verdict is unknown.")
+@click.option("--consistency", type=click.Choice(["strong"]), default=None,
+              help="strong: leave out reads marked consistency: eventual.")
 @click.option("--json", "as_json", is_flag=True, help="Print each file's Result as JSON.")
 @click.option("--report", "report_path", default=None, metavar="OUT.html",
               help="Also write an HTML report of the (one) history checked.")
@@ -191,17 +193,19 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
               help="Also judge each history file with this plugin checker (repeatable).")
 @summary_options
 def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: str | None,
-                  nil_reads: str | None, time_limit: float | None, as_json: bool,
-                  report_path: str | None, extra_checkers: tuple[str, ...],
+                  nil_reads: str | None, time_limit: float | None, consistency: str | None,
+                  as_json: bool, report_path: str | None, extra_checkers: tuple[str, ...],
                   summary_md: str | None, step_summary: bool) -> None:
     """Check histories for linearizability: our JSONL, Jepsen EDN, Porcupine logs. A run
-    directory (e.g. store/latest) is re-judged with its test's checkers and options; a store
-    (e.g. store/) has every run in it re-judged, and the runs whose verdict changed since they
-    were recorded are listed (exit 1 when one changed to invalid)."""
+    directory (e.g. store/latest), or its history.jsonl unless a linearizability option
+    (--model, --initial, --nil-reads, --consistency) is given, is re-judged with its test's
+    checkers and options; a store (e.g. store/) has every run in it re-judged, and the runs
+    whose verdict changed since they were recorded are listed (exit 1 when one changed to
+    invalid)."""
     import json
     import shlex
 
-    from splitbrain.checkfile import check_file, summary
+    from splitbrain.checkfile import check_file, run_dir_of, summary
     from splitbrain.harness.rejudge import is_store, rejudge_store
     from splitbrain.reports import markdown
 
@@ -210,8 +214,10 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
                        "each of them.")
     given = [(flag, v) for flag, v in (("--format", None if fmt == "auto" else fmt),
                                        ("--model", model), ("--initial", initial),
-                                       ("--nil-reads", nil_reads), ("--time-limit", time_limit))
+                                       ("--nil-reads", nil_reads), ("--time-limit", time_limit),
+                                       ("--consistency", consistency))
              if v is not None]
+    alone = any(o is not None for o in (model, initial, nil_reads, consistency))
     codes, entries, notes = [], [], []
     for path in files:
         if os.path.isdir(path) and extra_checkers:
@@ -228,15 +234,21 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
             notes.append(lines[-1])
             click.echo(json.dumps(found.to_dict(), default=str) if as_json else "\n".join(lines))
             continue
-        if os.path.isdir(path):  # a stored run: judged again as its test was
+        run_dir = (path if os.path.isdir(path)
+                   else None if alone or extra_checkers else run_dir_of(path))
+        if run_dir is not None:  # a stored run: judged again as its test was
             from splitbrain.harness.testrun import recheck, summary as run_summary
 
-            test, result = recheck(path)
-            lines = [f"{path}:", *run_summary(result)]
-            entries.append(markdown.run_entry(test, result.to_dict(), path))
+            test, result = recheck(run_dir)
+            said = "" if run_dir == path else (
+                " judged with its run's checkers and options (test.json beside it); pass "
+                "--model or --consistency to check it for linearizability alone")
+            lines = [f"{path}:{said}", *run_summary(result)]
+            entries.append(markdown.run_entry(test, result.to_dict(), run_dir))
         else:
             result = check_file(path, fmt=fmt, model=model, initial=initial,
-                                nil_reads=nil_reads, time_limit=time_limit)
+                                nil_reads=nil_reads, time_limit=time_limit,
+                                consistency=consistency)
             lines = summary(path, result)
             if extra_checkers:
                 from splitbrain.checkfile import with_checkers
@@ -255,8 +267,8 @@ def check_command(files: tuple[str, ...], fmt: str, model: str | None, initial: 
         if report_path:
             from splitbrain.reports import write_check_report
 
-            click.echo(f"report: {write_check_report(path, result, report_path, fmt=fmt)}",
-                       err=as_json)
+            written = write_check_report(run_dir or path, result, report_path, fmt=fmt)
+            click.echo(f"report: {written}", err=as_json)
     write_summary(entries, title="splitbrain check", path=summary_md, step_summary=step_summary,
                   note="; ".join(notes))
     sys.exit(worst_exit(codes))

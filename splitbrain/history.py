@@ -5,7 +5,7 @@ A history is a list of events (DESIGN.md, "The history"). This module owns:
 * :class:`Event`, one line of ``history.jsonl``;
 * :class:`HistoryWriter`, which appends and flushes one event per line as it happens, so a crash
   of the tester loses nothing already recorded;
-* :func:`read_jsonl` / :func:`load`, which read a history back and validate it, raising
+* :func:`read_jsonl`, which reads a history back and validates it, raising
   :class:`HistoryError` with the file, the line and the broken rule;
 * :class:`Op` and :func:`pair`, which match invocations with their completions (an ``info``
   completion's return is at infinity: the op may take effect at any later time, or never).
@@ -160,45 +160,53 @@ def validate(events: Iterable[Event], *, path: str | os.PathLike | None = None,
     open_by_process: dict[Any, Event] = {}
     last_time = -INFINITY
     for i, ev in enumerate(events):
-        line = lines[i] if lines is not None else None
-
-        def fail(msg: str) -> HistoryError:
-            return HistoryError(msg, path=path, line=line)
-
-        if ev.type not in TYPES:
-            raise fail(f"unknown event type {ev.type!r}; expected one of invoke, ok, fail, info")
-        if not isinstance(ev.time, (int, float)) or isinstance(ev.time, bool) \
-                or not math.isfinite(ev.time):
-            raise fail(f"time {ev.time!r} is not a number of nanoseconds")
-        if not isinstance(ev.process, (int, str)) or isinstance(ev.process, bool):
-            raise fail(f"process {ev.process!r} is neither an integer client id nor a name")
-        if not isinstance(ev.f, str):
-            raise fail(f"operation name f {ev.f!r} is not a string")
-        if ev.time < last_time:
-            raise fail(f"time goes backwards ({ev.time} after {last_time})")
+        # One pass of cheap tests; the sentence is built only for a broken rule.
+        t, p = type(ev.time), type(ev.process)
+        if (ev.type not in TYPES or not (t is int or t is float) or not (p is int or p is str)
+                or type(ev.f) is not str or not math.isfinite(ev.time) or ev.time < last_time
+                or (ev.index != -1 and ev.index != i)):
+            raise HistoryError(_broken_rule(ev, i, last_time), path=path,
+                               line=lines[i] if lines is not None else None)
         last_time = ev.time
         if ev.index == -1:
             ev.index = i
-        elif ev.index != i:
-            raise fail(f"index {ev.index} is out of sequence; expected {i}")
+        out.append(ev)
         if ev.process == NEMESIS:
-            pass
-        elif ev.type == "invoke":
-            if ev.process in open_by_process:
-                prev = open_by_process[ev.process]
-                raise fail(f"process {ev.process} invokes {ev.f!r} while its {prev.f!r} "
+            continue
+        problem = None
+        if ev.type == "invoke":
+            prev = open_by_process.get(ev.process)
+            if prev is None:
+                open_by_process[ev.process] = ev
+            else:
+                problem = (f"process {ev.process} invokes {ev.f!r} while its {prev.f!r} "
                            f"(index {prev.index}) is still open")
-            open_by_process[ev.process] = ev
         else:
             inv = open_by_process.pop(ev.process, None)
             if inv is None:
-                raise fail(f"{ev.type} completion of {ev.f!r} by process {ev.process} "
-                           f"has no open invocation")
-            if inv.f != ev.f:
-                raise fail(f"{ev.type} completion of {ev.f!r} by process {ev.process} does not "
+                problem = (f"{ev.type} completion of {ev.f!r} by process {ev.process} has no "
+                           f"open invocation")
+            elif inv.f != ev.f:
+                problem = (f"{ev.type} completion of {ev.f!r} by process {ev.process} does not "
                            f"match its open invocation of {inv.f!r} (index {inv.index})")
-        out.append(ev)
+        if problem is not None:
+            raise HistoryError(problem, path=path, line=lines[i] if lines is not None else None)
     return out
+
+
+def _broken_rule(ev: Event, i: int, last_time: float) -> str:
+    """Which of the event's own rules event number ``i`` breaks, as a sentence."""
+    if ev.type not in TYPES:
+        return f"unknown event type {ev.type!r}; expected one of invoke, ok, fail, info"
+    if type(ev.time) not in (int, float) or not math.isfinite(ev.time):
+        return f"time {ev.time!r} is not a number of nanoseconds"
+    if type(ev.process) not in (int, str):
+        return f"process {ev.process!r} is neither an integer client id nor a name"
+    if type(ev.f) is not str:
+        return f"operation name f {ev.f!r} is not a string"
+    if ev.time < last_time:
+        return f"time goes backwards ({ev.time} after {last_time})"
+    return f"index {ev.index} is out of sequence; expected {i}"
 
 
 def pair(events: list[Event], *, include_nemesis: bool = False) -> list[Op]:
@@ -340,11 +348,3 @@ def read_text(path: str | os.PathLike) -> str:
 def read_jsonl(path: str | os.PathLike) -> History:
     """Read and validate a splitbrain JSONL history."""
     return parse_jsonl(read_text(path), path=path)
-
-
-def load(path: str | os.PathLike, fmt: str = "auto") -> History:
-    """Read any supported history file: splitbrain JSONL, Jepsen EDN, Porcupine etcd or kv logs
-    (``fmt`` one of :data:`splitbrain.importers.FORMATS`; "auto" detects it)."""
-    from splitbrain.importers import load as load_any  # importers builds on this module
-
-    return load_any(path, fmt)[0]

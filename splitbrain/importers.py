@@ -3,15 +3,17 @@
 Formats (``FORMATS``):
 
 * ``jsonl``: splitbrain's own history (DESIGN.md, "The history");
-* ``edn``: a Jepsen history, either one map per line or one vector/list of maps, with keywords,
-  nil and vectors (parsed with ``edn_format``); ``:process :nemesis`` becomes ``"nemesis"``;
+* ``edn``: a Jepsen history, either one map per line or one vector/list of maps (read by
+  :mod:`splitbrain.edn`); ``:process :nemesis`` becomes ``"nemesis"``;
 * ``porcupine-etcd``: Porcupine's Jepsen etcd logs (``INFO  jepsen.util - P :type :f VALUE``);
 * ``porcupine-kv``: Porcupine's kv logs (one ``{:process P, :type T, :f F, :key K, :value V}``
   map per line; parsed by a fixed-format reader, as these logs are large and regular).
 
-Imported events get ``time`` = their position, so history order is real-time order, as in Jepsen
-(unless an EDN event carries its own ``:time``). :func:`implied_options` gives the checker
-options a format implies (a Porcupine log names its model). Every error is a
+Imported events get ``time`` = their position: the file's order is the order of events, as
+Knossos and Jepsen read it (an EDN event's own ``:time`` is metadata, ``meta["time"]``, and may
+go backwards). Our own JSONL keeps the stricter rule that times never decrease.
+:func:`implied_options` gives the checker options a format implies (a Porcupine log names its
+model). Every error is a
 :class:`~splitbrain.history.HistoryError` naming the file, the line and what is wrong.
 """
 
@@ -19,12 +21,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-import edn_format
-from edn_format.immutable_list import ImmutableList
-
+from splitbrain import edn
 from splitbrain.history import Event, History, HistoryError, parse_jsonl, read_text, validate
 
 FORMATS = ("auto", "jsonl", "edn", "porcupine-etcd", "porcupine-kv")
@@ -114,34 +113,49 @@ def parse_kv(text: str, path: str | os.PathLike | None = None) -> History:
 
 
 def parse_edn(text: str, path: str | os.PathLike | None = None) -> History:
-    """A Jepsen EDN history: a vector or list of op maps, or one map per line."""
+    """A Jepsen EDN history: a vector or list of op maps, or one map per line. The file's order
+    is the order of events (Jepsen's ``:time`` is taken by each worker thread, so it need not
+    increase); each event's ``time`` is its position and its ``:time``, when given, is kept
+    as ``meta["time"]``."""
     try:
-        forms = edn_format.loads_all(text)
-    except Exception as e:  # edn_format raises bare Exceptions and ply errors alike
-        raise HistoryError(f"is not valid EDN ({_one_line(e)}); the file may be truncated",
+        forms = edn.loads_all(text)
+    except edn.UnusableEdn as e:
+        raise HistoryError(f"holds EDN splitbrain cannot use: {e}", path=path) from None
+    except edn.EdnError as e:
+        raise HistoryError(f"is not valid EDN ({e}); the file may be truncated",
                            path=path) from None
-    if len(forms) == 1 and isinstance(forms[0], _SEQUENCES):
-        forms = list(forms[0])
+    if len(forms) == 1 and isinstance(forms[0], list):
+        forms = forms[0]
     events = []
-    for i, form in enumerate(forms):
-        if not isinstance(form, Mapping):
-            raise HistoryError(f"holds {_one_line(form)!r} as its op number {i + 1}, which is not "
-                               f"a map; a Jepsen history is a sequence of op maps", path=path)
-        d = {_plain(k): _plain(v) for k, v in form.items()}
-        missing = [k for k in ("type", "process", "f") if k not in d]
-        if missing:
-            raise HistoryError(f"op number {i + 1} lacks {', '.join(':' + k for k in missing)}",
-                               path=path)
-        error = d.get("error")
+    for i, d in enumerate(forms):
+        if type(d) is not dict:
+            raise HistoryError(f"holds {edn.one_line(d)!r} as its op number {i + 1}, which is "
+                               f"not a map; a Jepsen history is a sequence of op maps", path=path)
+        get = d.get
+        typ, process, f = get("type"), get("process"), get("f")
+        if typ is None or process is None or f is None:
+            missing = [k for k in ("type", "process", "f") if k not in d]
+            if missing:
+                raise HistoryError(f"op number {i + 1} lacks "
+                                   f"{', '.join(':' + k for k in missing)}", path=path)
+        source_time, node, consistency, error = get("time"), get("node"), \
+            get("consistency"), get("error")
         events.append(Event(
-            type=str(d["type"]), process=d["process"], f=str(d["f"]), value=d.get("value"),
-            time=d["time"] if isinstance(d.get("time"), int) else len(events),
-            key=d.get("key"), node=_str_or_none(d.get("node")),
-            consistency=_str_or_none(d.get("consistency")),
-            error=_error_text(error)))
-    starts = [n for n, line in enumerate(text.splitlines(), start=1)
-              if line.lstrip(" \t[(").startswith("{")]
-    return _finish(events, starts if len(starts) == len(events) else None, path)
+            str(typ), process, str(f), get("value"), i, -1, get("key"),
+            None if node is None else str(node),
+            None if consistency is None else str(consistency),
+            None if error is None else _error_text(error),
+            None if source_time is None else {"time": source_time}))
+    if not events:
+        raise HistoryError("holds no events; a history needs at least one", path=path)
+    try:  # the source lines of the events are worth finding only for an error message
+        return History(validate(events, path=path))
+    except HistoryError:
+        starts = [n for n, line in enumerate(text.splitlines(), start=1)
+                  if line.lstrip(" \t[(").startswith("{")]
+        if len(starts) != len(events):
+            raise
+        return History(validate(events, path=path, lines=starts))
 
 
 def _finish(events: list[Event], lines: list[int] | None,
@@ -153,7 +167,7 @@ def _finish(events: list[Event], lines: list[int] | None,
 
 def _edn_value(raw: str, path: str | os.PathLike | None, lineno: int) -> Any:
     """An EDN scalar or vector; the forms etcd logs use are read directly (building
-    edn_format's parser per line would dominate the import time)."""
+    a parser per line would dominate the import time)."""
     if raw in _ETCD_ATOMS:
         return _ETCD_ATOMS[raw]
     if _INT.fullmatch(raw):
@@ -163,30 +177,12 @@ def _edn_value(raw: str, path: str | os.PathLike | None, lineno: int) -> Any:
         if all(p in _ETCD_ATOMS or _INT.fullmatch(p) for p in parts):
             return [_ETCD_ATOMS[p] if p in _ETCD_ATOMS else int(p) for p in parts]
     try:
-        return _plain(edn_format.loads(raw))
-    except Exception:
-        raise HistoryError(f"has a value {raw!r} that is not EDN", path=path, line=lineno) from None
-
-
-def _plain(v: Any) -> Any:
-    """EDN data as plain JSON-like Python: keywords become their names, vectors and lists
-    become lists, maps become dicts."""
-    if isinstance(v, edn_format.Keyword):
-        return v.name
-    if isinstance(v, edn_format.Symbol):
-        return v.name
-    if isinstance(v, _SEQUENCES):
-        return [_plain(x) for x in v]
-    if isinstance(v, Mapping):
-        return {_plain_key(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (frozenset, set)):
-        return sorted((_plain(x) for x in v), key=repr)
-    return v
-
-
-def _plain_key(k: Any) -> Any:
-    k = _plain(k)
-    return tuple(k) if isinstance(k, list) else k
+        forms = edn.loads_all(raw)
+    except edn.EdnError:
+        forms = []
+    if len(forms) != 1:
+        raise HistoryError(f"has a value {raw!r} that is not EDN", path=path, line=lineno)
+    return forms[0]
 
 
 def _error_text(error: Any) -> str | None:
@@ -195,16 +191,8 @@ def _error_text(error: Any) -> str | None:
     if error is None:
         return None
     if isinstance(error, list):
-        return " ".join(_one_line(e) for e in error if e is not None) or None
-    return _one_line(error)
-
-
-def _str_or_none(v: Any) -> str | None:
-    return None if v is None else str(v)
-
-
-def _one_line(x: Any) -> str:
-    return " ".join(str(x).split())[:120]
+        return " ".join(edn.one_line(e) for e in error if e is not None) or None
+    return edn.one_line(error)
 
 
 def _unescape(s: str) -> str:
@@ -213,7 +201,6 @@ def _unescape(s: str) -> str:
 
 _INT = re.compile(r"-?\d+")
 _ETCD_ATOMS: dict[str, Any] = {"nil": None, ":timed-out": "timed-out", "true": True, "false": False}
-_SEQUENCES = (list, tuple, ImmutableList)
 
 _PARSERS: dict[str, Callable[[str, str | os.PathLike | None], History]] = {
     "jsonl": lambda text, path: parse_jsonl(text, path=path),

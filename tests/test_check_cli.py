@@ -51,7 +51,7 @@ def test_json_output_is_the_result(tmp_path):
     [a] = d["anomalies"]
     assert a["type"] == "nonlinearizable" and a["op"] == 2 and 2 in a["ops"]
     assert a["candidates"][0]["why"] == "read 2, but the register held 1"
-    assert d["details"]["keys"]["None"]["valid"] is False
+    assert d["details"]["keys"]["null"]["valid"] is False
 
 
 def test_initial_and_nil_reads_options(tmp_path):

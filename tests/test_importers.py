@@ -6,9 +6,13 @@ import math
 
 import pytest
 
-from splitbrain.history import HistoryError, load
+from splitbrain.history import HistoryError
 from splitbrain.importers import detect_format, implied_options
 from splitbrain.importers import load as load_with_format
+
+
+def load(path, fmt="auto"):
+    return load_with_format(path, fmt)[0]
 
 EDN_VECTOR = """; a comment
 [{:process 0, :type :invoke, :f :write, :value 3}
@@ -41,7 +45,8 @@ def test_edn_one_map_per_line_with_keys_and_time(tmp_path):
     path.write_text('{:process 0, :type :invoke, :f :read, :key "k", :time 5}\n'
                     '{:process 0, :type :ok, :f :read, :key "k", :value "v", :time 9}\n')
     [op] = load(path).ops()
-    assert (op.key, op.output, op.call, op.ret) == ("k", "v", 5, 9)
+    assert (op.key, op.output, op.call, op.ret) == ("k", "v", 0, 1)  # positions
+    assert [ev.meta for ev in load(path)] == [{"time": 5}, {"time": 9}]
 
 
 def test_porcupine_etcd(tmp_path):

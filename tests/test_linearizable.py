@@ -3,6 +3,7 @@ per-key verdicts, explanations, budgets, and a 100,000-op unique-value register.
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -73,9 +74,10 @@ def test_every_key_decided_with_per_key_details():
           ("invoke", 0, "read", None, "c"), ("ok", 0, "read", 3, "c"))
     r = check(h, "cas-register")
     assert r.valid is False
-    assert {k: v["valid"] for k, v in r.details["keys"].items()} == {"a": False, "b": True, "c": False}
+    assert {k: v["valid"] for k, v in r.details["keys"].items()} == \
+        {'"a"': False, '"b"': True, '"c"': False}
     assert sorted(a["key"] for a in r.anomalies) == ["a", "c"]
-    assert r.details["model"] == "cas-register" and r.details["keys"]["b"]["ops"] == 2
+    assert r.details["model"] == "cas-register" and r.details["keys"]['"b"']["ops"] == 2
 
 
 def test_strong_consistency_ignores_eventual_reads():
@@ -135,6 +137,12 @@ def test_unknown_model_or_op_is_bad_input():
     ("kv-append", [("invoke", 0, "append", 1), ("ok", 0, "append", 1)], None, "takes a string"),
     ("kv-append", [("invoke", 0, "append", "a"), ("ok", 0, "append", "a")], 5, "not a string"),
     ("queue", [("invoke", 0, "enqueue", 1), ("ok", 0, "enqueue", 1)], 3, "is not a list"),
+    ("multi-register", [("invoke", 0, "txn", [["r", "x", None]]), ("ok", 0, "txn", [["x"]])],
+     None, "a multi-register txn is a list of"),
+    ("multi-register", [("invoke", 0, "txn", [["cas", "x", [1, 2]]]),
+                        ("info", 0, "txn", None)], None, "a multi-register txn is a list of"),
+    ("multi-register", [("invoke", 0, "txn", [["w", "x", 1]]), ("ok", 0, "txn", [["w", "x", 1]])],
+     3, "is not a map"),
 ])
 def test_values_a_model_cannot_hold_are_bad_input(model, rows, initial, rule):
     with pytest.raises(BadInput, match=rule):
@@ -157,40 +165,51 @@ def test_time_limit_gives_unknown_with_reason():
     assert r.valid == "unknown" and "time limit" in r.reason
 
 
-def unique_register_history(n_ops: int, stale_at: int | None = None, seed: int = 7) -> History:
-    """``n_ops`` ops from 5 processes over one register, every written value unique. With
-    ``stale_at``, after that many ops the open ops complete, a write completes, and then a read
-    returns the value before that write: a stale read."""
+def unique_register_history(n_ops: int, stale_at: int | None = None, seed: int = 7, *,
+                            processes: int = 5, crashed: float = 0.0,
+                            initial: int | None = None) -> History:
+    """``n_ops`` ops from ``processes`` workers over one register, every written value unique.
+    With ``stale_at``, after that many ops the open ops complete, a write completes, and then a
+    read returns the value before that write: a stale read. With ``crashed``, that fraction of
+    the writes ends ``info`` without taking effect (the worker goes on as a new process, as in
+    Jepsen). Reads before the first write return ``initial``."""
     rng = random.Random(seed)
-    events, open_ops, value, current = [], {}, 0, None
+    events, open_ops, value, current = [], {}, 0, initial
+    process = list(range(processes))  # the current process id of each worker
 
-    def complete(p):
+    def complete(w):
         nonlocal current
-        f, v = open_ops.pop(p)
+        f, v = open_ops.pop(w)
+        if f == "write" and crashed and rng.random() < crashed:
+            events.append(Event("info", process[w], f, None, error="timeout"))
+            process[w] += processes
+            return
         if f == "write":
             current = v
-        events.append(Event("ok", p, f, v if f == "write" else current))
+        events.append(Event("ok", process[w], f, v if f == "write" else current))
 
     for done in range(n_ops):
         if done == stale_at:
-            for p in sorted(open_ops):
-                complete(p)
+            for w in sorted(open_ops):
+                complete(w)
             old, value = current, value + 1
-            events += [Event("invoke", 0, "write", value), Event("ok", 0, "write", value),
-                       Event("invoke", 1, "read", None), Event("ok", 1, "read", old)]
+            events += [Event("invoke", process[0], "write", value),
+                       Event("ok", process[0], "write", value),
+                       Event("invoke", process[1], "read", None),
+                       Event("ok", process[1], "read", old)]
             current = value
-        while len(open_ops) == 5 or (open_ops and rng.random() < 0.5):
+        while len(open_ops) == processes or (open_ops and rng.random() < 0.5):
             complete(rng.choice(sorted(open_ops)))
-        p = rng.choice([q for q in range(5) if q not in open_ops])
+        w = rng.choice([q for q in range(processes) if q not in open_ops])
         if rng.random() < 0.5:
             value += 1
-            open_ops[p] = ("write", value)
-            events.append(Event("invoke", p, "write", value))
+            open_ops[w] = ("write", value)
+            events.append(Event("invoke", process[w], "write", value))
         else:
-            open_ops[p] = ("read", None)
-            events.append(Event("invoke", p, "read", None))
-    for p in sorted(open_ops):
-        complete(p)
+            open_ops[w] = ("read", None)
+            events.append(Event("invoke", process[w], "read", None))
+    for w in sorted(open_ops):
+        complete(w)
     for i, ev in enumerate(events):
         ev.time = i
     return History(validate(events))
@@ -201,7 +220,7 @@ def test_100k_unique_register_valid_and_with_a_stale_read():
     started = time.monotonic()
     r = check(good, "register")
     assert r.valid is True, r.anomalies
-    assert r.details["keys"]["None"]["decider"] == "unique-values"
+    assert r.details["keys"]["null"]["decider"] == "unique-values"
     assert time.monotonic() - started < 10
 
     bad = unique_register_history(100_000, stale_at=50_000)
@@ -267,3 +286,96 @@ def test_compiled_search_rejects_a_malformed_encoding(order, twin_list, reason):
     with pytest.raises(ValueError, match=reason):
         _wgl.search(b"\x02", [0], [0], b"\x01", order, [0, len(twin_list)], twin_list, 0, -1.0, 0)
     assert _wgl.search(b"\x02", [0], [0], b"\x01", [0, 1], [0, 0], [], 0, -1.0, 0)[0] == 1
+
+
+# Keys and values are JSON values: two keys that print alike in Python are still two keys.
+ALIKE = [("1", 1), ("None", None), ("True", True), ("1.5", 1.5), ("(1, 2)", [1, 2]),
+         (1, True), ("null", None)]
+
+
+def _illegal_and_legal(bad_key, good_key):
+    return H(("invoke", 0, "write", 1, bad_key), ("ok", 0, "write", 1, bad_key),
+             ("invoke", 0, "read", None, bad_key), ("ok", 0, "read", 2, bad_key),
+             ("invoke", 1, "write", 3, good_key), ("ok", 1, "write", 3, good_key),
+             ("invoke", 1, "read", None, good_key), ("ok", 1, "read", 3, good_key))
+
+
+@pytest.mark.parametrize("first, second", ALIKE)
+@pytest.mark.parametrize("bad_is_first", [True, False])
+def test_keys_that_print_alike_keep_their_own_verdicts(first, second, bad_is_first):
+    bad, good = (first, second) if bad_is_first else (second, first)
+    r = check(_illegal_and_legal(bad, good), "register")
+    assert r.valid is False and r.stats["illegal-keys"] == 1 and r.stats["keys"] == 2
+    keys = r.details["keys"]
+    assert keys[json.dumps(bad)]["valid"] is False
+    assert keys[json.dumps(good)]["valid"] is True
+    [a] = r.anomalies
+    assert a["key"] == bad and type(a["key"]) is type(bad)
+
+
+@pytest.mark.parametrize("rows, model", [
+    ([("invoke", 0, "write", True), ("ok", 0, "write", True),
+      ("invoke", 0, "read", None), ("ok", 0, "read", 1)], "register"),
+    ([("invoke", 0, "write", 0), ("ok", 0, "write", 0),
+      ("invoke", 0, "read", None), ("ok", 0, "read", False)], "register"),
+    ([("invoke", 0, "add", 1), ("ok", 0, "add", 1), ("invoke", 0, "add", True),
+      ("ok", 0, "add", True), ("invoke", 0, "read", None), ("ok", 0, "read", [1])], "set"),
+    ([("invoke", 0, "add", 1), ("ok", 0, "add", 1),
+      ("invoke", 0, "read", None), ("ok", 0, "read", True)], "counter"),
+    # keys 1 and true are two registers: true was never written
+    ([("invoke", 0, "write", 5, 1), ("ok", 0, "write", 5, 1),
+      ("invoke", 0, "read", None, True), ("ok", 0, "read", 5, True)], "register"),
+])
+def test_true_is_not_the_number_1(rows, model):
+    r = check(H(*rows), model)
+    assert r.valid is False, f"{model}: {rows} judged linearizable; JSON true is not 1"
+
+
+def test_1_and_1_0_are_one_number_and_one_key():
+    """JSON has one number type: 1 and 1.0 are equal values and name the same key."""
+    h = H(("invoke", 0, "write", 1, 2), ("ok", 0, "write", 1, 2),
+          ("invoke", 0, "read", None, 2.0), ("ok", 0, "read", 1.0, 2.0))
+    r = check(h, "register")
+    assert r.valid is True and list(r.details["keys"]) == ["2"]
+
+
+def test_a_key_whose_ops_all_failed_gets_a_verdict():
+    h = H(("invoke", 0, "write", 1, "a"), ("ok", 0, "write", 1, "a"),
+          ("invoke", 0, "write", 2, "b"), ("fail", 0, "write", 2, "b"))
+    keys = check(h, "register").details["keys"]
+    assert keys['"b"'] == {"valid": True, "ops": 0, "seconds": keys['"b"']["seconds"],
+                           "reason": None, "decider": "unique-values"}
+
+
+@pytest.mark.parametrize("model", ["cas-register", "kv"])
+def test_reads_and_writes_take_the_register_decider_whatever_the_model(model):
+    h = unique_register_history(20_000, processes=10, crashed=0.012, initial=0)
+    assert sum(ev.type == "info" for ev in h.events) > 50
+    r = check(h, model, initial=0)
+    assert r.valid is True and r.details["keys"]["null"]["decider"] == "unique-values"
+
+
+def test_a_failing_window_names_each_op_once(monkeypatch):
+    # write 2 lies between the write and a read of 1: the decider names write 2 both as the
+    # first and the last member of its cluster.
+    import splitbrain.checkers.linearizable.checker as checker
+
+    monkeypatch.setattr(checker, "EXPLAIN_MAX_OPS", 0)  # the decider's own explanation
+    h = H(("invoke", 0, "write", 1), ("ok", 0, "write", 1),
+          ("invoke", 0, "write", 2), ("ok", 0, "write", 2),
+          ("invoke", 0, "read", None), ("ok", 0, "read", 1))
+    [a] = check(h, "register").anomalies
+    assert a["ops"] == [0, 2, 4]
+
+
+def test_the_deciders_explanation_names_kv_appends_own_ops(monkeypatch):
+    import splitbrain.checkers.linearizable.checker as checker
+
+    monkeypatch.setattr(checker, "EXPLAIN_MAX_OPS", 0)  # the decider's own explanation
+    h = H(("invoke", 0, "put", "a"), ("ok", 0, "put", "a"),
+          ("invoke", 0, "put", "b"), ("ok", 0, "put", "b"),
+          ("invoke", 0, "get", None), ("ok", 0, "get", "a"))
+    r = check(h, "kv-append")
+    assert r.details["keys"]["null"]["decider"] == "unique-values"
+    [a] = r.anomalies
+    assert 'put "b" (op 2)' in a["explanation"] and 'get -> "a" (op 4)' in a["explanation"]

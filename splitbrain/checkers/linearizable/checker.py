@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Hashable
+from typing import Any
 
 from splitbrain.checkers.linearizable import deciders
 from splitbrain.checkers.linearizable.compiled import search_any
 from splitbrain.checkers.linearizable.explain import anomaly, decision_anomaly
-from splitbrain.checkers.linearizable.models import Model, make_model, show
+from splitbrain.checkers.linearizable.models import Model, json_text, make_model, thaw
 from splitbrain.checkers.linearizable.prune import prune
 from splitbrain.checkers.linearizable.reduce import reduce
 from splitbrain.checkers.linearizable.search import Budget, Outcome
@@ -50,9 +50,13 @@ def check(history: History | list[Op], model: str | Model = "cas-register", *,
     verdict is ``"unknown"`` with what was decided so far. ``consistency="strong"`` keeps only
     ops whose ``consistency`` is "strong" or absent (eventual reads are not judged).
 
-    Returns a :class:`Result` with ``checker="linearizable"``, one ``nonlinearizable`` anomaly
-    per illegal key, and ``details = {"model": name, "keys": {str(key): {"valid", "ops",
-    "seconds", "reason", "decider"}}}``. Raises BadInput when the model cannot read an op.
+    Keys are compared as JSON values (:func:`~.models.freeze`: true is not 1, "1" is not 1;
+    1 and 1.0 are one number). Returns a :class:`Result` with ``checker="linearizable"``, one
+    ``nonlinearizable`` anomaly per illegal key (its ``key`` the JSON value), and ``details =
+    {"model": name, "keys": {json_text(key): {"valid", "ops", "seconds", "reason",
+    "decider"}}}``: every key of a client op has an entry, also one whose ops all failed (valid,
+    with 0 ops judged); the overall verdict merges every entry. Raises BadInput when the model
+    cannot read an op.
     """
     if consistency not in CONSISTENCY:
         raise BadInput(f"consistency must be 'strong' or None, not {consistency!r}")
@@ -60,21 +64,25 @@ def check(history: History | list[Op], model: str | Model = "cas-register", *,
     ops = history.ops() if isinstance(history, History) else list(history)
     if needs_ordering(ops):  # Ops built by hand: their times give the event order
         ops = order_by_time(ops)
-    ops = [op for op in ops if op.process != NEMESIS and op.type != "fail"
-           and (consistency is None or op.consistency in CONSISTENCY)]
-    for op in ops:
+    client = [op for op in ops if op.process != NEMESIS]
+    judged = [op for op in client
+              if op.type != "fail" and (consistency is None or op.consistency in CONSISTENCY)]
+    for op in judged:
         m.check_op(op)
     budget = Budget(time_limit, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
 
     started = time.monotonic()
-    parts = m.partition(ops)
+    # Partitioned before leaving ops out, so a key whose every op failed still gets a verdict.
+    judged_ids = {id(op) for op in judged}
+    parts = {key: [op for op in part if id(op) in judged_ids]
+             for key, part in m.partition(client).items()}
     keys: dict[str, dict[str, Any]] = {}
     anomalies: list[dict[str, Any]] = []
     explored = 0
-    for key in sorted(parts, key=lambda k: (len(parts[k]), show(k))):
-        verdict, found = _decide(key, parts[key], m, budget)
+    for key in sorted(parts, key=lambda k: (len(parts[k]), json_text(k))):
+        verdict, found = _decide(thaw(key), parts[key], m, budget)
         explored += verdict.pop("explored")
-        keys[str(key)] = verdict
+        keys[json_text(key)] = verdict
         if found is not None:
             anomalies.append(found)
     valid = merge_validity(*(v["valid"] for v in keys.values()))
@@ -82,7 +90,7 @@ def check(history: History | list[Op], model: str | Model = "cas-register", *,
     return Result(
         valid=valid,
         anomalies=anomalies,
-        stats={"ops": len(ops), "keys": len(keys),
+        stats={"ops": len(judged), "keys": len(keys),
                "illegal-keys": sum(v["valid"] is False for v in keys.values()),
                "unknown-keys": sum(v["valid"] == "unknown" for v in keys.values()),
                "explored": explored, "seconds": round(time.monotonic() - started, 6)},
@@ -92,7 +100,7 @@ def check(history: History | list[Op], model: str | Model = "cas-register", *,
     )
 
 
-def _decide(key: Hashable, ops: list[Op], model: Model, budget: Budget
+def _decide(key: Any, ops: list[Op], model: Model, budget: Budget
             ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The verdict for one sub-history and, when illegal, its anomaly."""
     started = time.monotonic()

@@ -2,8 +2,9 @@
 
 Unique-value registers (Gibbons and Korach 1997; the zone formulation of Golab, Li and Shah,
 "Analyzing consistency properties for fun and profit", PODC 2011). Applies to a register
-sub-history of reads and writes (after pruning, so every remaining crashed write was observed
-and took effect) in which every written value is distinct and differs from the initial value.
+sub-history of reads and writes, or kv-append's gets and puts (after pruning; a crashed write
+that no read observed has a backward zone ending at infinity, which constrains nothing), in
+which every written value is distinct and differs from the initial value.
 The *cluster* of a value is its write plus the reads that returned it (the initial value has a
 virtual write before everything). Its zone runs from the earliest return in the cluster (low)
 to the latest call (high): a *forward* zone when low < high, else a *backward* one. The history
@@ -22,7 +23,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Hashable
 
-from splitbrain.checkers.linearizable.models import Model, Register, freeze, show
+from splitbrain.checkers.linearizable.models import (CasRegister, KVAppend, Model, Register,
+                                                     freeze, show)
 from splitbrain.checkers.linearizable.search import ret_position
 from splitbrain.history import Op
 
@@ -37,12 +39,23 @@ class Decision:
     culprits: list[int] = field(default_factory=list)
     why: str = ""
 
+    def __post_init__(self) -> None:
+        self.culprits = list(dict.fromkeys(self.culprits))  # one op may play two roles
+
 
 def decide(ops: list[Op], model: Model) -> Decision | None:
-    """A polynomial verdict on ``ops`` (one pruned sub-history), or None when none applies."""
-    if type(model).step is Register.step and isinstance(model, Register):
-        return _unique_register(ops, model)
+    """A polynomial verdict on ``ops`` (one pruned sub-history), or None when none applies.
+    A built-in register model (register, cas-register, kv) whose sub-history holds only reads
+    and writes is a plain register there, and so is kv-append's with only gets and puts, so the
+    register deciders apply whatever the model's name."""
+    if (isinstance(model, Register) and type(model).step in (Register.step, CasRegister.step)) \
+            or type(model) is KVAppend:
+        return _unique_register(ops, model.init())
     return None
+
+
+# A register's reads and writes, under the names of register and kv-append models.
+READS, WRITES = ("read", "get"), ("write", "put")
 
 
 _START = -1.0
@@ -53,7 +66,7 @@ def _extremes(ops: list[Op], members: list[int]) -> tuple[int | None, int | None
     of the initial value, which finished before everything)."""
     first = min(members, key=lambda p: ret_position(ops[p]), default=None)
     last = max(members, key=lambda p: ops[p].index, default=None)
-    if first is not None and not any(ops[p].f == "write" for p in members):
+    if first is not None and not any(ops[p].f in WRITES for p in members):
         first = None  # the initial value's cluster: its virtual write finished first
     return first, last
 
@@ -62,17 +75,16 @@ def _desc(ops: list[Op], pos: int | None) -> str:
     if pos is None:
         return "the start (the initial value)"
     op = ops[pos]
-    what = f"write {show(op.value)}" if op.f == "write" else f"read -> {show(op.output)}"
+    what = f"{op.f} {show(op.value)}" if op.f in WRITES else f"{op.f} -> {show(op.output)}"
     return f"{what} (op {op.index})"
 
 
-def _unique_register(ops: list[Op], model: Register) -> Decision | None:
-    if any(op.f not in ("read", "write") for op in ops):
-        return None
-    initial = model.init()
+def _unique_register(ops: list[Op], initial: Hashable) -> Decision | None:
+    if any(op.f not in READS and op.f not in WRITES for op in ops):
+        return None  # a cas or an append
     writer: dict[Hashable, int] = {}
     for pos, op in enumerate(ops):
-        if op.f == "write":
+        if op.f in WRITES:
             v = freeze(op.value)
             if v in writer or v == initial:
                 return None
@@ -83,7 +95,7 @@ def _unique_register(ops: list[Op], model: Register) -> Decision | None:
     for v, pos in writer.items():
         zones[v] = [ret_position(ops[pos]), float(ops[pos].index), [pos]]
     for pos, op in enumerate(ops):
-        if op.f != "read":
+        if op.f not in READS:
             continue
         v = freeze(op.output)
         if v == initial and v not in zones:

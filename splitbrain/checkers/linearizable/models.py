@@ -22,7 +22,7 @@ A model is a small class (DESIGN.md, "Checkers"):
   then prunes states that a read it must reach before any reset could never accept.
 
 Built-ins (``MODELS``): register, cas-register, kv, kv-append, set, counter, queue (fifo),
-mutex. Options common to all: ``initial`` (the initial value) and ``nil_reads`` ("strict", or
+mutex, multi-register (Knossos's transactions over several registers). Options common to all: ``initial`` (the initial value) and ``nil_reads`` ("strict", or
 "unconstrained": Knossos's convention that a read of nil is always legal).
 """
 
@@ -53,6 +53,26 @@ class _Nil:
 NIL = _Nil()
 
 
+class _Bool:
+    """JSON true or false as a model value. Python's ``True == 1`` would make a read of 1 match
+    a write of true, a set hold one of the two, and keys 1 and true one register; JSON has no
+    such equality, so frozen values keep booleans apart from numbers."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "true" if self.value else "false"
+
+    def __reduce__(self) -> str:
+        return "TRUE" if self.value else "FALSE"
+
+
+TRUE, FALSE = _Bool(True), _Bool(False)
+
+
 class _Map(tuple):
     """A frozen dict: its (key, value) pairs in a canonical order. It never equals a frozen
     list, not even a list of the same pairs."""
@@ -70,33 +90,58 @@ class _Map(tuple):
 
 
 def freeze(v: Any) -> Hashable:
-    """A hashable, equality-preserving form of a JSON-like value (None becomes :data:`NIL`)."""
+    """A hashable form of a JSON-like value that is equal exactly when the JSON values are
+    equal: None becomes :data:`NIL`, booleans :data:`TRUE` and :data:`FALSE` (never equal to
+    a number), lists tuples and dicts :class:`_Map`. Numbers compare by value, as JSON has one
+    number type: 1 and 1.0 are the same value (and the same key)."""
     t = type(v)
     if t is int or t is str or t is _Nil:  # the common case, first: it runs in every step
         return v
     if v is None:
         return NIL
+    if t is bool:
+        return TRUE if v else FALSE
     if isinstance(v, list):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
-        pairs = [(k, freeze(x)) for k, x in v.items()]
-        try:
-            return _Map(sorted(pairs))
-        except TypeError:  # keys of mixed types (EDN maps): any fixed order will do
-            return _Map(sorted(pairs, key=lambda kv: (type(kv[0]).__name__, repr(kv[0]))))
+        return _map_of((k, freeze(x)) for k, x in v.items())
     return v
+
+
+def _map_of(pairs: Any) -> _Map:
+    """A frozen map of (key, frozen value) pairs, in the canonical order."""
+    pairs = list(pairs)
+    try:
+        return _Map(sorted(pairs))
+    except TypeError:  # keys of mixed types (EDN maps): any fixed order will do
+        return _Map(sorted(pairs, key=lambda kv: (type(kv[0]).__name__, repr(kv[0]))))
+
+
+def thaw(v: Hashable) -> Any:
+    """The JSON-like value a frozen one stands for (the inverse of :func:`freeze`)."""
+    if v is NIL:
+        return None
+    if isinstance(v, _Bool):
+        return v.value
+    if isinstance(v, _Map):
+        return {k: thaw(x) for k, x in v}
+    if isinstance(v, tuple):
+        return [thaw(x) for x in v]
+    return v
+
+
+def json_text(v: Any) -> str:
+    """A value's (or frozen value's) JSON text: distinct for distinct JSON values, so it names
+    a key unambiguously ("1" and 1, "None" and null, "True" and true print differently)."""
+    return json.dumps(thaw(v), default=str)
 
 
 def show(v: Any) -> str:
     """A value as a person reads it: JSON, with nil for None."""
     if v is None or v is NIL:
         return "nil"
-    if isinstance(v, _Map):
-        v = dict(v)
-    elif isinstance(v, tuple):
-        v = list(v)
     try:
-        return json.dumps(v, default=str)
+        return json_text(v)
     except (TypeError, ValueError):
         return str(v)
 
@@ -154,11 +199,11 @@ class Model:
                            f"another --model")
 
     def partition(self, ops: list[Op]) -> dict[Hashable, list[Op]]:
-        """Independent sub-histories, by key (ops without a key form the ``None`` group)."""
+        """Independent sub-histories, by key compared as JSON values (:func:`freeze`; ops
+        without a key form the :data:`NIL` group)."""
         parts: dict[Hashable, list[Op]] = {}
         for op in ops:
-            key = op.key if isinstance(op.key, (str, int, float, bool, type(None))) else freeze(op.key)
-            parts.setdefault(key, []).append(op)
+            parts.setdefault(freeze(op.key), []).append(op)
         return parts
 
     def constrains(self, op: Op) -> bool:
@@ -369,7 +414,7 @@ class Counter(Model):
             return state + op.value
         if op.f == "increment":
             return state + 1
-        if self.constrains(op) and op.output != state:
+        if self.constrains(op) and freeze(op.output) != state:
             return None
         return state
 
@@ -419,17 +464,85 @@ class Mutex(Model):
     ops = ("acquire", "release")
     default_initial = False
 
+    def init(self):
+        return bool(self.initial)  # held or not: a Python bool, never compared with a value
+
     def step(self, state, op):
         if op.f == "acquire":
             return True if not state else None
         return False if state else None
 
+    def describe_op(self, op):
+        return op.f + (" (crashed)" if op.type == "info" else "")
+
     def describe_state(self, state):
         return "held" if state else "free"
 
 
+class MultiRegister(Model):
+    """Knossos's multi-register: registers by key, read and written by transactions. An op is
+    ``txn`` whose value is a list of micro-ops ``[f, k, v]`` with f ``read``/``r`` or
+    ``write``/``w``; an ok txn's completion carries the values its reads returned (an ``info``
+    txn's writes may take effect, its reads constrain nothing). ``initial`` is a map of keys to
+    values (default: every register nil). A read of nil follows ``nil_reads`` (Knossos always
+    treats it as unconstrained: pass "unconstrained" to match). A txn touches several keys, so
+    the history is one sub-history, not one per key."""
+
+    name = "multi-register"
+    noun = "the state of the registers"
+    ops = ("txn",)
+    default_initial: Any = None
+    _READS, _WRITES = ("read", "r"), ("write", "w")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if not isinstance(self.initial, (dict, type(None))):
+            raise BadInput(f"--initial {show(self.initial)} is not a map; the multi-register "
+                           f"model starts from a map of keys to values, e.g. '{{\"x\": 0}}'")
+
+    def init(self):
+        return freeze(self.initial or {})
+
+    def check_op(self, op):
+        super().check_op(op)
+        for micro in (op.value, op.output) if op.type == "ok" else (op.value,):
+            if not isinstance(micro, list) or not all(
+                    isinstance(m, list) and len(m) == 3 and m[0] in self._READS + self._WRITES
+                    for m in micro):
+                raise BadInput(f"txn at index {op.index} has value {show(micro)}; a "
+                               f"multi-register txn is a list of [read k v] or [write k v]")
+
+    def partition(self, ops):
+        return {NIL: list(ops)} if ops else {}
+
+    def _micro_ops(self, op: Op) -> list:
+        return op.output if op.type == "ok" else op.value
+
+    def relevant(self, op):
+        return op.type == "ok" or any(m[0] in self._WRITES for m in op.value)
+
+    def step(self, state, op):
+        registers = dict(state)
+        for f, k, v in self._micro_ops(op):
+            k = freeze(k)
+            if f in self._WRITES:
+                registers[k] = freeze(v)
+            elif op.type == "ok" and not (self.nil_reads == "unconstrained" and v is None) \
+                    and registers.get(k, NIL) != freeze(v):
+                return None
+        return _map_of(registers.items())
+
+    def behaviour(self, op):
+        return (op.type == "ok", freeze(self._micro_ops(op)))
+
+    def describe_op(self, op):
+        crashed = " (crashed)" if op.type == "info" else ""
+        return f"txn {show(self._micro_ops(op))}{crashed}"
+
+
 MODELS: dict[str, type[Model]] = {
-    cls.name: cls for cls in (Register, CasRegister, KV, KVAppend, SetModel, Counter, Queue, Mutex)
+    cls.name: cls for cls in (Register, CasRegister, KV, KVAppend, SetModel, Counter, Queue, Mutex,
+                              MultiRegister)
 }
 MODELS["fifo"] = Queue
 
