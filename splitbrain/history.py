@@ -5,12 +5,13 @@ A history is a list of events (DESIGN.md, "The history"). This module owns:
 * :class:`Event`, one line of ``history.jsonl``;
 * :class:`HistoryWriter`, which appends and flushes one event per line as it happens, so a crash
   of the tester loses nothing already recorded;
-* :func:`read_jsonl` / :func:`load`, which read a history back and validate it, raising
+* :func:`read_jsonl`, which reads a history back and validates it, raising
   :class:`HistoryError` with the file, the line and the broken rule;
 * :class:`Op` and :func:`pair`, which match invocations with their completions (an ``info``
   completion's return is at infinity: the op may take effect at any later time, or never).
 
-It imports nothing from the rest of splitbrain, so any tool can read and write histories.
+It imports nothing from the rest of splitbrain, so any tool can read and write histories
+(:func:`splitbrain.importers.load` reads every other format).
 """
 
 from __future__ import annotations
@@ -339,11 +340,3 @@ def read_text(path: str | os.PathLike) -> str:
 def read_jsonl(path: str | os.PathLike) -> History:
     """Read and validate a splitbrain JSONL history."""
     return parse_jsonl(read_text(path), path=path)
-
-
-def load(path: str | os.PathLike, fmt: str = "auto") -> History:
-    """Read any supported history file: splitbrain JSONL, Jepsen EDN, Porcupine etcd or kv logs
-    (``fmt`` one of :data:`splitbrain.importers.FORMATS`; "auto" detects it)."""
-    from splitbrain.importers import load as load_any  # importers builds on this module
-
-    return load_any(path, fmt)[0]

@@ -21,13 +21,13 @@ from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import store
 from splitbrain.harness.cluster import Cluster, local_cluster
 from splitbrain.harness.display import Display, Stats
+from splitbrain.harness.interfaces import LogSource
+from splitbrain.harness.networks import NET_KINDS
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
 from splitbrain.reports import write_run_report
 from splitbrain.workloads import WORKLOADS, make
-
-NETS = ("proxy", "netns", "auto")
 
 
 @dataclass
@@ -60,8 +60,9 @@ class TestOptions:
         if self.workload not in WORKLOADS:
             raise BadInput(f"--workload {self.workload!r} is not a workload; use one of "
                            f"{', '.join(WORKLOADS)}")
-        if self.net not in NETS:
-            raise BadInput(f"--net {self.net!r} is not a network; use one of {', '.join(NETS)}")
+        if self.net not in NET_KINDS:
+            raise BadInput(f"--net {self.net!r} is not a network; use one of "
+                           f"{', '.join(NET_KINDS)}")
         parse_kinds(self.nemesis)
         for name, value, low in (("--nodes", self.nodes, 1), ("--concurrency", self.concurrency, 1)):
             if value < low:
@@ -147,6 +148,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     store.write_json(run_dir / store.TEST_FILE, test)
     cluster = local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
                             detached=opts.leave_running)
+    nemesis.check(cluster)
 
     def started(c: Cluster) -> None:
         test["net"] = c.net.kind
@@ -175,8 +177,9 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
         failure = f"the tester failed ({type(e).__name__}: {e}); {where}"
     test["duration"] = round(time.monotonic() - began, 3)  # every phase, start to stop
     store.write_json(run_dir / store.TEST_FILE, test)
-    with contextlib.suppress(OSError):
-        cluster.collect_logs(run_dir)
+    with contextlib.suppress(OSError, TesterFailure):
+        if isinstance(cluster, LogSource):
+            asyncio.run(cluster.collect_logs(run_dir))
     if failure is not None:
         _report(run_dir)  # a report of the partial run, unchecked, when there is a history
         raise TesterFailure(failure)
