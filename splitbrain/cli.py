@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -46,6 +47,27 @@ def node(config_path: str, name: str) -> None:
     run_node(config_path, name)
 
 
+def _host_options(command: Any) -> Any:
+    """The options that run the nodes on remote hosts over SSH (``test`` and ``cluster up``)."""
+    for option in reversed([
+        click.option("--hosts", default="", metavar="H1,H2,...",
+                     help="Run the nodes on these hosts over SSH, one node per host "
+                          "(default: local processes)."),
+        click.option("--ssh-user", default=None, help="SSH user (root, or one with "
+                                                      "passwordless sudo)."),
+        click.option("--ssh-key", default=None, metavar="FILE", help="SSH private key."),
+        click.option("--ssh-port", default=22, show_default=True, type=int),
+        click.option("--ssh-known-hosts", default=None, metavar="FILE",
+                     help="Host keys to trust (default ~/.ssh/known_hosts)."),
+        click.option("--ssh-accept-new", is_flag=True,
+                     help="Trust a host key seen for the first time."),
+        click.option("--remote-dir", default="/opt/splitbrain", show_default=True,
+                     help="Where splitbrain is installed and the nodes run on each host."),
+    ]):
+        command = option(command)
+    return command
+
+
 @cli.command("test")
 @click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
 @click.option("--workload", default="register", show_default=True, help="register, set or counter.")
@@ -72,6 +94,7 @@ def node(config_path: str, name: str) -> None:
 @click.option("--expect", multiple=True, metavar="PROPERTY",
               help="Fail the run on a property the mode does not promise (no-lost-writes, "
                    "linearizable, read-your-writes, monotonic-reads, no-stale-reads).")
+@_host_options
 def test_command(test_count: int, **options: object) -> None:
     """Run a test against a local cluster: exit 0 valid, 1 invalid, 2 unknown."""
     from splitbrain.harness.testrun import TestOptions, run_test, summary
@@ -235,6 +258,52 @@ def cluster_down(root: str) -> None:
         raise BadInput(f"no cluster is running in {root}; nothing to stop")
     click.echo(f"stopped the cluster in {root} ({len(removed)} processes and network "
                f"pieces removed); data and logs are kept there")
+
+
+@cli.group("lab")
+def lab_group() -> None:
+    """SSH hosts in network namespaces of this machine (root, Linux): up, status, down."""
+
+
+@lab_group.command("up")
+@click.option("--hosts", "count", default=5, show_default=True, type=click.IntRange(1, 50),
+              help="How many hosts (network namespaces, each running sshd).")
+def lab_up(count: int) -> None:
+    """Start COUNT SSH hosts on a private bridge and print the arguments that use them."""
+    from splitbrain import lab
+
+    built = lab.up(count)
+    click.echo(f"{count} SSH hosts up on {built['subnet']} ({', '.join(built['hosts'])}); "
+               f"stop them with 'splitbrain lab down'. Run a test on them with:")
+    click.echo("  splitbrain test " + " ".join(lab.ssh_arguments(built)))
+
+
+@lab_group.command("status")
+def lab_status() -> None:
+    """Show each lab host: address, whether its sshd answers, its processes. Exit 1 if an
+    sshd does not answer."""
+    from splitbrain import lab
+
+    rows = lab.status()
+    if rows is None:
+        raise BadInput("no lab is running; start one with 'splitbrain lab up --hosts 5'")
+    for r in rows:
+        click.echo(f"{r['host']:<4} {r['address']:<15} sshd "
+                   f"{'answering' if r['sshd'] else 'NOT answering':<13} "
+                   f"{len(r['pids'])} processes")
+    click.echo("  splitbrain test " + " ".join(lab.ssh_arguments(lab.state() or {})))
+    sys.exit(0 if all(r["sshd"] for r in rows) else 1)
+
+
+@lab_group.command("down")
+def lab_down() -> None:
+    """Stop every lab host and remove the namespaces, the veth and the keys."""
+    from splitbrain import lab
+
+    removed = lab.down()
+    if removed is None:
+        raise BadInput("no lab is running; nothing to stop")
+    click.echo(f"lab removed ({len(removed)} processes, namespaces, interfaces and files)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,6 +40,7 @@ from splitbrain.harness.interfaces import Net, NodeUnreachable
 from splitbrain.harness.net import LocalNet
 from splitbrain.harness.networks import make_net
 from splitbrain.harness.process import Proc, is_ours, spawn
+from splitbrain.harness.splitbrain_nodes import set_clock_offset
 
 
 class Cluster(ABC):
@@ -100,11 +101,7 @@ class Cluster(ABC):
         """Set node ``name``'s wall-clock offset through ``PUT /admin/clock``. Raises
         :class:`NodeUnreachable` if the node does not answer (killed, paused)."""
         self._check(name)
-        async with NodeClient(self.client_url(name), timeout=1.0) as client:
-            reply = await client.set_clock_offset(seconds)
-        if reply.type != "ok":
-            raise NodeUnreachable(f"node {name} did not accept the clock offset {seconds:g} s "
-                                  f"({reply.error})")
+        await set_clock_offset(self.client_url(name), name, seconds)
 
     async def admin_status(self, name: str) -> dict[str, Any]:
         """Node ``name``'s ``GET /admin/status`` body (its gossip view in ``members``, ...).

@@ -172,23 +172,24 @@ class FaultSchedule(Protocol):
 
 @dataclass(frozen=True)
 class Placement:
-    """Node ``name`` runs on host ``host`` and listens on ``address`` (an address of that host
-    the tester and the other nodes reach)."""
+    """Node ``name`` runs on host ``host`` in ``directory`` (a path on that host), listening on
+    ``address`` (which the tester and the other nodes reach) at ``client_port`` and
+    ``peer_port``."""
 
     name: str
     host: str
     address: str
+    directory: str
+    client_port: int = 8000
+    peer_port: int = 9000
 
 
 @runtime_checkable
 class Database(Protocol):
     """The system under test, independent of where it runs. Required: :meth:`setup` (the
     placements are fixed from then on), :meth:`files`, :meth:`command`, :meth:`healthy`,
-    :meth:`client_url`, :attr:`peer_port` and :attr:`log_file`. A database that can also skew
-    clocks implements :class:`ClockControl`."""
-
-    peer_port: int
-    """The TCP port nodes receive peer traffic on (what a firewall network drops)."""
+    :meth:`client_url` and :attr:`log_file`. A database that can also skew clocks implements
+    :class:`ClockControl`."""
 
     log_file: str
     """The file, relative to a node's directory, its stdout and stderr go to."""
@@ -196,13 +197,16 @@ class Database(Protocol):
     def setup(self, placements: list[Placement]) -> None:
         """Fix which node runs where (called once, before anything starts)."""
 
+    def describe(self) -> dict[str, Any]:
+        """What test.json records of this database (e.g. its config)."""
+
     def files(self, name: str) -> dict[str, bytes]:
-        """Files to write into node ``name``'s directory before it starts (relative path ->
-        contents)."""
+        """Files to write into node ``name``'s directory before it starts (path relative to
+        the directory -> contents)."""
 
     def command(self, name: str, python: str) -> list[str]:
-        """The argv that runs node ``name`` from its directory, ``python`` being the
-        interpreter that has this splitbrain installed on the node's host."""
+        """The argv that runs node ``name``, ``python`` being the interpreter that has this
+        splitbrain installed on the node's host."""
 
     async def healthy(self, name: str) -> bool:
         """True once node ``name`` answers its health check."""
@@ -239,12 +243,16 @@ class Hosts(Protocol):
     def node_dir(self, host: str, name: str) -> str:
         """The directory of daemon ``name`` on ``host`` (a path on that host)."""
 
+    def address(self, host: str) -> str:
+        """The address of ``host`` that the tester and the other hosts reach."""
+
     async def put(self, host: str, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` on ``host`` (parent directories created)."""
 
-    async def start(self, host: str, name: str, argv: list[str]) -> None:
+    async def start(self, host: str, name: str, argv: list[str], log: str) -> None:
         """Start ``argv`` as daemon ``name`` in its :meth:`node_dir`, in a session of its own,
-        stdout and stderr appended to its log file, its pid recorded."""
+        stdout and stderr appended to ``log`` (relative to that directory), its pid
+        recorded."""
 
     async def signal(self, host: str, name: str, sig: int) -> None:
         """Send ``sig`` to daemon ``name``; nothing when it is not running."""

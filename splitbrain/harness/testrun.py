@@ -21,11 +21,14 @@ from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import store
 from splitbrain.harness.cluster import Cluster, local_cluster
 from splitbrain.harness.display import Display, Stats
+from splitbrain.harness.hostcluster import HostCluster
 from splitbrain.harness.interfaces import LogSource
 from splitbrain.harness.networks import NET_KINDS
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
+from splitbrain.harness.sshcluster import parse_hosts, ssh_cluster
+from splitbrain.remote.ssh import DEFAULT_REMOTE_DIR, SshOptions
 from splitbrain.reports import write_run_report
 from splitbrain.workloads import WORKLOADS, make
 
@@ -52,6 +55,13 @@ class TestOptions:
     op_timeout: float = 2.0
     leave_running: bool = False
     expect: tuple[str, ...] = field(default_factory=tuple)
+    hosts: str = ""
+    ssh_user: str | None = None
+    ssh_key: str | None = None
+    ssh_port: int = 22
+    ssh_known_hosts: str | None = None
+    ssh_accept_new: bool = False
+    remote_dir: str = DEFAULT_REMOTE_DIR
 
     def validate(self) -> None:
         """BadInput, one sentence, for an option that cannot work."""
@@ -78,6 +88,27 @@ class TestOptions:
             self.expect = policy.parse_expect(self.expect)
         except ValueError as e:
             raise BadInput(str(e)) from None
+        if self.hosts:
+            self._validate_hosts()
+
+    def _validate_hosts(self) -> None:
+        hosts = parse_hosts(self.hosts)
+        if len(hosts) != self.nodes:
+            raise BadInput(f"--hosts names {len(hosts)} hosts for {self.nodes} nodes; one node "
+                           f"runs on each host, so pass --nodes {len(hosts)}")
+        if self.net == "netns":
+            raise BadInput("--net netns builds namespaces on this machine; with --hosts the "
+                           "network is the hosts' own firewall, so drop --net")
+        if self.leave_running:
+            raise BadInput("--leave-running is for local clusters; on --hosts use "
+                           "'splitbrain cluster up --hosts ...' instead")
+        self.ssh_options().validate()
+
+    def ssh_options(self) -> SshOptions:
+        """How to reach --hosts."""
+        return SshOptions(user=self.ssh_user, key=self.ssh_key, port=self.ssh_port,
+                          known_hosts=self.ssh_known_hosts, accept_new=self.ssh_accept_new,
+                          remote_dir=self.remote_dir)
 
     @property
     def name(self) -> str:
@@ -146,14 +177,16 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
                        f"choose a writable --store") from None
     test = _test_record(opts, run_dir, workload)
     store.write_json(run_dir / store.TEST_FILE, test)
-    cluster = local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
-                            detached=opts.leave_running)
+    cluster = (ssh_cluster(opts.mode, parse_hosts(opts.hosts), opts.ssh_options(),
+                           run_dir / "cluster") if opts.hosts else
+               local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
+                             detached=opts.leave_running))
     nemesis.check(cluster)
 
     def started(c: Cluster) -> None:
         test["net"] = c.net.kind
         test["nodes"] = list(c.names)
-        test["cluster"] = c.config.to_dict()
+        test["cluster"] = c.describe() if isinstance(c, HostCluster) else c.config.to_dict()
         store.write_json(run_dir / store.TEST_FILE, test)
 
     stats = Stats()
