@@ -159,3 +159,20 @@ def test_missing_sudo_is_one_sentence():
     with pytest.raises(errors.TesterFailure, match="^user alice on host h1 is not root and cannot sudo "
                                             "without a password; log in as root"):
         asyncio.run(hosts._check("h1"))
+
+
+def test_accept_new_trusts_a_host_seen_first(lab, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+
+    async def scenario():
+        hosts = SshHosts([lab["hosts"]["h1"]], ssh_options(lab, known_hosts=str(empty),
+                                                           accept_new=True,
+                                                           remote_dir=str(tmp_path / "r")))
+        await hosts.setup()
+        try:
+            return await hosts.run(lab["hosts"]["h1"], ["ip", "-4", "-o", "addr", "show", "eth0"])
+        finally:
+            await hosts.close()
+
+    assert f"inet {lab['hosts']['h1']}/24" in asyncio.run(scenario()).out
