@@ -213,11 +213,18 @@ def cluster_group() -> None:
 @click.option("--net", default="proxy", show_default=True,
               type=click.Choice(["proxy", "netns", "auto"]))
 @_root_option
-def cluster_up(nodes: int, mode: str, net: str, root: str) -> None:
-    """Start NODES nodes in MODE and leave them running (stop with 'cluster down')."""
+@_host_options
+def cluster_up(nodes: int, mode: str, net: str, root: str, hosts: str,
+               **ssh: Any) -> None:
+    """Start NODES nodes in MODE and leave them running (stop with 'cluster down'); with
+    --hosts, one node on each host over SSH."""
     import asyncio
 
     from splitbrain.harness.cluster import local_cluster
+
+    if hosts:
+        _remote_cluster_up(mode, hosts, root, ssh)
+        return
 
     cluster = local_cluster(mode, nodes, root, net=net, detached=True)
     asyncio.run(cluster.start())
@@ -228,6 +235,22 @@ def cluster_up(nodes: int, mode: str, net: str, root: str) -> None:
     click.echo(f"try: curl -X PUT -d '{{\"value\": 1}}' {url}/kv/k && curl {url}/kv/k")
 
 
+def _remote_cluster_up(mode: str, hosts: str, root: str, ssh: dict[str, Any]) -> None:
+    import asyncio
+
+    from splitbrain.harness.sshcluster import parse_hosts, up_detached
+    from splitbrain.remote.ssh import SshOptions
+
+    options = SshOptions(user=ssh["ssh_user"], key=ssh["ssh_key"], port=ssh["ssh_port"],
+                         known_hosts=ssh["ssh_known_hosts"], accept_new=ssh["ssh_accept_new"],
+                         remote_dir=ssh["remote_dir"])
+    cluster = asyncio.run(up_detached(mode, parse_hosts(hosts), options, root))
+    click.echo(f"{len(cluster.names)} {mode} nodes up on {hosts} (firewall network), recorded "
+               f"in {cluster.root}:")
+    for name in cluster.names:
+        click.echo(f"  {name}  {cluster.client_url(name)}")
+
+
 @cluster_group.command("status")
 @_root_option
 def cluster_status(root: str) -> None:
@@ -236,6 +259,15 @@ def cluster_status(root: str) -> None:
     import asyncio
 
     from splitbrain.harness.cluster import detached_status
+    from splitbrain.harness.sshcluster import remote_state, status_detached
+
+    if remote_state(root) is not None:
+        remote = asyncio.run(status_detached(root)) or []
+        for r in remote:
+            state = "healthy" if r["healthy"] else "running, not answering" if r["running"] \
+                else "down"
+            click.echo(f"{r['name']:<5} host {r['host']:<15} {state:<23} {r['url']}")
+        sys.exit(0 if all(r["healthy"] for r in remote) else 1)
 
     rows = asyncio.run(detached_status(root))
     if rows is None:
@@ -251,8 +283,16 @@ def cluster_status(root: str) -> None:
 @_root_option
 def cluster_down(root: str) -> None:
     """Stop the cluster's nodes and network; its data and logs stay in the folder."""
-    from splitbrain.harness.cluster import stop_detached
+    import asyncio
 
+    from splitbrain.harness.cluster import stop_detached
+    from splitbrain.harness.sshcluster import down_detached, remote_state
+
+    if remote_state(root) is not None:
+        stopped = asyncio.run(down_detached(root)) or []
+        click.echo(f"stopped the nodes {', '.join(stopped)} on their hosts; their logs are in "
+                   f"{root}/logs, their data stays on the hosts")
+        return
     removed = stop_detached(root)
     if removed is None:
         raise BadInput(f"no cluster is running in {root}; nothing to stop")

@@ -176,3 +176,22 @@ def test_accept_new_trusts_a_host_seen_first(lab, tmp_path):
             await hosts.close()
 
     assert f"inet {lab['hosts']['h1']}/24" in asyncio.run(scenario()).out
+
+
+def test_cluster_up_status_down_on_hosts(lab, remote_dir, tmp_path):
+    root = str(tmp_path / "rc")
+    ssh = [*lab_args(lab)[:-2], "--remote-dir", remote_dir, "--root", root]
+    try:
+        up = cli("cluster", "up", "--mode", "dynamo", *ssh)
+        assert up.returncode == 0, up.stderr
+        assert f"n1  http://{lab['hosts']['h1']}:8000" in up.stdout
+        assert len(node_procs(lab)) == len(lab["hosts"])  # left running after 'up' exited
+        status = cli("cluster", "status", "--root", root)
+        assert status.returncode == 0 and status.stdout.count(" healthy ") == 3
+    finally:
+        down = cli("cluster", "down", "--root", root)
+    assert down.returncode == 0, down.stderr
+    assert node_procs(lab) == []
+    assert sorted(p.name for p in (tmp_path / "rc" / "logs").iterdir()) == [
+        "n1.log", "n2.log", "n3.log"]
+    assert cli("cluster", "status", "--root", root).returncode == 254

@@ -95,11 +95,15 @@ class SshHosts:
     async def setup(self) -> None:
         """Connect to every host, check python3 and root (or sudo), install splitbrain, then
         stop any daemon a previous tester left (teardown before setup)."""
-        await asyncio.gather(*(asyncio.to_thread(self._connect, h) for h in self.hosts))
-        await asyncio.gather(*(self._check(h) for h in self.hosts))
+        await self.connect()
         if self.install is not None:
             await self.install(self)
         await self.teardown()
+
+    async def connect(self) -> None:
+        """Connect to every host and check python3 and root (or sudo); nothing else."""
+        await asyncio.gather(*(asyncio.to_thread(self._connect, h) for h in self.hosts))
+        await asyncio.gather(*(self._check(h) for h in self.hosts))
 
     def _connect(self, host: str) -> None:
         paramiko = _paramiko()
