@@ -2,7 +2,8 @@
 with a :class:`Net` between them (the seams of :mod:`splitbrain.harness.interfaces`).
 
 :class:`HostCluster` starts every node as a daemon on its host (teardown of whatever a previous
-tester left first), waits until each is healthy, and on :meth:`HostCluster.stop` (always run by
+tester left first, and each node's directory emptied: a test never starts from an earlier
+run's data), waits until each is healthy, and on :meth:`HostCluster.stop` (always run by
 ``async with``, on error and Ctrl-C too) heals the network, downloads every node's log to
 ``ROOT/logs/<name>.log`` and stops every daemon. It implements every capability the nemesis
 may need: kill, restart, pause and resume by signal through the hosts, clock skew when the
@@ -63,6 +64,7 @@ class HostCluster:
             await self.hosts.setup()
             self.database.setup(list(self.placements.values()))
             for p in self.placements.values():
+                await self._wipe(p)
                 for rel, data in self.database.files(p.name).items():
                     await self.hosts.put(p.host, f"{p.directory}/{rel}", data)
                 await self._spawn(p)
@@ -70,6 +72,14 @@ class HostCluster:
         except BaseException:
             await self.stop()
             raise
+
+    async def _wipe(self, p: Placement) -> None:
+        """Remove node ``p``'s directory: a test starts from empty data, never from what an
+        earlier run on the same host left (restarts within a run keep it)."""
+        result = await self.hosts.run(p.host, ["rm", "-rf", "--", p.directory])
+        if result.code != 0:
+            raise TesterFailure(f"cannot clear {p.directory} on host {p.host} for node "
+                                f"{p.name} ({result.err.strip()}); remove it by hand")
 
     async def _spawn(self, p: Placement) -> None:
         argv = self.database.command(p.name, self.hosts.python(p.host))
