@@ -21,6 +21,7 @@ from short_runs import own_registry, short_run  # noqa: F401 (an autouse fixture
 from splitbrain import lab as lab_module
 from splitbrain import errors
 from splitbrain.harness.interfaces import CommandResult
+from splitbrain.harness.sshcluster import ssh_cluster
 from splitbrain.history import NEMESIS
 from splitbrain.remote.ssh import SshHosts, SshOptions
 
@@ -195,3 +196,26 @@ def test_cluster_up_status_down_on_hosts(lab, remote_dir, tmp_path):
     assert sorted(p.name for p in (tmp_path / "rc" / "logs").iterdir()) == [
         "n1.log", "n2.log", "n3.log"]
     assert cli("cluster", "status", "--root", root).returncode == 254
+
+
+def rules(built, host: str) -> str:
+    listing = subprocess.run(["ip", "netns", "exec", f"{lab_module.PREFIX}-{host}", "nft", "list",
+                              "ruleset"], capture_output=True, text=True)
+    return listing.stdout
+
+
+def test_a_cut_left_by_a_killed_tester_is_healed_by_the_next_start(lab, remote_dir, tmp_path):
+    async def scenario():
+        left = ssh_cluster("dynamo", list(lab["hosts"].values()), ssh_options(
+            lab, remote_dir=remote_dir), tmp_path / "first")
+        await left.start()
+        await left.net.cut([("n1", "n2")])
+        await left.hosts.close()  # gone without healing or stopping, as a SIGKILLed tester
+        assert "drop" in rules(lab, "h2")
+        again = ssh_cluster("dynamo", list(lab["hosts"].values()), ssh_options(
+            lab, remote_dir=remote_dir), tmp_path / "second")
+        async with again:
+            assert "drop" not in rules(lab, "h2")
+        assert "splitbrain" not in rules(lab, "h2")  # close removed our table
+
+    asyncio.run(scenario())

@@ -98,10 +98,11 @@ class FirewallNet(Net):
                        "netem on every host); drop the delaying fault from --nemesis")
 
     async def heal(self) -> None:
+        """Install empty rule sets on every host: this also heals what a killed tester's
+        network left there."""
         self.cuts = frozenset()
         self.losses.clear()
-        if self.tools:  # nothing was installed before the first cut
-            await self._apply()
+        await self._apply()
 
     async def close(self) -> None:
         """Remove our table or chain from every host we touched. Idempotent."""

@@ -2,8 +2,8 @@
 with a :class:`Net` between them (the seams of :mod:`splitbrain.harness.interfaces`).
 
 :class:`HostCluster` starts every node as a daemon on its host (teardown of whatever a previous
-tester left first, and each node's directory emptied: a test never starts from an earlier
-run's data), waits until each is healthy, and on :meth:`HostCluster.stop` (always run by
+tester left first: its daemons stopped, its cuts healed, each node's directory emptied, so a
+test never starts from an earlier run's state), waits until each is healthy, and on :meth:`HostCluster.stop` (always run by
 ``async with``, on error and Ctrl-C too) heals the network, downloads every node's log to
 ``ROOT/logs/<name>.log`` and stops every daemon. It implements every capability the nemesis
 may need: kill, restart, pause and resume by signal through the hosts, clock skew when the
@@ -62,6 +62,7 @@ class HostCluster:
         healthy; on any failure stop everything and re-raise."""
         try:
             await self.hosts.setup()
+            await self.net.heal()  # a cut a killed tester left must not split this run
             self.database.setup(list(self.placements.values()))
             for p in self.placements.values():
                 await self._wipe(p)
