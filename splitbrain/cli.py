@@ -223,7 +223,7 @@ def cluster_up(nodes: int, mode: str, net: str, root: str, hosts: str,
     from splitbrain.harness.cluster import local_cluster
 
     if hosts:
-        _remote_cluster_up(mode, hosts, root, ssh)
+        _remote_cluster_up(mode, hosts, root, nodes, net, ssh)
         return
 
     cluster = local_cluster(mode, nodes, root, net=net, detached=True)
@@ -235,11 +235,14 @@ def cluster_up(nodes: int, mode: str, net: str, root: str, hosts: str,
     click.echo(f"try: curl -X PUT -d '{{\"value\": 1}}' {url}/kv/k && curl {url}/kv/k")
 
 
-def _remote_cluster_up(mode: str, hosts: str, root: str, ssh: dict[str, Any]) -> None:
+def _remote_cluster_up(mode: str, hosts: str, root: str, nodes: int, net: str,
+                       ssh: dict[str, Any]) -> None:
     import asyncio
 
-    from splitbrain.harness.sshcluster import parse_hosts, up_detached
+    from splitbrain.harness.sshcluster import check_layout, parse_hosts, up_detached
     from splitbrain.remote.ssh import SshOptions
+
+    check_layout(parse_hosts(hosts), nodes, net)
 
     options = SshOptions(user=ssh["ssh_user"], key=ssh["ssh_key"], port=ssh["ssh_port"],
                          known_hosts=ssh["ssh_known_hosts"], accept_new=ssh["ssh_accept_new"],

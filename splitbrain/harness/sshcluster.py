@@ -32,6 +32,16 @@ def parse_hosts(spec: str) -> list[str]:
     return hosts
 
 
+def check_layout(hosts: list[str], nodes: int, net: str) -> None:
+    """BadInput unless ``nodes`` nodes and ``--net net`` fit a cluster on ``hosts``."""
+    if len(hosts) != nodes:
+        raise BadInput(f"--hosts names {len(hosts)} hosts for {nodes} nodes; one node runs on "
+                       f"each host, so pass --nodes {len(hosts)}")
+    if net == "netns":
+        raise BadInput("--net netns builds namespaces on this machine; with --hosts the "
+                       "network is the hosts' own firewall, so drop --net")
+
+
 def ssh_cluster(mode: str, hosts: list[str], options: SshOptions, root: Path, *,
                 start_timeout: float = 30.0, **params: Any) -> HostCluster:
     """Splitbrain nodes in ``mode`` on ``hosts`` over SSH (one node per host); ``params`` are

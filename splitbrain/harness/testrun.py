@@ -27,7 +27,7 @@ from splitbrain.harness.networks import NET_KINDS
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
-from splitbrain.harness.sshcluster import parse_hosts, ssh_cluster
+from splitbrain.harness.sshcluster import check_layout, parse_hosts, ssh_cluster
 from splitbrain.remote.ssh import DEFAULT_REMOTE_DIR, SshOptions
 from splitbrain.reports import write_run_report
 from splitbrain.workloads import WORKLOADS, make
@@ -92,13 +92,7 @@ class TestOptions:
             self._validate_hosts()
 
     def _validate_hosts(self) -> None:
-        hosts = parse_hosts(self.hosts)
-        if len(hosts) != self.nodes:
-            raise BadInput(f"--hosts names {len(hosts)} hosts for {self.nodes} nodes; one node "
-                           f"runs on each host, so pass --nodes {len(hosts)}")
-        if self.net == "netns":
-            raise BadInput("--net netns builds namespaces on this machine; with --hosts the "
-                           "network is the hosts' own firewall, so drop --net")
+        check_layout(parse_hosts(self.hosts), self.nodes, self.net)
         if self.leave_running:
             raise BadInput("--leave-running is for local clusters; on --hosts use "
                            "'splitbrain cluster up --hosts ...' instead")
