@@ -219,3 +219,46 @@ def test_a_cut_left_by_a_killed_tester_is_healed_by_the_next_start(lab, remote_d
         assert "splitbrain" not in rules(lab, "h2")  # close removed our table
 
     asyncio.run(scenario())
+
+
+def in_host(built, host: str, *argv: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", f"{lab_module.PREFIX}-{host}", *argv],
+                          capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("tool", ["nft", "iptables"])
+def test_firewall_rules_are_ours_and_removed_exactly(lab, tmp_path, tool):
+    from splitbrain.harness.firewall import FirewallNet
+    from splitbrain.harness.interfaces import Placement
+
+    h1, h2 = lab["hosts"]["h1"], lab["hosts"]["h2"]
+    listing = ["nft", "list", "ruleset"] if tool == "nft" else ["iptables", "-S"]
+    before = in_host(lab, "h2", *listing)
+
+    async def scenario():
+        hosts = SshHosts([h1, h2], ssh_options(lab, remote_dir=str(tmp_path / "r")))
+        await hosts.connect()
+        try:
+            placements = [Placement("n1", h1, h1, "/unused/n1"),
+                          Placement("n2", h2, h2, "/unused/n2")]
+            net = FirewallNet(hosts, placements)
+            net.tools = {h1: tool, h2: tool}
+            await net.cut([("n1", "n2")])
+            cut = in_host(lab, "h2", *listing)
+            await net.loss([("n1", "n2")], 30)
+            await net.heal()
+            healed = in_host(lab, "h2", *listing)
+            await net.close()
+            return cut, healed
+        finally:
+            await hosts.close()
+
+    cut, healed = asyncio.run(scenario())
+    if tool == "nft":
+        assert f"ip saddr {h1} tcp dport 9000 drop" in cut
+        assert "drop" not in healed
+    else:
+        assert f"-A splitbrain -s {h1}/32 -p tcp -m tcp --dport 9000 -j DROP" in cut
+        assert "-A INPUT -j splitbrain" in cut
+        assert "DROP" not in healed
+    assert in_host(lab, "h2", *listing) == before  # close removed exactly what was added
