@@ -181,7 +181,7 @@ def test_accept_new_trusts_a_host_seen_first(lab, tmp_path):
 
 def test_cluster_up_status_down_on_hosts(lab, remote_dir, tmp_path):
     root = str(tmp_path / "rc")
-    ssh = [*lab_args(lab)[:-2], "--remote-dir", remote_dir, "--root", root]
+    ssh = [*lab_args(lab), "--remote-dir", remote_dir, "--root", root]
     try:
         up = cli("cluster", "up", "--mode", "dynamo", *ssh)
         assert up.returncode == 0, up.stderr
