@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -95,6 +95,27 @@ def node(config_path: str, name: str) -> None:
     run_node(config_path, name)
 
 
+def _host_options(command: Any) -> Any:
+    """The options that run the nodes on remote hosts over SSH (``test`` and ``cluster up``)."""
+    for option in reversed([
+        click.option("--hosts", default="", metavar="H1,H2,...",
+                     help="Run the nodes on these hosts over SSH, one node per host "
+                          "(default: local processes)."),
+        click.option("--ssh-user", default=None, help="SSH user (root, or one with "
+                                                      "passwordless sudo)."),
+        click.option("--ssh-key", default=None, metavar="FILE", help="SSH private key."),
+        click.option("--ssh-port", default=22, show_default=True, type=int),
+        click.option("--ssh-known-hosts", default=None, metavar="FILE",
+                     help="Host keys to trust (default ~/.ssh/known_hosts)."),
+        click.option("--ssh-accept-new", is_flag=True,
+                     help="Trust a host key seen for the first time."),
+        click.option("--remote-dir", default="/opt/splitbrain", show_default=True,
+                     help="Where splitbrain is installed and the nodes run on each host."),
+    ]):
+        command = option(command)
+    return command
+
+
 @cli.command("test")
 @click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
 @click.option("--workload", default="register", show_default=True,
@@ -126,11 +147,12 @@ def node(config_path: str, name: str) -> None:
                    "no checker of the workload judges is refused.")
 @click.option("--r", type=int, default=None, help="Read quorum R of dynamo and lww (default 2).")
 @click.option("--w", type=int, default=None, help="Write quorum W of dynamo and lww (default 2).")
+@_host_options
 @summary_options
 def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_summary: bool,
                  **options: object) -> None:
-    """Run a test against a local cluster: exit 0 valid, 1 invalid, 2 unknown, 255 the tester
-    or the cluster could not run it."""
+    """Run a test against a local cluster, or on --hosts over SSH: exit 0 valid, 1 invalid,
+    2 unknown, 255 the tester or the cluster could not run it."""
     from splitbrain.harness.testrun import TestOptions, run_test, summary
     from splitbrain.reports import markdown
 
@@ -370,11 +392,18 @@ def cluster_group() -> None:
 @click.option("--net", default="proxy", show_default=True,
               type=click.Choice(["proxy", "netns", "auto"]))
 @_root_option
-def cluster_up(nodes: int, mode: str, net: str, root: str) -> None:
-    """Start NODES nodes in MODE and leave them running (stop with 'cluster down')."""
+@_host_options
+def cluster_up(nodes: int, mode: str, net: str, root: str, hosts: str,
+               **ssh: Any) -> None:
+    """Start NODES nodes in MODE and leave them running (stop with 'cluster down'); with
+    --hosts, one node on each host over SSH."""
     import asyncio
 
     from splitbrain.harness.cluster import local_cluster
+
+    if hosts:
+        _remote_cluster_up(mode, hosts, root, nodes, net, ssh)
+        return
 
     cluster = local_cluster(mode, nodes, root, net=net, detached=True)
     asyncio.run(cluster.start())
@@ -385,6 +414,25 @@ def cluster_up(nodes: int, mode: str, net: str, root: str) -> None:
     click.echo(f"try: curl -X PUT -d '{{\"value\": 1}}' {url}/kv/k && curl {url}/kv/k")
 
 
+def _remote_cluster_up(mode: str, hosts: str, root: str, nodes: int, net: str,
+                       ssh: dict[str, Any]) -> None:
+    import asyncio
+
+    from splitbrain.harness.sshcluster import check_layout, parse_hosts, up_detached
+    from splitbrain.remote.ssh import SshOptions
+
+    check_layout(parse_hosts(hosts), nodes, net)
+
+    options = SshOptions(user=ssh["ssh_user"], key=ssh["ssh_key"], port=ssh["ssh_port"],
+                         known_hosts=ssh["ssh_known_hosts"], accept_new=ssh["ssh_accept_new"],
+                         remote_dir=ssh["remote_dir"])
+    cluster = asyncio.run(up_detached(mode, parse_hosts(hosts), options, root))
+    click.echo(f"{len(cluster.names)} {mode} nodes up on {hosts} (firewall network), recorded "
+               f"in {cluster.root}:")
+    for name in cluster.names:
+        click.echo(f"  {name}  {cluster.client_url(name)}")
+
+
 @cluster_group.command("status")
 @_root_option
 def cluster_status(root: str) -> None:
@@ -393,6 +441,15 @@ def cluster_status(root: str) -> None:
     import asyncio
 
     from splitbrain.harness.cluster import detached_status
+    from splitbrain.harness.sshcluster import remote_state, status_detached
+
+    if remote_state(root) is not None:
+        remote = asyncio.run(status_detached(root)) or []
+        for r in remote:
+            state = "healthy" if r["healthy"] else "running, not answering" if r["running"] \
+                else "down"
+            click.echo(f"{r['name']:<5} host {r['host']:<15} {state:<23} {r['url']}")
+        sys.exit(0 if all(r["healthy"] for r in remote) else 1)
 
     rows = asyncio.run(detached_status(root))
     if rows is None:
@@ -408,13 +465,67 @@ def cluster_status(root: str) -> None:
 @_root_option
 def cluster_down(root: str) -> None:
     """Stop the cluster's nodes and network; its data and logs stay in the folder."""
-    from splitbrain.harness.cluster import stop_detached
+    import asyncio
 
+    from splitbrain.harness.cluster import stop_detached
+    from splitbrain.harness.sshcluster import down_detached, remote_state
+
+    if remote_state(root) is not None:
+        stopped = asyncio.run(down_detached(root)) or []
+        click.echo(f"stopped the nodes {', '.join(stopped)} on their hosts; their logs are in "
+                   f"{root}/logs, their data stays on the hosts")
+        return
     removed = stop_detached(root)
     if removed is None:
         raise BadInput(f"no cluster is running in {root}; nothing to stop")
     click.echo(f"stopped the cluster in {root} ({len(removed)} processes and network "
                f"pieces removed); data and logs are kept there")
+
+
+@cli.group("lab")
+def lab_group() -> None:
+    """SSH hosts in network namespaces of this machine (root, Linux): up, status, down."""
+
+
+@lab_group.command("up")
+@click.option("--hosts", "count", default=5, show_default=True, type=click.IntRange(1, 50),
+              help="How many hosts (network namespaces, each running sshd).")
+def lab_up(count: int) -> None:
+    """Start COUNT SSH hosts on a private bridge and print the arguments that use them."""
+    from splitbrain import lab
+
+    built = lab.up(count)
+    click.echo(f"{count} SSH hosts up on {built['subnet']} ({', '.join(built['hosts'])}); "
+               f"stop them with 'splitbrain lab down'. Run a test on them with:")
+    click.echo("  splitbrain test " + " ".join(lab.ssh_arguments(built)))
+
+
+@lab_group.command("status")
+def lab_status() -> None:
+    """Show each lab host: address, whether its sshd answers, its processes. Exit 1 if an
+    sshd does not answer."""
+    from splitbrain import lab
+
+    rows = lab.status()
+    if rows is None:
+        raise BadInput("no lab is running; start one with 'splitbrain lab up --hosts 5'")
+    for r in rows:
+        click.echo(f"{r['host']:<4} {r['address']:<15} sshd "
+                   f"{'answering' if r['sshd'] else 'NOT answering':<13} "
+                   f"{len(r['pids'])} processes")
+    click.echo("  splitbrain test " + " ".join(lab.ssh_arguments(lab.state() or {})))
+    sys.exit(0 if all(r["sshd"] for r in rows) else 1)
+
+
+@lab_group.command("down")
+def lab_down() -> None:
+    """Stop every lab host and remove the namespaces, the veth and the keys."""
+    from splitbrain import lab
+
+    removed = lab.down()
+    if removed is None:
+        raise BadInput("no lab is running; nothing to stop")
+    click.echo(f"lab removed ({len(removed)} processes, namespaces, interfaces and files)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,8 @@ A history is a list of events (DESIGN.md, "The history"). This module owns:
 * :class:`Op` and :func:`pair`, which match invocations with their completions (an ``info``
   completion's return is at infinity: the op may take effect at any later time, or never).
 
-It imports nothing from the rest of splitbrain, so any tool can read and write histories.
+It imports nothing from the rest of splitbrain, so any tool can read and write histories
+(:func:`splitbrain.importers.load` reads every other format).
 """
 
 from __future__ import annotations

@@ -129,6 +129,13 @@ def workload_class(spec: str) -> type:
                      "splitbrain.workloads.base.Workload")
 
 
+def make_workload(spec: str, mode: str) -> Any:
+    """The workload ``--workload spec`` names, for ``mode``: a built-in, else a plugin."""
+    from splitbrain.workloads import WORKLOADS, make
+
+    return make(spec, mode) if spec in WORKLOADS else workload_class(spec)(mode)
+
+
 def checker(spec: str) -> Callable[[History], Result]:
     """The checker ``--checker spec`` names: a callable from a History to a Result, whose
     failures are BadInput naming the spec."""

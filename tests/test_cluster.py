@@ -48,16 +48,16 @@ def test_lifecycle_kill_restart_pause_resume_clock_logs(tmp_path):
             assert (await cluster.admin_status("n1"))["name"] == "n1"
 
             await cluster.kill("n2")
-            assert not cluster.is_running("n2") and not alive(pids["n2"])
+            assert not await cluster.is_running("n2") and not alive(pids["n2"])
             await cluster.kill("n2")  # killing a dead node does nothing
             await cluster.restart("n2")
-            assert cluster.is_running("n2") and cluster.procs["n2"].pid != pids["n2"]
+            assert await cluster.is_running("n2") and cluster.procs["n2"].pid != pids["n2"]
             assert (await cluster.admin_status("n2"))["name"] == "n2"
 
             await cluster.pause("n3")
             with pytest.raises(NodeUnreachable):
                 await cluster.admin_status("n3")
-            assert cluster.is_running("n3")
+            assert await cluster.is_running("n3")
             await cluster.resume("n3")
             assert (await cluster.admin_status("n3"))["name"] == "n3"
 
@@ -69,7 +69,7 @@ def test_lifecycle_kill_restart_pause_resume_clock_logs(tmp_path):
             proxy_pid = cluster.net.proc.pid
         assert not any(alive(p) for p in [*all_pids, proxy_pid])
         assert registry.read_state(cluster.root) is None
-        cluster.collect_logs(tmp_path / "run")
+        await cluster.collect_logs(tmp_path / "run")
         logs = sorted(p.name for p in (tmp_path / "run" / "nodes").iterdir())
         assert logs == ["n1.log", "n2.log", "n3.log", "proxy.log"]
         await cluster.stop()  # idempotent

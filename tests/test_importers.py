@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from splitbrain.history import HistoryError
+from splitbrain.history import History, HistoryError
 from splitbrain.importers import detect_format, implied_options
 from splitbrain.importers import load as load_with_format
 
 
-def load(path, fmt="auto"):
+def load(path, fmt: str = "auto") -> History:
     return load_with_format(path, fmt)[0]
 
 EDN_VECTOR = """; a comment

@@ -13,7 +13,7 @@ import pytest
 from splitbrain.db.config import local_config
 from splitbrain.errors import BadInput
 from splitbrain.harness.cluster import Cluster, NodeUnreachable, local_cluster
-from splitbrain.harness.net import Link, Net
+from splitbrain.harness.interfaces import Link, Net
 from splitbrain.nemesis import Clock, Kill, Partition, Pause, combined, heal_all, parse_kinds
 
 
@@ -62,13 +62,13 @@ class FakeCluster(Cluster):
     async def resume(self, name: str) -> None:
         self.paused.discard(name)
 
-    def is_running(self, name: str) -> bool:
+    async def is_running(self, name: str) -> bool:
         return name not in self.down
 
     def client_url(self, name: str) -> str:
         return ""
 
-    def collect_logs(self, dest: Path) -> None:
+    async def collect_logs(self, dest: Path) -> None:
         pass
 
     async def set_clock_offset(self, name: str, seconds: float) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from splitbrain.db.config import ClusterConfig, NodeSpec
 from splitbrain.errors import BadInput
-from splitbrain.harness.net import make_net
+from splitbrain.harness.networks import make_net
 from splitbrain.harness.process import start_time
 from splitbrain.harness.proxy import ProxyNet
 

@@ -1,9 +1,9 @@
 """Cluster control: start, stop, kill, restart, pause and resume the nodes of a cluster, skew
 their clocks and collect their logs (DESIGN.md, "The harness").
 
-:class:`Cluster` is the interface the run loop and the nemesis use. Nothing outside
-:class:`LocalCluster` may assume the nodes are child processes of the tester: a later cluster
-drives remote hosts over SSH through the same methods. Nodes are named, reached through
+:class:`Cluster` is the base of clusters that implement every capability of
+:mod:`splitbrain.harness.interfaces` (kill, pause, clock, logs) for splitbrain's own node; the
+run loop and the nemesis see only those interfaces. Nodes are named, reached through
 :meth:`Cluster.client_url`, and their network is :attr:`Cluster.net`.
 
 :class:`LocalCluster` runs ``splitbrain node --config ROOT/cluster.json --name NAME`` processes
@@ -36,8 +36,11 @@ from splitbrain.db.client import NodeClient
 from splitbrain.db.config import ClusterConfig, local_config
 from splitbrain.errors import TesterFailure
 from splitbrain.harness import registry
-from splitbrain.harness.net import LocalNet, Net, make_net
+from splitbrain.harness.interfaces import Net, NodeUnreachable
+from splitbrain.harness.net import LocalNet
+from splitbrain.harness.networks import make_net
 from splitbrain.harness.process import Proc, is_ours, spawn
+from splitbrain.harness.splitbrain_nodes import set_clock_offset
 
 
 class Cluster(ABC):
@@ -82,7 +85,7 @@ class Cluster(ABC):
         """Unfreeze node ``name`` (SIGCONT)."""
 
     @abstractmethod
-    def is_running(self, name: str) -> bool:
+    async def is_running(self, name: str) -> bool:
         """True while node ``name``'s process exists (paused or not)."""
 
     @abstractmethod
@@ -91,18 +94,14 @@ class Cluster(ABC):
         the network partitions."""
 
     @abstractmethod
-    def collect_logs(self, dest: Path) -> None:
+    async def collect_logs(self, dest: Path) -> None:
         """Copy every node's log to ``dest/nodes/<name>.log``."""
 
     async def set_clock_offset(self, name: str, seconds: float) -> None:
         """Set node ``name``'s wall-clock offset through ``PUT /admin/clock``. Raises
         :class:`NodeUnreachable` if the node does not answer (killed, paused)."""
         self._check(name)
-        async with NodeClient(self.client_url(name), timeout=1.0) as client:
-            reply = await client.set_clock_offset(seconds)
-        if reply.type != "ok":
-            raise NodeUnreachable(f"node {name} did not accept the clock offset {seconds:g} s "
-                                  f"({reply.error})")
+        await set_clock_offset(self.client_url(name), name, seconds)
 
     async def admin_status(self, name: str) -> dict[str, Any]:
         """Node ``name``'s ``GET /admin/status`` body (its gossip view in ``members``, ...).
@@ -124,10 +123,6 @@ class Cluster(ABC):
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop()
-
-
-class NodeUnreachable(TesterFailure):
-    """A node did not answer an admin request (it may be killed or paused)."""
 
 
 def node_command() -> list[str]:
@@ -273,7 +268,7 @@ class LocalCluster(Cluster):
         self._check(name)
         self.procs[name].signal(signal.SIGCONT)
 
-    def is_running(self, name: str) -> bool:
+    async def is_running(self, name: str) -> bool:
         self._check(name)
         return name in self.procs and self.procs[name].alive()
 
@@ -281,7 +276,7 @@ class LocalCluster(Cluster):
         self._check(name)
         return self.config.node(name).client_url
 
-    def collect_logs(self, dest: Path) -> None:
+    async def collect_logs(self, dest: Path) -> None:
         out = Path(dest) / "nodes"
         out.mkdir(parents=True, exist_ok=True)
         for path in (self.root / "logs").glob("*.log"):

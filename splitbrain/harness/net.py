@@ -14,7 +14,8 @@ Implementations:
   namespace on a bridge of the tester's own; partitions and packet loss by nftables/iptables
   drop rules inside the namespaces. Needs root.
 
-:func:`make_net` builds one by name (``proxy``, ``netns`` or ``auto``).
+:class:`Net` itself is declared in :mod:`splitbrain.harness.interfaces`;
+:func:`splitbrain.harness.networks.make_net` builds a local one by name.
 """
 
 from __future__ import annotations
@@ -24,52 +25,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from splitbrain.db.config import ClusterConfig
-from splitbrain.errors import BadInput
-
-Link = tuple[str, str]
-NET_KINDS = ("proxy", "netns", "auto")
+from splitbrain.harness.interfaces import Link, Net
 
 
-class Net(ABC):
-    """What the nemesis and the run loop may do to a cluster's network.
-
-    ``kind`` is ``"proxy"`` or ``"netns"`` (what the run records in test.json and the report);
-    ``cuts`` is the set of directed links currently cut.
-    """
-
-    kind: str
-    cuts: frozenset[Link] = frozenset()
-
-    @abstractmethod
-    async def cut(self, links: Iterable[Link]) -> None:
-        """Drop traffic on exactly these directed links from now on: replaces the current cut
-        (links not listed are healed)."""
-
-    @abstractmethod
-    async def heal(self) -> None:
-        """Restore every link: no cut, no delay, no loss."""
-
-    @abstractmethod
-    async def delay(self, links: Iterable[Link], seconds: float) -> None:
-        """Delay every message on these directed links by ``seconds`` (0 removes the delay)."""
-
-    async def loss(self, links: Iterable[Link], percent: int) -> None:
-        """Drop ``percent`` % of the packets on these links at random (0 removes the loss).
-        Only packet networks can; a TCP proxy cannot lose part of a byte stream."""
-        raise BadInput(f"the {self.kind} network cannot drop individual packets; use --net netns "
-                       f"for packet loss")
-
-    @abstractmethod
-    async def close(self) -> None:
-        """Heal and release everything this network created. Idempotent."""
-
-    def describe(self) -> dict[str, Any]:
-        """This network's kind and parameters (netns: subnet, firewall, delays). test.json
-        and the report record only :attr:`kind`."""
-        return {"kind": self.kind}
-
-
-class LocalNet(Net):
+class LocalNet(Net, ABC):
     """A network the local cluster builds around node processes on this machine.
     ``on_state`` is called (by the network, during :meth:`open`) whenever :meth:`state`
     changes, so the cluster records it before anything it names exists."""
@@ -106,24 +65,3 @@ class LocalNet(Net):
                 raise ValueError(f"no link {a}->{b} between two distinct nodes of "
                                  f"{sorted(names)}")
         return out
-
-
-def make_net(kind: str, *, delays: bool = False) -> LocalNet:
-    """The local network named ``kind``: ``proxy``, ``netns``, or ``auto`` (netns when this
-    process can build namespaces and firewall rules, else proxy). ``delays`` asks a netns
-    network to route peer traffic through a proxy so that links can be delayed (the proxy
-    network always can)."""
-    from splitbrain.harness.proxy import ProxyNet
-
-    if kind == "proxy":
-        return ProxyNet()
-    if kind not in NET_KINDS:
-        raise BadInput(f"unknown network {kind!r}; use one of {', '.join(NET_KINDS)}")
-    from splitbrain.harness import netns
-
-    if kind == "netns":
-        reason = netns.unavailable_reason()
-        if reason:
-            raise BadInput(f"--net netns is not available here: {reason}")
-        return netns.NetnsNet(delays=delays)
-    return ProxyNet() if netns.unavailable_reason() else netns.NetnsNet(delays=delays)

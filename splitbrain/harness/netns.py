@@ -122,9 +122,55 @@ def _subnet_in_use(k: int) -> bool:
                for ns in st.get("netns", []))
 
 
-def render_rules(tool: str, drops: dict[tuple[str, int], int]) -> str:
+def add_hub(hub: str, tester: str, tester_addr: str) -> None:
+    """Namespace ``hub`` with bridge br0, joined to this namespace by veth ``tester`` carrying
+    ``tester_addr``/24."""
+    _run("ip", "netns", "add", hub)
+    _run("ip", "-n", hub, "link", "add", "br0", "type", "bridge")
+    _run("ip", "-n", hub, "link", "set", "br0", "up")
+    _run("ip", "link", "add", tester, "type", "veth", "peer", "name", "tester", "netns", hub)
+    _run("ip", "-n", hub, "link", "set", "tester", "master", "br0", "up")
+    _run("ip", "addr", "add", f"{tester_addr}/24", "dev", tester)
+    _run("ip", "link", "set", tester, "up")
+
+
+def add_port(hub: str, port: str, ns: str, addr: str) -> None:
+    """Namespace ``ns`` whose eth0 (``addr``/24) is plugged into the hub's bridge as
+    ``port``."""
+    _run("ip", "netns", "add", ns)
+    _run("ip", "-n", hub, "link", "add", port, "type", "veth", "peer", "name", "eth0",
+         "netns", ns)
+    _run("ip", "-n", hub, "link", "set", port, "master", "br0", "up")
+    _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+    _run("ip", "-n", ns, "link", "set", "eth0", "up")
+    _run("ip", "-n", ns, "link", "set", "lo", "up")
+
+
+def check_route(addr: str, dev: str) -> None:
+    """Refuse (TesterFailure) unless ``ip route get addr`` goes out through interface ``dev``:
+    packets for our private addresses must never leave the machine."""
+    route = _run("ip", "route", "get", addr)
+    if f"dev {dev} " not in route + " ":
+        raise TesterFailure(f"refusing to start: the route to node address {addr} does "
+                            f"not go through the tester's veth {dev} ({route.strip()})")
+
+
+def set_loss(losses: dict[Link, int], links: Iterable[Link], percent: int) -> None:
+    """Record ``percent`` % loss on ``links`` in ``losses`` (0 removes it); BadInput for a
+    percentage out of 0..100."""
+    if not 0 <= percent <= 100:
+        raise BadInput(f"packet loss must be a percentage 0..100, not {percent}")
+    for link in links:
+        if percent:
+            losses[link] = percent
+        else:
+            losses.pop(link, None)
+
+
+def render_rules(tool: str, drops: dict[tuple[str, int], int], chain: str = "INPUT") -> str:
     """The whole input rule set of one namespace: ``drops[(source_ip, dport)] = percent``
-    (100 drops everything)."""
+    (100 drops everything). For iptables, ``chain`` other than INPUT renders a chain of its own
+    (for ``iptables-restore --noflush``, which then replaces only that chain)."""
     if tool == "nft":
         lines = [f"table inet {TABLE} {{}}", f"flush table inet {TABLE}",
                  f"table inet {TABLE} {{", "  chain input {",
@@ -133,11 +179,11 @@ def render_rules(tool: str, drops: dict[tuple[str, int], int]) -> str:
             chance = "" if pct >= 100 else f" numgen random mod 100 < {pct}"
             lines.append(f"    ip saddr {src} tcp dport {port}{chance} drop")
         return "\n".join([*lines, "  }", "}", ""])
-    lines = ["*filter", ":INPUT ACCEPT [0:0]"]
+    lines = ["*filter", f":{chain} {'ACCEPT' if chain == 'INPUT' else '-'} [0:0]"]
     for (src, port), pct in sorted(drops.items()):
         chance = "" if pct >= 100 else (f" -m statistic --mode random --probability "
                                         f"{pct / 100:.2f}")
-        lines.append(f"-A INPUT -s {src}/32 -p tcp --dport {port}{chance} -j DROP")
+        lines.append(f"-A {chain} -s {src}/32 -p tcp --dport {port}{chance} -j DROP")
     return "\n".join([*lines, "COMMIT", ""])
 
 
@@ -175,26 +221,11 @@ class NetnsNet(LocalNet):
         self.ifaces = [tester]
         self.on_state()  # recorded before anything exists, so a crash leaves nothing behind
         nodes = []
-        _run("ip", "netns", "add", hub)
-        _run("ip", "-n", hub, "link", "add", "br0", "type", "bridge")
-        _run("ip", "-n", hub, "link", "set", "br0", "up")
-        _run("ip", "link", "add", tester, "type", "veth", "peer", "name", "tester", "netns", hub)
-        _run("ip", "-n", hub, "link", "set", "tester", "master", "br0", "up")
-        _run("ip", "addr", "add", f"{self.address(TESTER_HOST)}/24", "dev", tester)
-        _run("ip", "link", "set", tester, "up")
+        add_hub(hub, tester, self.address(TESTER_HOST))
         for i, spec in enumerate(config.nodes, start=1):
             ns, addr = self.ns(spec.name), self.address(i)
-            _run("ip", "netns", "add", ns)
-            _run("ip", "-n", hub, "link", "add", spec.name, "type", "veth", "peer", "name", "eth0",
-                 "netns", ns)
-            _run("ip", "-n", hub, "link", "set", spec.name, "master", "br0", "up")
-            _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
-            _run("ip", "-n", ns, "link", "set", "eth0", "up")
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-            route = _run("ip", "route", "get", addr)
-            if f"dev {tester} " not in route + " ":
-                raise TesterFailure(f"refusing to start: the route to node address {addr} does "
-                                    f"not go through the tester's veth {tester} ({route.strip()})")
+            add_port(hub, spec.name, ns, addr)
+            check_route(addr, tester)
             nodes.append({**spec.__dict__, "host": addr, "client_port": CLIENT_PORT,
                           "peer_port": PEER_PORT})
         self.config = ClusterConfig.from_dict({**config.to_dict(), "nodes": nodes,
@@ -262,13 +293,7 @@ class NetnsNet(LocalNet):
 
     async def loss(self, links: Iterable[Link], percent: int) -> None:
         assert self.config is not None
-        if not 0 <= percent <= 100:
-            raise BadInput(f"packet loss must be a percentage 0..100, not {percent}")
-        for link in self.check_links(self.config, links):
-            if percent:
-                self.losses[link] = percent
-            else:
-                self.losses.pop(link, None)
+        set_loss(self.losses, self.check_links(self.config, links), percent)
         await self._apply()
 
     async def delay(self, links: Iterable[Link], seconds: float) -> None:

@@ -21,7 +21,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncContextManager, Callable, Hashable, Iterable, Mapping, Protocol
+from typing import Any, AsyncContextManager, Callable, Hashable, Iterable, Mapping
 
 from splitbrain.checkers import policy
 from splitbrain.checkers.result import Result
@@ -31,35 +31,12 @@ from splitbrain.harness import generators as gen
 from splitbrain.harness.catchup import wait_caught_up
 from splitbrain.harness.display import Stats
 from splitbrain.harness.generators import Context, Generator, Invocation, Wait
+from splitbrain.harness.interfaces import FaultSchedule, Nodes
 from splitbrain.history import NEMESIS, Event, History, HistoryWriter
 from splitbrain.workloads.base import Workload
 
 #: The longest a worker sleeps before asking its generator again (so phases end promptly).
 MAX_WAIT = 0.5
-
-
-class ClusterLike(Protocol):
-    """What the run loop needs of a cluster (splitbrain.harness.cluster.Cluster provides it)."""
-
-    names: list[str]
-
-    def client_url(self, name: str) -> str: ...
-
-
-NemesisRecord = Callable[[str, str, Any], None]
-
-
-class Nemesis(Protocol):
-    """What the run loop needs of a nemesis (splitbrain.nemesis.Schedule provides it): inject
-    faults for ``duration`` seconds, reporting each op as ``record(type, f, value)``; then heal
-    everything. ``active`` is the fault in force, for the display."""
-
-    active: Any
-
-    async def run(self, cluster: Any, rng: random.Random, record: NemesisRecord,
-                  duration: float) -> None: ...
-
-    async def heal(self, cluster: Any, record: NemesisRecord) -> None: ...
 
 
 class Recorder:
@@ -107,7 +84,7 @@ ClientFactory = Callable[[str, float], Any]
 @dataclass
 class Runner:
     """Runs one test. ``cluster`` is an async context manager yielding a started cluster
-    (a :class:`ClusterLike`) and stopping it on exit; ``nemesis`` may be None (no faults);
+    (a :class:`Nodes`) and stopping it on exit; ``nemesis`` may be None (no faults);
     ``history_path`` None keeps the history in memory only. ``client_factory(url, timeout)``
     makes a client (default :class:`~splitbrain.db.client.NodeClient`); ``on_cluster`` is
     called with the cluster once it has started. Before the final reads it waits at most
@@ -125,7 +102,7 @@ class Runner:
     healthy_timeout: float = 30.0
     catch_up_timeout: float = 10.0
     seed: int = 0
-    nemesis: Nemesis | None = None
+    nemesis: FaultSchedule | None = None
     client_factory: ClientFactory = NodeClient
     stats: Stats = field(default_factory=Stats)
     on_cluster: Callable[[Any], None] | None = None
@@ -190,12 +167,12 @@ class Runner:
                 await c.close()
         self._clients.clear()
 
-    def _client(self, cluster: ClusterLike, node: str) -> Any:
+    def _client(self, cluster: Nodes, node: str) -> Any:
         c = self.client_factory(cluster.client_url(node), self.op_timeout)
         self._clients.append(c)
         return c
 
-    async def _wait_healthy(self, cluster: ClusterLike) -> None:
+    async def _wait_healthy(self, cluster: Nodes) -> None:
         clients = {n: self._client(cluster, n) for n in cluster.names}
         deadline = time.monotonic() + self.healthy_timeout
         pending = set(clients)
@@ -209,7 +186,7 @@ class Runner:
             if pending:
                 await asyncio.sleep(0.1)
 
-    async def _main_phase(self, cluster: ClusterLike) -> None:
+    async def _main_phase(self, cluster: Nodes) -> None:
         names = list(cluster.names)
         g: Generator = self.workload.generator()
         if self.rate:
@@ -226,7 +203,7 @@ class Runner:
         await _gather_or_cancel(tasks)
         self._next_process = max(w.process for w in workers) + 1
 
-    async def _final_phase(self, cluster: ClusterLike) -> None:
+    async def _final_phase(self, cluster: Nodes) -> None:
         names = list(cluster.names)
         base = self._next_process
         workers = [Worker(n, n, base + i, len(names), self._client(cluster, n))

@@ -21,14 +21,17 @@ from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import store
 from splitbrain.harness.cluster import Cluster, local_cluster
 from splitbrain.harness.display import Display, Stats
+from splitbrain.harness.hostcluster import HostCluster
+from splitbrain.harness.interfaces import LogSource
+from splitbrain.harness.networks import NET_KINDS
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
-from splitbrain.plugins import workload_class
+from splitbrain.plugins import make_workload, workload_class
+from splitbrain.harness.sshcluster import check_layout, parse_hosts, ssh_cluster
+from splitbrain.remote.ssh import DEFAULT_REMOTE_DIR, SshOptions
 from splitbrain.reports import write_run_report
-from splitbrain.workloads import WORKLOADS, make
-
-NETS = ("proxy", "netns", "auto")
+from splitbrain.workloads import WORKLOADS
 
 
 @dataclass
@@ -55,6 +58,13 @@ class TestOptions:
     expect: tuple[str, ...] = field(default_factory=tuple)
     r: int | None = None
     w: int | None = None
+    hosts: str = ""
+    ssh_user: str | None = None
+    ssh_key: str | None = None
+    ssh_port: int = 22
+    ssh_known_hosts: str | None = None
+    ssh_accept_new: bool = False
+    remote_dir: str = DEFAULT_REMOTE_DIR
 
     def validate(self) -> None:
         """BadInput, one sentence, for an option that cannot work."""
@@ -62,8 +72,9 @@ class TestOptions:
             raise BadInput(f"--mode {self.mode!r} is not a mode; use one of {', '.join(MODES)}")
         if self.workload not in WORKLOADS:
             workload_class(self.workload)  # a plugin, or BadInput naming the known ones
-        if self.net not in NETS:
-            raise BadInput(f"--net {self.net!r} is not a network; use one of {', '.join(NETS)}")
+        if self.net not in NET_KINDS:
+            raise BadInput(f"--net {self.net!r} is not a network; use one of "
+                           f"{', '.join(NET_KINDS)}")
         parse_kinds(self.nemesis)
         for name, value, low in (("--nodes", self.nodes, 1), ("--concurrency", self.concurrency, 1)):
             if value < low:
@@ -82,6 +93,8 @@ class TestOptions:
             raise BadInput(str(e)) from None
         for unjudged in policy.unjudged_expectations(self.mode, self.workload, self.expect):
             raise BadInput(unjudged)
+        if self.hosts:
+            self._validate_hosts()
 
     def _validate_quorum(self) -> None:
         if self.r is None and self.w is None:
@@ -98,6 +111,19 @@ class TestOptions:
     def cluster_params(self) -> dict[str, int]:
         """The cluster config fields these options set (the read and write quorums)."""
         return {k: v for k, v in (("r", self.r), ("w", self.w)) if v is not None}
+
+    def _validate_hosts(self) -> None:
+        check_layout(parse_hosts(self.hosts), self.nodes, self.net)
+        if self.leave_running:
+            raise BadInput("--leave-running is for local clusters; on --hosts use "
+                           "'splitbrain cluster up --hosts ...' instead")
+        self.ssh_options().validate()
+
+    def ssh_options(self) -> SshOptions:
+        """How to reach --hosts."""
+        return SshOptions(user=self.ssh_user, key=self.ssh_key, port=self.ssh_port,
+                          known_hosts=self.ssh_known_hosts, accept_new=self.ssh_accept_new,
+                          remote_dir=self.remote_dir)
 
     @property
     def name(self) -> str:
@@ -157,7 +183,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     opts.validate()
     if opts.seed is None:
         opts.seed = random.SystemRandom().randrange(2**31)
-    workload = make(opts.workload, opts.mode)
+    workload = make_workload(opts.workload, opts.mode)
     nemesis = combined(opts.nemesis, opts.nemesis_interval)
     try:
         run_dir = store.new_run_dir(opts.store, opts.name)
@@ -166,13 +192,16 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
                        f"choose a writable --store") from None
     test = _test_record(opts, run_dir, workload)
     store.write_json(run_dir / store.TEST_FILE, test)
-    cluster = local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
-                            detached=opts.leave_running, **opts.cluster_params())
+    cluster = (ssh_cluster(opts.mode, parse_hosts(opts.hosts), opts.ssh_options(),
+                           run_dir / "cluster", **opts.cluster_params()) if opts.hosts else
+               local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
+                             detached=opts.leave_running, **opts.cluster_params()))
+    nemesis.check(cluster)
 
     def started(c: Cluster) -> None:
         test["net"] = c.net.kind
         test["nodes"] = list(c.names)
-        test["cluster"] = c.config.to_dict()
+        test["cluster"] = c.describe() if isinstance(c, HostCluster) else c.config.to_dict()
         store.write_json(run_dir / store.TEST_FILE, test)
 
     stats = Stats()
@@ -198,8 +227,9 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     if runner.catch_up is not None:
         test["catch_up"] = runner.catch_up  # how long the final reads waited for replicas
     store.write_json(run_dir / store.TEST_FILE, test)
-    with contextlib.suppress(OSError):
-        cluster.collect_logs(run_dir)
+    with contextlib.suppress(OSError, TesterFailure):
+        if isinstance(cluster, LogSource):
+            asyncio.run(cluster.collect_logs(run_dir))
     if failure is not None:
         _report(run_dir)  # a report of the partial run, unchecked, when there is a history
         raise TesterFailure(failure)
@@ -251,7 +281,7 @@ def recheck(run_dir: str | Path) -> tuple[dict[str, Any], Result]:
         expect = policy.parse_expect(options.get("expect") or ())
     except ValueError as e:
         raise BadInput(f"{where} records {e}") from None
-    return test, check(store.load_history(run_dir), make(options.get("workload", ""), mode),
+    return test, check(store.load_history(run_dir), make_workload(options.get("workload", ""), mode),
                        expect=expect, params=test.get("cluster"))
 
 

@@ -18,6 +18,10 @@ kind           start f                                          stop f
 ``"failed": {node: reason}`` for targets the fault could not reach (a killed node cannot have
 its clock set), rather than aborting the test.
 
+Each kind names the capability of :mod:`splitbrain.harness.interfaces` it needs
+(:attr:`Nemesis.needs`); :meth:`Nemesis.check` refuses, in one sentence, a cluster without it.
+Node ops map to cluster actions through the explicit table :data:`NODE_ACTIONS`.
+
 Each class has :meth:`Nemesis.plan` (pure: choose the fault from the node names and a seeded
 rng), :meth:`Nemesis.perform` (do it), :meth:`Nemesis.start` (both), :meth:`Nemesis.stopping`
 (the stop op, or None when nothing is active) and :meth:`Nemesis.stop` (heal it).
@@ -33,8 +37,11 @@ from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable
 
 from splitbrain.errors import TesterFailure
-from splitbrain.harness.cluster import Cluster
+from splitbrain.harness.interfaces import (Capability, ClockControl, Killable, Nodes, Pausable,
+                                           require)
 from splitbrain.nemesis import topology
+
+Cluster = Nodes  # the cluster a fault acts on: Nodes, plus the capability its kind needs
 
 Op = dict[str, Any]
 TARGETS = ("one", "minority", "majority", "all")
@@ -69,9 +76,17 @@ class Nemesis(ABC):
     """One kind of fault. At most one fault of a kind is active at a time."""
 
     kind: str
+    needs: Capability | None = None
+    instead: str = ""
 
     def __init__(self) -> None:
         self.active: Op | None = None
+
+    def check(self, cluster: Cluster) -> None:
+        """Raise BadInput, one sentence, when ``cluster`` lacks what this kind needs."""
+        if self.needs is not None:
+            require(cluster, self.needs, f"the {self.kind} nemesis",
+                    self.instead or f"drop {self.kind} from --nemesis")
 
     @abstractmethod
     def plan(self, names: list[str], rng: random.Random) -> Op:
@@ -139,9 +154,19 @@ class Partition(Nemesis):
         return {}
 
 
+NODE_ACTIONS: dict[str, Callable[[Any, str], Awaitable[None]]] = {
+    "kill": lambda cluster, node: cluster.kill(node),
+    "restart": lambda cluster, node: cluster.restart(node),
+    "pause": lambda cluster, node: cluster.pause(node),
+    "resume": lambda cluster, node: cluster.resume(node),
+}
+"""What each node op's ``f`` does to one node of a cluster (the history's op names are not
+method names)."""
+
+
 class NodeFault(Nemesis):
     """A fault on a random set of nodes (one, a minority, a majority or all): the start op's
-    ``f`` and the stop op's ``f`` are the names of the :class:`Cluster` methods that do them."""
+    ``f`` and the stop op's ``f`` are keys of :data:`NODE_ACTIONS`."""
 
     start_f: str
     stop_f: str
@@ -157,19 +182,22 @@ class NodeFault(Nemesis):
         return {"f": self.stop_f, "value": {"nodes": active["value"]["nodes"]}}
 
     async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
-        return await _each(op["value"]["nodes"], getattr(cluster, op["f"]))
+        action = NODE_ACTIONS[op["f"]]
+        return await _each(op["value"]["nodes"], lambda node: action(cluster, node))
 
 
 class Kill(NodeFault):
     """SIGKILL the targets; stop restarts them."""
 
     kind, start_f, stop_f = "kill", "kill", "restart"
+    needs = Killable
 
 
 class Pause(NodeFault):
     """SIGSTOP the targets; stop sends SIGCONT."""
 
     kind, start_f, stop_f = "pause", "pause", "resume"
+    needs = Pausable
 
 
 class Clock(Nemesis):
@@ -181,6 +209,7 @@ class Clock(Nemesis):
     """
 
     kind = "clock"
+    needs = ClockControl
 
     def __init__(self, modes: tuple[str, ...] = ("bump", "strobe"), max_bump: float = 256.0,
                  period: float = 0.05):

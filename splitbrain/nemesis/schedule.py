@@ -16,13 +16,14 @@ import asyncio
 import inspect
 import random
 import time
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Iterable
 
 from splitbrain.errors import BadInput, TesterFailure
-from splitbrain.harness.cluster import Cluster, NodeUnreachable
+from splitbrain.harness.interfaces import ClockControl, Killable
+from splitbrain.harness.interfaces import NemesisRecorder as Recorder
+from splitbrain.harness.interfaces import Nodes as Cluster
+from splitbrain.harness.interfaces import NodeUnreachable, Pausable
 from splitbrain.nemesis.faults import KINDS, Nemesis, Op
-
-Recorder = Callable[[str, str, Any], Awaitable[None] | None]
 
 
 async def _record(record: Recorder, type_: str, op: Op) -> None:
@@ -55,8 +56,15 @@ class Schedule:
         self.nemeses: list[Nemesis] = [KINDS[k]() for k in self.kinds]
         self.active: Op | None = None
 
+    def check(self, cluster: Cluster) -> None:
+        """Refuse (BadInput, one sentence) a cluster that lacks what one of the kinds needs;
+        called before the cluster starts, and again by :meth:`run`."""
+        for nemesis in self.nemeses:
+            nemesis.check(cluster)
+
     async def run(self, cluster: Cluster, rng: random.Random, record: Recorder,
                   duration: float) -> None:
+        self.check(cluster)
         if not self.nemeses:
             return
         deadline = time.monotonic() + duration
@@ -101,21 +109,25 @@ def combined(kinds: str | Iterable[str], interval: float) -> Schedule:
 
 
 async def heal_all(cluster: Cluster) -> Op:
-    """Heal everything, whatever caused it: heal the network, resume every node, restart
-    every node that is not running, reset every clock offset to 0. Returns the op
-    ``{"f": "heal", "value": {...}}`` (with ``failed`` for nodes it could not bring back)."""
+    """Heal everything the cluster can heal, whatever caused it: heal the network, resume
+    every node (when it is :class:`Pausable`), restart every node that is not running (when
+    :class:`Killable`), reset every clock offset to 0 (when it has :class:`ClockControl`).
+    Returns the op ``{"f": "heal", "value": {...}}`` (with ``failed`` for nodes it could not
+    bring back)."""
     await cluster.net.heal()
-    restarted, failed = [], {}
-    for name in cluster.names:
-        await cluster.resume(name)
-    for name in cluster.names:
-        if not cluster.is_running(name):
+    restarted: list[str] = []
+    failed: dict[str, str] = {}
+    if isinstance(cluster, Pausable):
+        for name in cluster.names:
+            await cluster.resume(name)
+    for name in cluster.names if isinstance(cluster, Killable) else ():
+        if not await cluster.is_running(name):
             try:
                 await cluster.restart(name)
                 restarted.append(name)
             except TesterFailure as e:
                 failed[name] = str(e)
-    for name in cluster.names:
+    for name in cluster.names if isinstance(cluster, ClockControl) else ():
         if name not in failed:
             try:
                 await cluster.set_clock_offset(name, 0.0)

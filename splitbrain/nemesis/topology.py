@@ -20,7 +20,7 @@ from typing import Callable
 
 import networkx as nx
 
-from splitbrain.harness.net import Link
+from splitbrain.harness.interfaces import Link
 
 TOPOLOGIES = ("one", "halves", "majority-minority", "majorities-ring", "bridge")
 

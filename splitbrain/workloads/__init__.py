@@ -1,8 +1,10 @@
 """Workloads: op generators, how each op runs against a node, final reads, and the checkers that
-judge them. :func:`make` builds one by name for a mode."""
+judge them. :func:`make` builds a built-in one by name for a mode
+(:func:`splitbrain.plugins.make_workload` also finds plugins)."""
 
 from __future__ import annotations
 
+from splitbrain.errors import BadInput
 from splitbrain.workloads.base import Workload
 from splitbrain.workloads.counter import Counter
 from splitbrain.workloads.register import Register
@@ -12,11 +14,8 @@ WORKLOADS: dict[str, type[Workload]] = {w.name: w for w in (Register, SetWorkloa
 
 
 def make(name: str, mode: str) -> Workload:
-    """The workload called ``name`` for ``mode``: a built-in, else a plugin (``pkg.mod:Class``
-    or an installed entry point, see :mod:`splitbrain.plugins`); BadInput names the known ones
+    """The built-in workload called ``name`` for ``mode``; BadInput names the known ones
     otherwise."""
     if name not in WORKLOADS:
-        from splitbrain.plugins import workload_class  # plugins import this package
-
-        return workload_class(name)(mode)
+        raise BadInput(f"there is no workload {name!r}; use one of {', '.join(WORKLOADS)}")
     return WORKLOADS[name](mode)
