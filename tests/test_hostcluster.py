@@ -1,6 +1,7 @@
 """HostCluster on local hosts with real splitbrain nodes: every run starts from empty data dirs
 (a second cluster on the same hosts does not see the first one's writes), restarts keep the
-data, and the logs come back into the run directory."""
+data, clocks are skewed through the database, and the logs come back into the run
+directory."""
 
 from __future__ import annotations
 
@@ -67,6 +68,9 @@ def test_each_run_starts_empty_and_restarts_keep_data(tmp_path):
             assert not await first.is_running("n2")
             await first.restart("n2")
             assert await read(first, "n2") == [7]
+            await first.set_clock_offset("n3", -4.5)  # through the node's admin API
+            async with NodeClient(first.client_url("n3"), timeout=2.0) as client:
+                assert (await client.status()).value["clock_offset"] == -4.5
         assert sorted(p.name for p in (tmp_path / "run1" / "logs").iterdir()) == [
             "n1.log", "n2.log", "n3.log"]
         second = cluster(tmp_path, "run2")

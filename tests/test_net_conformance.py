@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -55,7 +57,10 @@ def local(net: str):
 @contextlib.asynccontextmanager
 async def firewall(tmp_path: Path, request) -> AsyncIterator[Any]:
     built = request.getfixturevalue("lab")
-    hosts = SshHosts(list(built["hosts"].values()), ssh_options(built), install=install)
+    remote = f"/tmp/sb-lab-net-{uuid.uuid4().hex[:12]}"  # the lab's hosts share this machine's /
+    request.addfinalizer(lambda: shutil.rmtree(remote, ignore_errors=True))
+    hosts = SshHosts(list(built["hosts"].values()), ssh_options(built, remote_dir=remote),
+                     install=install)
     placements = [Placement(f"n{i}", h, h, hosts.node_dir(h, f"n{i}"))
                   for i, h in enumerate(hosts.hosts, start=1)]
     async with host_cluster(StandinNodes("dynamo"), hosts, placements,

@@ -39,6 +39,7 @@ class FirewallNet(Net):
         self.cuts: frozenset[Link] = frozenset()
         self.losses: dict[Link, int] = {}
         self.tools: dict[str, str] = {}  # host -> nft | iptables, for the hosts we touched
+        self.without_firewall: set[str] = set()
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "firewall": sorted(set(self.tools.values()))}
@@ -51,17 +52,17 @@ class FirewallNet(Net):
                                  f"{sorted(self.placements)}")
         return out
 
-    async def _tool(self, host: str) -> str:
-        if host not in self.tools:
+    async def _tool(self, host: str) -> str | None:
+        """``nft`` or ``iptables`` on ``host`` (nft preferred), None when it has neither."""
+        if host not in self.tools and host not in self.without_firewall:
             found = await self.hosts.run(host, ["sh", "-c", "command -v nft || command -v "
                                                             "iptables-restore"])
             path = found.out.strip().splitlines()
             if found.code != 0 or not path:
-                raise TesterFailure(f"host {host} has neither nft nor iptables; install "
-                                    f"nftables there (apt-get install nftables) or drop "
-                                    f"partition from --nemesis")
-            self.tools[host] = "nft" if path[0].endswith("nft") else "iptables"
-        return self.tools[host]
+                self.without_firewall.add(host)
+            else:
+                self.tools[host] = "nft" if path[0].endswith("nft") else "iptables"
+        return self.tools.get(host)
 
     async def _apply(self) -> None:
         drops: dict[str, Drops] = {name: {} for name in self.placements}
@@ -71,6 +72,13 @@ class FirewallNet(Net):
 
     async def _install(self, p: Placement, drops: Drops) -> None:
         tool = await self._tool(p.host)
+        if tool is None:
+            if drops:
+                raise TesterFailure(f"host {p.host} has neither nft nor iptables, so node "
+                                    f"{p.name} cannot be cut off; install nftables there "
+                                    f"(apt-get install nftables) or drop partition from "
+                                    f"--nemesis")
+            return  # nothing to heal on a host where nothing could be installed
         if tool == "nft":
             result = await self.hosts.run(p.host, ["nft", "-f", "-"],
                                           input=render_rules("nft", drops).encode())
