@@ -95,6 +95,12 @@ def _host_options(command: Any) -> Any:
               help="Fail the run on a property the mode does not promise (no-lost-writes, "
                    "linearizable, read-your-writes, monotonic-reads, no-stale-reads).")
 @_host_options
+@click.option("--db", default="splitbrain", show_default=True,
+              help="The system under test: splitbrain (its own node) or etcd.")
+@click.option("--etcd-bin", default=None, metavar="PATH",
+              help="The etcd binary (default: etcd on PATH).")
+@click.option("--etcd-reads", default="linearizable", show_default=True,
+              help="linearizable or serializable: the reads the etcd workload makes.")
 def test_command(test_count: int, **options: object) -> None:
     """Run a test against a local cluster: exit 0 valid, 1 invalid, 2 unknown."""
     from splitbrain.harness.testrun import TestOptions, run_test, summary

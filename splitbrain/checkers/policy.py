@@ -185,6 +185,11 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
     expect = parse_expect(expect)
     expected_types = {t: f"--expect {name}" for name in expect for t in EXPECTATIONS[name]}
     lin_required = g.linearizable or LINEARIZABLE in expect
+    # What a linearizability failure breaks: --expect linearizable judged every read (see
+    # splitbrain.workloads.checks.with_expectations), the mode's promise only strong ones.
+    lin_label = (f"--expect {LINEARIZABLE}" if LINEARIZABLE in expect
+                 else "strong reads and conditional writes are linearizable" if g.linearizable
+                 else None)
     anomalies: list[dict[str, Any]] = []
     violations: dict[str, int] = {}
     permitted: dict[str, int] = {}
@@ -198,12 +203,12 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
                          if res.stats.get("anomaly_counts")
                          else _count([a for a in res.anomalies if a.get("consistency") == "strong"]))
         for a in res.anomalies:
-            why = _violates(g, name, a, expected_types, lin_required)
+            why = _violates(g, name, a, expected_types, lin_label)
             anomalies.append({**a, "checker": name,
                               "severity": "violation" if why else "permitted"})
         for t, c in counts.items():
             strong = strong_counts.get(t, 0)
-            why = _violates(g, name, {"type": t}, expected_types, lin_required)
+            why = _violates(g, name, {"type": t}, expected_types, lin_label)
             if why:
                 violations[t] = violations.get(t, 0) + c
                 broken[why] = None
@@ -215,8 +220,8 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
                 failing[name] = None
             else:
                 permitted[t] = permitted.get(t, 0) + c
-        if name == LINEARIZABLE and lin_required and res.valid is False and not res.anomalies:
-            broken["strong reads and conditional writes are linearizable"] = None
+        if name == LINEARIZABLE and lin_label and res.valid is False and not res.anomalies:
+            broken[lin_label] = None
             failing[name] = None
     unchecked = []
     if lin_required and LINEARIZABLE not in results:
@@ -241,11 +246,12 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
 
 
 def _violates(g: Guarantees, checker: str, anomaly: dict[str, Any],
-              expected: dict[str, str], lin_required: bool) -> str | None:
-    """The promise (or ``--expect``) an anomaly breaks, or None when it is permitted."""
+              expected: dict[str, str], lin_label: str | None) -> str | None:
+    """The promise (or ``--expect``) an anomaly breaks, or None when it is permitted;
+    ``lin_label`` is what a linearizability anomaly breaks (None: nothing)."""
     t = anomaly["type"]
     if checker == LINEARIZABLE:
-        return "strong reads and conditional writes are linearizable" if lin_required else None
+        return lin_label
     if t in g.violations:
         return g.violations[t]
     if t in expected:

@@ -42,9 +42,12 @@ class SetWorkload(Workload):
         return gen.fn(self._next)
 
     def _read_consistency(self, ctx: Context | None) -> str:
-        if self.mode != "dynamodb":
-            return "eventual"
-        return "strong" if ctx is None else ctx.rng.choice(("strong", "eventual"))
+        """A read's consistency: drawn from :attr:`reads`; final reads (no ``ctx``) are
+        strong when the store has strong reads."""
+        if len(self.reads) == 1:
+            return self.reads[0]
+        return ("strong" if "strong" in self.reads else self.reads[0]) if ctx is None \
+            else ctx.rng.choice(self.reads)
 
     def _next(self, ctx: Context) -> Invocation:
         key = ctx.rng.choice(self.keys)
