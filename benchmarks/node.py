@@ -15,6 +15,14 @@ per-link proxy process; ``--net netns`` needs root.
 To add a mode or workload: add an ``async def op(client, rng, worker, i) -> Reply`` to
 :data:`WORKLOADS` if needed and a ``(mode, workload)`` row to :data:`ROWS`; ``PARAMS`` holds
 per-mode cluster parameters.
+
+The ``etcd`` rows drive a 3-member etcd cluster (Debian's etcd-server, fsync on, data in a
+temporary folder) with the same client loop through :class:`splitbrain.etcd.client.EtcdClient`:
+put, linearizable get, serializable get and a txn compare-and-set. With ``--net proxy`` its
+members talk over loopback (no proxy: etcd cannot be proxied per link), with ``--net netns``
+each in a namespace as our nodes are. After the table, each dynamodb row is printed as a ratio
+to the matching etcd row of the same run (``ETCD_MATCH``). Rows of a system that is not
+installed are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -30,7 +38,14 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from splitbrain.db.client import NodeClient, Reply
+from splitbrain.db.config import free_ports
+from splitbrain.errors import BadInput
+from splitbrain.etcd.client import EtcdClient
+from splitbrain.etcd.nodes import EtcdNodes, find_etcd
 from splitbrain.harness.cluster import local_cluster
+from splitbrain.harness.interfaces import Placement
+from splitbrain.harness.localhosts import LocalHosts
+from splitbrain.harness.netnshosts import NetnsHosts
 
 NODES, CONCURRENCY, KEYS = 5, 16, 1000
 
@@ -70,14 +85,36 @@ async def cas(client: NodeClient, rng: random.Random, worker: int, i: int) -> Re
     return reply
 
 
+_cas_values: dict[int, int] = {}
+
+
+async def cas_value(client: EtcdClient, rng: random.Random, worker: int, i: int) -> Reply:
+    """etcd's compare-and-set (a txn): put on the worker's own key if it holds the value the
+    worker's last one wrote (the first one is a plain put)."""
+    key, new = f"cas{worker}", i
+    reply = (await client.put(key, new, condition={"equals": _cas_values[worker]})
+             if worker in _cas_values else await client.put(key, new))
+    if reply.type == "ok":
+        _cas_values[worker] = new
+    return reply
+
+
 WORKLOADS: dict[str, Op] = {"read": read, "write": write, "mix": mix, "strong-read": strong_read,
                             "eventual-read": eventual_read, "cas": cas}
+ETCD_WORKLOADS: dict[str, Op] = {"put": write, "linearizable-get": strong_read,
+                                 "serializable-get": eventual_read, "txn-cas": cas_value}
+#: Each dynamodb row beside the etcd row that does the same thing.
+ETCD_MATCH = {"write": "put", "strong-read": "linearizable-get",
+              "eventual-read": "serializable-get", "cas": "txn-cas"}
+ETCD_MEMBERS = 3
 
 ROWS: list[tuple[str, str]] = [
     ("dynamo", "write"), ("dynamo", "read"), ("dynamo", "mix"),
     ("lww", "write"), ("lww", "read"), ("lww", "mix"),
     ("dynamodb", "write"), ("dynamodb", "strong-read"), ("dynamodb", "eventual-read"),
     ("dynamodb", "cas"),
+    ("etcd", "put"), ("etcd", "linearizable-get"), ("etcd", "serializable-get"),
+    ("etcd", "txn-cas"),
 ]
 
 PARAMS: dict[str, dict] = {
@@ -141,8 +178,49 @@ async def measure(clients: list[NodeClient], op: Op, seconds: float, pids: list[
             "cpu": cpu * 1000 / max(1, len(latencies) + errors)}
 
 
+async def bench_etcd(workloads: list[str], seconds: float, net: str,
+                     root: Path) -> list[tuple[str, str, dict]]:
+    """The etcd rows: 3 members on loopback (``net`` proxy) or in namespaces (netns)."""
+    names = [f"e{i}" for i in range(1, ETCD_MEMBERS + 1)]
+    hosts = NetnsHosts(root / "etcd", names) if net == "netns" else LocalHosts(root / "etcd",
+                                                                                names)
+    ports = free_ports(2 * ETCD_MEMBERS) if net != "netns" else [2379] * 3 + [2380] * 3
+    placements = [Placement(n, n, hosts.address(n), hosts.node_dir(n, n), ports[i],
+                            ports[ETCD_MEMBERS + i]) for i, n in enumerate(names)]
+    db = EtcdNodes(find_etcd(None))
+    out = []
+    await hosts.setup()
+    try:
+        db.setup(placements)
+        for p in placements:
+            await hosts.start(p.host, p.name, db.command(p.name, ""), db.log_file)
+        clients = [EtcdClient(db.client_url(names[w % ETCD_MEMBERS]), timeout=5.0)
+                   for w in range(CONCURRENCY)]
+        try:
+            deadline = time.monotonic() + 30
+            while (await clients[0].health()).type != "ok":
+                if time.monotonic() > deadline:
+                    raise SystemExit("etcd did not elect a leader within 30 s")
+                await asyncio.sleep(0.1)
+            await preload(clients)
+            for workload in workloads:
+                pids = [hosts.procs[(n, n)].pid for n in names]
+                out.append(("etcd", workload,
+                            await measure(clients, ETCD_WORKLOADS[workload], seconds, pids)))
+                print_row(*out[-1])
+        finally:
+            for c in clients:
+                await c.close()
+    finally:
+        await hosts.teardown()
+        await hosts.close()
+    return out
+
+
 async def bench_mode(mode: str, workloads: list[str], seconds: float, net: str,
                      root: Path) -> list[tuple[str, str, dict]]:
+    if mode == "etcd":
+        return await bench_etcd(workloads, seconds, net, root)
     out = []
     async with local_cluster(mode, NODES, root / mode, net=net, **PARAMS[mode]) as cluster:
         clients = [NodeClient(cluster.client_url(cluster.names[w % NODES]), timeout=5.0)
@@ -161,7 +239,7 @@ async def bench_mode(mode: str, workloads: list[str], seconds: float, net: str,
 
 
 def print_row(mode: str, workload: str, m: dict) -> None:
-    print(f"{mode:<10} {workload:<14} {m['rate']:>9.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} "
+    print(f"{mode:<10} {workload:<17} {m['rate']:>9.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} "
           f"{m['cpu']:>9.2f} {m['ok']:>8} {m['errors']:>6}", flush=True)
 
 
@@ -173,12 +251,26 @@ async def main() -> None:
     args = ap.parse_args()
     modes = list(dict.fromkeys(m for m, _ in ROWS if not args.mode or m in args.mode))
     print(f"{NODES} nodes, {CONCURRENCY} clients, {args.seconds:g} s per row, {args.net} network")
-    print(f"{'mode':<10} {'workload':<14} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+    print(f"{'mode':<10} {'workload':<17} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'cpu ms/op':>9} {'ok':>8} {'errors':>6}")
+    rows: dict[tuple[str, str], dict] = {}
     with tempfile.TemporaryDirectory(prefix="splitbrain-bench-") as tmp:
         for mode in modes:
-            await bench_mode(mode, [w for m, w in ROWS if m == mode], args.seconds, args.net,
-                             Path(tmp))
+            try:
+                for m, w, r in await bench_mode(mode, [w for m, w in ROWS if m == mode],
+                                                args.seconds, args.net, Path(tmp)):
+                    rows[(m, w)] = r
+            except BadInput as e:
+                print(f"{mode:<10} skipped: {e}")
+    ratios = [(ours, theirs) for ours, theirs in ETCD_MATCH.items()
+              if ("dynamodb", ours) in rows and ("etcd", theirs) in rows]
+    if ratios:
+        print(f"\ndynamodb relative to etcd ({ETCD_MEMBERS} members), same run:")
+        print(f"{'dynamodb':<14} {'etcd':<17} {'ops/s ratio':>11} {'p99 ratio':>10}")
+    for ours, theirs in ratios:
+        a, b = rows[("dynamodb", ours)], rows[("etcd", theirs)]
+        print(f"{ours:<14} {theirs:<17} {a['rate'] / b['rate']:>10.2f}x "
+              f"{a['p99'] / b['p99']:>9.2f}x")
 
 
 if __name__ == "__main__":

@@ -148,11 +148,18 @@ def _host_options(command: Any) -> Any:
 @click.option("--r", type=int, default=None, help="Read quorum R of dynamo and lww (default 2).")
 @click.option("--w", type=int, default=None, help="Write quorum W of dynamo and lww (default 2).")
 @_host_options
+@click.option("--db", default="splitbrain", show_default=True,
+              help="The system under test: splitbrain (its own node) or etcd.")
+@click.option("--etcd-bin", default=None, metavar="PATH",
+              help="The etcd binary (default: etcd on PATH).")
+@click.option("--etcd-reads", default="linearizable", show_default=True,
+              help="linearizable or serializable: the reads the etcd workload makes.")
 @summary_options
 def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_summary: bool,
                  **options: object) -> None:
-    """Run a test against a local cluster, or on --hosts over SSH: exit 0 valid, 1 invalid,
-    2 unknown, 255 the tester or the cluster could not run it."""
+    """Run a test against a local cluster, or on --hosts over SSH, of splitbrain's node or
+    etcd: exit 0 valid, 1 invalid, 2 unknown, 255 the tester or the cluster could not run
+    it."""
     from splitbrain.harness.testrun import TestOptions, run_test, summary
     from splitbrain.reports import markdown
 

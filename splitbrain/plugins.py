@@ -129,11 +129,12 @@ def workload_class(spec: str) -> type:
                      "splitbrain.workloads.base.Workload")
 
 
-def make_workload(spec: str, mode: str) -> Any:
-    """The workload ``--workload spec`` names, for ``mode``: a built-in, else a plugin."""
+def make_workload(spec: str, mode: str, *, reads: tuple[str, ...] | None = None) -> Any:
+    """The workload ``--workload spec`` names, for ``mode``: a built-in (drawing its reads'
+    consistency from ``reads`` when given), else a plugin."""
     from splitbrain.workloads import WORKLOADS, make
 
-    return make(spec, mode) if spec in WORKLOADS else workload_class(spec)(mode)
+    return make(spec, mode, reads=reads) if spec in WORKLOADS else workload_class(spec)(mode)
 
 
 def checker(spec: str) -> Callable[[History], Result]:

@@ -33,7 +33,25 @@ def make_ssh(tmp_path: Path, request) -> tuple[callable, list[str]]:
     return (lambda: SshHosts(hosts, ssh_options(built, remote_dir=remote))), hosts  # share /
 
 
-BACKENDS = {"local": make_local, "ssh": make_ssh}
+def make_netns(tmp_path: Path, request) -> tuple[callable, list[str]]:
+    from splitbrain.harness import netns
+    from splitbrain.harness.netnshosts import NetnsHosts
+
+    reason = netns.unavailable_reason()
+    if reason:
+        pytest.skip(f"namespace hosts need network namespaces: {reason}")
+    made: list[NetnsHosts] = []
+
+    def make() -> NetnsHosts:
+        made.append(NetnsHosts(tmp_path / "hosts", ["h1", "h2"]))
+        return made[-1]
+
+    # every instance's namespaces go, the "vanished" tester's too
+    request.addfinalizer(lambda: [asyncio.run(h.close()) for h in made])
+    return make, ["h1", "h2"]
+
+
+BACKENDS = {"local": make_local, "netns": make_netns, "ssh": make_ssh}
 
 
 async def until(predicate, timeout: float = 5.0) -> None:

@@ -48,6 +48,10 @@ from splitbrain.history import History
 
 Checker = Callable[[History], Result]
 LINEARIZABLE = "linearizable"
+#: The linearizability checker over every read, eventual ones included, which a run gets only
+#: for ``--expect linearizable`` (a mode promises it of strong reads only): its failures break
+#: the expectation, never a promise.
+LINEARIZABLE_EVERY_READ = "linearizable-every-read"
 #: The workloads whose history shapes the policy has checkers for (``splitbrain.workloads``
 #: builds them; a test keeps the two lists equal).
 WORKLOADS = ("register", "set", "counter")
@@ -212,10 +216,20 @@ def judges_linearizability(mode: str, workload: str) -> bool:
     return mode == "dynamodb" and workload == "register"
 
 
-def checker_names(mode: str, workload: str) -> tuple[str, ...]:
-    """The names of every checker a run of ``workload`` in ``mode`` gets."""
+def judges_every_read(mode: str, workload: str) -> bool:
+    """Whether ``--expect linearizable`` can have every read of a ``workload`` run in ``mode``
+    judged: a register of single values (lww, dynamodb; dynamo's reads are sibling sets)."""
+    return workload == "register" and mode != "dynamo"
+
+
+def checker_names(mode: str, workload: str, expect: Iterable[str] = ()) -> tuple[str, ...]:
+    """The names of every checker a run of ``workload`` in ``mode`` gets, ``expect`` given."""
     names = tuple(checkers_for(mode, workload))
-    return names + (LINEARIZABLE,) if judges_linearizability(mode, workload) else names
+    if judges_linearizability(mode, workload):
+        names += (LINEARIZABLE,)
+    if LINEARIZABLE in expect and judges_every_read(mode, workload):
+        names += (LINEARIZABLE_EVERY_READ,)
+    return names
 
 
 def run(checkers: Mapping[str, Checker], history: History) -> dict[str, Result]:
@@ -292,7 +306,8 @@ def verdict(mode: str, results: Mapping[str, Result], expect: Iterable[str] = ()
             if c - bad:
                 _add(permitted, t, c - bad)
                 _add(mine["permitted"], t, c - bad)
-        if name == LINEARIZABLE and lin_required and res.valid is False and not counts:
+        if (name == LINEARIZABLE and lin_required or name == LINEARIZABLE_EVERY_READ) \
+                and res.valid is False and not counts:
             broken[_violates(g, name, "", True, expected_types, lin_required) or ""] = None
             failing[name] = None
     promises = _promise_states(g, mode, workload, results, broken)
@@ -347,7 +362,8 @@ def _expectation_states(mode: str, workload: str | None, expect: tuple[str, ...]
         can = lambda n: _judges_expectation(e, n)  # noqa: E731
         judged = [n for n, r in results.items() if can(n) and r.valid != UNKNOWN]
         violated = (any(violations.get(t) for t in EXPECTATIONS[e])
-                    or (e == LINEARIZABLE and LINEARIZABLE in failing))
+                    or (e == LINEARIZABLE and (LINEARIZABLE in failing
+                                               or LINEARIZABLE_EVERY_READ in failing)))
         state, note = _state(violated, judged, [n for n in results if can(n)],
                              results, workload, _elsewhere(mode, workload, can))
         out.append({"name": e, "state": state, "checkers": judged, "note": note})
@@ -361,7 +377,7 @@ def unjudged_expectations(mode: str, workload: str, expect: Iterable[str]) -> li
     out = []
     for e in parse_expect(expect):
         can = lambda n: _judges_expectation(e, n)  # noqa: E731
-        if not any(can(n) for n in checker_names(mode, workload)):
+        if not any(can(n) for n in checker_names(mode, workload, expect)):
             note = _state(False, [], [], {}, workload, _elsewhere(mode, workload, can))[1]
             out.append(f"--expect {e} cannot be checked by a {workload} run in {mode} mode "
                        f"({note}); drop it or run that workload")
@@ -372,7 +388,7 @@ def _elsewhere(mode: str, workload: str | None, judges: Callable[[str], bool],
                applies: Callable[[str], bool] = lambda w: True) -> list[str]:
     """The other workloads whose checkers (in ``mode``) include one that ``judges``."""
     return [w for w in WORKLOADS if w != workload and applies(w)
-            and any(judges(n) for n in checker_names(mode, w))]
+            and any(judges(n) for n in checker_names(mode, w, (LINEARIZABLE,)))]
 
 
 def _judges_expectation(expectation: str, checker: str) -> bool:
@@ -380,7 +396,7 @@ def _judges_expectation(expectation: str, checker: str) -> bool:
     types (:data:`_JUDGED_BY`), or a linearizability result for ``linearizable`` (it sees
     strong reads only: a write lost where no strong read looked is the convergence checker's
     ``lost-version``)."""
-    if checker == LINEARIZABLE:
+    if checker in (LINEARIZABLE, LINEARIZABLE_EVERY_READ):
         return expectation == LINEARIZABLE
     judged_by = _JUDGED_BY.get(expectation, EXPECTATIONS[expectation])
     return bool(set(EMITS.get(checker, ())) & set(judged_by))
@@ -408,6 +424,8 @@ def _state(violated: bool, judged: list[str], could: list[str], results: Mapping
 def _violates(g: Guarantees, checker: str, anomaly_type: str, strong: bool,
               expected: dict[str, str], lin_required: bool) -> str | None:
     """The promise (or ``--expect``) an anomaly breaks, or None when it is permitted."""
+    if checker == LINEARIZABLE_EVERY_READ:  # run only for --expect linearizable
+        return f"--expect {LINEARIZABLE}"
     if checker == LINEARIZABLE:
         if not lin_required:
             return None

@@ -141,27 +141,11 @@ class NodeClient:
     async def _call(self, method: str, url: URL, body: dict | None, *, read: bool,
                     timeout: float | None, value: Any) -> Reply:
         uncertain = FAIL if read else INFO
-        t = self.timeout if timeout is None else timeout
-        try:
-            async with asyncio.timeout(t):
-                async with self._http().request(method, url, json=body) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-        except aiohttp.ClientConnectorError:
-            return Reply(FAIL, error="connection-refused")
-        except aiohttp.ConnectionTimeoutError:
-            return Reply(FAIL, error="connect-timeout")
-        except (asyncio.TimeoutError, TimeoutError):
-            return Reply(uncertain, error="client-timeout")
-        except aiohttp.ClientError:
-            return Reply(uncertain, error="connection-lost")
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            return Reply(uncertain, error="bad-response",
-                         meta={"message": f"HTTP {status} with a body that is not a JSON object"})
+        answer = await exchange(self._http(), method, url, body, read=read,
+                                timeout=self.timeout if timeout is None else timeout)
+        if isinstance(answer, Reply):
+            return answer
+        status, payload = answer
         if status == 200:
             return Reply(OK, value=value(payload), meta=_meta(payload, new_values=not read))
         code = payload.get("error")
@@ -171,6 +155,37 @@ class NodeClient:
                          meta={"message": f"HTTP {status} without the node's error fields"})
         meta = {"message": payload.get("message")}
         return Reply(FAIL if definite or read else INFO, error=code, meta=meta)
+
+
+async def exchange(session: aiohttp.ClientSession, method: str, url: URL | str,
+                   body: dict | None, *, read: bool, timeout: float
+                   ) -> tuple[int, dict[str, Any]] | Reply:
+    """One HTTP request with a JSON body, classified where the transport decides: ``(status,
+    payload)`` when a JSON object came back, else the :class:`Reply` (``fail`` when nothing was
+    sent or for any read; ``info`` when a write may have been applied). Shared by every client
+    the tester uses (this node's, etcd's), so they classify alike."""
+    uncertain = FAIL if read else INFO
+    try:
+        async with asyncio.timeout(timeout):
+            async with session.request(method, url, json=body) as resp:
+                raw = await resp.read()
+                status = resp.status
+    except aiohttp.ClientConnectorError:
+        return Reply(FAIL, error="connection-refused")
+    except aiohttp.ConnectionTimeoutError:
+        return Reply(FAIL, error="connect-timeout")
+    except (asyncio.TimeoutError, TimeoutError):
+        return Reply(uncertain, error="client-timeout")
+    except aiohttp.ClientError:
+        return Reply(uncertain, error="connection-lost")
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        return Reply(uncertain, error="bad-response",
+                     meta={"message": f"HTTP {status} with a body that is not a JSON object"})
+    return status, payload
 
 
 def _meta(payload: dict[str, Any], *, new_values: bool) -> dict[str, Any]:

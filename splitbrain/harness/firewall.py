@@ -25,16 +25,21 @@ from splitbrain.harness.interfaces import Hosts, Link, Net, Placement
 from splitbrain.harness.netns import TABLE, render_rules, set_loss
 
 CHAIN = "splitbrain"
-Drops = dict[tuple[str, int], int]
+Drops = dict[tuple[str, int | None], int]
 
 
 class FirewallNet(Net):
-    """Drop rules on the hosts of ``placements`` (one node per host)."""
+    """Drop rules on the hosts of ``placements`` (one node per host). ``whole_host`` drops
+    every TCP segment from ``a``'s address at ``b`` (Jepsen's partitions) instead of those to
+    ``b``'s peer port: needed by databases whose peer connections carry messages both ways
+    (etcd streams messages to the member that dialed), at the price of cutting ``b``'s own
+    connections to ``a`` too."""
 
     kind = "firewall"
 
-    def __init__(self, hosts: Hosts, placements: list[Placement]):
+    def __init__(self, hosts: Hosts, placements: list[Placement], *, whole_host: bool = False):
         self.hosts = hosts
+        self.whole_host = whole_host
         self.placements = {p.name: p for p in placements}
         self.cuts: frozenset[Link] = frozenset()
         self.losses: dict[Link, int] = {}
@@ -67,7 +72,8 @@ class FirewallNet(Net):
     async def _apply(self) -> None:
         drops: dict[str, Drops] = {name: {} for name in self.placements}
         for (a, b), pct in [*self.losses.items(), *((link, 100) for link in self.cuts)]:
-            drops[b][(self.placements[a].address, self.placements[b].peer_port)] = pct
+            port = None if self.whole_host else self.placements[b].peer_port
+            drops[b][(self.placements[a].address, port)] = pct
         await asyncio.gather(*(self._install(self.placements[n], d) for n, d in drops.items()))
 
     async def _install(self, p: Placement, drops: Drops) -> None:

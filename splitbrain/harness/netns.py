@@ -111,7 +111,9 @@ def _own_netns_dir() -> None:
                                                           else "/run"))
 
 
-def _subnet_in_use(k: int) -> bool:
+def subnet_in_use(k: int) -> bool:
+    """True when 10.213.K.0/24 is used by an interface, a route, a namespace or a registered
+    cluster of this machine."""
     prefix = f"{SUBNET}.{k}."
     if any(prefix in _run("ip", "-4", *cmd) for cmd in (["addr"], ["route", "show", "table", "all"])):
         return True
@@ -167,23 +169,27 @@ def set_loss(losses: dict[Link, int], links: Iterable[Link], percent: int) -> No
             losses.pop(link, None)
 
 
-def render_rules(tool: str, drops: dict[tuple[str, int], int], chain: str = "INPUT") -> str:
+def render_rules(tool: str, drops: dict[tuple[str, int | None], int],
+                 chain: str = "INPUT") -> str:
     """The whole input rule set of one namespace: ``drops[(source_ip, dport)] = percent``
-    (100 drops everything). For iptables, ``chain`` other than INPUT renders a chain of its own
-    (for ``iptables-restore --noflush``, which then replaces only that chain)."""
+    (100 drops everything; a ``dport`` of None drops every TCP segment from the source, as
+    Jepsen's partitions do). For iptables, ``chain`` other than INPUT renders a chain of its
+    own (for ``iptables-restore --noflush``, which then replaces only that chain)."""
     if tool == "nft":
         lines = [f"table inet {TABLE} {{}}", f"flush table inet {TABLE}",
                  f"table inet {TABLE} {{", "  chain input {",
                  "    type filter hook input priority 0; policy accept;"]
         for (src, port), pct in sorted(drops.items()):
             chance = "" if pct >= 100 else f" numgen random mod 100 < {pct}"
-            lines.append(f"    ip saddr {src} tcp dport {port}{chance} drop")
+            dport = "" if port is None else f" tcp dport {port}"
+            lines.append(f"    ip saddr {src}{dport}{chance} drop")
         return "\n".join([*lines, "  }", "}", ""])
     lines = ["*filter", f":{chain} {'ACCEPT' if chain == 'INPUT' else '-'} [0:0]"]
     for (src, port), pct in sorted(drops.items()):
         chance = "" if pct >= 100 else (f" -m statistic --mode random --probability "
                                         f"{pct / 100:.2f}")
-        lines.append(f"-A {chain} -s {src}/32 -p tcp --dport {port}{chance} -j DROP")
+        dport = "" if port is None else f" --dport {port}"
+        lines.append(f"-A {chain} -s {src}/32 -p tcp{dport}{chance} -j DROP")
     return "\n".join([*lines, "COMMIT", ""])
 
 
@@ -212,7 +218,7 @@ class NetnsNet(LocalNet):
 
     async def open(self, config: ClusterConfig, root: Path, *, detached: bool) -> ClusterConfig:
         _own_netns_dir()
-        self.k = next((k for k in range(256) if not _subnet_in_use(k)), None)
+        self.k = next((k for k in range(256) if not subnet_in_use(k)), None)
         if self.k is None:
             raise TesterFailure(f"every subnet {SUBNET}.0-255.0/24 is in use; stop other "
                                 f"clusters (splitbrain cluster down) or use --net proxy")

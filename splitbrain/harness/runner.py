@@ -33,6 +33,7 @@ from splitbrain.harness.display import Stats
 from splitbrain.harness.generators import Context, Generator, Invocation, Wait
 from splitbrain.harness.interfaces import FaultSchedule, Nodes
 from splitbrain.history import NEMESIS, Event, History, HistoryWriter
+from splitbrain.workloads import checks
 from splitbrain.workloads.base import Workload
 
 #: The longest a worker sleeps before asking its generator again (so phases end promptly).
@@ -263,5 +264,7 @@ def check(history: History, workload: Workload, *, expect: Iterable[str] = (),
           params: Mapping[str, Any] | None = None) -> Result:
     """Run the workload's checkers (one that raises gives ``unknown`` with the reason) and
     judge their results by the mode's verdict policy and the ``expect``ed properties."""
-    return policy.verdict(workload.mode, policy.run(workload.checkers(params), history), expect,
+    checkers = checks.with_expectations(workload.checkers(params), workload.name, workload.mode,
+                                        expect)
+    return policy.verdict(workload.mode, policy.run(checkers, history), expect,
                           workload=workload.name)

@@ -16,8 +16,12 @@ from typing import Any, AsyncIterator
 
 from splitbrain.checkers import policy
 from splitbrain.checkers.result import Result
+from splitbrain.db.client import NodeClient
 from splitbrain.db.config import MODES
 from splitbrain.errors import BadInput, TesterFailure
+from splitbrain.etcd.client import EtcdClient
+from splitbrain.harness.etcdcluster import NO_PROXY, local_etcd_cluster, ssh_etcd_cluster
+from splitbrain.etcd.nodes import find_etcd
 from splitbrain.harness import store
 from splitbrain.harness.cluster import Cluster, local_cluster
 from splitbrain.harness.display import Display, Stats
@@ -25,13 +29,20 @@ from splitbrain.harness.hostcluster import HostCluster
 from splitbrain.harness.interfaces import LogSource
 from splitbrain.harness.networks import NET_KINDS
 from splitbrain.harness.runner import Runner, check
+from splitbrain.harness.sshcluster import check_layout, parse_hosts, ssh_cluster
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
 from splitbrain.plugins import make_workload, workload_class
-from splitbrain.harness.sshcluster import check_layout, parse_hosts, ssh_cluster
 from splitbrain.remote.ssh import DEFAULT_REMOTE_DIR, SshOptions
 from splitbrain.reports import write_run_report
 from splitbrain.workloads import WORKLOADS
+
+
+#: The systems ``--db`` can test: splitbrain's own node, or etcd.
+DATABASES = ("splitbrain", "etcd")
+ETCD_WORKLOADS = ("register", "set")
+#: ``--etcd-reads``: the consistency etcd's reads have, as the history records it.
+ETCD_READS = {"linearizable": ("strong",), "serializable": ("eventual",)}
 
 
 @dataclass
@@ -65,9 +76,17 @@ class TestOptions:
     ssh_known_hosts: str | None = None
     ssh_accept_new: bool = False
     remote_dir: str = DEFAULT_REMOTE_DIR
+    db: str = "splitbrain"
+    etcd_bin: str | None = None
+    etcd_reads: str = "linearizable"
 
     def validate(self) -> None:
         """BadInput, one sentence, for an option that cannot work."""
+        if self.db not in DATABASES:
+            raise BadInput(f"--db {self.db!r} is not a database splitbrain can test; use one of "
+                           f"{', '.join(DATABASES)}")
+        if self.db == "etcd":
+            self._validate_etcd()
         if self.mode not in MODES:
             raise BadInput(f"--mode {self.mode!r} is not a mode; use one of {', '.join(MODES)}")
         if self.workload not in WORKLOADS:
@@ -125,11 +144,48 @@ class TestOptions:
                           known_hosts=self.ssh_known_hosts, accept_new=self.ssh_accept_new,
                           remote_dir=self.remote_dir)
 
+    def _validate_etcd(self) -> None:
+        if self.mode != "dynamodb":
+            raise BadInput(f"--mode {self.mode} is a mode of splitbrain's own node; etcd has "
+                           f"one (judged by dynamodb's promises: linearizable reads are strong "
+                           f"reads, serializable ones eventual), so drop --mode")
+        if self.workload not in ETCD_WORKLOADS:
+            raise BadInput(f"--db etcd runs the {' and '.join(ETCD_WORKLOADS)} workloads, not "
+                           f"{self.workload}")
+        if self.etcd_reads not in ETCD_READS:
+            raise BadInput(f"--etcd-reads {self.etcd_reads!r} is not etcd's; use one of "
+                           f"{', '.join(ETCD_READS)}")
+        if "clock" in parse_kinds(self.nemesis):
+            raise BadInput("the clock nemesis cannot skew etcd: etcd has no clock API and "
+                           "libfaketime cannot move a running process's clock backwards "
+                           "safely; drop clock from --nemesis")
+        if not self.hosts and self.net == "proxy":
+            raise BadInput(f"--db etcd cannot run on --net proxy: {NO_PROXY}")
+        if self.leave_running:
+            raise BadInput("--leave-running keeps splitbrain nodes only; drop it with --db etcd")
+        find_etcd(self.etcd_bin)
+
     @property
     def name(self) -> str:
-        """The test's name in the store: ``<mode>-<workload>-<faults>``."""
+        """The test's name in the store: ``<mode>-<workload>-<faults>`` (``etcd-...`` for
+        etcd)."""
         faults = "+".join(parse_kinds(self.nemesis)) or "none"
-        return f"{self.mode}-{self.workload}-{faults}"
+        system = "etcd" if self.db == "etcd" else self.mode
+        return f"{system}-{self.workload}-{faults}"
+
+    def make_cluster(self, root: Path) -> Any:
+        """The cluster these options describe, not yet started."""
+        if self.db == "etcd":
+            binary = find_etcd(self.etcd_bin)
+            if self.hosts:
+                return ssh_etcd_cluster(parse_hosts(self.hosts), self.ssh_options(), root,
+                                        binary)
+            return local_etcd_cluster(self.nodes, root, binary, net=self.net)
+        if self.hosts:
+            return ssh_cluster(self.mode, parse_hosts(self.hosts), self.ssh_options(), root,
+                               **self.cluster_params())
+        return local_cluster(self.mode, self.nodes, root, net=self.net,
+                             detached=self.leave_running, **self.cluster_params())
 
     def command(self) -> str:
         """The command line that reproduces this run (same options, same seed)."""
@@ -183,7 +239,8 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     opts.validate()
     if opts.seed is None:
         opts.seed = random.SystemRandom().randrange(2**31)
-    workload = make_workload(opts.workload, opts.mode)
+    workload = make_workload(opts.workload, opts.mode, reads=ETCD_READS.get(opts.etcd_reads)
+                             if opts.db == "etcd" else None)
     nemesis = combined(opts.nemesis, opts.nemesis_interval)
     try:
         run_dir = store.new_run_dir(opts.store, opts.name)
@@ -192,10 +249,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
                        f"choose a writable --store") from None
     test = _test_record(opts, run_dir, workload)
     store.write_json(run_dir / store.TEST_FILE, test)
-    cluster = (ssh_cluster(opts.mode, parse_hosts(opts.hosts), opts.ssh_options(),
-                           run_dir / "cluster", **opts.cluster_params()) if opts.hosts else
-               local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
-                             detached=opts.leave_running, **opts.cluster_params()))
+    cluster = opts.make_cluster(run_dir / "cluster")
     nemesis.check(cluster)
 
     def started(c: Cluster) -> None:
@@ -209,7 +263,8 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
                     run_dir / store.HISTORY_FILE, concurrency=opts.concurrency, rate=opts.rate,
                     time_limit=opts.time_limit, recovery=opts.recovery,
                     op_timeout=opts.op_timeout, seed=opts.seed, nemesis=nemesis if
-                    nemesis.nemeses else None, stats=stats, on_cluster=started)
+                    nemesis.nemeses else None, stats=stats, on_cluster=started,
+                    client_factory=EtcdClient if opts.db == "etcd" else NodeClient)
     where = f"the partial history is in {run_dir / store.HISTORY_FILE}"
     failure: str | None = None
     began = time.monotonic()

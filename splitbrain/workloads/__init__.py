@@ -13,9 +13,12 @@ from splitbrain.workloads.sets import SetWorkload
 WORKLOADS: dict[str, type[Workload]] = {w.name: w for w in (Register, SetWorkload, Counter)}
 
 
-def make(name: str, mode: str) -> Workload:
-    """The built-in workload called ``name`` for ``mode``; BadInput names the known ones
-    otherwise."""
+def make(name: str, mode: str, *, reads: tuple[str, ...] | None = None) -> Workload:
+    """The built-in workload called ``name`` for ``mode`` (drawing its reads' consistency from
+    ``reads`` when given); BadInput names the known ones otherwise."""
     if name not in WORKLOADS:
         raise BadInput(f"there is no workload {name!r}; use one of {', '.join(WORKLOADS)}")
-    return WORKLOADS[name](mode)
+    workload = WORKLOADS[name](mode)
+    if reads:
+        workload.reads = reads
+    return workload

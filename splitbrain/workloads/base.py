@@ -29,8 +29,11 @@ class Workload(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, *, reads: tuple[str, ...] | None = None):
         self.mode = mode
+        #: The read consistencies this workload draws from: strong and eventual in dynamodb
+        #: (or what ``reads`` says, e.g. etcd's one kind of read), eventual elsewhere.
+        self.reads = reads or (("strong", "eventual") if mode == "dynamodb" else ("eventual",))
 
     @abstractmethod
     def generator(self) -> Generator:

@@ -6,7 +6,7 @@ reads, writes and cas (per key, cas-register model)."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from splitbrain.checkers import linearizable, policy
 from splitbrain.history import History
@@ -16,9 +16,25 @@ from splitbrain.workloads.base import Checker
 LINEARIZABLE_TIME_LIMIT = 60.0
 
 
-def _linearizable_cas_register(history: History):
+def _linearizable_cas_register(history: History, consistency: str | None = "strong"):
     return linearizable.check(history, "cas-register", initial=None, nil_reads="strict",
-                              time_limit=LINEARIZABLE_TIME_LIMIT, consistency="strong")
+                              time_limit=LINEARIZABLE_TIME_LIMIT, consistency=consistency)
+
+
+def with_expectations(checkers: dict[str, Checker], workload: str, mode: str,
+                      expect: Iterable[str]) -> dict[str, Checker]:
+    """``checkers`` and what ``expect`` adds: ``--expect linearizable`` on a register of single
+    values (lww, dynamodb) adds the linearizability checker over every read, eventual ones
+    included, beside the one over the strong reads a mode promises."""
+    if policy.LINEARIZABLE in expect and policy.judges_every_read(mode, workload):
+        return {**checkers, policy.LINEARIZABLE_EVERY_READ: _linearizable_every_read}
+    return checkers
+
+
+def _linearizable_every_read(history: History):
+    result = _linearizable_cas_register(history, consistency=None)
+    result.checker = policy.LINEARIZABLE_EVERY_READ
+    return result
 
 
 def for_workload(workload: str, mode: str, params: Mapping[str, Any] | None = None

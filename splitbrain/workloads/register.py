@@ -59,10 +59,9 @@ class Register(Workload):
         k = self._key(ctx)
         roll = ctx.rng.random()
         if roll < 0.5:
-            if self.mode == "dynamodb":
-                return Invocation("read", key=k.name,
-                                  consistency=ctx.rng.choice(("strong", "eventual")))
-            return Invocation("read", key=k.name, consistency="eventual")
+            consistency = (self.reads[0] if len(self.reads) == 1
+                           else ctx.rng.choice(self.reads))
+            return Invocation("read", key=k.name, consistency=consistency)
         value = len(k.written) + 1
         k.written.append(value)
         if self.mode == "dynamodb" and roll > 0.8 and len(k.written) > 1:

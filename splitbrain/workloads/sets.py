@@ -42,9 +42,8 @@ class SetWorkload(Workload):
         return gen.fn(self._next)
 
     def _read_consistency(self, ctx: Context) -> str:
-        if self.mode != "dynamodb":
-            return "eventual"
-        return ctx.rng.choice(("strong", "eventual"))
+        """A read's consistency, drawn from :attr:`reads`."""
+        return self.reads[0] if len(self.reads) == 1 else ctx.rng.choice(self.reads)
 
     def _next(self, ctx: Context) -> Invocation:
         key = ctx.rng.choice(self.keys)
