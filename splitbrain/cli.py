@@ -46,6 +46,24 @@ def node(config_path: str, name: str) -> None:
     run_node(config_path, name)
 
 
+def _list_bugs_if_asked(names: tuple[str, ...]) -> None:
+    """``--bug list``: print the planted-bug catalogue, one line each, and exit 0."""
+    if "list" not in names:
+        return
+    from splitbrain.db.bugs import CATALOGUE
+
+    width = max(map(len, CATALOGUE))
+    for bug in CATALOGUE.values():
+        click.echo(f"{bug.name:<{width}}  {'/'.join(bug.modes):<10}  {bug.sentence}")
+    sys.exit(EXIT_VALID)
+
+
+_bug_option = click.option(
+    "--bug", multiple=True, metavar="NAME",
+    help="Plant this bug of the catalogue in every node (repeatable); '--bug list' prints "
+         "the catalogue.")
+
+
 @cli.command("test")
 @click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
 @click.option("--workload", default="register", show_default=True, help="register, set or counter.")
@@ -72,10 +90,12 @@ def node(config_path: str, name: str) -> None:
 @click.option("--expect", multiple=True, metavar="PROPERTY",
               help="Fail the run on a property the mode does not promise (no-lost-writes, "
                    "linearizable, read-your-writes, monotonic-reads, no-stale-reads).")
+@_bug_option
 def test_command(test_count: int, **options: object) -> None:
     """Run a test against a local cluster: exit 0 valid, 1 invalid, 2 unknown."""
     from splitbrain.harness.testrun import TestOptions, run_test, summary
 
+    _list_bugs_if_asked(options["bug"])  # type: ignore[arg-type]
     if test_count < 1:
         raise BadInput(f"--test-count must be at least 1, not {test_count}")
     codes = []
@@ -85,6 +105,8 @@ def test_command(test_count: int, **options: object) -> None:
             opts.seed += i
         outcome = run_test(opts)
         click.echo(f"{opts.name}, seed {opts.seed}, {outcome.test.get('net')} network")
+        for name in opts.bug:
+            click.secho(f"planted bug: {name}", fg="red")
         for line in summary(outcome.result):
             click.echo(line)
         click.echo(f"run: {outcome.run_dir}")
@@ -190,15 +212,24 @@ def cluster_group() -> None:
 @click.option("--net", default="proxy", show_default=True,
               type=click.Choice(["proxy", "netns", "auto"]))
 @_root_option
-def cluster_up(nodes: int, mode: str, net: str, root: str) -> None:
+@_bug_option
+def cluster_up(nodes: int, mode: str, net: str, root: str, bug: tuple[str, ...]) -> None:
     """Start NODES nodes in MODE and leave them running (stop with 'cluster down')."""
     import asyncio
 
+    from splitbrain.db.bugs import check_bugs
     from splitbrain.harness.cluster import local_cluster
 
-    cluster = local_cluster(mode, nodes, root, net=net, detached=True)
+    _list_bugs_if_asked(bug)
+    try:
+        bugs = check_bugs(bug, mode)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    cluster = local_cluster(mode, nodes, root, net=net, detached=True, bugs=bugs)
     asyncio.run(cluster.start())
     click.echo(f"{nodes} {mode} nodes up on the {cluster.net.kind} network, in {cluster.root}:")
+    for name in bugs:
+        click.secho(f"planted bug: {name}", fg="red")
     for name in cluster.names:
         click.echo(f"  {name}  {cluster.client_url(name)}  log {cluster.log_path(name)}")
     url = cluster.client_url(cluster.names[0])

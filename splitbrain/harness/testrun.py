@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 from splitbrain.checkers import policy
 from splitbrain.checkers.result import Result
+from splitbrain.db.bugs import check_bugs
 from splitbrain.db.config import MODES
 from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import store
@@ -52,6 +53,7 @@ class TestOptions:
     op_timeout: float = 2.0
     leave_running: bool = False
     expect: tuple[str, ...] = field(default_factory=tuple)
+    bug: tuple[str, ...] = field(default_factory=tuple)  # planted bugs (splitbrain.db.bugs)
 
     def validate(self) -> None:
         """BadInput, one sentence, for an option that cannot work."""
@@ -75,6 +77,7 @@ class TestOptions:
             raise BadInput(f"--recovery must not be negative, not {self.recovery:g}")
         try:
             self.expect = policy.parse_expect(self.expect)
+            self.bug = tuple(check_bugs(self.bug, self.mode))
         except ValueError as e:
             raise BadInput(str(e)) from None
 
@@ -92,7 +95,7 @@ class TestOptions:
             if k in ("leave_running",) or (v == getattr(defaults, k) and k != "seed"):
                 continue
             flag = "--" + k.replace("_", "-")
-            if k == "expect":
+            if k in ("expect", "bug"):
                 for e in v:
                     args += [flag, e]
             else:
@@ -146,7 +149,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     test = _test_record(opts, run_dir, workload)
     store.write_json(run_dir / store.TEST_FILE, test)
     cluster = local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
-                            detached=opts.leave_running)
+                            detached=opts.leave_running, bugs=list(opts.bug))
 
     def started(c: Cluster) -> None:
         test["net"] = c.net.kind
