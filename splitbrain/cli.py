@@ -68,9 +68,13 @@ _bug_option = click.option(
 @click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
 @click.option("--workload", default="register", show_default=True, help="register, set or counter.")
 @click.option("--nemesis", default="partition,kill", show_default=True,
-              help="Comma-separated faults: partition, kill, pause, clock (or none).")
+              help="Comma-separated faults: partition, kill, pause, clock, clock-rate, "
+                   "latency (or none).")
 @click.option("--nemesis-interval", default=10.0, show_default=True, type=float,
               help="Seconds between starting a fault and healing it, and between faults.")
+@click.option("--nemesis-overlap", is_flag=True,
+              help="Start faults of two different kinds together each period (e.g. clock skew "
+                   "during a partition).")
 @click.option("--nodes", default=5, show_default=True, type=int)
 @click.option("--concurrency", default=10, show_default=True, type=int, help="Client threads.")
 @click.option("--rate", default=100.0, show_default=True, type=float,

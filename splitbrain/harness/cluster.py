@@ -97,12 +97,19 @@ class Cluster(ABC):
     async def set_clock_offset(self, name: str, seconds: float) -> None:
         """Set node ``name``'s wall-clock offset through ``PUT /admin/clock``. Raises
         :class:`NodeUnreachable` if the node does not answer (killed, paused)."""
+        await self._set_clock(name, {"offset": seconds}, f"the clock offset {seconds:g} s")
+
+    async def set_clock_rate(self, name: str, rate: float) -> None:
+        """Make node ``name``'s monotonic clock run at ``rate`` (``PUT /admin/clock``).
+        Raises :class:`NodeUnreachable` if the node does not answer."""
+        await self._set_clock(name, {"rate": rate}, f"the clock rate {rate:g}")
+
+    async def _set_clock(self, name: str, body: dict[str, float], what: str) -> None:
         self._check(name)
         async with NodeClient(self.client_url(name), timeout=1.0) as client:
-            reply = await client.set_clock_offset(seconds)
+            reply = await client.set_clock(body)
         if reply.type != "ok":
-            raise NodeUnreachable(f"node {name} did not accept the clock offset {seconds:g} s "
-                                  f"({reply.error})")
+            raise NodeUnreachable(f"node {name} did not accept {what} ({reply.error})")
 
     async def admin_status(self, name: str) -> dict[str, Any]:
         """Node ``name``'s ``GET /admin/status`` body (its gossip view in ``members``, ...).

@@ -50,8 +50,7 @@ class Display:
                   + f"  ({done / max(s.elapsed, 1e-9):.0f}/s)")
         active = getattr(s.nemesis, "active", None)
         t.add_row("fault", "none" if not active else
-                  f"{active.get('f')} {active.get('value')}" if isinstance(active, dict)
-                  else str(active))
+                  "; ".join(f"{op.get('f')} {op.get('value')}" for op in active))
         return t
 
     def __enter__(self) -> "Display":

@@ -42,6 +42,7 @@ class TestOptions:
     workload: str = "register"
     nemesis: str = "partition,kill"
     nemesis_interval: float = 10.0
+    nemesis_overlap: bool = False
     nodes: int = 5
     concurrency: int = 10
     rate: float = 100.0
@@ -98,6 +99,8 @@ class TestOptions:
             if k in ("expect", "bug"):
                 for e in v:
                     args += [flag, e]
+            elif isinstance(v, bool):
+                args.append(flag)
             else:
                 args += [flag, str(v)]
         return shlex.join(args)
@@ -140,7 +143,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     if opts.seed is None:
         opts.seed = random.SystemRandom().randrange(2**31)
     workload = make(opts.workload, opts.mode)
-    nemesis = combined(opts.nemesis, opts.nemesis_interval)
+    nemesis = combined(opts.nemesis, opts.nemesis_interval, overlap=opts.nemesis_overlap)
     try:
         run_dir = store.new_run_dir(opts.store, opts.name)
     except OSError as e:
@@ -149,7 +152,8 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     test = _test_record(opts, run_dir, workload)
     store.write_json(run_dir / store.TEST_FILE, test)
     cluster = local_cluster(opts.mode, opts.nodes, run_dir / "cluster", net=opts.net,
-                            detached=opts.leave_running, bugs=list(opts.bug))
+                            detached=opts.leave_running, bugs=list(opts.bug),
+                            delays="latency" in parse_kinds(opts.nemesis))
 
     def started(c: Cluster) -> None:
         test["net"] = c.net.kind

@@ -12,7 +12,14 @@ kind           start f                                          stop f
 ``pause``      ``pause`` value {"nodes": [...]}                 ``resume``
 ``clock``      ``bump-clock`` value {"offsets": {node: s}} or   ``reset-clock``
                ``strobe-clock`` value {"nodes", "delta", "period"}
+``clock-rate`` ``rate-clock`` value {"rates": {node: factor}}   ``reset-rate``
+``latency``    ``start-latency`` value {"links", "seconds"}     ``stop-latency``
 =============  ==============================================  ================
+
+Which clock each mode's timers see: ``clock`` moves only the wall clock, which only ``lww``
+reads (its write timestamps); ``clock-rate`` changes the rate of the monotonic clock, which
+``dynamodb`` leases, heartbeats and elections and every mode's failure detector read. Both
+reach the node through ``PUT /admin/clock``.
 
 ``cut`` is ``{a: [b, ...]}``: a's messages to each b are dropped. A completion's value adds
 ``"failed": {node: reason}`` for targets the fault could not reach (a killed node cannot have
@@ -135,7 +142,7 @@ class Partition(Nemesis):
         if op["f"] == "start-partition":
             await cluster.net.cut((a, b) for a, bs in op["value"]["cut"].items() for b in bs)
         else:
-            await cluster.net.heal()
+            await cluster.net.cut(())  # heals the cut only: a latency fault may overlap
         return {}
 
 
@@ -229,5 +236,53 @@ class Clock(Nemesis):
                                                                       else 0.0))
 
 
+class ClockRate(Nemesis):
+    """Make the targets' monotonic clocks run fast or slow (``rate-clock``): each target
+    gets a factor in ``1 +- max_drift``; ``reset-rate`` sets them back to 1. The default
+    stays inside the drift that dynamodb's leases allow for (``paxos.Timing.drift`` = 10 %
+    between two clocks), so a correct store stays correct while lease bugs meet drift."""
+
+    kind = "clock-rate"
+
+    def __init__(self, max_drift: float = 0.04):
+        super().__init__()
+        self.max_drift = max_drift
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        nodes = sorted(rng.sample(names, rng.randint(1, len(names))))
+        return {"f": "rate-clock", "value": {"rates": {
+            n: round(1 + rng.uniform(-self.max_drift, self.max_drift), 4) for n in nodes}}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "reset-rate", "value": {"nodes": sorted(active["value"]["rates"])}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        v = op["value"]
+        rates = v["rates"] if op["f"] == "rate-clock" else dict.fromkeys(v["nodes"], 1.0)
+        return await _each(list(rates), lambda n: cluster.set_clock_rate(n, rates[n]))
+
+
+class Latency(Nemesis):
+    """Slow every link *into* one node or a minority by the same delay (``start-latency``,
+    50 ms to 1 s, log-uniform): a leader among them hears heartbeat acks and accepts late
+    while its own messages leave on time. ``stop-latency`` removes the delay."""
+
+    kind = "latency"
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        slow = choose_nodes(names, rng, ("one", "minority"))
+        links = [[a, b] for b in slow for a in names if a != b]
+        return {"f": "start-latency", "value": {"links": links,
+                                                "seconds": round(2 ** rng.uniform(-4.3, 0), 3)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "stop-latency", "value": {"links": active["value"]["links"]}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        seconds = op["value"]["seconds"] if op["f"] == "start-latency" else 0.0
+        await cluster.net.delay([(a, b) for a, b in op["value"]["links"]], seconds)
+        return {}
+
+
 KINDS: dict[str, type[Nemesis]] = {"partition": Partition, "kill": Kill, "pause": Pause,
-                                   "clock": Clock}
+                                   "clock": Clock, "clock-rate": ClockRate, "latency": Latency}
