@@ -125,6 +125,67 @@ def test_command(test_count: int, **options: object) -> None:
     sys.exit(EXIT_INVALID if EXIT_INVALID in codes else max(codes))
 
 
+@cli.command("calibrate")
+@click.option("--bug", "bugs", multiple=True, metavar="NAME|all",
+              help="A planted bug to measure (repeatable; default: all of them).")
+@click.option("--seeds", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Runs per bug, seeds SEED, SEED+1, ...")
+@click.option("--time-limit", default=60.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Seconds of workload per run.")
+@click.option("--clean", default=5, show_default=True, type=click.IntRange(min=0),
+              help="Runs without any bug per mode of the chosen bugs.")
+@click.option("--nemesis-interval", default=5.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="Seconds between starting a fault and healing it, and between faults.")
+@click.option("--nodes", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=1, show_default=True, type=int, help="The first seed.")
+@click.option("--store", default="store", show_default=True, help="Where runs are stored.")
+def calibrate_command(bugs: tuple[str, ...], **options: object) -> None:
+    """Measure what splitbrain catches: each planted bug's exposing run, SEEDS times, plus
+    clean runs; writes calibration.html and .json to the store. Exit 0 when every bug was
+    caught in every seed and every clean run was valid, else 1."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn
+
+    from splitbrain.harness.calibrate import Plan, calibrate, choose
+
+    plan = Plan(bugs=choose(bugs), **options)  # type: ignore[arg-type]
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("calibrating", total=len(plan.runs()))
+
+        def started(i: int, total: int, name: str, opts: object) -> None:
+            progress.update(task, description=f"{name} seed {getattr(opts, 'seed', '?')}")
+
+        def finished(i: int, total: int, row: object) -> None:
+            from splitbrain.harness.calibrate import Row
+
+            assert isinstance(row, Row)
+            if row.bug == "clean":
+                word = "ok" if row.passed else "FALSE ALARM" if row.verdict == "INVALID" \
+                    else row.verdict
+            else:
+                word = "caught" if row.caught else "MISSED"
+            how = f" by {row.checker}: {row.anomaly} at {row.first_anomaly_s} s" \
+                if row.checker else ""
+            progress.console.print(f"[{i + 1}/{total}] {row.bug} ({row.mode}) seed {row.seed}: "
+                                   f"{word}{how}{'; ' + row.error if row.error else ''}")
+            progress.advance(task)
+
+        record, where = calibrate(plan, on_row=finished, on_start=started)
+    for name, b in record["bugs"].items():
+        median = b["median_first_anomaly_s"]
+        click.echo(f"  {name:<28} caught {b['caught']}/{b['seeds']}"
+                   + (f", median {median:.1f} s" if median is not None else ""))
+    for mode, m in record["modes"].items():
+        click.echo(f"  clean {mode:<22} valid {m['passed']}/{m['clean_runs']}")
+    click.echo(f"calibration: {'passed' if record['passed'] else 'FAILED'}")
+    click.echo(f"report: {where / 'calibration.html'}")
+    sys.exit(EXIT_VALID if record["passed"] else EXIT_INVALID)
+
+
 @cli.command("check")
 @click.argument("files", nargs=-1, required=True, metavar="FILE|RUN_DIR...")
 @click.option("--format", "fmt", default="auto", show_default=True,

@@ -6,7 +6,7 @@ Rules:
 
 - Every bug is declared here once: its name, the modes it applies to, one sentence saying what
   the node then does wrong, and the ``splitbrain test`` options of the run that should expose
-  it. Nothing else names a bug by a string literal: the node's code imports the constant.
+  it (``splitbrain calibrate`` runs exactly that). Nothing else names a bug by a string literal: the node's code imports the constant.
 - A bug is a small switch beside the code it alters (``if bugs.X in self.bugs``), read from the
   cluster config's ``bugs`` list through :func:`planted`, so that ``test.json`` and the
   reproduce command record it. A node with an empty list runs the correct protocol.
@@ -16,8 +16,9 @@ Rules:
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 # Names, one constant each (the code that plants a bug imports its constant).
 STRONG_READ_ANY_REPLICA = "strong-read-any-replica"
@@ -43,22 +44,30 @@ LWW_NO_TIEBREAK = "lww-no-tiebreak"
 
 @dataclass(frozen=True)
 class Bug:
-    """One planted bug. ``run`` are the ``splitbrain test`` options (without ``--bug`` and
-    ``--seed``) of the run that should expose it; ``--mode`` is always among them."""
+    """One planted bug. ``run`` holds the ``splitbrain test`` options (TestOptions fields:
+    mode, workload, nemesis, and maybe expect) of the run that should expose it."""
 
     name: str
     modes: tuple[str, ...]
     sentence: str
-    run: tuple[str, ...]
+    run: Mapping[str, Any]
 
     @property
     def mode(self) -> str:
         """The mode of the exposing run."""
-        return self.run[self.run.index("--mode") + 1]
+        return self.run["mode"]
+
+    def command(self) -> str:
+        """The exposing run as a command line."""
+        args = ["splitbrain", "test"]
+        for k, v in self.run.items():
+            for item in (v if isinstance(v, tuple) else (v,)):
+                args += ["--" + k.replace("_", "-"), str(item)]
+        return shlex.join([*args, "--bug", self.name])
 
 
-def _run(mode: str, workload: str, nemesis: str, *extra: str) -> tuple[str, ...]:
-    return ("--mode", mode, "--workload", workload, "--nemesis", nemesis, *extra)
+def _run(mode: str, workload: str, nemesis: str, **extra: Any) -> dict[str, Any]:
+    return {"mode": mode, "workload": workload, "nemesis": nemesis, **extra}
 
 
 CATALOGUE: dict[str, Bug] = {b.name: b for b in (
@@ -71,7 +80,7 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
     Bug(LEASE_FROM_ACK_ARRIVAL, ("dynamodb",),
         "the lease is counted from when a heartbeat ack arrives, not from when the heartbeat "
         "was sent",
-        _run("dynamodb", "register", "pause,partition")),
+        _run("dynamodb", "register", "latency,pause")),
     Bug(LEASE_ON_WALL_CLOCK, ("dynamodb",),
         "leases and heartbeats are timed on the wall clock",
         _run("dynamodb", "register", "clock")),
@@ -105,7 +114,7 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         _run("dynamo", "set", "kill")),
     Bug(SLOPPY_QUORUM_R1W1, ("dynamo", "lww"),
         "reads and writes wait for one replica whatever R and W say",
-        _run("lww", "register", "partition", "--expect", "no-stale-reads")),
+        _run("lww", "register", "partition", expect=("no-stale-reads",))),
     Bug(READ_REPAIR_OVERWRITES, ("dynamo",),
         "read repair replaces a replica's versions instead of merging them",
         _run("dynamo", "set", "partition")),
