@@ -10,14 +10,19 @@ Declared guarantee (violations, the run is invalid):
 
 * ``not-converged``: after healing, the final reads of a key on different nodes disagree;
 * ``not-highest-timestamp``: the value the replicas converged on is not the write with the
-  highest timestamp among the acknowledged writes (it has a lower one, or the key is empty).
+  highest timestamp among the acknowledged writes (it has a lower one, or the key is empty), or
+  of acknowledged writes with that same timestamp it is not the one the mode's documented
+  tie-break keeps: the highest ``(timestamp, coordinating node, msgpack bytes of the value)``
+  (splitbrain/db/versions.py; an lww write is coordinated by the node the client reached).
 
 Permitted anomalies (counted, each listed; they fail a run only under ``--expect
 no-lost-writes``):
 
 * ``lost-write``: an acknowledged write A was overwritten by a write B that finished before A
   began, yet carried a higher timestamp: B's coordinator clock was ahead, so LWW discarded A, the
-  newer write, as Jepsen measured in Cassandra and Riak under clock skew;
+  newer write, as Jepsen measured in Cassandra and Riak under clock skew; or an acknowledged
+  write lost to a tie: it carried the same timestamp as the write the replicas kept
+  (``tie: true``);
 * ``lost-update``: several acknowledged read-modify-writes read the same state; each wrote
   that state plus its own change, so all but at most one of them were lost (one anomaly per
   group; ``lost`` says how many, ``stats.lost_updates`` sums them).
@@ -28,6 +33,8 @@ Reads returning values never written are :mod:`splitbrain.checkers.reads`' job.
 from __future__ import annotations
 
 from typing import Any
+
+import msgpack
 
 from splitbrain.checkers.anomalies import AnomalyLog
 from splitbrain.checkers.keyed import (by_key, check_converged, client_ops, final_reads, freeze,
@@ -93,17 +100,41 @@ def _lost_writes(log: AnomalyLog, key: Any, writes: list[Op]) -> None:
                     overwriting_value=b.value, overwriting_ts=b.meta["ts"])
 
 
+def _rank(op: Op) -> tuple:
+    """An acknowledged write's place in the lww order: timestamp, then the coordinating
+    node's name, then the value's msgpack bytes."""
+    return (op.meta["ts"], op.node or "", msgpack.packb(op.value, use_bin_type=True))
+
+
 def _highest_timestamp(log: AnomalyLog, key: Any, writes: list[Op], final: Op) -> None:
-    top = max(writes, key=lambda op: op.meta["ts"])
+    top = max(writes, key=_rank)
     values = read_values(final)
     final_ts = meta(final, "ts")
+    got = show(values) + (f" (ts {final_ts})" if final_ts is not None else "")
     if not values or (final_ts is not None and final_ts < top.meta["ts"]):
-        got = show(values) + (f" (ts {final_ts})" if final_ts is not None else "")
         log.add("not-highest-timestamp", [final.index, top.index],
                 f"After healing, key {key!r} holds {got} on every replica, but the acknowledged "
                 f"write of {show([top.value])} (op {top.index}) has the higher ts "
                 f"{top.meta['ts']}.", key=key, final=values, final_ts=final_ts,
                 expected=top.value, expected_ts=top.meta["ts"])
+        return
+    if final_ts != top.meta["ts"]:
+        return
+    if values != [top.value]:
+        log.add("not-highest-timestamp", [final.index, top.index],
+                f"After healing, key {key!r} holds {got} on every replica, but the acknowledged "
+                f"write of {show([top.value])} (op {top.index}, via {top.node}) has the same ts "
+                f"and wins lww's documented tie-break (ts, then node name, then value bytes); "
+                f"the replicas broke the tie some other way.", key=key, final=values,
+                final_ts=final_ts, expected=top.value, expected_ts=top.meta["ts"])
+    for w in writes:
+        if w.meta["ts"] == final_ts and [w.value] != values:
+            log.add("lost-write", [w.index, final.index],
+                    f"Write of {show([w.value])} to key {key!r} (op {w.index}, ts {final_ts}) was "
+                    f"acknowledged but lost to a tie: the replicas kept {show(values)}, written "
+                    f"with the same ts.", key=key, value=w.value, ts=final_ts, tie=True,
+                    overwritten_by=final.index, overwriting_value=values[0],
+                    overwriting_ts=final_ts)
 
 
 def _lost_updates(log: AnomalyLog, key: Any, updates: list[Op]) -> int:
