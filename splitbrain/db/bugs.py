@@ -114,7 +114,9 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         _run("dynamo", "set", "kill")),
     Bug(SLOPPY_QUORUM_R1W1, ("dynamo", "lww"),
         "reads and writes wait for one replica whatever R and W say",
-        _run("lww", "register", "partition", expect=("no-stale-reads",))),
+        # No fault: under partitions the correct store (R=W=2, sloppy) is stale too, while
+        # with every node up R+W>N leaves no stale read and R=W=1 leaves some.
+        _run("lww", "register", "none", expect=("no-stale-reads",))),
     Bug(READ_REPAIR_OVERWRITES, ("dynamo",),
         "read repair replaces a replica's versions instead of merging them",
         _run("dynamo", "set", "partition")),
