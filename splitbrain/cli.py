@@ -69,7 +69,7 @@ _bug_option = click.option(
 @click.option("--workload", default="register", show_default=True, help="register, set or counter.")
 @click.option("--nemesis", default="partition,kill", show_default=True,
               help="Comma-separated faults: partition, kill, pause, clock, clock-rate, "
-                   "latency (or none).")
+                   "latency, isolate-leader, kill-owners (or none).")
 @click.option("--nemesis-interval", default=10.0, show_default=True, type=float,
               help="Seconds between starting a fault and healing it, and between faults.")
 @click.option("--nemesis-overlap", is_flag=True,

@@ -14,8 +14,8 @@ from splitbrain.db.config import local_config
 from splitbrain.errors import BadInput
 from splitbrain.harness.cluster import Cluster, NodeUnreachable, local_cluster
 from splitbrain.harness.net import Link, Net
-from splitbrain.nemesis import (Clock, ClockRate, Kill, Latency, Partition, Pause, combined,
-                                heal_all, parse_kinds)
+from splitbrain.nemesis import (Clock, ClockRate, IsolateLeader, Kill, KillOwners, Latency,
+                                Partition, Pause, combined, heal_all, parse_kinds)
 
 
 class FakeNet(Net):
@@ -203,7 +203,8 @@ def test_every_fault_kind_against_real_nodes_then_healed(tmp_path):
         async with local_cluster("dynamo", 3, tmp_path / "c") as cluster:
             rng = random.Random(8)
             for nemesis in (Partition(("one",)), Kill(("one",)), Pause(("one",)),
-                            Clock(modes=("bump",)), ClockRate(), Latency()):
+                            Clock(modes=("bump",)), ClockRate(), Latency(), IsolateLeader(),
+                            KillOwners()):
                 op = await nemesis.start(cluster, rng)
                 assert "failed" not in op["value"], op
                 await asyncio.sleep(0.3)

@@ -35,53 +35,39 @@ class RateCluster(FakeCluster):
         self.rates[name] = rate
 
 
-def _starts(kinds: str, periods: int, *, overlap: bool = False, seed: int = 1) -> list[list[str]]:
-    """The start ops of each period of a schedule of ``kinds`` run for ``periods`` periods."""
-    async def scenario() -> list[tuple[str, str, object]]:
-        c, events = RateCluster(), []
-        schedule = combined(kinds, 0.01, overlap=overlap)
-        await schedule.run(c, random.Random(seed), lambda t, f, v: events.append((t, f, v)),
-                           0.02 * periods + 0.005)
-        await schedule.heal(c, lambda t, f, v: None)
-        assert not c.net.cuts and not c.down and not c.paused
-        assert all(r == 1.0 for r in c.rates.values())
-        assert all(d == 0.0 for d in c.net.delays.values())
-        return events
-
-    periods_ops: list[list[str]] = []
-    starting = True
-    for t, f, _ in asyncio.run(scenario()):
-        if t != "invoke":
-            continue
-        is_start = f in STARTS
-        if is_start and (not periods_ops or not starting):
-            periods_ops.append([])
-        if is_start:
-            periods_ops[-1].append(STARTS[f])
-        starting = is_start
-    return periods_ops
-
-
-STARTS = {"start-partition": "partition", "kill": "kill", "pause": "pause",
-          "bump-clock": "clock", "strobe-clock": "clock", "rate-clock": "clock-rate",
-          "start-latency": "latency"}
 KINDS = "partition,kill,pause,clock,clock-rate,latency"
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_every_round_covers_every_kind_once(seed):
-    periods = _starts(KINDS, 12, seed=seed)
-    assert len(periods) >= 10 and all(len(p) == 1 for p in periods)
-    kinds = [p[0] for p in periods]
-    assert sorted(kinds[:6]) == sorted(KINDS.split(","))
-    assert len(set(kinds[6:])) == len(kinds[6:])  # the second round repeats no kind
+    schedule, rng = combined(KINDS, 1.0), random.Random(seed)
+    kinds = [n.kind for _ in range(12) for n in schedule._next(rng)]
+    assert sorted(kinds[:6]) == sorted(KINDS.split(",")) == sorted(kinds[6:])
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_overlap_starts_two_different_kinds_each_period_and_heals_them(seed):
-    periods = _starts("partition,clock,latency", 8, overlap=True, seed=seed)
-    assert len(periods) >= 6
+def test_overlap_takes_two_different_kinds_each_period_covering_every_kind(seed):
+    schedule, rng = combined("partition,clock,latency", 1.0, overlap=True), random.Random(seed)
+    periods = [[n.kind for n in schedule._next(rng)] for _ in range(9)]
     assert all(len(p) == 2 and p[0] != p[1] for p in periods)
+    flat = [k for p in periods for k in p]
+    assert all(sorted(flat[i:i + 3]) == ["clock", "latency", "partition"]
+               for i in range(0, 18, 3))
+
+
+def test_an_overlapping_run_starts_both_faults_then_stops_both_and_heals():
+    async def scenario() -> list[tuple[str, str]]:
+        c, events = RateCluster(), []
+        schedule = combined("partition,clock-rate", 0.05, overlap=True)
+        await schedule.run(c, random.Random(2), lambda t, f, v: events.append((t, f)), 0.4)
+        await schedule.heal(c, lambda t, f, v: None)
+        assert not c.net.cuts and all(r == 1.0 for r in c.rates.values())
+        return [f for t, f in events if t == "invoke"]
+
+    fs = asyncio.run(scenario())
+    assert sorted(fs[:2]) == ["rate-clock", "start-partition"]
+    assert fs[2:4] == [{"rate-clock": "reset-rate", "start-partition": "stop-partition"}[f]
+                       for f in reversed(fs[:2])]
 
 
 def test_clock_rate_sets_factors_within_the_drift_bound_and_resets_them():
@@ -129,3 +115,49 @@ def test_the_new_fault_ops_name_their_kind_for_availability_and_the_report():
     assert fault_kind("reset-rate") == ("stop", "clock-rate")
     assert fault_kind("start-latency") == ("start", "latency")
     assert fault_kind("stop-latency") == ("stop", "latency")
+
+
+class StatusCluster(RateCluster):
+    """Answers /admin/status like a dynamodb node (``parts``) or a dynamo one (``ring``)."""
+
+    def __init__(self, status: dict):
+        super().__init__()
+        self.status = status
+
+    async def admin_status(self, name: str) -> dict:
+        return self.status
+
+
+DYNAMODB = {"partitions": {"0": {"replicas": ["n1", "n2", "n3"], "leader": "n2"},
+                           "1": {"replicas": ["n3", "n4", "n5"], "leader": "n4"}}}
+DYNAMO = {"n": 3, "ring": [[1, "n4"], [2, "n4"], [3, "n1"], [4, "n5"], [5, "n2"]]}
+
+
+def test_isolate_leader_cuts_the_leader_it_finds_off_and_heals_only_that():
+    from splitbrain.nemesis import IsolateLeader
+
+    async def scenario() -> None:
+        c, nemesis = StatusCluster(DYNAMODB), IsolateLeader()
+        op = await nemesis.perform(c, {"f": "start-isolate-leader", "value": {"pick": 0.7}})
+        assert op["value"]["partition"] == 1 and op["value"]["node"] == "n4"
+        assert c.net.cuts == {(a, b) for a in c.names for b in c.names
+                              if a != b and "n4" in (a, b)}
+        stop = await nemesis.stop(c)
+        assert stop["value"] == {"node": "n4"} and not c.net.cuts
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("status, pick, owners", [(DYNAMODB, 0.2, ["n1", "n2", "n3"]),
+                                                  (DYNAMO, 0.0, ["n1", "n4", "n5"])])
+def test_kill_owners_kills_every_replica_of_one_range_and_restarts_them(status, pick, owners):
+    from splitbrain.nemesis import KillOwners
+
+    async def scenario() -> None:
+        c, nemesis = StatusCluster(status), KillOwners()
+        op = await nemesis.perform(c, {"f": "start-kill-owners", "value": {"pick": pick}})
+        assert op["value"]["nodes"] == owners and c.down == set(owners)
+        await nemesis.stop(c)
+        assert not c.down
+
+    asyncio.run(scenario())

@@ -14,7 +14,15 @@ kind           start f                                          stop f
                ``strobe-clock`` value {"nodes", "delta", "period"}
 ``clock-rate`` ``rate-clock`` value {"rates": {node: factor}}   ``reset-rate``
 ``latency``    ``start-latency`` value {"links", "seconds"}     ``stop-latency``
+``isolate-     ``start-isolate-leader`` value {"pick"}; its    ``stop-isolate-leader``
+leader``       completion adds "partition", "node", "cut"
+``kill-        ``start-kill-owners`` value {"pick"}; its        ``stop-kill-owners``
+owners``       completion adds "nodes"
 =============  ==============================================  ================
+
+The two targeted kinds choose their targets when they start, from the cluster's own status
+(``GET /admin/status``), as the tester can only know who leads at that moment: ``pick`` (a
+number in [0, 1) drawn from the seed) selects which partition or ring range.
 
 Which clock each mode's timers see: ``clock`` moves only the wall clock, which only ``lww``
 reads (its write timestamps); ``clock-rate`` changes the rate of the monotonic clock, which
@@ -284,5 +292,90 @@ class Latency(Nemesis):
         return {}
 
 
+async def _any_status(cluster: Cluster) -> dict[str, Any]:
+    """The ``/admin/status`` of the first node that answers; TesterFailure if none does."""
+    for name in cluster.names:
+        with contextlib.suppress(TesterFailure):
+            if cluster.is_running(name):
+                return await cluster.admin_status(name)
+    raise TesterFailure("no node answered GET /admin/status, so a targeted fault has no target")
+
+
+class IsolateLeader(Nemesis):
+    """Cut the current leader of one dynamodb partition off from every other node (both
+    directions), the fault a leased leader must survive without serving stale reads. In the
+    leaderless modes it picks the first replica of a ring range instead."""
+
+    kind = "isolate-leader"
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        return {"f": "start-isolate-leader", "value": {"pick": round(rng.random(), 6)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "stop-isolate-leader", "value": {"node": active["value"].get("node")}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        if op["f"] == "stop-isolate-leader":
+            await cluster.net.cut(())
+            return {}
+        v = op["value"]
+        status = await _any_status(cluster)
+        parts = status.get("partitions")
+        if parts:
+            p = sorted(parts, key=int)[int(v["pick"] * len(parts))]
+            node = parts[p].get("leader") or parts[p]["replicas"][0]
+            v["partition"] = int(p)
+        else:
+            node = _range_owners(status, v["pick"])[0]
+        v["node"] = node
+        v["cut"] = {node: [n for n in cluster.names if n != node]}
+        await cluster.net.cut([(a, b) for a in cluster.names for b in cluster.names
+                               if a != b and node in (a, b)])
+        return {}
+
+
+class KillOwners(Nemesis):
+    """SIGKILL every replica of one key range (a dynamodb partition's group, or the first
+    ``n`` nodes of a ring range's preference list), so its keys have no copy running; stop
+    restarts them."""
+
+    kind = "kill-owners"
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        return {"f": "start-kill-owners", "value": {"pick": round(rng.random(), 6)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "stop-kill-owners", "value": {"nodes": active["value"].get("nodes", [])}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        v = op["value"]
+        if op["f"] == "stop-kill-owners":
+            return await _each(v["nodes"], cluster.restart)
+        status = await _any_status(cluster)
+        parts = status.get("partitions")
+        if parts:
+            p = sorted(parts, key=int)[int(v["pick"] * len(parts))]
+            v["partition"], v["nodes"] = int(p), sorted(parts[p]["replicas"])
+        else:
+            v["nodes"] = sorted(_range_owners(status, v["pick"]))
+        return await _each(v["nodes"], cluster.kill)
+
+
+def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
+    """The preference list (first ``n`` distinct nodes clockwise) of the ring range at
+    position ``pick`` of a dynamo/lww node's status ``ring``."""
+    ring = [node for _, node in status["ring"]]
+    start = int(pick * len(ring))
+    owners: list[str] = []
+    for i in range(len(ring)):
+        node = ring[(start + i) % len(ring)]
+        if node not in owners:
+            owners.append(node)
+        if len(owners) == status["n"]:
+            break
+    return owners
+
+
 KINDS: dict[str, type[Nemesis]] = {"partition": Partition, "kill": Kill, "pause": Pause,
-                                   "clock": Clock, "clock-rate": ClockRate, "latency": Latency}
+                                   "clock": Clock, "clock-rate": ClockRate, "latency": Latency,
+                                   "isolate-leader": IsolateLeader, "kill-owners": KillOwners}
