@@ -383,3 +383,21 @@ def test_the_reproduce_command_and_the_report_header_carry_the_planted_bugs():
         (B.READ_REPAIR_OVERWRITES, B.CATALOGUE[B.READ_REPAIR_OVERWRITES].sentence),
         (B.HANDOFF_DROPS_HINTS, B.CATALOGUE[B.HANDOFF_DROPS_HINTS].sentence)]
     assert planted_bugs({}) == []
+
+
+def test_retry_non_idempotent_resends_a_timed_out_write_to_the_next_replica():
+    async def main(bugs: list[str]) -> object:
+        async with _dynamodb(bugs) as c:
+            p = partition_of("k", c.config.partitions)
+            leader = c.leader(p)
+            outsider = next(n for n in c.config.names if n not in c.stores[leader].groups[p])
+            c.stores[outsider].hints[p] = leader
+            await c.crash(leader)  # the forward times out; the rest of the group elects anew
+            await c.until(lambda: c.leader(p) is not None)
+            try:
+                return (await c.stores[outsider].add("k", 1)).values
+            except NodeError as e:
+                return e.code
+
+    assert asyncio.run(main([])) == "timeout"
+    assert asyncio.run(main([B.RETRY_NON_IDEMPOTENT])) == [1]

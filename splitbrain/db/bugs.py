@@ -31,6 +31,7 @@ APPLY_BEFORE_COMMIT = "apply-before-commit"
 SERVE_BEFORE_CATCH_UP = "serve-before-catch-up"
 CAS_AT_FORWARDER = "cas-at-forwarder"
 ADD_AS_READ_MODIFY_WRITE = "add-as-read-modify-write"
+RETRY_NON_IDEMPOTENT = "retry-non-idempotent"
 INDEFINITE_AS_DEFINITE = "indefinite-as-definite"
 PAXOS_ACK_BEFORE_FSYNC = "paxos-ack-before-fsync"
 DYNAMO_ACK_BEFORE_FSYNC = "dynamo-ack-before-fsync"
@@ -103,6 +104,9 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
     Bug(ADD_AS_READ_MODIFY_WRITE, ("dynamodb",),
         "atomic add and add-to-set are a read followed by a put",
         _run("dynamodb", "counter", "none")),
+    Bug(RETRY_NON_IDEMPOTENT, ("dynamodb",),
+        "a forwarder resends a timed-out write to another replica",
+        _run("dynamodb", "counter", "pause,isolate-leader")),
     Bug(INDEFINITE_AS_DEFINITE, ("dynamodb",),
         "in-flight writes of a deposed leader are reported as definitely failed",
         _run("dynamodb", "counter", "isolate-leader,kill")),

@@ -372,7 +372,8 @@ class DynamoDBStore:
             return {"values": r.values, "version": r.version}
         return {"redirect": self._leader_guess(p)}
 
-    async def _forward(self, target: str, p: int, op: dict, deadline: float) -> dict:
+    async def _forward(self, target: str, p: int, op: dict, deadline: float, *,
+                       resent: bool = False) -> dict:
         loop = asyncio.get_running_loop()
         self._counter += 1
         rid = f"{self.name}.{self._incarnation}.f{self._counter}"
@@ -389,12 +390,18 @@ class DynamoDBStore:
             self._replies.pop(rid, None)
         if res is not None:
             return res
+        members = self.groups[p]
+        after = members[(members.index(target) + 1) % len(members)] \
+            if target in members else members[0]
         if p not in self.host.replicas:
             # Maybe the node is down: ask the next member of the group next time, which
             # serves or knows the new leader.
-            members = self.groups[p]
-            self.hints[p] = members[(members.index(target) + 1) % len(members)] \
-                if target in members else members[0]
+            self.hints[p] = after
+        if (B.RETRY_NON_IDEMPOTENT in self.bugs and op["f"] != "get" and not resent
+                and after != self.name):
+            # Planted: the timed-out write may still commit at target; sending it again
+            # (a new request id) can apply it twice.
+            return await self._forward(after, p, op, loop.time() + self.budget, resent=True)
         if op["f"] == "get":
             raise timeout(f"{target}, which leads partition {p} as far as this node knows, "
                           f"did not answer the read in time.")
