@@ -137,6 +137,8 @@ def test_command(test_count: int, **options: object) -> None:
 @click.option("--nemesis-interval", default=5.0, show_default=True,
               type=click.FloatRange(min=0, min_open=True),
               help="Seconds between starting a fault and healing it, and between faults.")
+@click.option("--recovery", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds each run's cluster gets to recover before its final reads.")
 @click.option("--nodes", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=1, show_default=True, type=int, help="The first seed.")
 @click.option("--store", default="store", show_default=True, help="Where runs are stored.")

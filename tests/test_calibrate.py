@@ -18,7 +18,7 @@ from splitbrain.history import Event, History
 
 def test_the_plan_runs_each_bug_per_seed_then_clean_runs_per_mode():
     plan = Plan(bugs=[B.SLOPPY_QUORUM_R1W1, B.READ_WITHOUT_LEASE], seeds=2, clean=3, seed=10,
-                time_limit=7)
+                time_limit=7, recovery=12)
     runs = plan.runs()
     assert [(n, o.seed, o.bug) for n, o in runs[:4]] == [
         (B.SLOPPY_QUORUM_R1W1, 10, (B.SLOPPY_QUORUM_R1W1,)),
@@ -29,7 +29,7 @@ def test_the_plan_runs_each_bug_per_seed_then_clean_runs_per_mode():
     clean = runs[4:]
     assert [(n, o.mode, o.bug) for n, o in clean] == [("clean", "lww", ())] * 3 + \
         [("clean", "dynamodb", ())] * 3
-    assert all(o.time_limit == 7 for _, o in runs)
+    assert all(o.time_limit == 7 and o.recovery == 12 for _, o in runs)
     assert len({(o.workload, o.nemesis) for _, o in clean if o.mode == "dynamodb"}) == 3
 
 

@@ -40,13 +40,15 @@ JSON_FILE, HTML_FILE = "calibration.json", "calibration.html"
 @dataclass
 class Plan:
     """What to run: ``bugs`` (catalogue names), ``seeds`` runs each, ``clean`` clean runs per
-    mode, every run ``time_limit`` seconds with a fault every ``nemesis_interval``."""
+    mode, every run ``time_limit`` seconds with a fault every ``nemesis_interval`` and
+    ``recovery`` seconds between the heal and the final reads."""
 
     bugs: list[str]
     seeds: int = 5
     time_limit: float = 60.0
     clean: int = 5
     nemesis_interval: float = 5.0
+    recovery: float = 5.0
     nodes: int = 5
     seed: int = 1
     store: str = "store"
@@ -67,7 +69,8 @@ class Plan:
 
     def _options(self, entry: Bug, **fields: Any) -> TestOptions:
         return TestOptions(**entry.run, time_limit=self.time_limit, nodes=self.nodes,
-                           nemesis_interval=self.nemesis_interval, store=self.store, **fields)
+                           nemesis_interval=self.nemesis_interval, recovery=self.recovery,
+                           store=self.store, **fields)
 
 
 def choose(names: Iterable[str]) -> list[str]:
