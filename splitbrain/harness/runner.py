@@ -49,9 +49,9 @@ NemesisRecord = Callable[[str, str, Any], None]
 class Nemesis(Protocol):
     """What the run loop needs of a nemesis (splitbrain.nemesis.Schedule provides it): inject
     faults for ``duration`` seconds, reporting each op as ``record(type, f, value)``; then heal
-    everything. ``active`` is the fault in force, for the display."""
+    everything. ``active`` lists the faults in force (ops), for the display."""
 
-    active: Any
+    active: list[Any]
 
     async def run(self, cluster: Any, rng: random.Random, record: NemesisRecord,
                   duration: float) -> None: ...
