@@ -116,14 +116,36 @@ def _host_options(command: Any) -> Any:
     return command
 
 
+def _list_bugs_if_asked(names: tuple[str, ...]) -> None:
+    """``--bug list``: print the planted-bug catalogue, one line each, and exit 0."""
+    if "list" not in names:
+        return
+    from splitbrain.db.bugs import CATALOGUE
+
+    width = max(map(len, CATALOGUE))
+    for bug in CATALOGUE.values():
+        click.echo(f"{bug.name:<{width}}  {'/'.join(bug.modes):<10}  {bug.sentence}")
+    sys.exit(EXIT_VALID)
+
+
+_bug_option = click.option(
+    "--bug", multiple=True, metavar="NAME",
+    help="Plant this bug of the catalogue in every node (repeatable); '--bug list' prints "
+         "the catalogue.")
+
+
 @cli.command("test")
 @click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
 @click.option("--workload", default="register", show_default=True,
               help="register, set, counter, an installed plugin or pkg.mod:Class.")
 @click.option("--nemesis", default="partition,kill", show_default=True,
-              help="Comma-separated faults: partition, kill, pause, clock (or none).")
+              help="Comma-separated faults: partition, kill, pause, clock, clock-rate, "
+                   "latency, isolate-leader, kill-owners (or none).")
 @click.option("--nemesis-interval", default=10.0, show_default=True, type=float,
               help="Seconds between starting a fault and healing it, and between faults.")
+@click.option("--nemesis-overlap", is_flag=True,
+              help="Start faults of two different kinds together each period (e.g. clock skew "
+                   "during a partition).")
 @click.option("--nodes", default=5, show_default=True, type=int)
 @click.option("--concurrency", default=10, show_default=True, type=int, help="Client threads.")
 @click.option("--rate", default=100.0, show_default=True, type=float,
@@ -147,6 +169,7 @@ def _host_options(command: Any) -> Any:
                    "no checker of the workload judges is refused.")
 @click.option("--r", type=int, default=None, help="Read quorum R of dynamo and lww (default 2).")
 @click.option("--w", type=int, default=None, help="Write quorum W of dynamo and lww (default 2).")
+@_bug_option
 @_host_options
 @click.option("--db", default="splitbrain", show_default=True,
               help="The system under test: splitbrain (its own node) or etcd.")
@@ -163,6 +186,7 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
     from splitbrain.harness.testrun import TestOptions, run_test, summary
     from splitbrain.reports import markdown
 
+    _list_bugs_if_asked(options["bug"])  # type: ignore[arg-type]
     if test_count < 1:
         raise BadInput(f"--test-count must be at least 1, not {test_count}")
     codes, entries = [], []
@@ -178,6 +202,8 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
             codes.append(EXIT_TESTER_FAILED)
             break
         click.echo(f"{opts.name}, seed {opts.seed}, {outcome.test.get('net')} network")
+        for name in opts.bug:
+            click.secho(f"planted bug: {name}", fg="red")
         for line in summary(outcome.result):
             click.echo(line)
         click.echo(f"run: {outcome.run_dir}")
@@ -197,6 +223,69 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
     write_summary(entries, title="splitbrain test", path=summary_md, step_summary=step_summary,
                   note=f"{len(entries)} of {test_count} runs" if series else "", table=series)
     sys.exit(worst_exit(codes))
+
+
+@cli.command("calibrate")
+@click.option("--bug", "bugs", multiple=True, metavar="NAME|all",
+              help="A planted bug to measure (repeatable; default: all of them).")
+@click.option("--seeds", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Runs per bug, seeds SEED, SEED+1, ...")
+@click.option("--time-limit", default=60.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Seconds of workload per run.")
+@click.option("--clean", default=5, show_default=True, type=click.IntRange(min=0),
+              help="Runs without any bug per mode of the chosen bugs.")
+@click.option("--nemesis-interval", default=5.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="Seconds between starting a fault and healing it, and between faults.")
+@click.option("--recovery", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds each run's cluster gets to recover before its final reads.")
+@click.option("--nodes", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=1, show_default=True, type=int, help="The first seed.")
+@click.option("--store", default="store", show_default=True, help="Where runs are stored.")
+def calibrate_command(bugs: tuple[str, ...], **options: object) -> None:
+    """Measure what splitbrain catches: each planted bug's exposing run, SEEDS times, plus
+    clean runs; writes calibration.html and .json to the store. Exit 0 when every bug was
+    caught in every seed and every clean run was valid, else 1."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn
+
+    from splitbrain.harness.calibrate import Plan, calibrate, choose
+
+    plan = Plan(bugs=choose(bugs), **options)  # type: ignore[arg-type]
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("calibrating", total=len(plan.runs()))
+
+        def started(i: int, total: int, name: str, opts: object) -> None:
+            progress.update(task, description=f"{name} seed {getattr(opts, 'seed', '?')}")
+
+        def finished(i: int, total: int, row: object) -> None:
+            from splitbrain.harness.calibrate import Row
+
+            assert isinstance(row, Row)
+            if row.bug == "clean":
+                word = "ok" if row.passed else "FALSE ALARM" if row.verdict == "INVALID" \
+                    else row.verdict
+            else:
+                word = "caught" if row.caught else "MISSED"
+            how = f" by {row.checker}: {row.anomaly} at {row.first_anomaly_s} s" \
+                if row.checker else ""
+            progress.console.print(f"[{i + 1}/{total}] {row.bug} ({row.mode}) seed {row.seed}: "
+                                   f"{word}{how}{'; ' + row.error if row.error else ''}")
+            progress.advance(task)
+
+        record, where = calibrate(plan, on_row=finished, on_start=started)
+    for name, b in record["bugs"].items():
+        median = b["median_first_anomaly_s"]
+        click.echo(f"  {name:<28} caught {b['caught']}/{b['seeds']}"
+                   + (f", median {median:.1f} s" if median is not None else ""))
+    for mode, m in record["modes"].items():
+        click.echo(f"  clean {mode:<22} valid {m['passed']}/{m['clean_runs']}")
+    click.echo(f"calibration: {'passed' if record['passed'] else 'FAILED'}")
+    click.echo(f"report: {where / 'calibration.html'}")
+    sys.exit(EXIT_VALID if record["passed"] else EXIT_INVALID)
 
 
 @cli.command("check")
@@ -399,22 +488,31 @@ def cluster_group() -> None:
 @click.option("--net", default="proxy", show_default=True,
               type=click.Choice(["proxy", "netns", "auto"]))
 @_root_option
+@_bug_option
 @_host_options
-def cluster_up(nodes: int, mode: str, net: str, root: str, hosts: str,
+def cluster_up(nodes: int, mode: str, net: str, root: str, hosts: str, bug: tuple[str, ...],
                **ssh: Any) -> None:
     """Start NODES nodes in MODE and leave them running (stop with 'cluster down'); with
     --hosts, one node on each host over SSH."""
     import asyncio
 
+    from splitbrain.db.bugs import check_bugs
     from splitbrain.harness.cluster import local_cluster
 
+    _list_bugs_if_asked(bug)
+    try:
+        bugs = check_bugs(bug, mode)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     if hosts:
-        _remote_cluster_up(mode, hosts, root, nodes, net, ssh)
+        _remote_cluster_up(mode, hosts, root, nodes, net, ssh, bugs)
         return
 
-    cluster = local_cluster(mode, nodes, root, net=net, detached=True)
+    cluster = local_cluster(mode, nodes, root, net=net, detached=True, bugs=bugs)
     asyncio.run(cluster.start())
     click.echo(f"{nodes} {mode} nodes up on the {cluster.net.kind} network, in {cluster.root}:")
+    for name in bugs:
+        click.secho(f"planted bug: {name}", fg="red")
     for name in cluster.names:
         click.echo(f"  {name}  {cluster.client_url(name)}  log {cluster.log_path(name)}")
     url = cluster.client_url(cluster.names[0])
@@ -422,7 +520,7 @@ def cluster_up(nodes: int, mode: str, net: str, root: str, hosts: str,
 
 
 def _remote_cluster_up(mode: str, hosts: str, root: str, nodes: int, net: str,
-                       ssh: dict[str, Any]) -> None:
+                       ssh: dict[str, Any], bugs: list[str]) -> None:
     import asyncio
 
     from splitbrain.harness.sshcluster import check_layout, parse_hosts, up_detached
@@ -433,9 +531,11 @@ def _remote_cluster_up(mode: str, hosts: str, root: str, nodes: int, net: str,
     options = SshOptions(user=ssh["ssh_user"], key=ssh["ssh_key"], port=ssh["ssh_port"],
                          known_hosts=ssh["ssh_known_hosts"], accept_new=ssh["ssh_accept_new"],
                          remote_dir=ssh["remote_dir"])
-    cluster = asyncio.run(up_detached(mode, parse_hosts(hosts), options, root))
+    cluster = asyncio.run(up_detached(mode, parse_hosts(hosts), options, root, bugs=bugs))
     click.echo(f"{len(cluster.names)} {mode} nodes up on {hosts} (firewall network), recorded "
                f"in {cluster.root}:")
+    for name in bugs:
+        click.secho(f"planted bug: {name}", fg="red")
     for name in cluster.names:
         click.echo(f"  {name}  {cluster.client_url(name)}")
 

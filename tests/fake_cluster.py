@@ -117,7 +117,7 @@ class FakeNemesis:
 
     def __init__(self, interval: float = 0.2):
         self.interval = interval
-        self.active = None
+        self.active: list[dict] = []
 
     async def run(self, cluster, rng, record, duration) -> None:
         loop = asyncio.get_running_loop()
@@ -127,7 +127,7 @@ class FakeNemesis:
             target = rng.choice(cluster.names)
             record("invoke", "start-partition", {"isolated": [target]})
             record("info", "start-partition", {"isolated": [target]})
-            self.active = target
+            self.active = [{"f": "start-partition", "value": {"isolated": [target]}}]
             await asyncio.sleep(self.interval)
             await self.heal(cluster, record)
 
@@ -135,4 +135,4 @@ class FakeNemesis:
         if self.active:
             record("invoke", "stop-partition", None)
             record("info", "stop-partition", {"healed": True})
-            self.active = None
+            self.active = []

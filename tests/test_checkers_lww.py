@@ -128,3 +128,29 @@ def test_read_modify_writes_of_distinct_states_lose_nothing():
     b.op(0, "add", 1, t0=0, t1=1, meta={"read": [[]], "ts": 1.0})
     b.op(1, "add", 2, t0=2, t1=3, meta={"read": [[1]], "ts": 2.0})
     assert lww.check(b.history()).anomalies == []
+
+
+def tie(final_value, final_ts=5.0) -> Builder:
+    """Two writes with the same ts 5.0 via n1 and n2; the final reads show ``final_value``."""
+    b = Builder()
+    b.op(0, "write", "a", t0=0, t1=1, node="n1", meta={"ts": 5.0})
+    b.op(1, "write", "b", t0=0, t1=1, node="n2", meta={"ts": 5.0})
+    final(b, final_value, final_ts)
+    return b
+
+
+def test_a_tie_is_judged_by_the_documented_tie_break_and_its_loser_counted():
+    r = lww.check(tie("b").history())  # n2 > n1: the documented winner
+    assert r.valid is True
+    [lost] = r.anomalies
+    assert lost["type"] == "lost-write" and lost["tie"] is True and lost["value"] == "a"
+    assert "lost to a tie" in lost["explanation"]
+
+
+def test_a_tie_broken_against_the_documented_rule_is_a_violation():
+    r = lww.check(tie("a").history())
+    assert r.valid is False
+    types = sorted(a["type"] for a in r.anomalies)
+    assert types == ["lost-write", "not-highest-timestamp"]
+    bad = next(a for a in r.anomalies if a["type"] == "not-highest-timestamp")
+    assert bad["expected"] == "b" and "tie-break" in bad["explanation"]

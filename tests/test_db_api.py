@@ -37,6 +37,8 @@ async def call(client, method: str, path: str, body=None):
 def test_bad_requests_are_400_with_one_sentence():
     cases = [
         ("PUT", "/admin/clock", {"offset": "soon"}, "number 'offset'"),
+        ("PUT", "/admin/clock", {"rate": 0}, "from 0.1 to 10, not 0"),
+        ("PUT", "/admin/clock", {"rate": 1.5}, "in-memory clock runs at the event loop's rate"),
         ("PUT", "/kv/a", {}, "needs a 'value'"),
         ("PUT", "/kv/a", {"value": "x" * 200}, "max_value_bytes of 100"),
         ("PUT", "/kv/a", {"value": 1, "context": "garbage"}, "context does not parse"),
@@ -68,7 +70,8 @@ def test_status_health_and_clock_offset():
     async def calls(client, env):
         assert await call(client, "GET", "/health") == (200, {"ok": True, "name": "n1",
                                                               "mode": "lww"})
-        assert await call(client, "PUT", "/admin/clock", {"offset": 2.5}) == (200, {"offset": 2.5})
+        assert await call(client, "PUT", "/admin/clock", {"offset": 2.5}) == \
+            (200, {"offset": 2.5, "rate": 1.0})
         t0 = env.clock.wall()
         status, body = await call(client, "PUT", "/kv/k", {"value": 1})
         assert status == 200 and body["ts"] >= t0 and body["context"] is None
@@ -78,3 +81,16 @@ def test_status_health_and_clock_offset():
     assert status == 200
     assert body["clock_offset"] == 2.5 and body["members"] == {} and body["hints_pending"] == 0
     assert body["keys"] == 1 and len(body["ring"]) == 16
+
+
+def test_the_clock_rate_is_set_through_the_admin_api_and_shown_in_status():
+    from splitbrain.db.runtime import OsClock
+
+    async def calls(client, env):
+        env.clock = OsClock()
+        assert await call(client, "PUT", "/admin/clock", {"rate": 1.04}) == \
+            (200, {"offset": 0.0, "rate": 1.04})
+        return await call(client, "GET", "/admin/status")
+
+    status, body = with_node("dynamo", calls)
+    assert status == 200 and body["clock_rate"] == 1.04 and body["clock_offset"] == 0.0

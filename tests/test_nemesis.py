@@ -14,7 +14,8 @@ from splitbrain.db.config import local_config
 from splitbrain.errors import BadInput
 from splitbrain.harness.cluster import Cluster, NodeUnreachable, local_cluster
 from splitbrain.harness.interfaces import Link, Net
-from splitbrain.nemesis import Clock, Kill, Partition, Pause, combined, heal_all, parse_kinds
+from splitbrain.nemesis import (Clock, ClockRate, IsolateLeader, Kill, KillOwners, Latency,
+                                Partition, Pause, combined, heal_all, parse_kinds)
 
 
 class FakeNet(Net):
@@ -199,13 +200,14 @@ def test_nemesis_spec_errors_are_one_sentence():
 @pytest.mark.integration
 def test_every_fault_kind_against_real_nodes_then_healed(tmp_path):
     """Every fault kind on a real 3-node dynamo cluster; after the heal every node is up,
-    sees every other as up, and has a zero clock offset."""
+    sees every other as up, and has a zero clock offset and a clock running at rate 1."""
 
     async def scenario():
         async with local_cluster("dynamo", 3, tmp_path / "c") as cluster:
             rng = random.Random(8)
             for nemesis in (Partition(("one",)), Kill(("one",)), Pause(("one",)),
-                            Clock(modes=("bump",))):
+                            Clock(modes=("bump",)), ClockRate(), Latency(), IsolateLeader(),
+                            KillOwners()):
                 op = await nemesis.start(cluster, rng)
                 assert "failed" not in op["value"], op
                 await asyncio.sleep(0.3)
@@ -216,7 +218,7 @@ def test_every_fault_kind_against_real_nodes_then_healed(tmp_path):
             assert len(op["value"]["restarted"]) == 1 and "failed" not in op["value"]
             for name in cluster.names:
                 status = await cluster.admin_status(name)
-                assert status["clock_offset"] == 0
+                assert status["clock_offset"] == 0 and status["clock_rate"] == 1
             deadline = asyncio.get_running_loop().time() + 10
             while True:
                 views = [(await cluster.admin_status(n))["members"] for n in cluster.names]

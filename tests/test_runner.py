@@ -150,7 +150,7 @@ def test_the_live_display_is_quiet_off_a_terminal_and_shows_the_run_on_one(capsy
     stats.phase = "workload"
     stats.outcomes.update({"ok": 7, "info": 2})
     stats.nemesis = FakeNemesis()
-    stats.nemesis.active = {"f": "start-partition", "value": {"isolated": ["n2"]}}
+    stats.nemesis.active = [{"f": "start-partition", "value": {"isolated": ["n2"]}}]
     with Display(stats, title="t") as d:      # pytest's stdout is not a terminal
         assert not d.enabled
     assert capsys.readouterr().out == ""

@@ -45,13 +45,30 @@ def test_register_bounds_ops_per_key_and_writes_unique_values(mode):
     assert {i.key for i in w.final_reads()} == set(per_key)
 
 
-def test_set_adds_unique_elements_to_a_few_keys():
+def test_set_adds_unique_elements_to_many_keys():
     w = make("set", "dynamo")
-    invs = ops(w, 500)
+    invs = ops(w, 1000)
     adds = [i.value for i in invs if i.f == "add"]
-    assert len(adds) == len(set(adds)) > 300
-    assert {i.key for i in invs} == set(w.keys) and len(w.keys) == 3
+    assert len(adds) == len(set(adds)) > 600
+    assert {i.key for i in invs} == set(w.keys) and len(w.keys) == 32
     assert {i.key for i in w.final_reads()} == set(w.keys)
+
+
+def test_set_keys_cover_every_replica_set_of_five_nodes():
+    """Every dynamodb group of 5 nodes holds a key, and so do 8 of the 10 sets of 3 nodes a
+    dynamo preference list can be (the other two own small arcs of the ring)."""
+    from itertools import combinations
+
+    from splitbrain.db.dynamodb import partition_of, placement
+    from splitbrain.db.ring import Ring
+
+    names = [f"n{i}" for i in range(1, 6)]
+    keys = make("set", "dynamo").keys
+    ring = Ring(names, 16)
+    owner_sets = {frozenset(ring.owners(k, 3)) for k in keys}
+    assert owner_sets <= {frozenset(c) for c in combinations(names, 3)} and len(owner_sets) >= 8
+    groups = placement(names, 8, 3)
+    assert {partition_of(k, 8) for k in keys} == set(groups)  # every dynamodb group
 
 
 def run(coro):

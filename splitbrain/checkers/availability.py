@@ -3,9 +3,9 @@ beside the fraction when none was.
 
 History shape: nemesis events (process ``"nemesis"``) pair into ops by
 :meth:`History.nemesis_ops`. A fault of kind K starts with ``start-K`` (``kill``, ``pause``,
-``bump-clock`` and ``strobe-clock`` start ``kill``, ``pause``, ``clock``) at the op's
-invocation and ends with ``stop-K`` (``restart``, ``resume``, ``reset-clock``) at the op's
-completion; a stop naming nodes ends the open faults of its kind on those nodes, otherwise all of
+``bump-clock`` and ``strobe-clock``, ``rate-clock`` start ``kill``, ``pause``, ``clock``,
+``clock-rate``) at the op's invocation and ends with ``stop-K`` (``restart``, ``resume``,
+``reset-clock``, ``reset-rate``) at the op's completion; a stop naming nodes ends the open faults of its kind on those nodes, otherwise all of
 them; ``heal`` ends every open fault. A client op counts under every kind active when it was
 invoked, or under ``none``. Final reads (``meta.final``) are left out.
 
@@ -26,8 +26,9 @@ from splitbrain.history import NEMESIS, History, Op, pair
 NAME = "availability"
 #: The anomaly types it reports: none (a measurement).
 ANOMALIES: tuple[str, ...] = ()
-_STARTS = {"kill": "kill", "pause": "pause", "bump-clock": "clock", "strobe-clock": "clock"}
-_STOPS = {"restart": "kill", "resume": "pause", "reset-clock": "clock"}
+_STARTS = {"kill": "kill", "pause": "pause", "bump-clock": "clock", "strobe-clock": "clock",
+           "rate-clock": "clock-rate"}
+_STOPS = {"restart": "kill", "resume": "pause", "reset-clock": "clock", "reset-rate": "clock-rate"}
 #: Errors that are the store's answer about the data rather than a refusal to serve.
 ANSWERS = frozenset({"condition-failed"})
 

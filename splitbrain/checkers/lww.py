@@ -11,9 +11,12 @@ Declared guarantee (violations, the run is invalid):
 
 * ``not-converged``: after healing, the final reads of a key on different nodes disagree;
 * ``not-highest-timestamp``: the value the replicas converged on is not the write with the
-  highest timestamp among the acknowledged writes (it has a lower one, or the key is empty);
-  for a read-modify-write workload judged where its final reads agree (the set and
-  convergence checkers report where they do not).
+  highest timestamp among the acknowledged writes (it has a lower one, or the key is empty), or
+  of acknowledged writes with that same timestamp it is not the one the mode's documented
+  tie-break keeps: the highest ``(timestamp, coordinating node, msgpack bytes of the value)``
+  (splitbrain/db/versions.py; an lww write is coordinated by the node the client reached); for
+  a read-modify-write workload judged where its final reads agree (the set and convergence
+  checkers report where they do not).
 
 Permitted anomalies (counted, each listed; they fail a run only under ``--expect
 no-lost-writes``):
@@ -126,20 +129,41 @@ def _lost_writes(log: AnomalyLog, key: Any, writes: list[Op]) -> None:
 def _highest_timestamp(log: AnomalyLog, key: Any, writes: list[Op], final: Op, *,
                        rmw: bool = False) -> None:
     """``final`` (what every replica agreed on) must be the write with the highest ts, or a
-    later one; ``rmw``: the writes are read-modify-writes, whose written state is
-    ``meta.wrote`` (a read of an absent key, with no ts, then loses to any of them)."""
+    later one, and among writes of that ts the one lww's tie-break keeps; ``rmw``: the writes
+    are read-modify-writes, whose written state is ``meta.wrote`` (a read of an absent key,
+    with no ts, then loses to any of them)."""
     top = max(writes, key=lambda op: _rank(op, rmw))
     values = read_values(final)
     final_ts = meta(final, "ts")
     wrote = meta(top, "wrote") if rmw else top.value
     missing = final_ts is None if rmw else not values
+    got = show(values) + (f" (ts {final_ts})" if final_ts is not None else "")
     if missing or (final_ts is not None and final_ts < top.meta["ts"]):
-        got = show(values) + (f" (ts {final_ts})" if final_ts is not None else "")
         log.add("not-highest-timestamp", [final.index, top.index],
                 f"After healing, key {key!r} holds {got} on every replica, but the acknowledged "
                 f"write of {show([wrote])} (op {top.index}) has the higher ts "
                 f"{top.meta['ts']}.", key=key, final=values, final_ts=final_ts,
                 expected=wrote, expected_ts=top.meta["ts"])
+        return
+    if rmw or final_ts != top.meta["ts"]:
+        return
+    if values != [top.value]:
+        log.add("not-highest-timestamp", [final.index, top.index],
+                f"After healing, key {key!r} holds {got} on every replica, but the acknowledged "
+                f"write of {show([top.value])} (op {top.index}, via {top.node}) has the same ts "
+                f"and wins lww's documented tie-break (ts, then node name, then value bytes); "
+                f"the replicas broke the tie some other way.", key=key, final=values,
+                final_ts=final_ts, expected=top.value, expected_ts=top.meta["ts"])
+    kept = next((w for w in writes if w.meta["ts"] == final_ts and [w.value] == values), None)
+    for w in writes:  # concurrent with the kept write: :func:`_lost_writes` saw no order
+        if (kept is not None and w is not kept and w.meta["ts"] == final_ts
+                and w.ret > kept.call and kept.ret > w.call):
+            log.add("lost-write", [w.index, final.index],
+                    f"Write of {show([w.value])} to key {key!r} (op {w.index}, ts {final_ts}) was "
+                    f"acknowledged but lost to a tie: the replicas kept {show(values)}, written "
+                    f"concurrently with the same ts.", key=key, value=w.value, ts=final_ts,
+                    tie=True, overwritten_by=kept.index, overwriting_value=values[0],
+                    overwriting_ts=final_ts)
 
 
 def _lost_updates(log: AnomalyLog, key: Any, updates: list[Op]) -> int:

@@ -89,11 +89,24 @@ class Api:
 
     async def status(self, request: web.Request) -> web.Response:
         return _answer({"name": self.env.name, "mode": self.mode,
-                        "clock_offset": self.env.clock.offset, **self.store.status()})
+                        "clock_offset": self.env.clock.offset, "clock_rate": self.env.clock.rate,
+                        **self.store.status()})
 
     async def set_clock(self, request: web.Request) -> web.Response:
-        self.env.clock.offset = float(_number(await _body(request), "offset", 2.5))
-        return _answer({"offset": self.env.clock.offset})
+        """``{"offset": S}`` sets the wall-clock offset; ``{"rate": R}`` (0.1 to 10) the
+        monotonic clock's rate; a body may carry both."""
+        body = await _body(request)
+        if "rate" in body:
+            rate = float(_number(body, "rate", 1.05))
+            if not 0.1 <= rate <= 10:
+                raise bad_request(f"the clock rate must be from 0.1 to 10, not {rate:g}.")
+            try:
+                self.env.clock.set_rate(rate)
+            except ValueError as e:
+                raise bad_request(f"{e}; its rate cannot be set.") from None
+        if "offset" in body or "rate" not in body:
+            self.env.clock.offset = float(_number(body, "offset", 2.5))
+        return _answer({"offset": self.env.clock.offset, "rate": self.env.clock.rate})
 
     # -- data -------------------------------------------------------------------------
 

@@ -128,7 +128,11 @@ class NodeClient:
                                 timeout=timeout, value=lambda body: body)
 
     async def set_clock_offset(self, seconds: float, *, timeout: float | None = None) -> Reply:
-        return await self._call("PUT", URL(self.base_url + "/admin/clock"), {"offset": seconds},
+        return await self.set_clock({"offset": seconds}, timeout=timeout)
+
+    async def set_clock(self, body: dict[str, float], *, timeout: float | None = None) -> Reply:
+        """``PUT /admin/clock`` with ``body``: ``offset`` (seconds) and/or ``rate``."""
+        return await self._call("PUT", URL(self.base_url + "/admin/clock"), body,
                                 read=False, timeout=timeout, value=lambda body: body)
 
     async def close(self) -> None:

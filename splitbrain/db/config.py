@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from splitbrain.db.bugs import check_bugs
+
 MODES = ("dynamo", "lww", "dynamodb")
 
 
@@ -66,6 +68,7 @@ class ClusterConfig:
     hint_interval_ms: int = 500
     max_value_bytes: int = 1 << 20
     peer_routes: dict[str, dict[str, str]] = field(default_factory=dict)
+    bugs: list[str] = field(default_factory=list)  # planted bugs (splitbrain.db.bugs)
 
     def node(self, name: str) -> NodeSpec:
         for spec in self.nodes:
@@ -134,6 +137,12 @@ class ClusterConfig:
                               f"or add nodes")
         if cfg.r > cfg.n or cfg.w > cfg.n:
             raise ConfigError(f"{source}: r={cfg.r} and w={cfg.w} must not exceed n={cfg.n}")
+        if not isinstance(cfg.bugs, list) or not all(isinstance(b, str) for b in cfg.bugs):
+            raise ConfigError(f"{source}: bugs must be a list of bug names, not {cfg.bugs!r}")
+        try:
+            cfg.bugs = check_bugs(cfg.bugs, cfg.mode)
+        except ValueError as e:
+            raise ConfigError(f"{source}: {e}") from None
         if cfg.mode == "dynamodb" and cfg.replication > len(nodes):
             raise ConfigError(f"{source}: replication={cfg.replication} exceeds the "
                               f"{len(nodes)} nodes")

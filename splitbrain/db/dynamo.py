@@ -35,6 +35,7 @@ import hashlib
 import logging
 from typing import Any
 
+from splitbrain.db import bugs as B
 from splitbrain.db import versions as v
 from splitbrain.db.env import Env, Message
 from splitbrain.db.errors import NodeError, bad_request, timeout, unavailable
@@ -112,6 +113,43 @@ class LwwVersions:
         return ReadResult(values=[value], ts=ts)
 
 
+class DvvConcurrentAsDescendant(DvvVersions):
+    """Planted bug ``vv-concurrent-as-descendant``: a sibling also counts as dominated by any
+    sibling with a higher ``(counter, actor)`` whose history reaches its counter on *some*
+    actor, so some concurrent writes are dropped as if overwritten."""
+
+    @staticmethod
+    def merge(a: v.State, b: v.State) -> v.State:
+        kept = v.dvv_merge(a, b)
+        reach = {id(s): max(v.history(s).vv.values(), default=0) for s in kept}
+        return [s for s in kept if not any(
+            (t[v.COUNTER], t[v.NODE]) > (s[v.COUNTER], s[v.NODE]) and reach[id(t)] >= s[v.COUNTER]
+            for t in kept)]
+
+
+class LwwNoTiebreak(LwwVersions):
+    """Planted bug ``lww-no-tiebreak``: timestamps rounded down to the second, and of equal
+    ones the version already held wins (no tie-break), so replicas keep different values."""
+
+    @staticmethod
+    def merge(a: v.State, b: v.State) -> v.State:
+        both = list(a) + list(b)
+        return [max(both, key=lambda version: version[v.TS])] if both else []
+
+    @staticmethod
+    def write(local: v.State, value: Any, ctx: None, node: str,
+              wall: float) -> tuple[v.State, WriteResult]:
+        ts = float(int(wall))
+        return LwwNoTiebreak.merge(local, [[ts, node, value]]), WriteResult(ts=ts)
+
+
+def versions_for(mode: str, bugs: frozenset[str]) -> type[DvvVersions] | type[LwwVersions]:
+    """The versions class of ``mode``, or its planted-bug variant when ``bugs`` has one."""
+    if mode == "dynamo":
+        return DvvConcurrentAsDescendant if B.VV_CONCURRENT_AS_DESCENDANT in bugs else DvvVersions
+    return LwwNoTiebreak if B.LWW_NO_TIEBREAK in bugs else LwwVersions
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -166,7 +204,8 @@ class DynamoStore:
         self.name = env.name
         self.storage = env.storage
         self.mode = cfg.mode
-        self.versions = DvvVersions if cfg.mode == "dynamo" else LwwVersions
+        self.bugs = B.planted(cfg)
+        self.versions = versions_for(cfg.mode, self.bugs)
         self.ring = Ring(cfg.names, cfg.vnodes)
         self.n, self.r, self.w = cfg.n, cfg.r, cfg.w
         self.timeout = cfg.request_timeout_ms / 1000
@@ -254,6 +293,22 @@ class DynamoStore:
         else:
             self.hint_owners.setdefault(key, set()).add(hint_for)
 
+    def _overwrite(self, key: str, state: v.State, hint_for: str | None = None) -> None:
+        """Planted bugs read-repair-overwrites and anti-entropy-overwrites: replace this node's
+        state of ``key`` (or its hint for ``hint_for``) with ``state`` instead of merging."""
+        if hint_for is None:
+            self.storage.put(KV, key, state)
+            self._index(key, state)
+        else:
+            self.storage.put(HINTS, (hint_for, key), state)
+            self.hint_owners.setdefault(key, set()).add(hint_for)
+
+    async def _sync(self) -> None:
+        """Make this node's writes durable before acknowledging them (skipped by the planted
+        bug dynamo-ack-before-fsync: the writes then wait for some later sync)."""
+        if B.DYNAMO_ACK_BEFORE_FSYNC not in self.bugs:
+            await self.storage.sync()
+
     def _local_read(self, key: str) -> v.State:
         """This node's own state of ``key`` merged with any hints it holds for it."""
         state = self.storage.get(KV, key) or []
@@ -332,6 +387,8 @@ class DynamoStore:
                 "keys": len(self.digests)}
 
     def _quorum(self, value: int | None, name: str) -> int:
+        if B.SLOPPY_QUORUM_R1W1 in self.bugs:
+            return 1
         if value is None:
             return self.r if name == "r" else self.w
         if value > self.n:
@@ -356,7 +413,7 @@ class DynamoStore:
                                                "state": state, "hint": hint_for})
         if self.name in nodes:
             self._apply(key, state, dict(targets)[self.name])
-            await self.storage.sync()
+            await self._sync()
             call.answer(self.name, {"ok": True})
         await call.quorum
         if call.succeeded < w:
@@ -391,7 +448,9 @@ class DynamoStore:
         for node, msg in call.answers.items():
             if msg.get("state") != merged:
                 if node == self.name:
-                    self._apply(key, merged, hints.get(node))
+                    repair = (self._overwrite if B.READ_REPAIR_OVERWRITES in self.bugs
+                              else self._apply)
+                    repair(key, merged, hints.get(node))
                 else:
                     self.env.transport.send(node, {"t": "repair", "key": key, "state": merged,
                                                    "hint": hints.get(node)})
@@ -436,11 +495,12 @@ class DynamoStore:
 
     async def _on_put(self, src: str, msg: Message) -> None:
         self._apply(msg["key"], msg["state"], msg.get("hint"))
-        await self.storage.sync()
+        await self._sync()
         self._answer(src, msg["rid"], ok=True)
 
     async def _on_repair(self, src: str, msg: Message) -> None:
-        self._apply(msg["key"], msg["state"], msg.get("hint"))
+        repair = self._overwrite if B.READ_REPAIR_OVERWRITES in self.bugs else self._apply
+        repair(msg["key"], msg["state"], msg.get("hint"))
         await self.storage.sync()
 
     async def _on_forward(self, src: str, msg: Message) -> None:
@@ -492,9 +552,10 @@ class DynamoStore:
         try:
             self.env.transport.send(owner, {"t": "put", "rid": rid, "key": key, "state": state,
                                             "hint": None})
-            await call.quorum
-            if owner not in call.answers:
-                return
+            if B.HANDOFF_DROPS_HINTS not in self.bugs:
+                await call.quorum
+                if owner not in call.answers:
+                    return
             if self.storage.get(HINTS, (owner, key)) == state:
                 self.storage.delete(HINTS, (owner, key))
                 owners = self.hint_owners.get(key, set())
@@ -541,7 +602,10 @@ class DynamoStore:
             return
         for key, state in msg["states"].items():
             if self.ring.range_of(key) == rng:
-                self._apply(key, state)
+                if B.ANTI_ENTROPY_OVERWRITES in self.bugs:
+                    self._overwrite(key, state)
+                else:
+                    self._apply(key, state)
         if msg["reply"]:
             self._send_buckets(src, rng, msg["buckets"], reply=False)
         await self.storage.sync()

@@ -30,6 +30,7 @@ import hashlib
 import json
 from typing import Any
 
+from splitbrain.db import bugs as B
 from splitbrain.db.env import Env
 from splitbrain.db.errors import NodeError, bad_request, timeout, unavailable
 from splitbrain.db.paxos import MSG_TYPES, ZERO, PaxosHost, Timing, expire_with_none, as_ballot
@@ -211,6 +212,7 @@ class DynamoDBStore:
         self.env = env
         cfg = env.config
         self.name = env.name
+        self.bugs = B.planted(cfg)
         self.partitions = cfg.partitions
         self.groups = placement(cfg.names, cfg.partitions, cfg.replication)
         self.timing = Timing.from_config(cfg)
@@ -287,14 +289,33 @@ class DynamoDBStore:
     async def put(self, key: str, value: Any, *, context: str | None = None,
                   w: int | None = None, condition: dict | None = None) -> WriteResult:
         check_condition(condition)
+        if condition is not None and B.CAS_AT_FORWARDER in self.bugs:
+            # Planted: the condition is judged here, on an eventual read, not in log order.
+            r = await self.get(key, consistency="eventual")
+            value_now = r.values[0] if r.values else None
+            failed = _condition_fails(condition, r.values or None, value_now, r.version)
+            if failed:
+                raise NodeError("condition-failed", f"the condition {failed} does not hold "
+                                f"for {key!r}; nothing was written.", definite=True)
+            condition = None
         return await self._write({"f": "put", "k": key, "v": value, "cond": condition})
 
     async def add(self, key: str, delta: int | float) -> WriteResult:
         if not _is_number(delta):
             raise bad_request("the body needs a number 'delta', e.g. {\"delta\": 5}.")
+        if B.ADD_AS_READ_MODIFY_WRITE in self.bugs:
+            r = await self.get(key, consistency="strong")
+            return await self._write({"f": "put", "k": key, "v": (r.values or [0])[0] + delta,
+                                      "cond": None})
         return await self._write({"f": "add", "k": key, "v": delta})
 
     async def add_to_set(self, key: str, element: Any) -> WriteResult:
+        if B.ADD_AS_READ_MODIFY_WRITE in self.bugs:
+            r = await self.get(key, consistency="strong")
+            members = {_canonical(e): e for e in (r.values or [[]])[0]}
+            members[_canonical(element)] = element
+            return await self._write({"f": "put", "k": key, "cond": None,
+                                      "v": sorted(members.values(), key=_set_order)})
         return await self._write({"f": "add_to_set", "k": key, "v": element})
 
     async def _write(self, op: dict) -> WriteResult:
@@ -374,13 +395,15 @@ class DynamoDBStore:
         """A read served here (eventual at any replica, strong at the leasing leader), or
         ``{"redirect": node}``."""
         replica = self.host.replicas.get(p)
-        if replica is not None and (op["c"] == "eventual" or replica.serving(self.host.now())):
+        if replica is not None and (op["c"] == "eventual" or replica.serving(self.host.now())
+                                    or B.STRONG_READ_ANY_REPLICA in self.bugs):
             r = self.states[p].read(op["k"])
             return {"values": r.values, "version": r.version,
                     "replica": {"name": self.name, "partition": p, "applied": replica.commit}}
         return {"redirect": self._leader_guess(p)}
 
-    async def _forward(self, target: str, p: int, op: dict, deadline: float) -> dict:
+    async def _forward(self, target: str, p: int, op: dict, deadline: float, *,
+                       resent: bool = False) -> dict:
         loop = asyncio.get_running_loop()
         self._counter += 1
         rid = f"{self.name}.{self._incarnation}.f{self._counter}"
@@ -397,12 +420,18 @@ class DynamoDBStore:
             self._replies.pop(rid, None)
         if res is not None:
             return res
+        members = self.groups[p]
+        after = members[(members.index(target) + 1) % len(members)] \
+            if target in members else members[0]
         if p not in self.host.replicas:
             # Maybe the node is down: ask the next member of the group next time, which
             # serves or knows the new leader.
-            members = self.groups[p]
-            self.hints[p] = members[(members.index(target) + 1) % len(members)] \
-                if target in members else members[0]
+            self.hints[p] = after
+        if (B.RETRY_NON_IDEMPOTENT in self.bugs and op["f"] != "get" and not resent
+                and after != self.name):
+            # Planted: the timed-out write may still commit at target; sending it again
+            # (a new request id) can apply it twice.
+            return await self._forward(after, p, op, loop.time() + self.budget, resent=True)
         if op["f"] == "get":
             raise timeout(f"{target}, which leads partition {p} as far as this node knows, "
                           f"did not answer the read in time.")

@@ -23,13 +23,17 @@ Handler = Callable[[str, Message], Awaitable[None] | None]
 
 class Clock(Protocol):
     """Wall time (seconds since the epoch, plus a settable offset: the nemesis skews clocks
-    through it) and monotonic time (seconds, never affected by the offset)."""
+    through it) and monotonic time (seconds, never affected by the offset; it runs at
+    ``rate`` seconds per real second, 1 unless the clock-rate nemesis set another)."""
 
     offset: float
+    rate: float
 
     def wall(self) -> float: ...
 
     def monotonic(self) -> float: ...
+
+    def set_rate(self, rate: float) -> None: ...
 
 
 class Transport(Protocol):
@@ -94,9 +98,14 @@ class MemoryClock:
     """A clock driven by the event loop's time: monotonic is ``loop.time()``, wall is a fixed
     epoch plus loop time plus the offset."""
 
+    rate = 1.0  # runs with the event loop; ``set_rate`` is refused
+
     def __init__(self, epoch: float = 1_700_000_000.0, offset: float = 0.0):
         self.epoch = epoch
         self.offset = offset
+
+    def set_rate(self, rate: float) -> None:
+        raise ValueError("an in-memory clock runs at the event loop's rate")
 
     def monotonic(self) -> float:
         return asyncio.get_running_loop().time()

@@ -45,6 +45,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from splitbrain.db import bugs as B
+
 log = logging.getLogger("splitbrain.paxos")
 
 Ballot = tuple[int, str]
@@ -132,8 +134,10 @@ class Replica:
     """
 
     def __init__(self, g: int, me: str, peers: list[str], sm: StateMachine, timing: Timing,
-                 rng: random.Random, now: float, *, records: dict[str, dict] | None = None):
+                 rng: random.Random, now: float, *, records: dict[str, dict] | None = None,
+                 bugs: frozenset[str] = frozenset()):
         self.g, self.me, self.peers = g, me, list(peers)
+        self.bugs = bugs  # planted bugs (splitbrain.db.bugs); empty in a correct node
         self.others = [p for p in self.peers if p != me]
         self.quorum = len(self.peers) // 2 + 1
         self.rank = self.peers.index(me)
@@ -193,8 +197,9 @@ class Replica:
     def serving(self, now: float) -> bool:
         """True while this replica may serve writes and strong reads: it leads, holds the
         lease, and has committed every slot it found in phase 1."""
-        return (self.role == LEADER and now < self.lease_until
-                and self.commit >= self.ready_slot)
+        leased = now < self.lease_until or B.READ_WITHOUT_LEASE in self.bugs
+        caught_up = self.commit >= self.ready_slot or B.SERVE_BEFORE_CATCH_UP in self.bugs
+        return self.role == LEADER and leased and caught_up
 
     def lease_left(self, now: float) -> float | None:
         if self.role != LEADER or now >= self.lease_until:
@@ -268,7 +273,8 @@ class Replica:
 
     def _on_p1a(self, src: str, msg: dict, now: float, out: Output) -> None:
         b = as_ballot(msg["b"])
-        leased_to_other = now < self.grant_until and b[1] != self.grant_ballot[1]
+        leased_to_other = (now < self.grant_until and b[1] != self.grant_ballot[1]
+                           and B.NO_LEASE_WAIT not in self.bugs)
         if b < self.promised or leased_to_other or now < self.quiet_until:
             self._nack(src, out)
             return
@@ -306,6 +312,8 @@ class Replica:
                 if int(s) not in best or b > best[int(s)][0]:
                     best[int(s)] = (b, v)
         top = max([self.commit, *chosen, *best])
+        if B.ACCEPT_WITHOUT_PREPARE in self.bugs:
+            top, chosen, best = self.commit, {}, {}
         self.role = LEADER
         self.leader, self.leader_ballot = self.me, self.ballot
         self._reset_leader_state()
@@ -348,6 +356,9 @@ class Replica:
             entry = [b[0], b[1], msg["v"]]
             self.log[s] = entry
             out.persist.append((self.lt, s, entry))
+            if B.APPLY_BEFORE_COMMIT in self.bugs and self.role == FOLLOWER:
+                self.chosen_above.add(s)
+                self._advance(out)
         out.send.append((src, self._msg("p2b", b=list(b), s=s)))
         self._learn_commit(src, b, int(msg["c"]), now, out)
 
@@ -416,8 +427,9 @@ class Replica:
             return
         acks.add(src)
         if len(acks) >= self.quorum:
+            start = now if B.LEASE_FROM_ACK_ARRIVAL in self.bugs else t
             self.lease_until = max(self.lease_until,
-                                   t + self.timing.lease * (1 - self.timing.drift))
+                                   start + self.timing.lease * (1 - self.timing.drift))
 
     def _learn_commit(self, src: str, b: Ballot, commit: int, now: float, out: Output) -> None:
         """The leader of ballot ``b`` says slots up to ``commit`` are chosen. Our entry for a
@@ -499,7 +511,8 @@ class Replica:
     def _on_probe(self, src: str, msg: dict, now: float, out: Output) -> None:
         # Support an election only if no leader holds our lease, we are not running one,
         # and no other candidate got our promise moments ago.
-        free = (now >= self.grant_until and now >= self.quiet_until and self.role == FOLLOWER
+        granting = now < self.grant_until and B.NO_LEASE_WAIT not in self.bugs
+        free = (not granting and now >= self.quiet_until and self.role == FOLLOWER
                 and now >= self.promised_at + 2 * self.timing.heartbeat)
         out.send.append((src, self._msg("probe_ack", ok=free, promised=list(self.promised))))
 
@@ -554,9 +567,10 @@ class Replica:
             log.info("group %d: %s steps down (ballot %s)", self.g, self.me, self.ballot)
         for op in self.pending:
             out.results.append((op["id"], NOT_LEADER))
+        lost = NOT_LEADER if B.INDEFINITE_AS_DEFINITE in self.bugs else LEADERSHIP_LOST
         for value in self.inflight.values():
             for op in value or ():
-                out.results.append((op["id"], LEADERSHIP_LOST))
+                out.results.append((op["id"], lost))
         self.role = FOLLOWER
         if self.leader == self.me:
             self.leader = None
@@ -628,8 +642,12 @@ class PaxosHost:
         self._outbox: list[tuple[int, list[tuple[str, dict]]]] = []
         self._flush_soon: set[int] = set()
         self._lazy = False
+        self.bugs = B.planted(env.config)
 
     def now(self) -> float:
+        """The clock every replica's timers and leases read: monotonic."""
+        if B.LEASE_ON_WALL_CLOCK in self.bugs:
+            return self.env.clock.wall()
         return self.env.clock.monotonic()
 
     async def start(self) -> None:
@@ -638,7 +656,7 @@ class PaxosHost:
         for g, members in self.groups.items():
             records = {t: dict(storage.scan(t)) for t in (meta_table(g), log_table(g))}
             self.replicas[g] = Replica(g, self.env.name, members, self.make_sm(g), self.timing,
-                                       self.env.rng, now, records=records)
+                                       self.env.rng, now, records=records, bugs=self.bugs)
         self._ticker = asyncio.ensure_future(self._tick_loop())
 
     async def stop(self) -> None:
@@ -709,7 +727,7 @@ class PaxosHost:
                 fut.set_result(result)
         if not out.send:
             return
-        if self._synced >= self._written:
+        if self._synced >= self._written or B.PAXOS_ACK_BEFORE_FSYNC in self.bugs:
             self._send(out.send)
             return
         # Group commit: every message waiting for durability goes out after one shared sync.

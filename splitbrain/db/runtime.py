@@ -241,16 +241,23 @@ class TcpTransport:
 
 
 class OsClock:
-    """The OS clock plus a settable wall-clock offset (seconds)."""
+    """The OS clock plus a settable wall-clock offset (seconds) and a settable monotonic
+    rate: after ``set_rate(r)`` the monotonic clock advances ``r`` seconds per real second,
+    continuing from where it was (the clock-rate nemesis; leases and timers read it)."""
 
     def __init__(self, offset: float = 0.0):
         self.offset = offset
+        self.rate = 1.0
+        self._base = self._anchor = time.monotonic()
 
     def wall(self) -> float:
         return time.time() + self.offset
 
     def monotonic(self) -> float:
-        return time.monotonic()
+        return self._base + (time.monotonic() - self._anchor) * self.rate
+
+    def set_rate(self, rate: float) -> None:
+        self._base, self._anchor, self.rate = self.monotonic(), time.monotonic(), rate
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from splitbrain.harness.interfaces import Net, NodeUnreachable
 from splitbrain.harness.net import LocalNet
 from splitbrain.harness.networks import make_net
 from splitbrain.harness.process import Proc, is_ours, spawn
-from splitbrain.harness.splitbrain_nodes import set_clock_offset
+from splitbrain.harness.splitbrain_nodes import set_clock
 
 
 class Cluster(ABC):
@@ -100,8 +100,16 @@ class Cluster(ABC):
     async def set_clock_offset(self, name: str, seconds: float) -> None:
         """Set node ``name``'s wall-clock offset through ``PUT /admin/clock``. Raises
         :class:`NodeUnreachable` if the node does not answer (killed, paused)."""
+        await self._set_clock(name, {"offset": seconds}, f"the clock offset {seconds:g} s")
+
+    async def set_clock_rate(self, name: str, rate: float) -> None:
+        """Make node ``name``'s monotonic clock run at ``rate`` (``PUT /admin/clock``).
+        Raises :class:`NodeUnreachable` if the node does not answer."""
+        await self._set_clock(name, {"rate": rate}, f"the clock rate {rate:g}")
+
+    async def _set_clock(self, name: str, body: dict[str, float], what: str) -> None:
         self._check(name)
-        await set_clock_offset(self.client_url(name), name, seconds)
+        await set_clock(self.client_url(name), name, body, what)
 
     async def admin_status(self, name: str) -> dict[str, Any]:
         """Node ``name``'s ``GET /admin/status`` body (its gossip view in ``members``, ...).

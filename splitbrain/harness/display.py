@@ -18,13 +18,13 @@ from rich.table import Table
 
 class Stats:
     """What the run loop tells the display: the phase, completion counts, the nemesis (whose
-    ``active`` fault is shown)."""
+    ``active`` faults are shown)."""
 
     def __init__(self) -> None:
         self.phase = "starting"
         self.started = time.monotonic()
         self.outcomes: Counter[str] = Counter()
-        self.nemesis: Any = None  # whatever has an ``active`` fault (a nemesis Schedule)
+        self.nemesis: Any = None  # whatever has a list of ``active`` faults (a nemesis Schedule)
 
     @property
     def elapsed(self) -> float:
@@ -50,8 +50,7 @@ class Display:
                   + f"  ({done / max(s.elapsed, 1e-9):.0f}/s)")
         active = getattr(s.nemesis, "active", None)
         t.add_row("fault", "none" if not active else
-                  f"{active.get('f')} {active.get('value')}" if isinstance(active, dict)
-                  else str(active))
+                  "; ".join(f"{op.get('f')} {op.get('value')}" for op in active))
         return t
 
     def __enter__(self) -> "Display":

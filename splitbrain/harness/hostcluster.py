@@ -178,6 +178,11 @@ class ClockedHostCluster(HostCluster):
         assert isinstance(self.database, ClockControl)
         await self.database.set_clock_offset(name, seconds)
 
+    async def set_clock_rate(self, name: str, rate: float) -> None:
+        self._place(name)
+        assert isinstance(self.database, ClockControl)
+        await self.database.set_clock_rate(name, rate)
+
 
 def host_cluster(database: Database, hosts: Hosts, placements: list[Placement], net: Net,
                  root: Path, **kwargs: Any) -> HostCluster:

@@ -9,8 +9,9 @@ Rules of this module:
    harness module.
 2. Everything that may cost a network round trip is ``async`` (``is_running`` over SSH is one).
 3. Optional capabilities are separate Protocols (:class:`Killable`, :class:`Pausable`,
-   :class:`ClockControl`, :class:`LogSource`). A fault kind names the one it needs; code asks
-   ``isinstance(cluster, Killable)`` and refuses with one sentence when the cluster lacks it.
+   :class:`ClockControl`, :class:`Introspectable`, :class:`LogSource`). A fault kind names the
+   ones it needs; code asks ``isinstance(cluster, Killable)`` and refuses with one sentence
+   when the cluster lacks it.
 
 A cluster the run loop drives is a :class:`Nodes` (names, client URLs, the network) that
 implements some of the capabilities. :class:`splitbrain.harness.cluster.LocalCluster` implements
@@ -115,11 +116,25 @@ class Pausable(Protocol):
 
 @runtime_checkable
 class ClockControl(Protocol):
-    """Nodes whose wall clocks can be skewed."""
+    """Nodes whose clocks can be skewed: the wall clock's offset and the monotonic clock's
+    rate (which lease and heartbeat timers read)."""
 
     async def set_clock_offset(self, name: str, seconds: float) -> None:
         """Set node ``name``'s wall-clock offset; :class:`NodeUnreachable` if it does not
         answer (killed, paused)."""
+
+    async def set_clock_rate(self, name: str, rate: float) -> None:
+        """Make node ``name``'s monotonic clock run at ``rate`` times real time (1 restores
+        it); :class:`NodeUnreachable` if it does not answer."""
+
+
+@runtime_checkable
+class Introspectable(Protocol):
+    """Nodes that report their view of the cluster (splitbrain's ``GET /admin/status``: each
+    dynamodb partition's leader and replicas, the dynamo ring), which targeted faults read."""
+
+    async def admin_status(self, name: str) -> dict[str, Any]:
+        """Node ``name``'s status body; :class:`NodeUnreachable` if it does not answer."""
 
 
 @runtime_checkable
@@ -137,6 +152,7 @@ CAPABILITY_NAMES: dict[Capability, str] = {
     Killable: "nodes that can be killed and restarted",
     Pausable: "nodes that can be paused and resumed",
     ClockControl: "nodes whose clocks can be skewed",
+    Introspectable: "nodes that report their partitions' leaders and their ring",
     LogSource: "nodes whose logs can be collected",
 }
 

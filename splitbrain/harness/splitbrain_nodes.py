@@ -23,14 +23,15 @@ CONFIG_FILE = "cluster.json"
 LOG_FILE = "node.log"
 
 
-async def set_clock_offset(url: str, name: str, seconds: float) -> None:
-    """Set the wall-clock offset of the node at ``url`` through ``PUT /admin/clock``; raises
-    :class:`NodeUnreachable` (naming node ``name``) if it does not answer."""
+async def set_clock(url: str, name: str, body: dict[str, float], what: str) -> None:
+    """Set the node at ``url``'s clock through ``PUT /admin/clock`` (``body``: ``offset`` of
+    its wall clock in seconds, or ``rate`` of its monotonic clock); raises
+    :class:`NodeUnreachable` (naming node ``name`` and ``what`` was asked) if it does not
+    answer."""
     async with NodeClient(url, timeout=1.0) as client:
-        reply = await client.set_clock_offset(seconds)
+        reply = await client.set_clock(body)
     if reply.type != "ok":
-        raise NodeUnreachable(f"node {name} did not accept the clock offset {seconds:g} s "
-                              f"({reply.error})")
+        raise NodeUnreachable(f"node {name} did not accept {what} ({reply.error})")
 
 
 class SplitbrainNodes:
@@ -83,5 +84,9 @@ class SplitbrainNodes:
         return self._config().node(name).client_url
 
     async def set_clock_offset(self, name: str, seconds: float) -> None:
-        await set_clock_offset(self.client_url(name), name, seconds)
+        await set_clock(self.client_url(name), name, {"offset": seconds},
+                        f"the clock offset {seconds:g} s")
+
+    async def set_clock_rate(self, name: str, rate: float) -> None:
+        await set_clock(self.client_url(name), name, {"rate": rate}, f"the clock rate {rate:g}")
 

@@ -68,13 +68,15 @@ def remote_state(root: Path) -> dict[str, Any] | None:
         return None
 
 
-async def up_detached(mode: str, hosts: list[str], options: SshOptions, root: Path) -> HostCluster:
-    """Start a cluster on ``hosts`` and leave it running (its record in ``root``)."""
+async def up_detached(mode: str, hosts: list[str], options: SshOptions, root: Path,
+                      **params: Any) -> HostCluster:
+    """Start a cluster on ``hosts`` and leave it running (its record in ``root``); ``params``
+    are cluster config fields (``bugs``, ...)."""
     root = Path(root).resolve()
     if remote_state(root) is not None:
         raise TesterFailure(f"a cluster is already running from {root}; stop it first "
                             f"(splitbrain cluster down --root {root})")
-    cluster = ssh_cluster(mode, hosts, options, root)
+    cluster = ssh_cluster(mode, hosts, options, root, **params)
     await cluster.start()
     root.mkdir(parents=True, exist_ok=True)
     (root / REMOTE_FILE).write_text(json.dumps({"mode": mode, "hosts": hosts,

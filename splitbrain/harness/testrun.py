@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator
 from splitbrain.checkers import policy
 from splitbrain.checkers.result import Result
 from splitbrain.db.client import NodeClient
+from splitbrain.db.bugs import check_bugs
 from splitbrain.db.config import MODES
 from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.etcd.client import EtcdClient
@@ -56,6 +57,7 @@ class TestOptions:
     workload: str = "register"
     nemesis: str = "partition,kill"
     nemesis_interval: float = 10.0
+    nemesis_overlap: bool = False
     nodes: int = 5
     concurrency: int = 10
     rate: float = 100.0
@@ -79,6 +81,7 @@ class TestOptions:
     db: str = "splitbrain"
     etcd_bin: str | None = None
     etcd_reads: str = "linearizable"
+    bug: tuple[str, ...] = field(default_factory=tuple)  # planted bugs (splitbrain.db.bugs)
 
     def validate(self) -> None:
         """BadInput, one sentence, for an option that cannot work."""
@@ -108,6 +111,7 @@ class TestOptions:
         self._validate_quorum()
         try:
             self.expect = policy.parse_expect(self.expect)
+            self.bug = tuple(check_bugs(self.bug, self.mode))
         except ValueError as e:
             raise BadInput(str(e)) from None
         for unjudged in policy.unjudged_expectations(self.mode, self.workload, self.expect):
@@ -163,6 +167,9 @@ class TestOptions:
             raise BadInput(f"--db etcd cannot run on --net proxy: {NO_PROXY}")
         if self.leave_running:
             raise BadInput("--leave-running keeps splitbrain nodes only; drop it with --db etcd")
+        if self.bug:
+            raise BadInput("--bug plants bugs in splitbrain's own node; etcd is tested as it is, "
+                           "so drop --bug with --db etcd")
         find_etcd(self.etcd_bin)
 
     @property
@@ -183,9 +190,11 @@ class TestOptions:
             return local_etcd_cluster(self.nodes, root, binary, net=self.net)
         if self.hosts:
             return ssh_cluster(self.mode, parse_hosts(self.hosts), self.ssh_options(), root,
-                               **self.cluster_params())
+                               bugs=list(self.bug), **self.cluster_params())
         return local_cluster(self.mode, self.nodes, root, net=self.net,
-                             detached=self.leave_running, **self.cluster_params())
+                             detached=self.leave_running, bugs=list(self.bug),
+                             delays="latency" in parse_kinds(self.nemesis),
+                             **self.cluster_params())
 
     def command(self) -> str:
         """The command line that reproduces this run (same options, same seed)."""
@@ -195,9 +204,11 @@ class TestOptions:
             if k in ("leave_running",) or (v == getattr(defaults, k) and k != "seed"):
                 continue
             flag = "--" + k.replace("_", "-")
-            if k == "expect":
+            if k in ("expect", "bug"):
                 for e in v:
                     args += [flag, e]
+            elif isinstance(v, bool):
+                args.append(flag)
             else:
                 args += [flag, str(v)]
         return shlex.join(args)
@@ -241,7 +252,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
         opts.seed = random.SystemRandom().randrange(2**31)
     workload = make_workload(opts.workload, opts.mode, reads=ETCD_READS.get(opts.etcd_reads)
                              if opts.db == "etcd" else None)
-    nemesis = combined(opts.nemesis, opts.nemesis_interval)
+    nemesis = combined(opts.nemesis, opts.nemesis_interval, overlap=opts.nemesis_overlap)
     try:
         run_dir = store.new_run_dir(opts.store, opts.name)
     except OSError as e:

@@ -12,7 +12,22 @@ kind           start f                                          stop f
 ``pause``      ``pause`` value {"nodes": [...]}                 ``resume``
 ``clock``      ``bump-clock`` value {"offsets": {node: s}} or   ``reset-clock``
                ``strobe-clock`` value {"nodes", "delta", "period"}
+``clock-rate`` ``rate-clock`` value {"rates": {node: factor}}   ``reset-rate``
+``latency``    ``start-latency`` value {"links", "seconds"}     ``stop-latency``
+``isolate-     ``start-isolate-leader`` value {"pick"}; its    ``stop-isolate-leader``
+leader``       completion adds "partition", "node", "cut"
+``kill-        ``start-kill-owners`` value {"pick"}; its        ``stop-kill-owners``
+owners``       completion adds "nodes"
 =============  ==============================================  ================
+
+The two targeted kinds choose their targets when they start, from the cluster's own status
+(``GET /admin/status``), as the tester can only know who leads at that moment: ``pick`` (a
+number in [0, 1) drawn from the seed) selects which partition or ring range.
+
+Which clock each mode's timers see: ``clock`` moves only the wall clock, which only ``lww``
+reads (its write timestamps); ``clock-rate`` changes the rate of the monotonic clock, which
+``dynamodb`` leases, heartbeats and elections and every mode's failure detector read. Both
+reach the node through ``PUT /admin/clock``.
 
 ``cut`` is ``{a: [b, ...]}``: a's messages to each b are dropped. A completion's value adds
 ``"failed": {node: reason}`` for targets the fault could not reach (a killed node cannot have
@@ -37,8 +52,8 @@ from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable
 
 from splitbrain.errors import TesterFailure
-from splitbrain.harness.interfaces import (Capability, ClockControl, Killable, Nodes, Pausable,
-                                           require)
+from splitbrain.harness.interfaces import (Capability, ClockControl, Introspectable, Killable,
+                                           Nodes, Pausable, require)
 from splitbrain.nemesis import topology
 
 Cluster = Nodes  # the cluster a fault acts on: Nodes, plus the capability its kind needs
@@ -76,7 +91,7 @@ class Nemesis(ABC):
     """One kind of fault. At most one fault of a kind is active at a time."""
 
     kind: str
-    needs: Capability | None = None
+    needs: tuple[Capability, ...] = ()
     instead: str = ""
 
     def __init__(self) -> None:
@@ -84,8 +99,8 @@ class Nemesis(ABC):
 
     def check(self, cluster: Cluster) -> None:
         """Raise BadInput, one sentence, when ``cluster`` lacks what this kind needs."""
-        if self.needs is not None:
-            require(cluster, self.needs, f"the {self.kind} nemesis",
+        for capability in self.needs:
+            require(cluster, capability, f"the {self.kind} nemesis",
                     self.instead or f"drop {self.kind} from --nemesis")
 
     @abstractmethod
@@ -150,7 +165,7 @@ class Partition(Nemesis):
         if op["f"] == "start-partition":
             await cluster.net.cut((a, b) for a, bs in op["value"]["cut"].items() for b in bs)
         else:
-            await cluster.net.heal()
+            await cluster.net.cut(())  # heals the cut only: a latency fault may overlap
         return {}
 
 
@@ -190,14 +205,14 @@ class Kill(NodeFault):
     """SIGKILL the targets; stop restarts them."""
 
     kind, start_f, stop_f = "kill", "kill", "restart"
-    needs = Killable
+    needs = (Killable,)
 
 
 class Pause(NodeFault):
     """SIGSTOP the targets; stop sends SIGCONT."""
 
     kind, start_f, stop_f = "pause", "pause", "resume"
-    needs = Pausable
+    needs = (Pausable,)
 
 
 class Clock(Nemesis):
@@ -209,7 +224,7 @@ class Clock(Nemesis):
     """
 
     kind = "clock"
-    needs = ClockControl
+    needs = (ClockControl,)
 
     def __init__(self, modes: tuple[str, ...] = ("bump", "strobe"), max_bump: float = 256.0,
                  period: float = 0.05):
@@ -258,5 +273,143 @@ class Clock(Nemesis):
                                                                       else 0.0))
 
 
+class ClockRate(Nemesis):
+    """Make the targets' monotonic clocks run fast or slow (``rate-clock``): each target
+    gets a factor in ``1 +- max_drift``; ``reset-rate`` sets them back to 1. The default
+    stays inside the drift that dynamodb's leases allow for (``paxos.Timing.drift`` = 10 %
+    between two clocks), so a correct store stays correct while lease bugs meet drift."""
+
+    kind = "clock-rate"
+    needs = (ClockControl,)
+
+    def __init__(self, max_drift: float = 0.04):
+        super().__init__()
+        self.max_drift = max_drift
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        nodes = sorted(rng.sample(names, rng.randint(1, len(names))))
+        return {"f": "rate-clock", "value": {"rates": {
+            n: round(1 + rng.uniform(-self.max_drift, self.max_drift), 4) for n in nodes}}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "reset-rate", "value": {"nodes": sorted(active["value"]["rates"])}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        v = op["value"]
+        rates = v["rates"] if op["f"] == "rate-clock" else dict.fromkeys(v["nodes"], 1.0)
+        return await _each(list(rates), lambda n: cluster.set_clock_rate(n, rates[n]))
+
+
+class Latency(Nemesis):
+    """Slow every link *into* one node or a minority by the same delay (``start-latency``,
+    50 ms to 1 s, log-uniform): a leader among them hears heartbeat acks and accepts late
+    while its own messages leave on time. ``stop-latency`` removes the delay."""
+
+    kind = "latency"
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        slow = choose_nodes(names, rng, ("one", "minority"))
+        links = [[a, b] for b in slow for a in names if a != b]
+        return {"f": "start-latency", "value": {"links": links,
+                                                "seconds": round(2 ** rng.uniform(-4.3, 0), 3)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "stop-latency", "value": {"links": active["value"]["links"]}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        seconds = op["value"]["seconds"] if op["f"] == "start-latency" else 0.0
+        await cluster.net.delay([(a, b) for a, b in op["value"]["links"]], seconds)
+        return {}
+
+
+async def _any_status(cluster: Cluster) -> dict[str, Any]:
+    """The ``/admin/status`` of the first running node that answers; TesterFailure if none
+    does."""
+    assert isinstance(cluster, Introspectable)
+    for name in cluster.names:
+        with contextlib.suppress(TesterFailure):
+            if not isinstance(cluster, Killable) or await cluster.is_running(name):
+                return await cluster.admin_status(name)
+    raise TesterFailure("no node answered GET /admin/status, so a targeted fault has no target")
+
+
+class IsolateLeader(Nemesis):
+    """Cut the current leader of one dynamodb partition off from every other node (both
+    directions), the fault a leased leader must survive without serving stale reads. In the
+    leaderless modes it picks the first replica of a ring range instead."""
+
+    kind = "isolate-leader"
+    needs = (Introspectable,)
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        return {"f": "start-isolate-leader", "value": {"pick": round(rng.random(), 6)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "stop-isolate-leader", "value": {"node": active["value"].get("node")}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        if op["f"] == "stop-isolate-leader":
+            await cluster.net.cut(())
+            return {}
+        v = op["value"]
+        status = await _any_status(cluster)
+        parts = status.get("partitions")
+        if parts:
+            p = sorted(parts, key=int)[int(v["pick"] * len(parts))]
+            node = parts[p].get("leader") or parts[p]["replicas"][0]
+            v["partition"] = int(p)
+        else:
+            node = _range_owners(status, v["pick"])[0]
+        v["node"] = node
+        v["cut"] = {node: [n for n in cluster.names if n != node]}
+        await cluster.net.cut([(a, b) for a in cluster.names for b in cluster.names
+                               if a != b and node in (a, b)])
+        return {}
+
+
+class KillOwners(Nemesis):
+    """SIGKILL every replica of one key range (a dynamodb partition's group, or the first
+    ``n`` nodes of a ring range's preference list), so its keys have no copy running; stop
+    restarts them."""
+
+    kind = "kill-owners"
+    needs = (Introspectable, Killable)
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        return {"f": "start-kill-owners", "value": {"pick": round(rng.random(), 6)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": "stop-kill-owners", "value": {"nodes": active["value"].get("nodes", [])}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        v = op["value"]
+        if op["f"] == "stop-kill-owners":
+            return await _each(v["nodes"], cluster.restart)
+        status = await _any_status(cluster)
+        parts = status.get("partitions")
+        if parts:
+            p = sorted(parts, key=int)[int(v["pick"] * len(parts))]
+            v["partition"], v["nodes"] = int(p), sorted(parts[p]["replicas"])
+        else:
+            v["nodes"] = sorted(_range_owners(status, v["pick"]))
+        return await _each(v["nodes"], cluster.kill)
+
+
+def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
+    """The preference list (first ``n`` distinct nodes clockwise) of the ring range at
+    position ``pick`` of a dynamo/lww node's status ``ring``."""
+    ring = [node for _, node in status["ring"]]
+    start = int(pick * len(ring))
+    owners: list[str] = []
+    for i in range(len(ring)):
+        node = ring[(start + i) % len(ring)]
+        if node not in owners:
+            owners.append(node)
+        if len(owners) == status["n"]:
+            break
+    return owners
+
+
 KINDS: dict[str, type[Nemesis]] = {"partition": Partition, "kill": Kill, "pause": Pause,
-                                   "clock": Clock}
+                                   "clock": Clock, "clock-rate": ClockRate, "latency": Latency,
+                                   "isolate-leader": IsolateLeader, "kill-owners": KillOwners}

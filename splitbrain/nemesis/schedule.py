@@ -2,8 +2,12 @@
 10``, and the final heal.
 
 :func:`combined` returns a :class:`Schedule`; the run loop runs ``schedule.run(cluster, rng,
-record, duration)`` as its nemesis task. It waits ``interval`` seconds, starts a random fault of
-the chosen kinds, waits ``interval``, heals it, and repeats until ``duration`` has passed.
+record, duration)`` as its nemesis task. It waits ``interval`` seconds, starts a fault of the
+next kind, waits ``interval``, heals it, and repeats until ``duration`` has passed. Kinds come
+in rounds: each round is every chosen kind once, in a shuffled order, so a run of ``2 * k``
+intervals meets every one of ``k`` kinds. With ``overlap`` each period starts the next *two*
+kinds of the rounds together (clock skew during a partition, a kill during latency), as
+Jepsen's combined nemesis lets faults of different kinds coincide; they are healed together.
 Every op is reported to ``record(type, f, value)`` twice: ``"invoke"`` before it is done
 (value: the plan) and ``"info"`` after (value: what was done), as Jepsen records its nemesis.
 When the time is up, or the task is cancelled, the active fault is left for
@@ -45,16 +49,32 @@ def parse_kinds(spec: str | Iterable[str]) -> list[str]:
 
 
 class Schedule:
-    """Start a random fault of ``kinds`` every other ``interval`` seconds, heal it in between.
-    ``active`` is the fault currently in force (for the live display), or None."""
+    """Start a fault of the next kind (two kinds with ``overlap``) every other ``interval``
+    seconds, heal it in between. ``active`` lists the faults currently in force (for the live
+    display)."""
 
-    def __init__(self, kinds: Iterable[str], interval: float):
+    def __init__(self, kinds: Iterable[str], interval: float, *, overlap: bool = False):
         self.kinds = parse_kinds(kinds)
         if interval <= 0:
             raise BadInput(f"--nemesis-interval must be positive, not {interval:g}")
         self.interval = interval
-        self.nemeses: list[Nemesis] = [KINDS[k]() for k in self.kinds]
-        self.active: Op | None = None
+        self.overlap = overlap
+        self.nemeses: list[Nemesis] = [KINDS[k]() for k in dict.fromkeys(self.kinds)]
+        self.active: list[Op] = []
+        self._round: list[Nemesis] = []
+
+    def _next(self, rng: random.Random) -> list[Nemesis]:
+        """The kinds of the next period: the next of the current round (a shuffled list of
+        every kind), and with ``overlap`` the one after it, never the same kind twice."""
+        want = 2 if self.overlap and len(self.nemeses) > 1 else 1
+        chosen: list[Nemesis] = []
+        while len(chosen) < want:
+            if not self._round:
+                self._round = rng.sample(self.nemeses, len(self.nemeses))
+                if chosen and self._round[0] is chosen[0]:
+                    self._round.append(self._round.pop(0))
+            chosen.append(self._round.pop(0))
+        return chosen
 
     def check(self, cluster: Cluster) -> None:
         """Refuse (BadInput, one sentence) a cluster that lacks what one of the kinds needs;
@@ -71,18 +91,20 @@ class Schedule:
         while True:
             if not await _sleep_until(min(deadline, time.monotonic() + self.interval), deadline):
                 return
-            nemesis = rng.choice(self.nemeses)
-            op = nemesis.plan(cluster.names, rng)
-            await _record(record, "invoke", op)
-            self.active = op
-            await _record(record, "info", await nemesis.perform(cluster, op))
+            started = self._next(rng)
+            for nemesis in started:
+                op = nemesis.plan(cluster.names, rng)
+                await _record(record, "invoke", op)
+                self.active.append(op)
+                await _record(record, "info", await nemesis.perform(cluster, op))
             if not await _sleep_until(min(deadline, time.monotonic() + self.interval), deadline):
                 return
-            stop = nemesis.stopping()
-            assert stop is not None
-            await _record(record, "invoke", stop)
-            await _record(record, "info", await nemesis.stop(cluster))
-            self.active = None
+            for nemesis in reversed(started):
+                stop = nemesis.stopping()
+                assert stop is not None
+                await _record(record, "invoke", stop)
+                await _record(record, "info", await nemesis.stop(cluster))
+            self.active = []
 
     async def heal(self, cluster: Cluster, record: Recorder) -> None:
         """The final phase: heal whatever this schedule left active, then :func:`heal_all`."""
@@ -91,7 +113,7 @@ class Schedule:
             if stop is not None:
                 await _record(record, "invoke", stop)
                 await _record(record, "info", await nemesis.stop(cluster))
-        self.active = None
+        self.active = []
         op = {"f": "heal", "value": {}}
         await _record(record, "invoke", op)
         await _record(record, "info", await heal_all(cluster))
@@ -103,9 +125,9 @@ async def _sleep_until(t: float, deadline: float) -> bool:
     return time.monotonic() < deadline
 
 
-def combined(kinds: str | Iterable[str], interval: float) -> Schedule:
-    """The schedule for ``--nemesis KINDS --nemesis-interval SECONDS``."""
-    return Schedule(parse_kinds(kinds), interval)
+def combined(kinds: str | Iterable[str], interval: float, *, overlap: bool = False) -> Schedule:
+    """The schedule for ``--nemesis KINDS --nemesis-interval SECONDS [--nemesis-overlap]``."""
+    return Schedule(parse_kinds(kinds), interval, overlap=overlap)
 
 
 async def heal_all(cluster: Cluster) -> Op:

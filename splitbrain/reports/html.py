@@ -256,6 +256,7 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
         "policy": policy,
         "facts": facts,
         "command": command_line(opts.get("command")),
+        "planted": planted_bugs(opts),
         "op_counts": op_counts(run),
         "sections": secs,
         "perf": perf_data,
@@ -269,6 +270,15 @@ def context(run: RunData, *, title: str) -> dict[str, Any]:
         "css": asset("report.css"),
         "js": asset("report.js"),
     }
+
+
+def planted_bugs(opts: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run's planted bugs (test.json's ``bug`` option) with their catalogue sentence
+    ('' for a name the catalogue no longer has)."""
+    from splitbrain.db.bugs import CATALOGUE
+
+    names = opts.get("bug") or ()
+    return [(str(n), CATALOGUE[n].sentence if n in CATALOGUE else "") for n in names]
 
 
 def render(run: RunData, *, title: str | None = None) -> str:

@@ -1,0 +1,161 @@
+"""The catalogue of planted bugs: classic mistakes of Dynamo- and Paxos-style stores that a node
+switches on by name, so that the tester can measure what it catches (``splitbrain test --bug``,
+``splitbrain calibrate``).
+
+Rules:
+
+- Every bug is declared here once: its name, the modes it applies to, one sentence saying what
+  the node then does wrong, and the ``splitbrain test`` options of the run that should expose
+  it (``splitbrain calibrate`` runs exactly that). Nothing else names a bug by a string literal: the node's code imports the constant.
+- A bug is a small switch beside the code it alters (``if bugs.X in self.bugs``), read from the
+  cluster config's ``bugs`` list through :func:`planted`, so that ``test.json`` and the
+  reproduce command record it. A node with an empty list runs the correct protocol.
+- :func:`check_bugs` is the one validation: an unknown name, or a bug not valid for the mode,
+  is a :class:`ValueError` with one sentence saying what to do.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+# Names, one constant each (the code that plants a bug imports its constant).
+STRONG_READ_ANY_REPLICA = "strong-read-any-replica"
+READ_WITHOUT_LEASE = "read-without-lease"
+LEASE_FROM_ACK_ARRIVAL = "lease-from-ack-arrival"
+LEASE_ON_WALL_CLOCK = "lease-on-wall-clock"
+NO_LEASE_WAIT = "no-lease-wait"
+ACCEPT_WITHOUT_PREPARE = "accept-without-prepare"
+APPLY_BEFORE_COMMIT = "apply-before-commit"
+SERVE_BEFORE_CATCH_UP = "serve-before-catch-up"
+CAS_AT_FORWARDER = "cas-at-forwarder"
+ADD_AS_READ_MODIFY_WRITE = "add-as-read-modify-write"
+RETRY_NON_IDEMPOTENT = "retry-non-idempotent"
+INDEFINITE_AS_DEFINITE = "indefinite-as-definite"
+PAXOS_ACK_BEFORE_FSYNC = "paxos-ack-before-fsync"
+DYNAMO_ACK_BEFORE_FSYNC = "dynamo-ack-before-fsync"
+SLOPPY_QUORUM_R1W1 = "sloppy-quorum-r1w1"
+READ_REPAIR_OVERWRITES = "read-repair-overwrites"
+HANDOFF_DROPS_HINTS = "handoff-drops-hints"
+ANTI_ENTROPY_OVERWRITES = "anti-entropy-overwrites"
+VV_CONCURRENT_AS_DESCENDANT = "vv-concurrent-as-descendant"
+LWW_NO_TIEBREAK = "lww-no-tiebreak"
+
+
+@dataclass(frozen=True)
+class Bug:
+    """One planted bug. ``run`` holds the ``splitbrain test`` options (TestOptions fields:
+    mode, workload, nemesis, and maybe expect) of the run that should expose it."""
+
+    name: str
+    modes: tuple[str, ...]
+    sentence: str
+    run: Mapping[str, Any]
+
+    @property
+    def mode(self) -> str:
+        """The mode of the exposing run."""
+        return self.run["mode"]
+
+    def command(self) -> str:
+        """The exposing run as a command line."""
+        args = ["splitbrain", "test"]
+        for k, v in self.run.items():
+            for item in (v if isinstance(v, tuple) else (v,)):
+                args += ["--" + k.replace("_", "-"), str(item)]
+        return shlex.join([*args, "--bug", self.name])
+
+
+def _run(mode: str, workload: str, nemesis: str, **extra: Any) -> dict[str, Any]:
+    return {"mode": mode, "workload": workload, "nemesis": nemesis, **extra}
+
+
+CATALOGUE: dict[str, Bug] = {b.name: b for b in (
+    Bug(STRONG_READ_ANY_REPLICA, ("dynamodb",),
+        "a strong read is served by whichever replica receives it",
+        _run("dynamodb", "register", "partition")),
+    Bug(READ_WITHOUT_LEASE, ("dynamodb",),
+        "the leader serves strong reads without holding its lease",
+        _run("dynamodb", "register", "partition")),
+    Bug(LEASE_FROM_ACK_ARRIVAL, ("dynamodb",),
+        "the lease is counted from when a heartbeat ack arrives, not from when the heartbeat "
+        "was sent",
+        _run("dynamodb", "register", "latency,pause")),
+    Bug(LEASE_ON_WALL_CLOCK, ("dynamodb",),
+        "leases and heartbeats are timed on the wall clock",
+        _run("dynamodb", "register", "clock")),
+    Bug(NO_LEASE_WAIT, ("dynamodb",),
+        "a new leader does not wait out the old leader's lease",
+        _run("dynamodb", "register", "partition,isolate-leader")),
+    Bug(ACCEPT_WITHOUT_PREPARE, ("dynamodb",),
+        "a new leader skips phase 1's recovery of accepted values",
+        _run("dynamodb", "set", "isolate-leader,kill")),
+    Bug(APPLY_BEFORE_COMMIT, ("dynamodb",),
+        "followers apply entries when accepted, before they are chosen",
+        _run("dynamodb", "register", "partition,kill")),
+    Bug(SERVE_BEFORE_CATCH_UP, ("dynamodb",),
+        "a new leader serves before the slots recovered in phase 1 are committed",
+        _run("dynamodb", "register", "isolate-leader,kill")),
+    Bug(CAS_AT_FORWARDER, ("dynamodb",),
+        "a conditional write's condition is evaluated at the forwarding node on its possibly "
+        "stale state",
+        _run("dynamodb", "register", "partition")),
+    Bug(ADD_AS_READ_MODIFY_WRITE, ("dynamodb",),
+        "atomic add and add-to-set are a read followed by a put",
+        _run("dynamodb", "counter", "none")),
+    Bug(RETRY_NON_IDEMPOTENT, ("dynamodb",),
+        "a forwarder resends a timed-out write to another replica",
+        _run("dynamodb", "counter", "pause,isolate-leader")),
+    Bug(INDEFINITE_AS_DEFINITE, ("dynamodb",),
+        "in-flight writes of a deposed leader are reported as definitely failed",
+        _run("dynamodb", "counter", "isolate-leader,kill")),
+    Bug(PAXOS_ACK_BEFORE_FSYNC, ("dynamodb",),
+        "acceptors answer before their state is synced",
+        _run("dynamodb", "set", "kill-owners")),
+    Bug(DYNAMO_ACK_BEFORE_FSYNC, ("dynamo", "lww"),
+        "replicas and coordinators acknowledge before syncing",
+        _run("dynamo", "set", "kill-owners")),
+    Bug(SLOPPY_QUORUM_R1W1, ("dynamo", "lww"),
+        "reads and writes wait for one replica whatever R and W say",
+        # No fault: under partitions the correct store (R=W=2, sloppy) is stale too, while
+        # with every node up R+W>N leaves no stale read and R=W=1 leaves some.
+        _run("lww", "register", "none", expect=("no-stale-reads",))),
+    Bug(READ_REPAIR_OVERWRITES, ("dynamo",),
+        "read repair replaces a replica's versions instead of merging them",
+        _run("dynamo", "set", "partition")),
+    Bug(HANDOFF_DROPS_HINTS, ("dynamo",),
+        "a hint is deleted before its owner acknowledged it",
+        _run("dynamo", "set", "partition,kill")),
+    Bug(ANTI_ENTROPY_OVERWRITES, ("dynamo", "lww"),
+        "Merkle anti-entropy replaces instead of merging",
+        _run("dynamo", "set", "partition")),
+    Bug(VV_CONCURRENT_AS_DESCENDANT, ("dynamo",),
+        "the version-vector comparison treats some concurrent versions as descendants",
+        _run("dynamo", "register", "partition")),
+    Bug(LWW_NO_TIEBREAK, ("lww",),
+        "coarse (1 s) local timestamps and no tie-break between equal ones",
+        _run("lww", "register", "none")),
+)}
+
+
+def check_bugs(names: Iterable[str], mode: str) -> list[str]:
+    """``names`` as a list without repeats, after checking each is in the catalogue and valid
+    for ``mode``. Raises :class:`ValueError` with one sentence otherwise."""
+    chosen: list[str] = []
+    for name in names:
+        bug = CATALOGUE.get(name)
+        if bug is None:
+            raise ValueError(f"no planted bug is named {name!r}; 'splitbrain test --bug list' "
+                             f"prints the catalogue")
+        if mode not in bug.modes:
+            raise ValueError(f"the bug {name} is planted in mode {' or '.join(bug.modes)}, not "
+                             f"{mode}; choose --mode {bug.modes[0]} or another bug")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def planted(config: Any) -> frozenset[str]:
+    """The bugs switched on in the node config ``config`` (none when it has no ``bugs``)."""
+    return frozenset(getattr(config, "bugs", None) or ())
