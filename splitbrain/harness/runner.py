@@ -5,7 +5,8 @@ per client thread) and the nemesis (one task) for the time limit, heal everythin
 cluster recover, run the final reads on every node, stop the cluster, check the history.
 
 Every event goes through one :class:`Recorder`, which stamps it with nanoseconds since the test
-started (monotonic) and streams it to ``history.jsonl`` as it happens. Jepsen's process rule is
+started (the event loop's monotonic clock: real time on a real loop, virtual time in
+:mod:`splitbrain.sim`) and streams it to ``history.jsonl`` as it happens. Jepsen's process rule is
 kept: a thread whose op ends in ``info`` retires its process and continues as
 ``process + threads``; an op that outlives ``op_timeout`` is recorded ``info`` (``fail`` for a
 read, which has no effect to be uncertain about).
@@ -44,14 +45,14 @@ class Recorder:
         self.writer = writer
         self.stats = stats or Stats()
         self.events: list[Event] = []
-        self.t0 = time.monotonic_ns()
+        self.t0 = _loop_ns()
 
     def now(self) -> float:
         """Seconds since the test started."""
-        return (time.monotonic_ns() - self.t0) / 1e9
+        return (_loop_ns() - self.t0) / 1e9
 
     def record(self, event: Event) -> Event:
-        event.time = time.monotonic_ns() - self.t0
+        event.time = _loop_ns() - self.t0
         if event.type != "invoke" and event.process != NEMESIS:
             self.stats.outcomes[event.type] += 1
         if self.writer is not None:
@@ -62,6 +63,11 @@ class Recorder:
     def nemesis(self, type: str, f: str, value: Any = None) -> None:
         """One nemesis event: ``invoke`` with the plan, ``info`` with what was done."""
         self.record(Event(type, NEMESIS, f, value=value))
+
+
+def _loop_ns() -> int:
+    """The running event loop's clock in nanoseconds (``time.monotonic`` on asyncio's loops)."""
+    return round(asyncio.get_running_loop().time() * 1e9)
 
 
 @dataclass
@@ -84,7 +90,8 @@ class Runner:
     (a :class:`Nodes`) and stopping it on exit; ``nemesis`` may be None (no faults);
     ``history_path`` None keeps the history in memory only. ``client_factory(url, timeout)``
     makes a client (default :class:`~splitbrain.db.client.NodeClient`); ``on_cluster`` is
-    called with the cluster once it has started."""
+    called with the cluster once it has started; ``ops``, when given, caps the workload's
+    ops (the time limit still applies)."""
 
     workload: Workload
     cluster: AsyncContextManager
@@ -100,6 +107,7 @@ class Runner:
     client_factory: ClientFactory = NodeClient
     stats: Stats = field(default_factory=Stats)
     on_cluster: Callable[[Any], None] | None = None
+    ops: int | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -127,7 +135,7 @@ class Runner:
                 stack.push_async_callback(self._close_clients)
                 self.stats.phase = "waiting for health"
                 await self._wait_healthy(cluster)
-                self.recorder.t0 = time.monotonic_ns()
+                self.recorder.t0 = _loop_ns()
                 self.stats.started = time.monotonic()
                 self.stats.phase = "workload"
                 await self._main_phase(cluster)
@@ -164,12 +172,13 @@ class Runner:
 
     async def _wait_healthy(self, cluster: Nodes) -> None:
         clients = {n: self._client(cluster, n) for n in cluster.names}
-        deadline = time.monotonic() + self.healthy_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.healthy_timeout
         pending = set(clients)
         while pending:
             replies = await asyncio.gather(*(clients[n].health() for n in sorted(pending)))
             pending -= {n for n, r in zip(sorted(pending), replies) if r.type == OK}
-            if pending and time.monotonic() > deadline:
+            if pending and loop.time() > deadline:
                 raise TesterFailure(f"node(s) {', '.join(sorted(pending))} did not become "
                                     f"healthy within {self.healthy_timeout:g} s; see their logs "
                                     f"in the run directory")
@@ -179,6 +188,8 @@ class Runner:
     async def _main_phase(self, cluster: Nodes) -> None:
         names = list(cluster.names)
         g: Generator = self.workload.generator()
+        if self.ops is not None:
+            g = gen.limit(self.ops, g)
         if self.rate:
             g = gen.rate(self.rate, g)
         g = gen.time_limit(self.time_limit, g)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
-import time
 from typing import Any, Iterable
 
 from splitbrain.errors import BadInput, TesterFailure
@@ -67,16 +66,16 @@ class Schedule:
         self.check(cluster)
         if not self.nemeses:
             return
-        deadline = time.monotonic() + duration
+        deadline = _now() + duration
         while True:
-            if not await _sleep_until(min(deadline, time.monotonic() + self.interval), deadline):
+            if not await _sleep_until(min(deadline, _now() + self.interval), deadline):
                 return
             nemesis = rng.choice(self.nemeses)
             op = nemesis.plan(cluster.names, rng)
             await _record(record, "invoke", op)
             self.active = op
             await _record(record, "info", await nemesis.perform(cluster, op))
-            if not await _sleep_until(min(deadline, time.monotonic() + self.interval), deadline):
+            if not await _sleep_until(min(deadline, _now() + self.interval), deadline):
                 return
             stop = nemesis.stopping()
             assert stop is not None
@@ -97,10 +96,16 @@ class Schedule:
         await _record(record, "info", await heal_all(cluster))
 
 
+def _now() -> float:
+    """The event loop's clock: ``time.monotonic`` on a real loop, virtual time in
+    :mod:`splitbrain.sim`."""
+    return asyncio.get_running_loop().time()
+
+
 async def _sleep_until(t: float, deadline: float) -> bool:
-    """Sleep until monotonic time ``t``; False if that reached the deadline."""
-    await asyncio.sleep(max(0.0, t - time.monotonic()))
-    return time.monotonic() < deadline
+    """Sleep until loop time ``t``; False if that reached the deadline."""
+    await asyncio.sleep(max(0.0, t - _now()))
+    return _now() < deadline
 
 
 def combined(kinds: str | Iterable[str], interval: float) -> Schedule:

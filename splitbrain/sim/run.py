@@ -1,0 +1,94 @@
+"""One seed, start to verdict: draw the world, start five nodes on it, run the workload and
+the nemesis through the harness's own :class:`~splitbrain.harness.runner.Runner` on a
+:class:`~splitbrain.sim.loop.VirtualLoop`, and judge the history with the workload's checkers
+and the mode's verdict policy, exactly as ``splitbrain test`` does.
+
+A seed's history is a function of the options and the seed alone (:func:`history_digest`
+fingerprints it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from splitbrain.checkers.result import Result
+from splitbrain.db.config import local_config
+from splitbrain.harness.runner import Runner, check
+from splitbrain.history import History
+from splitbrain.nemesis import combined
+from splitbrain.sim import loop
+from splitbrain.sim.cluster import SimClient, SimCluster
+from splitbrain.sim.world import World, draw
+from splitbrain.workloads import make
+
+#: Virtual seconds after which a seed is abandoned as hung (far beyond any sane run).
+VIRTUAL_LIMIT = 3600.0
+
+
+@dataclass
+class SimOptions:
+    """The options every seed of a ``splitbrain sim`` shares."""
+
+    mode: str = "dynamodb"
+    workload: str = "register"
+    nemesis: str = "partition,kill,pause,clock"
+    ops: int = 300
+    nodes: int = 5
+    concurrency: int = 10
+    rate: float = 100.0
+    recovery: float = 2.0
+    op_timeout: float = 2.0
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SeedOutcome:
+    """What one seed gave: its history, verdict, world and how long it took in virtual time."""
+
+    seed: int
+    history: History
+    result: Result
+    world: World
+    config: dict[str, Any]
+    virtual_seconds: float
+
+
+def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
+    """Simulate seed ``seed`` (see the module docstring)."""
+    config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)))
+    world = draw(config.names, seed)
+    cluster = SimCluster(config, world.network(config.names, seed),
+                         {n: world.disk_of(n) for n in config.names},
+                         {n: world.clock_of(n) for n in config.names}, seed)
+    workload = make(opts.workload, opts.mode)
+    schedule = combined(opts.nemesis, world.nemesis_interval)
+    runner = Runner(workload, cluster, None, concurrency=opts.concurrency, rate=opts.rate,
+                    time_limit=opts.ops / opts.rate, recovery=opts.recovery,
+                    op_timeout=opts.op_timeout, seed=seed,
+                    nemesis=schedule if schedule.nemeses else None,
+                    client_factory=lambda url, timeout: SimClient(cluster, url, timeout),
+                    ops=opts.ops)
+
+    async def main() -> tuple[History, float]:
+        import asyncio
+
+        history = await runner.run()
+        return history, asyncio.get_running_loop().time()
+
+    history, virtual = loop.run(main(), limit=VIRTUAL_LIMIT)
+    params = config.to_dict()
+    return SeedOutcome(seed, history, check(history, workload, params=params), world, params,
+                       virtual)
+
+
+def history_digest(history: History) -> str:
+    """A SHA-256 of the history's events as JSON lines (key order fixed)."""
+    h = hashlib.sha256()
+    for i, ev in enumerate(history.events):
+        h.update(json.dumps({**ev.to_dict(), "index": i}, sort_keys=True).encode() + b"\n")
+    return h.hexdigest()
