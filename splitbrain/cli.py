@@ -1,4 +1,4 @@
-"""The command line: ``splitbrain test|check|report|serve|cluster|node``.
+"""The command line: ``splitbrain test|sim|check|report|serve|cluster|node``.
 
 Exit codes, as Jepsen's: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 the
 tester itself failed. Errors are one sentence, never a traceback.
@@ -120,6 +120,29 @@ def test_command(test_count: int, **options: object) -> None:
             click.echo(f"report: not written ({outcome.report_error})", err=True)
         codes.append(exit_code_for(outcome.result.valid))
     sys.exit(EXIT_INVALID if EXIT_INVALID in codes else max(codes))
+
+
+@cli.command("sim")
+@click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
+@click.option("--workload", default="register", show_default=True, help="register, set or counter.")
+@click.option("--nemesis", default="partition,kill,pause,clock", show_default=True,
+              help="Comma-separated faults: partition, kill, pause, clock (or none).")
+@click.option("--seeds", default="100", show_default=True,
+              help="How many seeds (N: seeds 1..N) or which (A..B, inclusive).")
+@click.option("--ops", default=300, show_default=True, type=int, help="Client ops per seed.")
+@click.option("--jobs", default=os.cpu_count() or 1, show_default="the CPU count", type=int,
+              help="Worker processes.")
+@click.option("--store", "store_dir", default="store", show_default=True,
+              help="Where seeds that are not valid are stored as runs.")
+def sim_command(mode: str, workload: str, nemesis: str, seeds: str, ops: int, jobs: int,
+                store_dir: str) -> None:
+    """Simulate the whole cluster in one process on virtual time, once per seed: exit 0 all
+    valid, 1 some invalid, 2 some unknown."""
+    from splitbrain.sim.command import main as sim_main
+    from splitbrain.sim.run import SimOptions
+
+    opts = SimOptions(mode=mode, workload=workload, nemesis=nemesis, ops=ops)
+    sys.exit(sim_main(opts, seeds, jobs, store_dir))
 
 
 @cli.command("check")

@@ -57,6 +57,8 @@ class Recorder:
             self.stats.outcomes[event.type] += 1
         if self.writer is not None:
             self.writer.append(event)
+        else:  # indexed as the writer would, densely in record order
+            event.index = len(self.events)
         self.events.append(event)
         return event
 
