@@ -8,8 +8,9 @@ Rules of this module:
    on this loop must reach the world through simulated doubles only (sockets, subprocesses
    and threads are refused by asyncio's base loop, which does not implement them).
 3. Order is deterministic: ready callbacks run first in, first out, and timers with the same
-   deadline run in the order they were scheduled (heap order for equal keys depends only on
-   the sequence of pushes and pops).
+   deadline run in the order they were scheduled (asyncio's own heap breaks such ties in an
+   order that is repeatable but not first-in first-out, which would reorder a link's
+   messages sent at one instant).
 4. A loop with nothing ready and no timer can never make progress: that is a
    :class:`Deadlock`, raised rather than hanging. A run that passes ``limit`` seconds of
    virtual time raises :class:`TimeLimit`.
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.base_events
-from typing import Any, Awaitable, TypeVar
+import heapq
+import itertools
+from typing import Any, Awaitable, Callable, TypeVar
 
 T = TypeVar("T")
 
@@ -30,6 +33,21 @@ class Deadlock(RuntimeError):
 
 class TimeLimit(RuntimeError):
     """The simulated run went past its virtual-time limit."""
+
+
+class _Timer(asyncio.TimerHandle):
+    """A timer ordered by deadline, then by when it was scheduled (rule 3)."""
+
+    __slots__ = ("_seq",)
+
+    def __init__(self, seq: int, *args: Any):
+        super().__init__(*args)
+        self._seq = seq
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, _Timer):
+            return (self._when, self._seq) < (other._when, other._seq)
+        return super().__lt__(other)
 
 
 class _VirtualSelector:
@@ -64,6 +82,7 @@ class VirtualLoop(asyncio.base_events.BaseEventLoop):
         # Timers due up to this far past now run in the same iteration; must be > 0 because
         # the base loop runs timers strictly before ``time() + resolution``.
         self._clock_resolution = 1e-9
+        self._seq = itertools.count()
 
     def time(self) -> float:
         return self._now
@@ -74,6 +93,14 @@ class VirtualLoop(asyncio.base_events.BaseEventLoop):
             raise TimeLimit(f"the simulation passed its limit of {self._limit:g} s of virtual "
                             f"time")
         self._now = max(self._now, when)
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
+                context: Any = None) -> asyncio.TimerHandle:
+        self._check_closed()
+        timer = _Timer(next(self._seq), when, callback, args, self, context)
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
+        return timer
 
     def _process_events(self, event_list: list) -> None:
         pass
