@@ -79,6 +79,8 @@ class SeedSummary:
     virtual_seconds: float = 0.0
     digest: str = ""
     run_dir: str | None = None
+    cpu_simulate: float = 0.0
+    cpu_check: float = 0.0
 
 
 def _simulate(job: tuple[SimOptions, int, str]) -> SeedSummary:
@@ -98,7 +100,8 @@ def _simulate(job: tuple[SimOptions, int, str]) -> SeedSummary:
     summary = SeedSummary(seed, result.valid, reason=result.reason or "", anomalies=anomalies,
                           events=len(outcome.history.events),
                           virtual_seconds=outcome.virtual_seconds,
-                          digest=history_digest(outcome.history))
+                          digest=history_digest(outcome.history),
+                          cpu_simulate=outcome.cpu_simulate, cpu_check=outcome.cpu_check)
     if result.valid is not True:
         summary.run_dir = str(store_run(opts, outcome, store_dir))
     return summary

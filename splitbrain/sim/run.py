@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -48,7 +49,8 @@ class SimOptions:
 
 @dataclass
 class SeedOutcome:
-    """What one seed gave: its history, verdict, world and how long it took in virtual time."""
+    """What one seed gave: its history, verdict, world, how long it took in virtual time and
+    the CPU seconds spent simulating and checking it (measured, never part of the history)."""
 
     seed: int
     history: History
@@ -56,6 +58,8 @@ class SeedOutcome:
     world: World
     config: dict[str, Any]
     virtual_seconds: float
+    cpu_simulate: float = 0.0
+    cpu_check: float = 0.0
 
 
 def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
@@ -80,10 +84,13 @@ def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
         history = await runner.run()
         return history, asyncio.get_running_loop().time()
 
+    began = time.process_time()
     history, virtual = loop.run(main(), limit=VIRTUAL_LIMIT)
+    simulated = time.process_time()
     params = config.to_dict()
-    return SeedOutcome(seed, history, check(history, workload, params=params), world, params,
-                       virtual)
+    result = check(history, workload, params=params)
+    return SeedOutcome(seed, history, result, world, params, virtual,
+                       cpu_simulate=simulated - began, cpu_check=time.process_time() - simulated)
 
 
 def history_digest(history: History) -> str:
