@@ -267,7 +267,7 @@ def test_a_clock_drifts_and_is_skewed_by_its_offset():
 
 def _cluster(seed: int = 1) -> SimCluster:
     config = local_config("dynamodb", 5, "/sim", ports=list(range(1, 11)))
-    world = draw(config.names, seed)
+    world = draw(config.names, seed, [])
     return SimCluster(config, world.network(config.names, seed),
                       {n: world.disk_of(n) for n in config.names},
                       {n: world.clock_of(n) for n in config.names}, seed)

@@ -19,7 +19,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.db.config import local_config
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
-from splitbrain.nemesis import combined
+from splitbrain.nemesis import combined, parse_kinds
 from splitbrain.sim import loop
 from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.world import World, draw
@@ -65,12 +65,12 @@ class SeedOutcome:
 def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
     """Simulate seed ``seed`` (see the module docstring)."""
     config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)))
-    world = draw(config.names, seed)
+    world = draw(config.names, seed, parse_kinds(opts.nemesis))
     cluster = SimCluster(config, world.network(config.names, seed),
                          {n: world.disk_of(n) for n in config.names},
                          {n: world.clock_of(n) for n in config.names}, seed)
     workload = make(opts.workload, opts.mode)
-    schedule = combined(opts.nemesis, world.nemesis_interval)
+    schedule = combined(world.nemesis, world.nemesis_interval)
     runner = Runner(workload, cluster, None, concurrency=opts.concurrency, rate=opts.rate,
                     time_limit=opts.ops / opts.rate, recovery=opts.recovery,
                     op_timeout=opts.op_timeout, seed=seed,

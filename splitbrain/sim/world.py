@@ -29,6 +29,7 @@ class World:
     clocks: dict[str, dict[str, float]]
     sync_latency: dict[str, float]
     nemesis_interval: float
+    nemesis: list[str]
 
     def network(self, names: list[str], seed: int) -> SimNetwork:
         params = {tuple(k.split("->")): LinkParams(**v) for k, v in self.links.items()}
@@ -44,12 +45,16 @@ class World:
         return asdict(self)
 
 
-def draw(names: list[str], seed: int) -> World:
+def draw(names: list[str], seed: int, kinds: list[str]) -> World:
     """The world of ``seed`` for nodes ``names``: per directed link a latency of 0.1-2 ms with
     jitter and, each with probability 1/2 per seed, message loss up to 5 %, duplication up to
     2 % and reordering up to 10 %; per node a clock skew up to +-0.25 s, a drift up to
-    :data:`MAX_DRIFT` and a sync latency of 0.2-3 ms; a nemesis interval of 0.2-1.5 s."""
+    :data:`MAX_DRIFT` and a sync latency of 0.2-3 ms; a nemesis interval of 0.2-1.5 s and the
+    fault kinds in play: each of ``kinds`` with probability 1/2, at least one."""
     rng = random.Random(f"world/{seed}")
+    chosen = [k for k in kinds if rng.random() < 0.5]
+    if kinds and not chosen:
+        chosen = [rng.choice(kinds)]
     loss = rng.random() < 0.5
     duplicate = rng.random() < 0.5
     reorder = rng.random() < 0.5
@@ -65,4 +70,4 @@ def draw(names: list[str], seed: int) -> World:
     clocks = {n: {"skew": rng.uniform(-0.25, 0.25), "drift": rng.uniform(-MAX_DRIFT, MAX_DRIFT)}
               for n in names}
     sync = {n: rng.uniform(0.0002, 0.003) for n in names}
-    return World(links, clocks, sync, nemesis_interval=rng.uniform(0.2, 1.5))
+    return World(links, clocks, sync, nemesis_interval=rng.uniform(0.2, 1.5), nemesis=chosen)
