@@ -134,15 +134,23 @@ def test_command(test_count: int, **options: object) -> None:
               help="Worker processes.")
 @click.option("--store", "store_dir", default="store", show_default=True,
               help="Where seeds that are not valid are stored as runs.")
+@click.option("--shrink/--no-shrink", default=True, show_default=True,
+              help="Shrink the lowest invalid seed to its fewest faults and ops, and store it.")
+@click.option("--faults", default=None, metavar="N,N,...",
+              help="Replay only these faults of each seed (0 is a seed's first; '' none).")
+@click.option("--lying-disks", is_flag=True,
+              help="Plant a fault: disks acknowledge fsyncs without persisting.")
 def sim_command(mode: str, workload: str, nemesis: str, seeds: str, ops: int, jobs: int,
-                store_dir: str) -> None:
+                store_dir: str, shrink: bool, faults: str | None, lying_disks: bool) -> None:
     """Simulate the whole cluster in one process on virtual time, once per seed: exit 0 all
     valid, 1 some invalid, 2 some unknown."""
     from splitbrain.sim.command import main as sim_main
+    from splitbrain.sim.command import parse_faults
     from splitbrain.sim.run import SimOptions
 
-    opts = SimOptions(mode=mode, workload=workload, nemesis=nemesis, ops=ops)
-    sys.exit(sim_main(opts, seeds, jobs, store_dir))
+    opts = SimOptions(mode=mode, workload=workload, nemesis=nemesis, ops=ops,
+                      faults=parse_faults(faults), lying_disks=lying_disks)
+    sys.exit(sim_main(opts, seeds, jobs, store_dir, shrinking=shrink))
 
 
 @cli.command("check")

@@ -4,6 +4,7 @@ whole-seed runs, all in this process on virtual time."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 
@@ -16,9 +17,10 @@ from splitbrain.harness.testrun import recheck
 from splitbrain.sim import loop
 from splitbrain.sim.clock import EPOCH, SimClock
 from splitbrain.sim.cluster import SimClient, SimCluster
-from splitbrain.sim.command import parse_seeds, store_run
+from splitbrain.sim.command import parse_faults, parse_seeds, store_run
 from splitbrain.sim.network import LinkParams, SimNetwork
 from splitbrain.sim.run import SimOptions, history_digest, run_seed
+from splitbrain.sim.shrink import ddmin, shrink, target, violations
 from splitbrain.sim.storage import SimDisk
 from splitbrain.sim.world import draw
 
@@ -333,7 +335,7 @@ def test_a_stored_seed_is_a_run_directory_that_check_judges_alike(tmp_path):
     run_dir = store_run(SHORT, out, str(tmp_path))
     test, result = recheck(run_dir)
     assert result.valid == out.result.valid
-    assert test["command"] == "splitbrain sim --ops 80 --seeds 1..1"
+    assert test["command"] == "splitbrain sim --ops 80 --seeds 1..1 --no-shrink"
     assert (run_dir / "report.html").exists()
 
 
@@ -357,3 +359,55 @@ def test_seeds_are_a_count_or_an_inclusive_range(spec, seeds):
 def test_bad_seeds_are_refused_in_one_sentence(spec, says):
     with pytest.raises(BadInput, match=says):
         parse_seeds(spec)
+
+
+# -- shrinking and replay ---------------------------------------------------------------------
+
+
+def test_ddmin_finds_a_one_minimal_failing_subset():
+    calls: list[list[int]] = []
+
+    def fails(kept: list[int]) -> bool:
+        calls.append(kept)
+        return {3, 7} <= set(kept)
+
+    assert ddmin(list(range(10)), fails) == [3, 7]
+    assert calls[0] == []  # the empty schedule is tried first
+
+
+def test_a_sieve_replays_only_the_kept_faults_and_records_only_them():
+    opts = SimOptions(ops=150, nemesis="kill,pause")
+    every = run_seed(opts, 6)
+    started = [e for e in every.history.events
+               if e.process == "nemesis" and e.type == "invoke" and e.f != "heal"]
+    assert len(started) >= 4
+    only_second = run_seed(dataclasses.replace(opts, faults=(1,)), 6)
+    kept = [(e.f, e.value) for e in only_second.history.events
+            if e.process == "nemesis" and e.type == "invoke" and e.f != "heal"]
+    assert kept == [(e.f, e.value) for e in started[2:4]]
+
+
+LYING = SimOptions(ops=120, nemesis="kill", lying_disks=True)
+
+
+def test_a_planted_lying_disk_is_caught_and_shrunk_to_a_replayable_run(tmp_path):
+    healthy = run_seed(dataclasses.replace(LYING, lying_disks=False), 1)
+    assert healthy.result.valid is True
+    caught = run_seed(LYING, 1)
+    assert caught.result.valid is False
+    shrunk = shrink(LYING, caught)
+    assert shrunk is not None and shrunk.signature == target(caught.result)
+    assert len(shrunk.opts.faults) < shrunk.faults_before or shrunk.opts.ops < LYING.ops
+    replayed = run_seed(shrunk.opts, 1)
+    assert history_digest(replayed.history) == history_digest(shrunk.outcome.history)
+    assert shrunk.signature in violations(replayed.result)
+    run_dir = store_run(shrunk.opts, shrunk.outcome, str(tmp_path))
+    test, result = recheck(run_dir)
+    assert result.valid is False and "--lying-disks" in test["command"]
+    assert f"--faults '{','.join(map(str, shrunk.opts.faults))}'" in test["command"]
+
+
+def test_faults_to_replay_are_a_list_of_fault_numbers():
+    assert parse_faults(None) is None and parse_faults("") == () and parse_faults("2,0") == (0, 2)
+    with pytest.raises(BadInput, match="comma-separated list of fault numbers"):
+        parse_faults("first")

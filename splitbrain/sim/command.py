@@ -30,6 +30,7 @@ from splitbrain.history import write_jsonl
 from splitbrain.nemesis import parse_kinds
 from splitbrain.sim.loop import Deadlock, TimeLimit
 from splitbrain.sim.run import SeedOutcome, SimOptions, history_digest, run_seed
+from splitbrain.sim.shrink import shrink
 from splitbrain.workloads import WORKLOADS
 
 #: What a seed's tester failure is recorded as (neither valid, invalid nor unknown).
@@ -135,11 +136,27 @@ def store_run(opts: SimOptions, outcome: SeedOutcome, store_dir: str) -> Path:
 
 
 def command(opts: SimOptions, outcome: SeedOutcome) -> str:
-    """The command line that replays this seed."""
+    """The command line that replays this seed (exactly: same options, same seed)."""
     defaults = SimOptions()
     args = [f"--{k.replace('_', '-')} {v}" for k, v in asdict(opts).items()
             if v != getattr(defaults, k) and k in ("mode", "workload", "nemesis", "ops")]
-    return " ".join(["splitbrain sim", *args, f"--seeds {outcome.seed}..{outcome.seed}"])
+    if opts.faults is not None:
+        args.append(f"--faults '{','.join(map(str, opts.faults))}'")
+    if opts.lying_disks:
+        args.append("--lying-disks")
+    return " ".join(["splitbrain sim", *args, f"--seeds {outcome.seed}..{outcome.seed}",
+                     "--no-shrink"])
+
+
+def parse_faults(spec: str | None) -> tuple[int, ...] | None:
+    """``"0,3"`` -> (0, 3); ``""`` -> () (no fault); None -> None (every fault)."""
+    if spec is None:
+        return None
+    try:
+        return tuple(sorted({int(x) for x in spec.split(",") if x.strip()}))
+    except ValueError:
+        raise BadInput(f"--faults {spec!r} is not a comma-separated list of fault numbers "
+                       f"(0 for a seed's first fault); pass e.g. --faults 0,2") from None
 
 
 def simulate(opts: SimOptions, seeds: range, jobs: int, store_dir: str,
@@ -209,10 +226,38 @@ def report(summaries: list[SeedSummary], wall: float, console: Console) -> int:
     return 0 if verdict is True else 2
 
 
-def main(opts: SimOptions, seeds: str, jobs: int, store_dir: str) -> int:
+def shrink_first(opts: SimOptions, summaries: list[SeedSummary], store_dir: str,
+                 console: Console) -> None:
+    """Shrink the lowest seed with a violation, print the shrunk run and store it."""
+    failing = [s for s in summaries if s.valid is False]
+    if not failing:
+        return
+    seed = failing[0].seed
+    console.print(f"shrinking seed {seed}...", markup=False, highlight=False)
+    shrunk = shrink(opts, run_seed(opts, seed))
+    if shrunk is None:
+        return
+    checker, kind, key = shrunk.signature
+    kept = [e for e in shrunk.outcome.history.events
+            if e.process == "nemesis" and e.type == "info" and e.f != "heal"]
+    lines = [f"seed {seed} shrunk in {shrunk.runs} runs: {checker} {kind} on key {key} with "
+             f"{len(shrunk.opts.faults or ())} of {shrunk.faults_before} faults and "
+             f"{shrunk.opts.ops} of {shrunk.ops_before} ops"]
+    lines += [f"  t={e.time / 1e9:8.3f} s  {e.f} {e.value}" for e in kept]
+    run_dir = store_run(shrunk.opts, shrunk.outcome, store_dir)
+    lines += [f"  stored: {run_dir}", f"  replay: {command(shrunk.opts, shrunk.outcome)}"]
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def main(opts: SimOptions, seeds: str, jobs: int, store_dir: str, *, shrinking: bool = True
+         ) -> int:
     """``splitbrain sim``: returns the exit code."""
     validate(opts, jobs)
     console = Console(file=sys.stdout)
     summaries, wall = simulate(opts, parse_seeds(seeds), jobs, store_dir,
                                Console(file=sys.stderr))
-    return report(summaries, wall, console)
+    code = report(summaries, wall, console)
+    if shrinking:
+        shrink_first(opts, summaries, store_dir, console)
+    return code

@@ -17,11 +17,13 @@ from typing import Any
 
 from splitbrain.checkers.result import Result
 from splitbrain.db.config import local_config
+from splitbrain.harness.interfaces import FaultSchedule
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
 from splitbrain.sim import loop
 from splitbrain.sim.cluster import SimClient, SimCluster
+from splitbrain.sim.sieve import Sieve
 from splitbrain.sim.world import World, draw
 from splitbrain.workloads import make
 
@@ -42,6 +44,10 @@ class SimOptions:
     rate: float = 100.0
     recovery: float = 2.0
     op_timeout: float = 2.0
+    faults: tuple[int, ...] | None = None
+    """Only these faults of the seed's schedule (by ordinal; :mod:`.sieve`); None: all."""
+    lying_disks: bool = False
+    """Disks acknowledge fsyncs without persisting (:class:`.storage.SimDisk`)."""
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,14 +73,17 @@ def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
     config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)))
     world = draw(config.names, seed, parse_kinds(opts.nemesis))
     cluster = SimCluster(config, world.network(config.names, seed),
-                         {n: world.disk_of(n) for n in config.names},
+                         {n: world.disk_of(n, lies=opts.lying_disks) for n in config.names},
                          {n: world.clock_of(n) for n in config.names}, seed)
     workload = make(opts.workload, opts.mode)
     schedule = combined(world.nemesis, world.nemesis_interval)
+    nemesis: FaultSchedule | None = None
+    if schedule.nemeses:
+        nemesis = schedule if opts.faults is None else Sieve(schedule, opts.faults)
     runner = Runner(workload, cluster, None, concurrency=opts.concurrency, rate=opts.rate,
                     time_limit=opts.ops / opts.rate, recovery=opts.recovery,
                     op_timeout=opts.op_timeout, seed=seed,
-                    nemesis=schedule if schedule.nemeses else None,
+                    nemesis=nemesis,
                     client_factory=lambda url, timeout: SimClient(cluster, url, timeout),
                     ops=opts.ops)
 

@@ -5,6 +5,9 @@ part real disks make hard to test made explicit.
   recorded, encoded with msgpack as the real log encodes them, in a pending list.
 - ``sync()`` takes ``sync_latency`` virtual seconds and makes durable exactly the changes
   pending when it was called (later ones wait for a later sync), as an fsync does.
+- A disk built with ``lies=True`` acknowledges every sync and makes nothing durable (a disk
+  or controller that drops its cache on power loss): an environment fault planted to show
+  that the checkers and the shrinker catch what it breaks.
 - :meth:`SimDisk.crash` throws away every pending change and fences the incarnation that made
   them: its later puts and syncs reach nothing, since its process is gone. The next
   incarnation (:meth:`SimDisk.mount`) reads back only what was durable.
@@ -31,8 +34,9 @@ def _unpack(raw: bytes) -> Any:
 class SimDisk:
     """The durable contents of one node's disk, across its incarnations."""
 
-    def __init__(self, sync_latency: float = 0.001):
+    def __init__(self, sync_latency: float = 0.001, *, lies: bool = False):
         self.sync_latency = sync_latency
+        self.lies = lies
         self.durable: dict[str, dict[Any, bytes]] = {}
         self.current: SimStorage | None = None
         self.syncs = 0
@@ -52,12 +56,14 @@ class SimDisk:
             self.current = None
 
     def _commit(self, changes: list[tuple[str, Any, bytes | None]]) -> None:
+        self.syncs += 1
+        if self.lies:
+            return
         for table, key, raw in changes:
             if raw is _DELETE:
                 self.durable.get(table, {}).pop(key, None)
             else:
                 self.durable.setdefault(table, {})[key] = raw
-        self.syncs += 1
 
 
 class SimStorage:

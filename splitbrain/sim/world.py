@@ -38,8 +38,8 @@ class World:
     def clock_of(self, name: str) -> SimClock:
         return SimClock(**self.clocks[name])
 
-    def disk_of(self, name: str) -> SimDisk:
-        return SimDisk(self.sync_latency[name])
+    def disk_of(self, name: str, *, lies: bool = False) -> SimDisk:
+        return SimDisk(self.sync_latency[name], lies=lies)
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
