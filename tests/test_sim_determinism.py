@@ -32,3 +32,17 @@ def test_the_same_seeds_give_the_same_histories_whatever_the_hash_seed():
     first, second = _digests("1"), _digests("4242")
     assert len(first) == 4
     assert first == second
+
+
+def test_worker_processes_give_the_same_seeds_as_one_process(tmp_path):
+    from rich.console import Console
+
+    from splitbrain.sim.command import simulate
+    from splitbrain.sim.run import SimOptions
+
+    opts = SimOptions(ops=60)
+    quiet = Console(quiet=True)
+    one, _ = simulate(opts, range(1, 5), 1, str(tmp_path), quiet)
+    two, _ = simulate(opts, range(1, 5), 2, str(tmp_path), quiet)
+    assert [s.digest for s in one] == [s.digest for s in two]
+    assert len({s.digest for s in one}) == 4
