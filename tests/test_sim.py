@@ -19,7 +19,7 @@ from splitbrain.sim.clock import EPOCH, SimClock
 from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.command import parse_faults, parse_seeds, store_run
 from splitbrain.sim.network import LinkParams, SimNetwork
-from splitbrain.sim.run import SimOptions, history_digest, run_seed
+from splitbrain.sim.run import SimOptions, history_digest, judge, run_seed
 from splitbrain.sim.shrink import ddmin, shrink, target, violations
 from splitbrain.sim.storage import SimDisk
 from splitbrain.sim.world import draw
@@ -411,3 +411,15 @@ def test_faults_to_replay_are_a_list_of_fault_numbers():
     assert parse_faults(None) is None and parse_faults("") == () and parse_faults("2,0") == (0, 2)
     with pytest.raises(BadInput, match="comma-separated list of fault numbers"):
         parse_faults("first")
+
+
+def test_seeds_are_judged_alike_with_or_without_the_pbs_prediction():
+    from splitbrain.workloads import make
+
+    out = run_seed(SimOptions(ops=150, lying_disks=True, nemesis="kill"), 1)
+    workload = make("register", "dynamodb")
+    full = judge(out.history, workload, out.config, predict=True)
+    assert full.valid == out.result.valid is False
+    assert full.anomalies == out.result.anomalies
+    assert "pbs" in full.details["results"]["staleness"]["details"]
+    assert "pbs" not in out.result.details["results"]["staleness"]["details"]

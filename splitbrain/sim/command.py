@@ -29,9 +29,9 @@ from splitbrain.harness import store
 from splitbrain.history import write_jsonl
 from splitbrain.nemesis import parse_kinds
 from splitbrain.sim.loop import Deadlock, TimeLimit
-from splitbrain.sim.run import SeedOutcome, SimOptions, history_digest, run_seed
+from splitbrain.sim.run import SeedOutcome, SimOptions, history_digest, judge, run_seed
 from splitbrain.sim.shrink import shrink
-from splitbrain.workloads import WORKLOADS
+from splitbrain.workloads import WORKLOADS, make
 
 #: What a seed's tester failure is recorded as (neither valid, invalid nor unknown).
 ERROR = "error"
@@ -127,7 +127,8 @@ def store_run(opts: SimOptions, outcome: SeedOutcome, store_dir: str) -> Path:
         "cluster": outcome.config, "world": outcome.world.describe(),
         "virtual_seconds": outcome.virtual_seconds})
     write_jsonl(outcome.history.events, run_dir / store.HISTORY_FILE)
-    store.write_results(run_dir, outcome.result)
+    store.write_results(run_dir, judge(outcome.history, make(opts.workload, opts.mode),
+                                       outcome.config, predict=True))
     try:
         write_run_report(run_dir)
     except Exception:  # noqa: BLE001 - the verdict and history stand without the report
