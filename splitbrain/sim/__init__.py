@@ -9,8 +9,10 @@ What is here (each module imports only the ones above it and the node's ``db/`` 
   cuts).
 - :mod:`.cluster`: five real nodes on those doubles, as the harness's :class:`Nodes` with the
   Killable, Pausable and ClockControl capabilities, and the in-process client.
-- :mod:`.world`: the per-seed draw of network, clock and fault parameters.
+- :mod:`.world`: the per-seed draw of network, clock, disk and fault parameters.
+- :mod:`.sieve`: a seed's fault schedule with only some of its faults performed.
 - :mod:`.run`: one seed, start to verdict, through the harness's own run loop and checkers.
+- :mod:`.shrink`: the smallest run of a failing seed that fails the same way.
 - :mod:`.command`: ``splitbrain sim``.
 
 Nothing in a simulated run reads the wall clock, the OS's randomness or thread timing: the
