@@ -423,3 +423,14 @@ def test_seeds_are_judged_alike_with_or_without_the_pbs_prediction():
     assert full.anomalies == out.result.anomalies
     assert "pbs" in full.details["results"]["staleness"]["details"]
     assert "pbs" not in out.result.details["results"]["staleness"]["details"]
+
+
+def test_sim_command_exits_1_and_prints_the_shrunk_failing_seed(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["sim", "--seeds", "1..1", "--ops", "120", "--nemesis", "kill", "--lying-disks",
+              "--jobs", "1", "--store", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert e.value.code == 1, out
+    assert "seed 1: INVALID" in out and "seed 1 shrunk in" in out
+    assert "replay: splitbrain sim --nemesis kill" in out and "--lying-disks" in out
+    assert len(list(tmp_path.glob("sim-dynamodb-register-kill/*/report.html"))) == 2
