@@ -434,3 +434,24 @@ def test_sim_command_exits_1_and_prints_the_shrunk_failing_seed(tmp_path, capsys
     assert "seed 1: INVALID" in out and "seed 1 shrunk in" in out
     assert "replay: splitbrain sim --nemesis kill" in out and "--lying-disks" in out
     assert len(list(tmp_path.glob("sim-dynamodb-register-kill/*/report.html"))) == 2
+
+
+def test_closing_an_endpoint_cancels_its_handlers_without_errors():
+    errors: list[dict] = []
+
+    async def go():
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: errors.append(ctx))
+        net = _net(latency=0.001)
+        await _started(net)
+
+        async def slow(src, msg):
+            await asyncio.sleep(10)
+
+        net.endpoint("n2").set_handler(slow)
+        net.endpoint("n1").send("n2", {"i": 1})
+        await asyncio.sleep(1)
+        await net.endpoint("n2").close()
+        await asyncio.sleep(1)
+
+    loop.run(go())
+    assert errors == []

@@ -135,7 +135,7 @@ class SimEndpoint:
         self.paused = False
         self.incarnation = 0
         self._handler: Handler | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: dict[asyncio.Task, None] = {}  # insertion-ordered, unlike a set
         self._held_in: list[tuple[str, bytes]] = []
         self._held_out: list[tuple[str, Message]] = []
 
@@ -152,7 +152,7 @@ class SimEndpoint:
         self.paused = False
         self._held_in.clear()
         self._held_out.clear()
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = list(self._tasks), {}
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -196,8 +196,8 @@ class SimEndpoint:
         result = self._handler(src, msgpack.unpackb(raw, raw=False, strict_map_key=False))
         if asyncio.iscoroutine(result):
             task = asyncio.ensure_future(result)
-            self._tasks.append(task)
+            self._tasks[task] = None
             task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task) -> None:
-        self._tasks.remove(task)
+        self._tasks.pop(task, None)  # gone already when close() cancelled it

@@ -49,7 +49,7 @@ class SimOptions:
     nodes: int = 5
     concurrency: int = 10
     rate: float = 100.0
-    recovery: float = 2.0
+    recovery: float = 5.0  # as splitbrain test: healing to final reads
     op_timeout: float = 2.0
     faults: tuple[int, ...] | None = None
     """Only these faults of the seed's schedule (by ordinal; :mod:`.sieve`); None: all."""
