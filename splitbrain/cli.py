@@ -126,7 +126,8 @@ def test_command(test_count: int, **options: object) -> None:
 @click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
 @click.option("--workload", default="register", show_default=True, help="register, set or counter.")
 @click.option("--nemesis", default="partition,kill,pause,clock", show_default=True,
-              help="Comma-separated faults: partition, kill, pause, clock (or none).")
+              help="Comma-separated faults: partition, kill, pause, clock (or none); each "
+                   "seed plays a random non-empty subset of them.")
 @click.option("--seeds", default="100", show_default=True,
               help="How many seeds (N: seeds 1..N) or which (A..B, inclusive).")
 @click.option("--ops", default=300, show_default=True, type=int, help="Client ops per seed.")
