@@ -1,4 +1,4 @@
-"""The command line: ``splitbrain test|check|report|serve|cluster|node``.
+"""The command line: ``splitbrain test|sim|check|report|serve|cluster|node``.
 
 Exit codes, as Jepsen's: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 the
 tester itself failed. Errors are one sentence, never a traceback.
@@ -286,6 +286,38 @@ def calibrate_command(bugs: tuple[str, ...], **options: object) -> None:
     click.echo(f"calibration: {'passed' if record['passed'] else 'FAILED'}")
     click.echo(f"report: {where / 'calibration.html'}")
     sys.exit(EXIT_VALID if record["passed"] else EXIT_INVALID)
+
+
+@cli.command("sim")
+@click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
+@click.option("--workload", default="register", show_default=True, help="register, set or counter.")
+@click.option("--nemesis", default="partition,kill,pause,clock", show_default=True,
+              help="Comma-separated faults: partition, kill, pause, clock (or none); each "
+                   "seed plays a random non-empty subset of them.")
+@click.option("--seeds", default="100", show_default=True,
+              help="How many seeds (N: seeds 1..N) or which (A..B, inclusive).")
+@click.option("--ops", default=300, show_default=True, type=int, help="Client ops per seed.")
+@click.option("--jobs", default=os.cpu_count() or 1, show_default="the CPU count", type=int,
+              help="Worker processes.")
+@click.option("--store", "store_dir", default="store", show_default=True,
+              help="Where seeds that are not valid are stored as runs.")
+@click.option("--shrink/--no-shrink", default=True, show_default=True,
+              help="Shrink the lowest invalid seed to its fewest faults and ops, and store it.")
+@click.option("--faults", default=None, metavar="N,N,...",
+              help="Replay only these faults of each seed (0 is a seed's first; '' none).")
+@click.option("--lying-disks", is_flag=True,
+              help="Plant a fault: disks acknowledge fsyncs without persisting.")
+def sim_command(mode: str, workload: str, nemesis: str, seeds: str, ops: int, jobs: int,
+                store_dir: str, shrink: bool, faults: str | None, lying_disks: bool) -> None:
+    """Simulate the whole cluster in one process on virtual time, once per seed: exit 0 all
+    valid, 1 some invalid, 2 some unknown."""
+    from splitbrain.sim.command import main as sim_main
+    from splitbrain.sim.command import parse_faults
+    from splitbrain.sim.run import SimOptions
+
+    opts = SimOptions(mode=mode, workload=workload, nemesis=nemesis, ops=ops,
+                      faults=parse_faults(faults), lying_disks=lying_disks)
+    sys.exit(sim_main(opts, seeds, jobs, store_dir, shrinking=shrink))
 
 
 @cli.command("check")

@@ -57,8 +57,34 @@ async def _errors(request: web.Request,
                                   "smaller value."))
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
-        return _error(NodeError("internal", "the node hit an internal error; the operation may "
-                                "or may not have taken effect.", definite=False))
+        return _error(internal_error())
+
+
+def internal_error() -> NodeError:
+    """What an unexpected exception while serving a request becomes (indefinite)."""
+    return NodeError("internal", "the node hit an internal error; the operation may or may "
+                     "not have taken effect.", definite=False)
+
+
+def read_answer(key: str, res: ReadResult) -> dict[str, Any]:
+    """The JSON body answering a read of ``key`` (with the ``replica`` that answered, when the
+    read was served from one replica's own state)."""
+    body = {"key": key, "values": res.values, "context": res.context, "version": res.version,
+            "ts": res.ts}
+    if res.replica is not None:
+        body["replica"] = res.replica
+    return body
+
+
+def put_answer(res: WriteResult) -> dict[str, Any]:
+    """The JSON body answering a put."""
+    return {"ok": True, "version": res.version, "ts": res.ts, "context": res.context}
+
+
+def written_answer(res: WriteResult) -> dict[str, Any]:
+    """The JSON body answering an add or an add-to-set (with the new values)."""
+    return {"ok": True, "values": res.values, "version": res.version, "ts": res.ts,
+            "context": res.context}
 
 
 class Api:
@@ -118,11 +144,7 @@ class Api:
             raise bad_request(f"consistency must be strong or eventual, not {consistency!r}.")
         r = _positive(q["r"], "r") if "r" in q else None
         res: ReadResult = await self.store.get(key, consistency=consistency, r=r)
-        body = {"key": key, "values": res.values, "context": res.context,
-                "version": res.version, "ts": res.ts}
-        if res.replica is not None:
-            body["replica"] = res.replica
-        return _answer(body)
+        return _answer(read_answer(key, res))
 
     async def put(self, request: web.Request) -> web.Response:
         key = _key(request)
@@ -137,8 +159,7 @@ class Api:
             raise bad_request("'condition' must be an object such as {\"absent\": true}.")
         res: WriteResult = await self.store.put(key, value, context=context, w=w,
                                                 condition=condition)
-        return _answer({"ok": True, "version": res.version, "ts": res.ts,
-                        "context": res.context})
+        return _answer(put_answer(res))
 
     async def add(self, request: web.Request) -> web.Response:
         key = _key(request)
@@ -167,8 +188,7 @@ class Api:
 
 
 def _written(res: WriteResult) -> web.Response:
-    return _answer({"ok": True, "values": res.values, "version": res.version, "ts": res.ts,
-                    "context": res.context})
+    return _answer(written_answer(res))
 
 
 def _key(request: web.Request) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 import aiohttp
@@ -144,52 +144,67 @@ class NodeClient:
 
     async def _call(self, method: str, url: URL, body: dict | None, *, read: bool,
                     timeout: float | None, value: Any) -> Reply:
-        uncertain = FAIL if read else INFO
         answer = await exchange(self._http(), method, url, body, read=read,
                                 timeout=self.timeout if timeout is None else timeout)
         if isinstance(answer, Reply):
             return answer
         status, payload = answer
-        if status == 200:
-            return Reply(OK, value=value(payload), meta=_meta(payload, new_values=not read))
-        code = payload.get("error")
-        definite = payload.get("definite")
-        if not isinstance(code, str) or not isinstance(definite, bool):
-            return Reply(uncertain, error="bad-response",
-                         meta={"message": f"HTTP {status} without the node's error fields"})
-        meta = {"message": payload.get("message")}
-        return Reply(FAIL if definite or read else INFO, error=code, meta=meta)
+        return classify(status, payload, read=read, value=value)
+
+
+#: Transport failures that prove the request was never sent (so nothing took effect).
+NOT_SENT = ("connection-refused", "connect-timeout")
+
+
+def lost(error: str, *, read: bool) -> Reply:
+    """The reply to a request that got no answer: ``fail`` when ``error`` is one of
+    :data:`NOT_SENT` or the request is a read, else ``info`` (the write may have happened)."""
+    return Reply(FAIL if read or error in NOT_SENT else INFO, error=error)
+
+
+def classify(status: int, payload: Any, *, read: bool, value: Callable[[dict], Any]) -> Reply:
+    """The reply to an answer with HTTP ``status`` and decoded JSON ``payload`` (None when the
+    body was not JSON); ``value(payload)`` is the reply's value on success. The one place that
+    turns a node's answer into a history completion, for this client and the simulator's."""
+    uncertain = FAIL if read else INFO
+    if not isinstance(payload, dict):
+        return Reply(uncertain, error="bad-response",
+                     meta={"message": f"HTTP {status} with a body that is not a JSON object"})
+    if status == 200:
+        return Reply(OK, value=value(payload), meta=_meta(payload, new_values=not read))
+    code = payload.get("error")
+    definite = payload.get("definite")
+    if not isinstance(code, str) or not isinstance(definite, bool):
+        return Reply(uncertain, error="bad-response",
+                     meta={"message": f"HTTP {status} without the node's error fields"})
+    meta = {"message": payload.get("message")}
+    return Reply(FAIL if definite or read else INFO, error=code, meta=meta)
 
 
 async def exchange(session: aiohttp.ClientSession, method: str, url: URL | str,
                    body: dict | None, *, read: bool, timeout: float
-                   ) -> tuple[int, dict[str, Any]] | Reply:
-    """One HTTP request with a JSON body, classified where the transport decides: ``(status,
-    payload)`` when a JSON object came back, else the :class:`Reply` (``fail`` when nothing was
-    sent or for any read; ``info`` when a write may have been applied). Shared by every client
-    the tester uses (this node's, etcd's), so they classify alike."""
-    uncertain = FAIL if read else INFO
+                   ) -> tuple[int, Any] | Reply:
+    """One HTTP request with a JSON body: ``(status, payload)``, the payload decoded from JSON
+    (None when the body is not JSON), or, when no answer came, the :class:`Reply` :func:`lost`
+    gives. Shared by every client the tester uses (this node's, etcd's), so that they classify
+    a lost request alike."""
     try:
         async with asyncio.timeout(timeout):
             async with session.request(method, url, json=body) as resp:
                 raw = await resp.read()
                 status = resp.status
     except aiohttp.ClientConnectorError:
-        return Reply(FAIL, error="connection-refused")
+        return lost("connection-refused", read=read)
     except aiohttp.ConnectionTimeoutError:
-        return Reply(FAIL, error="connect-timeout")
+        return lost("connect-timeout", read=read)
     except (asyncio.TimeoutError, TimeoutError):
-        return Reply(uncertain, error="client-timeout")
+        return lost("client-timeout", read=read)
     except aiohttp.ClientError:
-        return Reply(uncertain, error="connection-lost")
+        return lost("connection-lost", read=read)
     try:
-        payload = json.loads(raw)
+        return status, json.loads(raw)
     except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        return Reply(uncertain, error="bad-response",
-                     meta={"message": f"HTTP {status} with a body that is not a JSON object"})
-    return status, payload
+        return status, None
 
 
 def _meta(payload: dict[str, Any], *, new_values: bool) -> dict[str, Any]:

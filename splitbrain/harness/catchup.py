@@ -21,7 +21,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any, Iterable, Mapping
 
 from splitbrain.db.client import OK, NodeClient
@@ -45,7 +44,8 @@ async def wait_caught_up(clients: Mapping[str, NodeClient], timeout: float,
     """Poll every node's status until no partition lags or ``timeout`` seconds pass. Returns
     ``{"waited": seconds, "lagging": {partition: {node: applied}}}`` (``lagging`` empty when the
     replicas caught up)."""
-    began = time.monotonic()
+    loop = asyncio.get_running_loop()  # its clock: virtual time in the simulator
+    began = loop.time()
     last: dict[str, dict[str, Any]] = {}
     while True:
         replies = await asyncio.gather(*(c.status(timeout=max(poll, 1.0))
@@ -53,7 +53,7 @@ async def wait_caught_up(clients: Mapping[str, NodeClient], timeout: float,
         last.update((n, r.value) for n, r in zip(clients, replies)
                     if r.type == OK and isinstance(r.value, dict))
         behind = lagging(last.values())
-        waited = time.monotonic() - began
+        waited = loop.time() - began
         if not behind or waited >= timeout:
             return {"waited": round(waited, 3), "lagging": behind}
         await asyncio.sleep(poll)

@@ -7,7 +7,8 @@ cluster recover, wait (bounded) until the replicas of every replicated log have 
 check the history.
 
 Every event goes through one :class:`Recorder`, which stamps it with nanoseconds since the test
-started (monotonic) and streams it to ``history.jsonl`` as it happens. Jepsen's process rule is
+started (the event loop's monotonic clock: real time on a real loop, virtual time in
+:mod:`splitbrain.sim`) and streams it to ``history.jsonl`` as it happens. Jepsen's process rule is
 kept: a thread whose op ends in ``info`` retires its process and continues as
 ``process + threads``; an op that outlives ``op_timeout`` is recorded ``info`` (``fail`` for a
 read, which has no effect to be uncertain about).
@@ -48,24 +49,31 @@ class Recorder:
         self.writer = writer
         self.stats = stats or Stats()
         self.events: list[Event] = []
-        self.t0 = time.monotonic_ns()
+        self.t0 = _loop_ns()
 
     def now(self) -> float:
         """Seconds since the test started."""
-        return (time.monotonic_ns() - self.t0) / 1e9
+        return (_loop_ns() - self.t0) / 1e9
 
     def record(self, event: Event) -> Event:
-        event.time = time.monotonic_ns() - self.t0
+        event.time = _loop_ns() - self.t0
         if event.type != "invoke" and event.process != NEMESIS:
             self.stats.outcomes[event.type] += 1
         if self.writer is not None:
             self.writer.append(event)
+        else:  # indexed as the writer would, densely in record order
+            event.index = len(self.events)
         self.events.append(event)
         return event
 
     def nemesis(self, type: str, f: str, value: Any = None) -> None:
         """One nemesis event: ``invoke`` with the plan, ``info`` with what was done."""
         self.record(Event(type, NEMESIS, f, value=value))
+
+
+def _loop_ns() -> int:
+    """The running event loop's clock in nanoseconds (``time.monotonic`` on asyncio's loops)."""
+    return round(asyncio.get_running_loop().time() * 1e9)
 
 
 @dataclass
@@ -88,7 +96,8 @@ class Runner:
     (a :class:`Nodes`) and stopping it on exit; ``nemesis`` may be None (no faults);
     ``history_path`` None keeps the history in memory only. ``client_factory(url, timeout)``
     makes a client (default :class:`~splitbrain.db.client.NodeClient`); ``on_cluster`` is
-    called with the cluster once it has started. Before the final reads it waits at most
+    called with the cluster once it has started; ``ops``, when given, caps the workload's
+    ops (the time limit still applies). Before the final reads it waits at most
     ``catch_up_timeout`` seconds for the replicas to catch up; :attr:`catch_up` then says how
     long it waited and which replicas still lagged."""
 
@@ -107,6 +116,7 @@ class Runner:
     client_factory: ClientFactory = NodeClient
     stats: Stats = field(default_factory=Stats)
     on_cluster: Callable[[Any], None] | None = None
+    ops: int | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -135,7 +145,7 @@ class Runner:
                 stack.push_async_callback(self._close_clients)
                 self.stats.phase = "waiting for health"
                 await self._wait_healthy(cluster)
-                self.recorder.t0 = time.monotonic_ns()
+                self.recorder.t0 = _loop_ns()
                 self.stats.started = time.monotonic()
                 self.stats.phase = "workload"
                 await self._main_phase(cluster)
@@ -175,12 +185,13 @@ class Runner:
 
     async def _wait_healthy(self, cluster: Nodes) -> None:
         clients = {n: self._client(cluster, n) for n in cluster.names}
-        deadline = time.monotonic() + self.healthy_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.healthy_timeout
         pending = set(clients)
         while pending:
             replies = await asyncio.gather(*(clients[n].health() for n in sorted(pending)))
             pending -= {n for n, r in zip(sorted(pending), replies) if r.type == OK}
-            if pending and time.monotonic() > deadline:
+            if pending and loop.time() > deadline:
                 raise TesterFailure(f"node(s) {', '.join(sorted(pending))} did not become "
                                     f"healthy within {self.healthy_timeout:g} s; see their logs "
                                     f"in the run directory")
@@ -190,6 +201,8 @@ class Runner:
     async def _main_phase(self, cluster: Nodes) -> None:
         names = list(cluster.names)
         g: Generator = self.workload.generator()
+        if self.ops is not None:
+            g = gen.limit(self.ops, g)
         if self.rate:
             g = gen.rate(self.rate, g)
         g = gen.time_limit(self.time_limit, g)

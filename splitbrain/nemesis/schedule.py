@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
-import time
 from typing import Any, Iterable
 
 from splitbrain.errors import BadInput, TesterFailure
@@ -87,9 +86,9 @@ class Schedule:
         self.check(cluster)
         if not self.nemeses:
             return
-        deadline = time.monotonic() + duration
+        deadline = _now() + duration
         while True:
-            if not await _sleep_until(min(deadline, time.monotonic() + self.interval), deadline):
+            if not await _sleep_until(min(deadline, _now() + self.interval), deadline):
                 return
             started = self._next(rng)
             for nemesis in started:
@@ -97,7 +96,7 @@ class Schedule:
                 await _record(record, "invoke", op)
                 self.active.append(op)
                 await _record(record, "info", await nemesis.perform(cluster, op))
-            if not await _sleep_until(min(deadline, time.monotonic() + self.interval), deadline):
+            if not await _sleep_until(min(deadline, _now() + self.interval), deadline):
                 return
             for nemesis in reversed(started):
                 stop = nemesis.stopping()
@@ -119,10 +118,16 @@ class Schedule:
         await _record(record, "info", await heal_all(cluster))
 
 
+def _now() -> float:
+    """The event loop's clock: ``time.monotonic`` on a real loop, virtual time in
+    :mod:`splitbrain.sim`."""
+    return asyncio.get_running_loop().time()
+
+
 async def _sleep_until(t: float, deadline: float) -> bool:
-    """Sleep until monotonic time ``t``; False if that reached the deadline."""
-    await asyncio.sleep(max(0.0, t - time.monotonic()))
-    return time.monotonic() < deadline
+    """Sleep until loop time ``t``; False if that reached the deadline."""
+    await asyncio.sleep(max(0.0, t - _now()))
+    return _now() < deadline
 
 
 def combined(kinds: str | Iterable[str], interval: float, *, overlap: bool = False) -> Schedule:

@@ -1,0 +1,203 @@
+"""The simulated network: every directed link between nodes, with its own latency, loss,
+duplication and reordering, which the nemesis cuts, heals, delays and makes lossy through the
+harness's :class:`~splitbrain.harness.interfaces.Net` contract.
+
+Rules of this module:
+
+1. A message is encoded with msgpack when sent and decoded when delivered, as on the real
+   wire: the receiver never shares an object with the sender.
+2. The fate of a message is drawn once, when it is sent, from this network's seeded
+   generator: lost (cut link, loss), delivered once or twice (duplication), after the link's
+   latency plus jitter plus any nemesis delay. Draws happen in send order, so a seed fixes
+   every fate.
+3. A link delivers in send order (as the node's TCP links do) unless the world enables
+   reordering for it, in which case a message may overtake earlier ones.
+4. A message reaches only the incarnation of the node it was sent to: a restart in between
+   loses it, as the TCP connection it travelled on would have broken. A stopped node
+   receives nothing.
+5. A paused node's endpoint holds what arrives for it and what it sends, and lets both go,
+   in order, when it resumes (a frozen process keeps its sockets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import msgpack
+
+from splitbrain.db.env import Handler, Message
+from splitbrain.harness.interfaces import Link
+
+
+@dataclass
+class LinkParams:
+    """One directed link's behaviour: ``latency`` + uniform ``jitter`` seconds per message;
+    ``loss``, ``duplicate`` and ``reorder`` probabilities per message; ``delay`` extra seconds
+    set by the nemesis."""
+
+    latency: float = 0.0005
+    jitter: float = 0.0005
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    delay: float = 0.0
+
+
+class SimNetwork:
+    """The network between the nodes ``names``; each node's :meth:`endpoint` is its
+    :class:`splitbrain.db.env.Transport`. ``params`` gives each directed link's behaviour
+    (links not in it behave as ``LinkParams()``)."""
+
+    kind = "sim"
+
+    def __init__(self, names: list[str], rng: random.Random,
+                 params: dict[Link, LinkParams] | None = None):
+        self.names = list(names)
+        self.rng = rng
+        self.params = {(a, b): LinkParams() for a in names for b in names if a != b}
+        self.params.update(params or {})
+        self.baseline = {link: LinkParams(**vars(p)) for link, p in self.params.items()}
+        self.cuts: frozenset[Link] = frozenset()
+        self.endpoints = {n: SimEndpoint(n, self) for n in names}
+        self._last: dict[Link, float] = {}
+        self.sent = self.delivered = self.lost = 0
+
+    def endpoint(self, name: str) -> "SimEndpoint":
+        return self.endpoints[name]
+
+    # -- the nemesis's Net ----------------------------------------------------------------
+
+    async def cut(self, links: Iterable[Link]) -> None:
+        """Drop every message on exactly these links from now on (replacing the last cut)."""
+        self.cuts = frozenset(self._checked(links))
+
+    async def heal(self) -> None:
+        """No cut, and every link back to the world's baseline (no nemesis delay or loss)."""
+        self.cuts = frozenset()
+        self.params = {link: LinkParams(**vars(p)) for link, p in self.baseline.items()}
+
+    async def delay(self, links: Iterable[Link], seconds: float) -> None:
+        for link in self._checked(links):
+            self.params[link].delay = seconds
+
+    async def loss(self, links: Iterable[Link], percent: int) -> None:
+        for link in self._checked(links):
+            self.params[link].loss = max(self.baseline[link].loss, percent / 100)
+
+    async def close(self) -> None:
+        await self.heal()
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+    def _checked(self, links: Iterable[Link]) -> list[Link]:
+        out = [(a, b) for a, b in links]
+        for link in out:
+            if link not in self.params:
+                raise ValueError(f"no link {link[0]}->{link[1]} between two distinct nodes of "
+                                 f"{self.names}")
+        return out
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def _send(self, src: str, dest: str, msg: Message) -> None:
+        self.sent += 1
+        link = (src, dest)
+        p = self.params.get(link)
+        target = self.endpoints.get(dest)
+        rng = self.rng
+        if p is None or target is None or link in self.cuts or (p.loss and rng.random() < p.loss):
+            self.lost += 1
+            return
+        raw = msgpack.packb(msg, use_bin_type=True)
+        copies = 2 if p.duplicate and rng.random() < p.duplicate else 1
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for _ in range(copies):
+            at = now + p.latency + p.delay + rng.random() * p.jitter
+            if not (p.reorder and rng.random() < p.reorder):
+                at = max(at, self._last.get(link, 0.0))
+                self._last[link] = at
+            loop.call_at(at, target._arrive, src, raw, target.incarnation)
+
+
+class SimEndpoint:
+    """One node's :class:`~splitbrain.db.env.Transport` on a :class:`SimNetwork` (see the
+    module's rules 4 and 5)."""
+
+    def __init__(self, name: str, network: SimNetwork):
+        self.name = name
+        self.network = network
+        self.up = False
+        self.paused = False
+        self.incarnation = 0
+        self._handler: Handler | None = None
+        self._tasks: dict[asyncio.Task, None] = {}  # insertion-ordered, unlike a set
+        self._held_in: list[tuple[str, bytes]] = []
+        self._held_out: list[tuple[str, Message]] = []
+
+    def set_handler(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def start(self) -> None:
+        self.incarnation += 1
+        self.up = True
+
+    async def close(self) -> None:
+        """Stop receiving and sending; what was held while paused is lost with the process."""
+        self.up = False
+        self.paused = False
+        self._held_in.clear()
+        self._held_out.clear()
+        tasks, self._tasks = list(self._tasks), {}
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def send(self, dest: str, msg: Message) -> None:
+        if not self.up:
+            return
+        if self.paused:
+            self._held_out.append((dest, msg))
+            return
+        self.network._send(self.name, dest, msg)
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        """Let go what was held: first what the node sent, then what arrived for it."""
+        if not self.paused:
+            return
+        self.paused = False
+        held_out, self._held_out = self._held_out, []
+        for dest, msg in held_out:
+            self.network._send(self.name, dest, msg)
+        held_in, self._held_in = self._held_in, []
+        for src, raw in held_in:
+            self._deliver(src, raw)
+
+    def _arrive(self, src: str, raw: bytes, incarnation: int) -> None:
+        if not self.up or incarnation != self.incarnation:
+            self.network.lost += 1
+            return
+        if self.paused:
+            self._held_in.append((src, raw))
+            return
+        self._deliver(src, raw)
+
+    def _deliver(self, src: str, raw: bytes) -> None:
+        if self._handler is None:
+            return
+        self.network.delivered += 1
+        result = self._handler(src, msgpack.unpackb(raw, raw=False, strict_map_key=False))
+        if asyncio.iscoroutine(result):
+            task = asyncio.ensure_future(result)
+            self._tasks[task] = None
+            task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task) -> None:
+        self._tasks.pop(task, None)  # gone already when close() cancelled it

@@ -1,0 +1,129 @@
+"""One seed, start to verdict: draw the world, start five nodes on it, run the workload and
+the nemesis through the harness's own :class:`~splitbrain.harness.runner.Runner` on a
+:class:`~splitbrain.sim.loop.VirtualLoop`, and judge the history with the workload's checkers
+and the mode's verdict policy, exactly as ``splitbrain test`` does.
+
+A seed's history is a function of the options and the seed alone (:func:`history_digest`
+fingerprints it).
+
+One difference from ``test``, for speed: a seed is judged without the staleness checker's PBS
+prediction (a Monte Carlo printed beside the measured staleness; it never changes a verdict
+and is nearly all of a seed's checking time). :func:`judge` with ``predict=True``, which
+stored runs get, includes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from splitbrain.checkers import policy, staleness
+from splitbrain.checkers.result import Result
+from splitbrain.db.config import local_config
+from splitbrain.harness.interfaces import FaultSchedule
+from splitbrain.harness.runner import Runner, check
+from splitbrain.history import History
+from splitbrain.nemesis import combined, parse_kinds
+from splitbrain.sim import loop
+from splitbrain.sim.cluster import SimClient, SimCluster
+from splitbrain.sim.sieve import Sieve
+from splitbrain.sim.world import World, draw
+from splitbrain.workloads import make
+from splitbrain.workloads.base import Workload
+
+#: Virtual seconds after which a seed is abandoned as hung (far beyond any sane run).
+VIRTUAL_LIMIT = 3600.0
+
+
+@dataclass
+class SimOptions:
+    """The options every seed of a ``splitbrain sim`` shares."""
+
+    mode: str = "dynamodb"
+    workload: str = "register"
+    nemesis: str = "partition,kill,pause,clock"
+    ops: int = 300
+    nodes: int = 5
+    concurrency: int = 10
+    rate: float = 100.0
+    recovery: float = 5.0  # as splitbrain test: healing to final reads
+    op_timeout: float = 2.0
+    faults: tuple[int, ...] | None = None
+    """Only these faults of the seed's schedule (by ordinal; :mod:`.sieve`); None: all."""
+    lying_disks: bool = False
+    """Disks acknowledge fsyncs without persisting (:class:`.storage.SimDisk`)."""
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SeedOutcome:
+    """What one seed gave: its history, verdict, world, how long it took in virtual time and
+    the CPU seconds spent simulating and checking it (measured, never part of the history)."""
+
+    seed: int
+    history: History
+    result: Result
+    world: World
+    config: dict[str, Any]
+    virtual_seconds: float
+    cpu_simulate: float = 0.0
+    cpu_check: float = 0.0
+
+
+def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
+    """Simulate seed ``seed`` (see the module docstring)."""
+    config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)))
+    world = draw(config.names, seed, parse_kinds(opts.nemesis))
+    cluster = SimCluster(config, world.network(config.names, seed),
+                         {n: world.disk_of(n, lies=opts.lying_disks) for n in config.names},
+                         {n: world.clock_of(n) for n in config.names}, seed)
+    workload = make(opts.workload, opts.mode)
+    schedule = combined(world.nemesis, world.nemesis_interval)
+    nemesis: FaultSchedule | None = None
+    if schedule.nemeses:
+        nemesis = schedule if opts.faults is None else Sieve(schedule, opts.faults)
+    runner = Runner(workload, cluster, None, concurrency=opts.concurrency, rate=opts.rate,
+                    time_limit=opts.ops / opts.rate, recovery=opts.recovery,
+                    op_timeout=opts.op_timeout, seed=seed,
+                    nemesis=nemesis,
+                    client_factory=lambda url, timeout: SimClient(cluster, url, timeout),
+                    ops=opts.ops)
+
+    async def main() -> tuple[History, float]:
+        import asyncio
+
+        history = await runner.run()
+        return history, asyncio.get_running_loop().time()
+
+    began = time.process_time()
+    history, virtual = loop.run(main(), limit=VIRTUAL_LIMIT)
+    simulated = time.process_time()
+    params = config.to_dict()
+    result = judge(history, workload, params, predict=False)
+    return SeedOutcome(seed, history, result, world, params, virtual,
+                       cpu_simulate=simulated - began, cpu_check=time.process_time() - simulated)
+
+
+def judge(history: History, workload: Workload, params: dict[str, Any], *, predict: bool
+          ) -> Result:
+    """The verdict ``splitbrain test`` gives ``history``; with ``predict`` False, without the
+    staleness checker's PBS prediction (see the module docstring)."""
+    if predict:
+        return check(history, workload, params=params)
+    checkers = workload.checkers(params)
+    if staleness.NAME in checkers:
+        checkers[staleness.NAME] = staleness.check  # no n, r, w: measured, not predicted
+    return policy.verdict(workload.mode, policy.run(checkers, history))
+
+
+def history_digest(history: History) -> str:
+    """A SHA-256 of the history's events as JSON lines (key order fixed)."""
+    h = hashlib.sha256()
+    for i, ev in enumerate(history.events):
+        h.update(json.dumps({**ev.to_dict(), "index": i}, sort_keys=True).encode() + b"\n")
+    return h.hexdigest()

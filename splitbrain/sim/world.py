@@ -1,0 +1,73 @@
+"""The world of one seed: the network, the clocks, the disks and the fault schedule's pace,
+drawn from the seed (swarm testing: each seed gets its own mix and rates).
+
+Every draw keeps within what the node assumes of its environment, so a failure is a bug and
+not a broken assumption: clock drift stays well inside the Paxos lease's drift bound
+(:class:`splitbrain.db.paxos.Timing`), and loss, duplication and reordering are what the
+:class:`splitbrain.db.env.Transport` contract allows.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from splitbrain.sim.clock import SimClock
+from splitbrain.sim.network import LinkParams, SimNetwork
+from splitbrain.sim.storage import SimDisk
+
+#: The largest clock drift drawn (relative rate error): a fifth of the lease's assumed bound.
+MAX_DRIFT = 0.02
+
+
+@dataclass
+class World:
+    """What one seed's world is made of (test.json records it)."""
+
+    links: dict[str, dict[str, float]]
+    clocks: dict[str, dict[str, float]]
+    sync_latency: dict[str, float]
+    nemesis_interval: float
+    nemesis: list[str]
+
+    def network(self, names: list[str], seed: int) -> SimNetwork:
+        params = {tuple(k.split("->")): LinkParams(**v) for k, v in self.links.items()}
+        return SimNetwork(names, random.Random(f"net/{seed}"), params)  # type: ignore[arg-type]
+
+    def clock_of(self, name: str) -> SimClock:
+        return SimClock(**self.clocks[name])
+
+    def disk_of(self, name: str, *, lies: bool = False) -> SimDisk:
+        return SimDisk(self.sync_latency[name], lies=lies)
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def draw(names: list[str], seed: int, kinds: list[str]) -> World:
+    """The world of ``seed`` for nodes ``names``: per directed link a latency of 0.1-2 ms with
+    jitter and, each with probability 1/2 per seed, message loss up to 5 %, duplication up to
+    2 % and reordering up to 10 %; per node a clock skew up to +-0.25 s, a drift up to
+    :data:`MAX_DRIFT` and a sync latency of 0.2-3 ms; a nemesis interval of 0.2-1.5 s and the
+    fault kinds in play: each of ``kinds`` with probability 1/2, at least one."""
+    rng = random.Random(f"world/{seed}")
+    chosen = [k for k in kinds if rng.random() < 0.5]
+    if kinds and not chosen:
+        chosen = [rng.choice(kinds)]
+    loss = rng.random() < 0.5
+    duplicate = rng.random() < 0.5
+    reorder = rng.random() < 0.5
+    links = {}
+    for a in names:
+        for b in names:
+            if a != b:
+                links[f"{a}->{b}"] = {
+                    "latency": rng.uniform(0.0001, 0.002), "jitter": rng.uniform(0, 0.001),
+                    "loss": rng.uniform(0, 0.05) if loss else 0.0,
+                    "duplicate": rng.uniform(0, 0.02) if duplicate else 0.0,
+                    "reorder": rng.uniform(0, 0.1) if reorder else 0.0}
+    clocks = {n: {"skew": rng.uniform(-0.25, 0.25), "drift": rng.uniform(-MAX_DRIFT, MAX_DRIFT)}
+              for n in names}
+    sync = {n: rng.uniform(0.0002, 0.003) for n in names}
+    return World(links, clocks, sync, nemesis_interval=rng.uniform(0.2, 1.5), nemesis=chosen)

@@ -1,0 +1,457 @@
+"""The simulator's parts (virtual-time loop, disk, network, clock, in-process client) and short
+whole-seed runs, all in this process on virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+
+import pytest
+
+from splitbrain.cli import main
+from splitbrain.db.config import local_config
+from splitbrain.errors import BadInput
+from splitbrain.harness.testrun import recheck
+from splitbrain.sim import loop
+from splitbrain.sim.clock import EPOCH, SimClock
+from splitbrain.sim.cluster import SimClient, SimCluster
+from splitbrain.sim.command import parse_faults, parse_seeds, store_run
+from splitbrain.sim.network import LinkParams, SimNetwork
+from splitbrain.sim.run import SimOptions, history_digest, judge, run_seed
+from splitbrain.sim.shrink import ddmin, shrink, target, violations
+from splitbrain.sim.storage import SimDisk
+from splitbrain.sim.world import draw
+
+NAMES = ["n1", "n2", "n3"]
+
+
+# -- the loop -------------------------------------------------------------------------------
+
+
+def test_virtual_time_jumps_to_the_next_timer_without_waiting():
+    async def go():
+        await asyncio.sleep(3600)
+        async with asyncio.timeout(5):
+            await asyncio.sleep(2)
+        return asyncio.get_running_loop().time()
+
+    began = time.perf_counter()
+    assert loop.run(go()) == 3602.0
+    assert time.perf_counter() - began < 1.0
+
+
+def test_timers_due_at_the_same_time_run_in_the_order_they_were_scheduled():
+    async def go():
+        order: list[int] = []
+        lp = asyncio.get_running_loop()
+        for i in range(20):
+            lp.call_at(1.0, order.append, i)
+        await asyncio.sleep(2)
+        return order
+
+    assert loop.run(go()) == list(range(20))
+
+
+def test_a_world_with_nothing_to_run_is_a_deadlock_not_a_hang():
+    async def go():
+        await asyncio.get_running_loop().create_future()
+
+    with pytest.raises(loop.Deadlock, match="no callback is ready and no timer is pending"):
+        loop.run(go())
+
+
+def test_the_virtual_time_limit_stops_a_run_that_never_ends():
+    async def go():
+        while True:
+            await asyncio.sleep(1)
+
+    with pytest.raises(loop.TimeLimit, match="limit of 10 s"):
+        loop.run(go(), limit=10)
+
+
+# -- the disk -------------------------------------------------------------------------------
+
+
+def test_a_crash_loses_exactly_what_was_not_synced():
+    async def go():
+        disk = SimDisk(sync_latency=0.01)
+        s = disk.mount()
+        s.put("t", "a", 1)
+        await s.sync()
+        s.put("t", "b", 2)
+        s.delete("t", "a")
+        assert dict(s.scan("t")) == {"b": 2}  # seen at once by its own readers
+        disk.crash()
+        return dict(disk.mount().scan("t"))
+
+    assert loop.run(go()) == {"a": 1}
+
+
+def test_a_sync_covers_the_changes_made_before_it_was_called_not_during_it():
+    async def go():
+        disk = SimDisk(sync_latency=0.01)
+        s = disk.mount()
+        s.put("t", "before", 1)
+        syncing = asyncio.ensure_future(s.sync())
+        await asyncio.sleep(0.005)
+        s.put("t", "during", 2)
+        await syncing
+        disk.crash()
+        return dict(disk.mount().scan("t"))
+
+    assert loop.run(go()) == {"before": 1}
+
+
+def test_a_crashed_incarnation_can_no_longer_make_anything_durable():
+    async def go():
+        disk = SimDisk(sync_latency=0.01)
+        old = disk.mount()
+        old.put("t", "k", "pending")
+        syncing = asyncio.ensure_future(old.sync())
+        disk.crash()  # mid-sync: the process is gone before the fsync returns
+        await syncing
+        old.put("t", "k", "zombie")
+        await old.sync()
+        return dict(disk.mount().scan("t")), disk.lost
+
+    assert loop.run(go()) == ({}, 1)
+
+
+def test_stored_values_come_back_as_msgpack_decodes_them():
+    async def go():
+        disk = SimDisk()
+        s = disk.mount()
+        value = {"v": (1, 2)}
+        s.put("t", ("owner", "key"), value)
+        value["v"] = "mutated after the put"
+        await s.sync()
+        disk.crash()
+        return disk.mount().get("t", ("owner", "key"))
+
+    assert loop.run(go()) == {"v": [1, 2]}
+
+
+# -- the network ----------------------------------------------------------------------------
+
+
+def _net(**link: float) -> SimNetwork:
+    params = {(a, b): LinkParams(**link) for a in NAMES for b in NAMES if a != b}
+    return SimNetwork(NAMES, random.Random(7), params)
+
+
+async def _started(net: SimNetwork) -> dict[str, list]:
+    inbox: dict[str, list] = {n: [] for n in NAMES}
+    for n in NAMES:
+        ep = net.endpoint(n)
+        ep.set_handler(lambda src, msg, n=n: inbox[n].append((src, msg["i"])))
+        await ep.start()
+    return inbox
+
+
+def test_a_one_way_cut_drops_one_direction_only():
+    async def go():
+        net = _net()
+        inbox = await _started(net)
+        await net.cut([("n1", "n2")])
+        net.endpoint("n1").send("n2", {"i": 1})
+        net.endpoint("n2").send("n1", {"i": 2})
+        net.endpoint("n1").send("n3", {"i": 3})
+        await asyncio.sleep(1)
+        await net.heal()
+        net.endpoint("n1").send("n2", {"i": 4})
+        await asyncio.sleep(1)
+        return inbox
+
+    inbox = loop.run(go())
+    assert inbox == {"n1": [("n2", 2)], "n2": [("n1", 4)], "n3": [("n1", 3)]}
+
+
+def test_a_link_delivers_in_send_order_unless_it_reorders():
+    async def go(reorder: float):
+        net = _net(latency=0.001, jitter=0.01, reorder=reorder)
+        inbox = await _started(net)
+        for i in range(200):
+            net.endpoint("n1").send("n2", {"i": i})
+        await asyncio.sleep(1)
+        return [i for _, i in inbox["n2"]]
+
+    assert loop.run(go(0.0)) == list(range(200))
+    reordered = loop.run(go(0.5))
+    assert sorted(reordered) == list(range(200)) and reordered != list(range(200))
+
+
+def test_loss_and_duplication_are_drawn_per_message():
+    async def go(**link: float):
+        net = _net(**link)
+        inbox = await _started(net)
+        for i in range(1000):
+            net.endpoint("n1").send("n2", {"i": i})
+        await asyncio.sleep(1)
+        return [i for _, i in inbox["n2"]]
+
+    lossy = loop.run(go(loss=0.2))
+    assert 700 < len(lossy) < 900 and len(set(lossy)) == len(lossy)
+    doubled = loop.run(go(duplicate=0.2))
+    assert set(doubled) == set(range(1000)) and 1100 < len(doubled) < 1300
+
+
+def test_the_nemesis_delay_and_loss_apply_to_the_named_links_until_healed():
+    async def go():
+        net = _net(latency=0.001, jitter=0.0)
+        inbox = await _started(net)
+        await net.delay([("n1", "n2")], 5.0)
+        await net.loss([("n1", "n3")], 100)
+        net.endpoint("n1").send("n2", {"i": 1})
+        net.endpoint("n1").send("n3", {"i": 2})
+        await asyncio.sleep(4.9)
+        early = list(inbox["n2"])
+        await asyncio.sleep(0.2)
+        await net.heal()
+        net.endpoint("n1").send("n3", {"i": 3})
+        await asyncio.sleep(1)
+        return early, inbox
+
+    early, inbox = loop.run(go())
+    assert early == [] and inbox["n2"] == [("n1", 1)] and inbox["n3"] == [("n1", 3)]
+
+
+def test_a_message_in_flight_is_lost_when_its_receiver_restarts():
+    async def go():
+        net = _net(latency=0.5)
+        inbox = await _started(net)
+        net.endpoint("n1").send("n2", {"i": 1})
+        await net.endpoint("n2").close()
+        await net.endpoint("n2").start()
+        net.endpoint("n1").send("n2", {"i": 2})
+        await asyncio.sleep(2)
+        return inbox["n2"]
+
+    assert loop.run(go()) == [("n1", 2)]
+
+
+def test_a_paused_node_is_silent_both_ways_until_it_resumes():
+    async def go():
+        net = _net(latency=0.001)
+        inbox = await _started(net)
+        net.endpoint("n2").pause()
+        net.endpoint("n1").send("n2", {"i": 1})
+        net.endpoint("n2").send("n3", {"i": 2})
+        await asyncio.sleep(1)
+        held = (list(inbox["n2"]), list(inbox["n3"]))
+        net.endpoint("n2").resume()
+        await asyncio.sleep(1)
+        return held, inbox
+
+    held, inbox = loop.run(go())
+    assert held == ([], [])
+    assert inbox["n2"] == [("n1", 1)] and inbox["n3"] == [("n2", 2)]
+
+
+# -- the clock ------------------------------------------------------------------------------
+
+
+def test_a_clock_drifts_and_is_skewed_by_its_offset():
+    async def go():
+        clock = SimClock(skew=0.5, drift=0.01)
+        await asyncio.sleep(100)
+        clock.offset = -2.0
+        return clock.monotonic(), clock.wall()
+
+    mono, wall = loop.run(go())
+    assert mono == pytest.approx(101.0)
+    assert wall == pytest.approx(EPOCH + 0.5 + 101.0 - 2.0)
+
+
+# -- the cluster and its client ---------------------------------------------------------------
+
+
+def _cluster(seed: int = 1) -> SimCluster:
+    config = local_config("dynamodb", 5, "/sim", ports=list(range(1, 11)))
+    world = draw(config.names, seed, [])
+    return SimCluster(config, world.network(config.names, seed),
+                      {n: world.disk_of(n) for n in config.names},
+                      {n: world.clock_of(n) for n in config.names}, seed)
+
+
+def test_the_client_classifies_a_killed_node_and_a_paused_one_as_the_http_client_does():
+    async def go():
+        async with _cluster() as c:
+            client = SimClient(c, c.client_url("n1"), timeout=1.0)
+            await asyncio.sleep(3)  # leaders elected
+            written = await client.put("k", [1, 2])
+            read = await client.get("k", "strong")
+            await c.pause("n1")
+            paused_write = await client.put("k", 3)
+            await c.resume("n1")
+            await c.kill("n1")
+            refused_read = await client.get("k")
+            refused_write = await client.put("k", 4)
+            return written, read, paused_write, refused_read, refused_write
+
+    written, read, paused_write, refused_read, refused_write = loop.run(go())
+    assert (written.type, written.value, read.type, read.value) == ("ok", [1, 2], "ok", [[1, 2]])
+    assert (paused_write.type, paused_write.error) == ("info", "client-timeout")
+    assert (refused_read.type, refused_read.error) == ("fail", "connection-refused")
+    assert (refused_write.type, refused_write.error) == ("fail", "connection-refused")
+
+
+def test_a_request_in_flight_to_a_killed_node_is_a_lost_connection():
+    async def go():
+        async with _cluster() as c:
+            client = SimClient(c, c.client_url("n1"), timeout=5.0)
+            await c.pause("n1")
+            pending = asyncio.ensure_future(client.put("k", 1))
+            await asyncio.sleep(0.1)
+            await c.kill("n1")
+            return await pending
+
+    reply = loop.run(go())
+    assert (reply.type, reply.error) == ("info", "connection-lost")
+
+
+# -- whole seeds ------------------------------------------------------------------------------
+
+SHORT = SimOptions(ops=80, nemesis="partition,kill,pause,clock")
+
+
+def test_a_seed_is_judged_by_the_workloads_checkers_with_a_dense_history():
+    out = run_seed(SHORT, 1)
+    assert [e.index for e in out.history.events] == list(range(len(out.history.events)))
+    assert {"linearizable", "reads", "availability"} <= set(out.result.details["results"])
+    assert sum(e.type == "invoke" and e.process != "nemesis" and not (e.meta or {}).get("final")
+               for e in out.history.events) == 80
+    assert out.virtual_seconds > SHORT.ops / SHORT.rate
+
+
+def test_the_same_seed_gives_the_same_history_and_another_seed_another():
+    a, b, c = (history_digest(run_seed(SHORT, s).history) for s in (2, 2, 3))
+    assert a == b != c
+
+
+def test_a_stored_seed_is_a_run_directory_that_check_judges_alike(tmp_path):
+    out = run_seed(SHORT, 1)
+    run_dir = store_run(SHORT, out, str(tmp_path))
+    test, result = recheck(run_dir)
+    assert result.valid == out.result.valid
+    assert test["command"] == "splitbrain sim --ops 80 --seeds 1..1 --no-shrink"
+    assert (run_dir / "report.html").exists()
+
+
+def test_sim_command_runs_seeds_and_exits_like_test(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["sim", "--seeds", "1..2", "--ops", "60", "--nemesis", "none", "--jobs", "1",
+              "--store", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert e.value.code == 0, out
+    assert "seeds/min" in out and "speed-up" in out
+
+
+@pytest.mark.parametrize("spec, seeds", [("3", range(1, 4)), ("5..7", range(5, 8)),
+                                         (" 2 .. 2 ", range(2, 3))])
+def test_seeds_are_a_count_or_an_inclusive_range(spec, seeds):
+    assert parse_seeds(spec) == seeds
+
+
+@pytest.mark.parametrize("spec, says", [("0", "at least 1"), ("9..3", "lower seed first"),
+                                        ("a..b", "neither a count")])
+def test_bad_seeds_are_refused_in_one_sentence(spec, says):
+    with pytest.raises(BadInput, match=says):
+        parse_seeds(spec)
+
+
+# -- shrinking and replay ---------------------------------------------------------------------
+
+
+def test_ddmin_finds_a_one_minimal_failing_subset():
+    calls: list[list[int]] = []
+
+    def fails(kept: list[int]) -> bool:
+        calls.append(kept)
+        return {3, 7} <= set(kept)
+
+    assert ddmin(list(range(10)), fails) == [3, 7]
+    assert calls[0] == []  # the empty schedule is tried first
+
+
+def test_a_sieve_replays_only_the_kept_faults_and_records_only_them():
+    opts = SimOptions(ops=150, nemesis="kill,pause")
+    every = run_seed(opts, 6)
+    started = [e for e in every.history.events
+               if e.process == "nemesis" and e.type == "invoke" and e.f != "heal"]
+    assert len(started) >= 4
+    only_second = run_seed(dataclasses.replace(opts, faults=(1,)), 6)
+    kept = [(e.f, e.value) for e in only_second.history.events
+            if e.process == "nemesis" and e.type == "invoke" and e.f != "heal"]
+    assert kept == [(e.f, e.value) for e in started[2:4]]
+
+
+LYING = SimOptions(ops=120, nemesis="kill", lying_disks=True)
+
+
+def test_a_planted_lying_disk_is_caught_and_shrunk_to_a_replayable_run(tmp_path):
+    healthy = run_seed(dataclasses.replace(LYING, lying_disks=False), 1)
+    assert healthy.result.valid is True
+    caught = run_seed(LYING, 1)
+    assert caught.result.valid is False
+    shrunk = shrink(LYING, caught)
+    assert shrunk is not None and shrunk.signature == target(caught.result)
+    assert len(shrunk.opts.faults) < shrunk.faults_before or shrunk.opts.ops < LYING.ops
+    replayed = run_seed(shrunk.opts, 1)
+    assert history_digest(replayed.history) == history_digest(shrunk.outcome.history)
+    assert shrunk.signature in violations(replayed.result)
+    run_dir = store_run(shrunk.opts, shrunk.outcome, str(tmp_path))
+    test, result = recheck(run_dir)
+    assert result.valid is False and "--lying-disks" in test["command"]
+    assert f"--faults '{','.join(map(str, shrunk.opts.faults))}'" in test["command"]
+
+
+def test_faults_to_replay_are_a_list_of_fault_numbers():
+    assert parse_faults(None) is None and parse_faults("") == () and parse_faults("2,0") == (0, 2)
+    with pytest.raises(BadInput, match="comma-separated list of fault numbers"):
+        parse_faults("first")
+
+
+def test_seeds_are_judged_alike_with_or_without_the_pbs_prediction():
+    from splitbrain.workloads import make
+
+    out = run_seed(SimOptions(ops=150, lying_disks=True, nemesis="kill"), 1)
+    workload = make("register", "dynamodb")
+    full = judge(out.history, workload, out.config, predict=True)
+    assert full.valid == out.result.valid is False
+    assert full.anomalies == out.result.anomalies
+    assert "pbs" in full.details["results"]["staleness"]["details"]
+    assert "pbs" not in out.result.details["results"]["staleness"]["details"]
+
+
+def test_sim_command_exits_1_and_prints_the_shrunk_failing_seed(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["sim", "--seeds", "1..1", "--ops", "120", "--nemesis", "kill", "--lying-disks",
+              "--jobs", "1", "--store", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert e.value.code == 1, out
+    assert "seed 1: INVALID" in out and "seed 1 shrunk in" in out
+    assert "replay: splitbrain sim --nemesis kill" in out and "--lying-disks" in out
+    assert len(list(tmp_path.glob("sim-dynamodb-register-kill/*/report.html"))) == 2
+
+
+def test_closing_an_endpoint_cancels_its_handlers_without_errors():
+    errors: list[dict] = []
+
+    async def go():
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: errors.append(ctx))
+        net = _net(latency=0.001)
+        await _started(net)
+
+        async def slow(src, msg):
+            await asyncio.sleep(10)
+
+        net.endpoint("n2").set_handler(slow)
+        net.endpoint("n1").send("n2", {"i": 1})
+        await asyncio.sleep(1)
+        await net.endpoint("n2").close()
+        await asyncio.sleep(1)
+
+    loop.run(go())
+    assert errors == []
