@@ -29,7 +29,7 @@ def check_run_dir(outcome: Outcome) -> None:
     for name in ("test.json", "history.jsonl", "results.json", "report.html", "junit.xml"):
         assert (run / name).is_file(), f"the run directory {run} has no {name}"
     test = json.loads((run / "test.json").read_text())
-    assert test["net"] in ("proxy", "netns") and test["cluster"]["nodes"], test
+    assert test["net"] in ("proxy", "netns", "firewall") and test["cluster"]["nodes"], test
     assert test["command"].startswith("splitbrain test ") and f"--seed {test['seed']}" in \
         test["command"], test["command"]
     logs = {p.name for p in (run / "nodes").glob("*.log")}
