@@ -142,8 +142,8 @@ def test_short_compare_matches_each_runs_own_results(tmp_path):
         if col["mode"] == "dynamo":
             lost = by_checker["siblings"]["stats"]["anomaly_counts"].get("lost-write", 0)
             assert cells["lost_writes"] == lost
-            assert cells["stale_eventual"] is None  # not measured, and says so
-            assert "not measured" in col["cells"]["stale_eventual"]["text"]
+            assert "missed an acknowledged write (causally)" in \
+                col["cells"]["stale_eventual"]["text"]
         if col["mode"] == "dynamodb":
             assert cells["linearizable"] == by_checker["linearizable"]["valid"]
             assert cells["stale_eventual"] == by_checker["staleness"]["stats"]["stale_reads"]
@@ -206,3 +206,27 @@ def test_plan_shares_every_option_and_sweeps_quorums(tmp_path):
     swept = dict(plan)["lww R=3 W=1"]
     assert (swept.r, swept.w, swept.cluster_params()) == (3, 1, {"r": 3, "w": 1})
     assert "--r 3 --w 1" in swept.command()
+
+
+def test_dynamo_staleness_is_measured_by_what_a_read_missed_causally(tmp_path):
+    from splitbrain.compare.measure import RunFacts, _sibling_k_staleness
+    from splitbrain.history import Event, pair, validate
+
+    ms = 1_000_000
+    ev = [Event("invoke", 0, "write", 1, 0, key="k"), Event("ok", 0, "write", 1, 1 * ms, key="k",
+                                                           meta={"read": []}),
+          Event("invoke", 0, "write", 2, 2 * ms, key="k"),
+          Event("ok", 0, "write", 2, 3 * ms, key="k", meta={"read": [1]}),
+          # replaced 1 by 2: reading [2] misses nothing; reading [1] after 2 was acked misses 2
+          Event("invoke", 1, "read", None, 4 * ms, key="k"),
+          Event("ok", 1, "read", [2], 5 * ms, key="k", meta={"siblings": True}),
+          Event("invoke", 1, "read", None, 6 * ms, key="k"),
+          Event("ok", 1, "read", [1], 7 * ms, key="k", meta={"siblings": True}),
+          Event("invoke", 2, "read", None, 2 * ms + 1, key="k"),  # began before 2 was acked
+          Event("ok", 2, "read", [1], 8 * ms, key="k", meta={"siblings": True})]
+    events = validate(sorted(ev, key=lambda e: e.time))
+    run = RunFacts(tmp_path, {"options": {"mode": "dynamo", "workload": "register"},
+                              "cluster": {"n": 3, "r": 1, "w": 1}}, {}, pair(events), [])
+    cell = _sibling_k_staleness(run)
+    assert cell.value == round(1 / 3, 6)
+    assert "1 of 3 sibling reads missed a write" in cell.text and "PBS predicts ≤ 66.67%" in cell.text
