@@ -140,8 +140,10 @@ def test_replicas_converge_by_anti_entropy_alone(tmp_path):
                 for k in keys:
                     coordinator = next(o for o in ring.owners(k, 3) if o != victim)
                     assert (await clients[coordinator].put(k, k)).type == "ok"
+                # The victim was down for every write, so it restarts without these keys; no
+                # count is asserted here, because anti-entropy may already be repairing it by the
+                # time the restart returns (its first round can fall within the health wait).
                 await c.restart(victim)
-                assert (await c.admin_status(victim))["keys"] == 0
 
                 async def converged() -> bool:
                     return (await c.admin_status(victim))["keys"] == len(keys)
