@@ -67,8 +67,10 @@ PROBE_KEY = "splitbrain-pytest-probe"
 
 
 async def _serving(urls: list[str]) -> None:
-    """Return once every node answers a strong read (of a key nobody writes), or raise
-    TesterFailure naming the nodes that never did."""
+    """Return once every node answers a strong read (of a key nobody writes) and, in dynamodb
+    mode, knows a leader for every partition it holds (a read reaches only its key's partition;
+    the others may still be electing), or raise TesterFailure naming the nodes that never
+    did."""
     from splitbrain.db.client import OK, NodeClient
     from splitbrain.errors import TesterFailure
 
@@ -78,13 +80,18 @@ async def _serving(urls: list[str]) -> None:
     while waiting and loop.time() < deadline:
         for url in list(waiting):
             async with NodeClient(url) as client:
-                if (await client.get(PROBE_KEY, "strong")).type == OK:
+                if (await client.get(PROBE_KEY, "strong")).type != OK:
+                    continue
+                status = await client.status()
+                parts = (status.value or {}).get("partitions") or {} if status.type == OK else None
+                if parts is not None and all(p.get("leader") for p in parts.values()):
                     waiting.remove(url)
         if waiting:
             await asyncio.sleep(0.2)
     if waiting:
         raise TesterFailure(f"the nodes at {', '.join(waiting)} did not answer a strong read "
-                            f"within {SERVING_TIMEOUT:g} s of starting; see their logs")
+                            f"with a leader for every partition within {SERVING_TIMEOUT:g} s "
+                            f"of starting; see their logs")
 
 
 @pytest.fixture
