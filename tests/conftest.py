@@ -9,6 +9,11 @@
 a 120-s timeout for every test that starts no process (integration tests keep pyproject's
 300 s, or their own ``timeout`` mark), so a unit test stuck in a loop fails in two minutes;
 
+one rerun for a test that fails (pytest-rerunfailures): timing on a loaded 2-core machine
+makes a few real-cluster and asyncio tests flake about once in a thousand, and a flake should
+not cost a whole CI run. A rerun is never silent: the summary line counts it ("1 rerun") and
+names the test, which is a flake to fix; a test that fails twice fails the run;
+
 and the Hypothesis profile: derandomized on CI (CI=true), so a red build reproduces.
 """
 
@@ -32,6 +37,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not (item.get_closest_marker("integration") or item.get_closest_marker("timeout")):
             item.add_marker(pytest.mark.timeout(UNIT_TIMEOUT))
+        if not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=1))
 
 
 @pytest.fixture(autouse=True)

@@ -391,9 +391,11 @@ def test_retry_non_idempotent_resends_a_timed_out_write_to_the_next_replica():
             p = partition_of("k", c.config.partitions)
             leader = c.leader(p)
             outsider = next(n for n in c.config.names if n not in c.stores[leader].groups[p])
-            c.stores[outsider].hints[p] = leader
             await c.crash(leader)  # the forward times out; the rest of the group elects anew
             await c.until(lambda: c.leader(p) is not None)
+            # The outsider still believes in the crashed leader: set just before the add, as
+            # the new leader's announcement may already have reached it (a race seen on CI).
+            c.stores[outsider].hints[p] = leader
             try:
                 return (await c.stores[outsider].add("k", 1)).values
             except NodeError as e:
