@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Self
 from urllib.parse import quote
 
 import aiohttp
@@ -52,16 +52,17 @@ class Reply:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class NodeClient:
-    """A client of the node at ``base_url`` (e.g. ``http://127.0.0.1:7001``). Each request is
-    bounded by ``timeout`` seconds (overridable per call)."""
+class HttpClient:
+    """What every HTTP client of the tester shares (this node's, etcd's): ``base_url``, a
+    ``timeout`` in seconds per request, and one kept-alive aiohttp session that never resends a
+    request (:meth:`_http`); an async context manager that closes it."""
 
     def __init__(self, base_url: str, timeout: float = 1.0):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> "NodeClient":
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -76,6 +77,16 @@ class NodeClient:
             # for a write the first attempt may have applied. One attempt per call, always.
             self._session._retry_connection = False
         return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+
+class NodeClient(HttpClient):
+    """A client of the node at ``base_url`` (e.g. ``http://127.0.0.1:7001``). Each request is
+    bounded by ``timeout`` seconds (overridable per call)."""
 
     def _kv_url(self, key: str, suffix: str = "") -> URL:
         if not isinstance(key, str):
@@ -134,11 +145,6 @@ class NodeClient:
         """``PUT /admin/clock`` with ``body``: ``offset`` (seconds) and/or ``rate``."""
         return await self._call("PUT", URL(self.base_url + "/admin/clock"), body,
                                 read=False, timeout=timeout, value=lambda body: body)
-
-    async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
 
     # -- classification -------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import aiohttp
 
-from splitbrain.db.client import FAIL, INFO, OK, Reply, exchange
+from splitbrain.db.client import FAIL, INFO, OK, HttpClient, Reply, exchange
 
 #: A set ``s`` is one key per element under ``s/`` (a register key must not contain it, and no
 #: key of ours lies between ``s`` and ``s/`` in byte order, so one range reads either).
@@ -50,28 +50,9 @@ def prefix_end(prefix: str) -> str:
     return base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode()
 
 
-class EtcdClient:
+class EtcdClient(HttpClient):
     """A client of the etcd member whose client URL is ``base_url``; every request is bounded by
     ``timeout`` seconds."""
-
-    def __init__(self, base_url: str, timeout: float = 1.0):
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> "EtcdClient":
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True))
-            # No silent resend of a request on a fresh connection (see NodeClient).
-            self._session._retry_connection = False
-        return self._session
 
     # -- the NodeClient surface the workloads use ---------------------------------------------
 
@@ -159,11 +140,6 @@ class EtcdClient:
                     return await resp.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ValueError):
             return None
-
-    async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
 
     # -- classification -------------------------------------------------------------------------
 
