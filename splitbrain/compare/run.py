@@ -39,7 +39,8 @@ NOTES = (
     "register, a linearizable history lost none.",
     "k-staleness: the fraction of eventual reads at least one acknowledged version behind, "
     "beside the PBS closed form (an upper bound for strict quorums, which ignores sloppy "
-    "quorums and hinted handoff).",
+    "quorums and hinted handoff); dynamo's sibling reads have no version order, so there a read "
+    "is stale when it returned neither an acknowledged write nor a value written after it.",
 )
 
 
