@@ -20,7 +20,8 @@ from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.command import parse_faults, parse_seeds, store_run
 from splitbrain.sim.network import LinkParams, SimNetwork
 from splitbrain.sim.run import SimOptions, history_digest, judge, run_seed
-from splitbrain.sim.shrink import ddmin, shrink, target, violations
+from splitbrain.replay import target, violations
+from splitbrain.sim.shrink import ddmin, shrink
 from splitbrain.sim.storage import SimDisk
 from splitbrain.sim.world import draw
 
@@ -397,14 +398,15 @@ def test_a_planted_lying_disk_is_caught_and_shrunk_to_a_replayable_run(tmp_path)
     assert caught.result.valid is False
     shrunk = shrink(LYING, caught)
     assert shrunk is not None and shrunk.signature == target(caught.result)
-    assert len(shrunk.opts.faults) < shrunk.faults_before or shrunk.opts.ops < LYING.ops
-    replayed = run_seed(shrunk.opts, 1)
+    assert shrunk.replay is not None
+    assert shrunk.faults < shrunk.faults_before and shrunk.ops < LYING.ops
+    replayed = run_seed(shrunk.opts, 1, shrunk.replay)
     assert history_digest(replayed.history) == history_digest(shrunk.outcome.history)
     assert shrunk.signature in violations(replayed.result)
-    run_dir = store_run(shrunk.opts, shrunk.outcome, str(tmp_path))
+    run_dir = store_run(shrunk.opts, shrunk.outcome, str(tmp_path), shrunk.replay)
     test, result = recheck(run_dir)
-    assert result.valid is False and "--lying-disks" in test["command"]
-    assert f"--faults '{','.join(map(str, shrunk.opts.faults))}'" in test["command"]
+    assert result.valid is False
+    assert test["command"] == f"splitbrain sim --replay {run_dir / 'replay.json'}"
 
 
 def test_faults_to_replay_are_a_list_of_fault_numbers():
@@ -432,7 +434,7 @@ def test_sim_command_exits_1_and_prints_the_shrunk_failing_seed(tmp_path, capsys
     out = capsys.readouterr().out
     assert e.value.code == 1, out
     assert "seed 1: INVALID" in out and "seed 1 shrunk in" in out
-    assert "replay: splitbrain sim --nemesis kill" in out and "--lying-disks" in out
+    assert "replay: splitbrain sim --replay " in out and "faults (1):" in out
     assert len(list(tmp_path.glob("sim-dynamodb-register-kill/*/report.html"))) == 2
 
 

@@ -413,3 +413,11 @@ def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
 KINDS: dict[str, type[Nemesis]] = {"partition": Partition, "kill": Kill, "pause": Pause,
                                    "clock": Clock, "clock-rate": ClockRate, "latency": Latency,
                                    "isolate-leader": IsolateLeader, "kill-owners": KillOwners}
+
+STARTS: dict[str, str] = {"start-partition": "partition", "kill": "kill", "pause": "pause",
+                          "bump-clock": "clock", "strobe-clock": "clock",
+                          "rate-clock": "clock-rate", "start-latency": "latency",
+                          "start-isolate-leader": "isolate-leader",
+                          "start-kill-owners": "kill-owners"}
+"""The kind of fault each start op's ``f`` begins (to read a fault schedule back from a
+history; every kind's :meth:`Nemesis.plan` gives one of these)."""
