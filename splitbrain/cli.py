@@ -177,13 +177,16 @@ _bug_option = click.option(
               help="The etcd binary (default: etcd on PATH).")
 @click.option("--etcd-reads", default="linearizable", show_default=True,
               help="linearizable or serializable: the reads the etcd workload makes.")
+@click.option("--replay", default=None, metavar="FILE",
+              help="Play this replay.json (a shrunk sim run's faults and ops) on the nodes and "
+                   "say whether its anomaly came back; its options replace the others.")
 @summary_options
 def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_summary: bool,
                  **options: object) -> None:
     """Run a test against a local cluster, or on --hosts over SSH, of splitbrain's node or
     etcd: exit 0 valid, 1 invalid, 2 unknown, 255 the tester or the cluster could not run
     it."""
-    from splitbrain.harness.testrun import TestOptions, run_test, summary
+    from splitbrain.harness.testrun import TestOptions, replay_verdict, run_test, summary
     from splitbrain.reports import markdown
 
     _list_bugs_if_asked(options["bug"])  # type: ignore[arg-type]
@@ -206,6 +209,9 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
             click.secho(f"planted bug: {name}", fg="red")
         for line in summary(outcome.result):
             click.echo(line)
+        replayed = replay_verdict(outcome.test)
+        if replayed is not None:
+            click.echo(replayed)
         click.echo(f"run: {outcome.run_dir}")
         if opts.leave_running:
             click.echo(f"cluster left running: splitbrain cluster status|down --root "
