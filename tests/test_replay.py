@@ -12,7 +12,7 @@ import pytest
 from splitbrain import replay as replayfile
 from splitbrain.cli import main
 from splitbrain.harness.generators import Context, Invocation, Wait
-from splitbrain.harness.store import load_test
+from splitbrain.harness.testrun import recheck
 from splitbrain.nemesis.faults import KINDS, STARTS
 from splitbrain.replay import Fault, Op, Replay, from_history, violations
 from splitbrain.sim.command import store_run
@@ -112,9 +112,16 @@ def test_played_ops_go_to_their_thread_in_order_and_not_before_their_time():
     assert at(0.7, 0) is None and at(0.0, 5) is None
 
 
+def test_a_lying_disk_is_what_fails_the_seed():
+    assert run_seed(dataclasses.replace(LYING, lying_disks=False), 1).result.valid is True
+
+
 def test_sim_replay_reproduces_the_stored_shrunk_run_exactly(shrunk, tmp_path, capsys):
     run_dir = store_run(shrunk.opts, shrunk.outcome, str(tmp_path), shrunk.replay)
-    digest = load_test(run_dir)["digest"]
+    test, result = recheck(run_dir)
+    assert result.valid is False
+    assert test["command"] == f"splitbrain sim --replay {run_dir / 'replay.json'}"
+    digest = test["digest"]
     with pytest.raises(SystemExit) as e:
         main(["sim", "--replay", str(run_dir / "replay.json"), "--store", str(tmp_path)])
     out = capsys.readouterr().out

@@ -20,8 +20,7 @@ from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.command import parse_faults, parse_seeds, store_run
 from splitbrain.sim.network import LinkParams, SimNetwork
 from splitbrain.sim.run import SimOptions, history_digest, judge, run_seed
-from splitbrain.replay import target, violations
-from splitbrain.sim.shrink import ddmin, shrink
+from splitbrain.sim.shrink import ddmin
 from splitbrain.sim.storage import SimDisk
 from splitbrain.sim.world import draw
 
@@ -386,27 +385,6 @@ def test_a_sieve_replays_only_the_kept_faults_and_records_only_them():
     kept = [(e.f, e.value) for e in only_second.history.events
             if e.process == "nemesis" and e.type == "invoke" and e.f != "heal"]
     assert kept == [(e.f, e.value) for e in started[2:4]]
-
-
-LYING = SimOptions(ops=120, nemesis="kill", lying_disks=True)
-
-
-def test_a_planted_lying_disk_is_caught_and_shrunk_to_a_replayable_run(tmp_path):
-    healthy = run_seed(dataclasses.replace(LYING, lying_disks=False), 1)
-    assert healthy.result.valid is True
-    caught = run_seed(LYING, 1)
-    assert caught.result.valid is False
-    shrunk = shrink(LYING, caught)
-    assert shrunk is not None and shrunk.signature == target(caught.result)
-    assert shrunk.replay is not None
-    assert shrunk.faults < shrunk.faults_before and shrunk.ops < LYING.ops
-    replayed = run_seed(shrunk.opts, 1, shrunk.replay)
-    assert history_digest(replayed.history) == history_digest(shrunk.outcome.history)
-    assert shrunk.signature in violations(replayed.result)
-    run_dir = store_run(shrunk.opts, shrunk.outcome, str(tmp_path), shrunk.replay)
-    test, result = recheck(run_dir)
-    assert result.valid is False
-    assert test["command"] == f"splitbrain sim --replay {run_dir / 'replay.json'}"
 
 
 def test_faults_to_replay_are_a_list_of_fault_numbers():

@@ -17,8 +17,14 @@ the one before:
 4. the keys: only the failing key's ops and final reads are kept, or when that no longer
    fails, the fewest other keys' with them (ddmin over the other keys, trying none first);
    the dropped keys and ops are recorded in the replay;
-5. the ops again: the shortest prefix of the failing key's ops that still fails (bisection);
-6. the durations: each fault's duration is halved while the run still fails.
+5. the ops again: the shortest prefix of the kept ops that still fails (bisection);
+6. the durations: each fault's duration is halved while the run still fails;
+7. the ops once more: ddmin over the kept ops, with whatever runs the budget has left;
+8. the idle start: every op and fault moved earlier by the first one's time, if that still
+   fails.
+
+Halving a fault or dropping an op leaves every other fault and op at its recorded time. A
+final read is kept while some op touches its key.
 
 Every candidate is a whole simulated run, so the shrinker stops after ``budget`` runs and
 returns the smallest failing run it found by then.
@@ -29,10 +35,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Callable, Hashable
+from typing import Callable, Hashable, Iterable
 
 from splitbrain.errors import TesterFailure
-from splitbrain.replay import Replay, Signature, from_history, target, violations
+from splitbrain.replay import Op, Replay, Signature, from_history, target, violations
 from splitbrain.sim.loop import Deadlock, TimeLimit
 from splitbrain.sim.run import SeedOutcome, SimOptions, run_seed
 
@@ -111,7 +117,7 @@ def replay_options(opts: SimOptions) -> dict:
             "recovery": opts.recovery, "bugs": list(opts.bugs), "lying_disks": opts.lying_disks}
 
 
-def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 80) -> Shrunk | None:
+def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 120) -> Shrunk | None:
     """Shrink ``outcome`` (a run of ``opts``); None when it has no violation to keep."""
     sig = target(outcome.result)
     if sig is None:
@@ -158,14 +164,35 @@ def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 80) -> Shrunk |
               lambda kept: plays(recorded.only_keys([sig[2], *(others[i] for i in kept)])))
         played = best.replay
         assert played is not None
-        shortest(len(played.ops), lambda n: plays(dataclasses.replace(played,
-                                                                      ops=played.ops[:n])))
+        shortest(len(played.ops), lambda n: plays(_with_ops(played, played.ops[:n])))
         for i in range(len(best.replay.faults)):
             while best.replay.faults[i].duration >= 0.002 and plays(_halved(best.replay, i)):
                 pass
+        played = best.replay
+        ddmin(list(range(len(played.ops))),
+              lambda kept: plays(_with_ops(played, [played.ops[i] for i in kept])))
+        plays(_earlier(best.replay))
     except _OutOfRuns:
         pass
     return best
+
+
+def _with_ops(replay: Replay, ops: Iterable[Op]) -> Replay:
+    """``replay`` with only ``ops``, and only the final reads of keys they touch."""
+    kept = tuple(ops)
+    keys = {repr(o.key) for o in kept}
+    return dataclasses.replace(replay, ops=kept, final_reads=tuple(
+        r for r in replay.final_reads if repr(r.key) in keys))
+
+
+def _earlier(replay: Replay) -> Replay:
+    """``replay`` with every op and fault moved earlier by the time of the first of them."""
+    first = min([o.time for o in replay.ops] + [f.start for f in replay.faults], default=0.0)
+    return dataclasses.replace(
+        replay, ops=tuple(dataclasses.replace(o, time=round(o.time - first, 9))
+                          for o in replay.ops),
+        faults=tuple(dataclasses.replace(f, start=round(f.start - first, 9))
+                     for f in replay.faults))
 
 
 def _halved(replay: Replay, i: int) -> Replay:
