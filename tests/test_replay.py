@@ -156,3 +156,22 @@ def test_a_bad_replay_file_is_refused_in_one_sentence(tmp_path, capsys, change, 
     err = capsys.readouterr().err
     assert e.value.code == 254 and says in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_shrunk_run_that_no_longer_fails_when_played_keeps_its_drawn_replay(
+        caught, monkeypatch, tmp_path, capsys):
+    from splitbrain.sim import command, shrink as shrinking
+
+    # a replay that cannot fail (no ops at all): stage 3 refuses it and shrinking stops there
+    monkeypatch.setattr(shrinking, "from_history",
+                        lambda history, options, seed, expect: Replay(options, seed, (), (), ()))
+    shrunk = shrinking.shrink(LYING, caught)
+    assert shrunk.replay is None and shrunk.signature in violations(shrunk.outcome.result)
+    assert shrunk.faults == len(shrunk.opts.faults) and shrunk.ops == shrunk.opts.ops
+    monkeypatch.setattr(command, "shrink", lambda opts, outcome: shrunk)
+    summary = command.SeedSummary(1, False)
+    command.shrink_first(LYING, [summary], str(tmp_path), command.Console(file=None))
+    out = capsys.readouterr().out
+    assert "no longer fails this way, so it is replayed from its seed and options" in out
+    assert "replay: splitbrain sim --nemesis kill --ops" in out and "--lying-disks" in out
+    assert not list(tmp_path.glob("*/*/replay.json"))
