@@ -17,7 +17,7 @@ from splitbrain.nemesis.faults import KINDS, STARTS
 from splitbrain.replay import Fault, Op, Replay, from_history, violations
 from splitbrain.sim.command import store_run
 from splitbrain.sim.run import SimOptions, history_digest, run_seed
-from splitbrain.sim.shrink import replay_options, shrink
+from splitbrain.sim.shrink import shrink
 from splitbrain.workloads.replay import Played
 
 LYING = SimOptions(ops=120, nemesis="kill", lying_disks=True)
@@ -41,7 +41,7 @@ def test_every_start_op_of_every_fault_kind_names_its_kind():
 
 
 def test_a_recorded_run_becomes_a_replay_that_survives_its_file(caught, tmp_path):
-    r = from_history(caught.history, replay_options(LYING), 1)
+    r = from_history(caught.history, LYING.replay_options(), 1)
     invokes = [e for e in caught.history.events if e.type == "invoke"
                and e.process != "nemesis" and not (e.meta or {}).get("final")]
     assert [(o.process, o.f, o.key, o.value) for o in r.ops] == \
@@ -72,7 +72,7 @@ def test_shrinking_halves_a_fault_while_the_run_still_fails():
     # not matter, so it halves down to nothing
     opts = SimOptions(ops=60, nemesis="kill", lying_disks=True)
     base = run_seed(opts, 1)
-    recorded = from_history(base.history, replay_options(opts), 1)
+    recorded = from_history(base.history, opts.replay_options(), 1)
     long = dataclasses.replace(recorded, faults=(
         Fault("kill", "kill", {"nodes": ["n1", "n2", "n3", "n4", "n5"]}, 0.3, 0.4),))
     played = run_seed(opts, 1, long)
@@ -83,7 +83,7 @@ def test_shrinking_halves_a_fault_while_the_run_still_fails():
 
 
 def test_the_played_faults_start_and_stop_at_their_recorded_times(caught):
-    recorded = from_history(caught.history, replay_options(LYING), 1)
+    recorded = from_history(caught.history, LYING.replay_options(), 1)
     faults = (Fault("kill", "kill", {"nodes": ["n1"]}, 0.25, 0.4),
               Fault("pause", "pause", {"nodes": ["n2", "n3"]}, 0.5, 0.125),
               Fault("kill", "kill", {"nodes": ["n2"]}, 0.75, 0.0))
@@ -131,7 +131,7 @@ def test_sim_replay_reproduces_the_stored_shrunk_run_exactly(shrunk, tmp_path, c
 
 
 def _bad(tmp_path, change) -> str:
-    good = Replay(replay_options(LYING), 1,
+    good = Replay(LYING.replay_options(), 1,
                   (Fault("kill", "kill", {"nodes": ["n1"]}, 0.1, 0.2),),
                   (Op(0, "write", "r0", 1, None, "n1", 0.0),), ())
     d = good.to_dict()

@@ -272,11 +272,7 @@ def replay_main(path: str, store_dir: str) -> int:
     print its verdict, its history's digest and whether the recorded violation came back;
     returns the exit code (as ``test``: the verdict's)."""
     replay = replayfile.load(path)
-    o = replay.options
-    opts = SimOptions(mode=o["mode"], workload=o["workload"], nemesis=",".join(replay.kinds),
-                      nodes=o["nodes"], concurrency=o["concurrency"], recovery=o["recovery"],
-                      op_timeout=o["op_timeout"], bugs=tuple(o["bugs"]),
-                      lying_disks=o["lying_disks"])
+    opts = SimOptions.of_replay(replay)
     validate(opts, 1)
     _quiet()
     try:

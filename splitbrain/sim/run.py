@@ -28,7 +28,7 @@ from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
 from splitbrain.nemesis.schedule import Played
-from splitbrain.replay import Replay
+from splitbrain.replay import OPTIONS, Replay
 from splitbrain.sim import loop
 from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.sieve import Sieve
@@ -63,6 +63,20 @@ class SimOptions:
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
+
+    def replay_options(self) -> dict[str, Any]:
+        """What a replay file records of these options (:data:`splitbrain.replay.OPTIONS`)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in asdict(self).items() if k in OPTIONS}
+
+    @classmethod
+    def of_replay(cls, replay: Replay) -> "SimOptions":
+        """The options that play ``replay`` (its fault kinds as the nemesis)."""
+        o = replay.options
+        return cls(mode=o["mode"], workload=o["workload"], nemesis=",".join(replay.kinds),
+                   nodes=o["nodes"], concurrency=o["concurrency"], recovery=o["recovery"],
+                   op_timeout=o["op_timeout"], bugs=tuple(o["bugs"]),
+                   lying_disks=o["lying_disks"])
 
 
 @dataclass

@@ -110,13 +110,6 @@ class _OutOfRuns(Exception):
     pass
 
 
-def replay_options(opts: SimOptions) -> dict:
-    """The options a replay file records of a simulated run (:data:`splitbrain.replay.OPTIONS`)."""
-    return {"mode": opts.mode, "workload": opts.workload, "nodes": opts.nodes,
-            "concurrency": opts.concurrency, "op_timeout": opts.op_timeout,
-            "recovery": opts.recovery, "bugs": list(opts.bugs), "lying_disks": opts.lying_disks}
-
-
 def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 120) -> Shrunk | None:
     """Shrink ``outcome`` (a run of ``opts``); None when it has no violation to keep."""
     sig = target(outcome.result)
@@ -156,7 +149,7 @@ def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 120) -> Shrunk 
         faults = tuple(keep)
         shortest(best.opts.ops, lambda n: fails(dataclasses.replace(best.opts, faults=faults,
                                                                     ops=n)))
-        recorded = from_history(best.outcome.history, replay_options(opts), seed, sig)
+        recorded = from_history(best.outcome.history, opts.replay_options(), seed, sig)
         if not plays(recorded):
             return best
         others = [k for k in recorded.keys() if k != sig[2]]
