@@ -9,8 +9,9 @@ Rules of the format (version 1):
 1. One JSON object ``{"format": "splitbrain-replay", "version": 1, ...}``; a reader refuses
    any other format or version, and any missing or mistyped field, in one sentence.
 2. ``options``: what a run needs beyond the schedule: ``mode``, ``workload``, ``nodes``,
-   ``concurrency``, ``op_timeout`` and ``recovery`` (seconds), ``bugs`` (planted, by name) and
-   ``lying_disks`` (the simulator's planted fault; real nodes refuse it).
+   ``concurrency``, ``op_timeout`` and ``recovery`` (seconds), ``bugs`` (planted, by name),
+   ``nemesis`` (the fault kinds the simulated world was drawn for, whichever faults were kept)
+   and ``lying_disks`` (the simulator's planted fault; real nodes refuse it).
 3. ``seed``: the simulator's seed. With ``options`` it fixes the simulated world (links,
    clocks, disks); real nodes have their own.
 4. ``faults``, in start order: ``{"kind", "f", "value", "start", "duration"}``: the kind's
@@ -183,7 +184,8 @@ def _compact(value: Any) -> str:
 #: The options a replay records (rule 2), with their JSON types.
 OPTIONS: dict[str, type | tuple[type, ...]] = {
     "mode": str, "workload": str, "nodes": int, "concurrency": int,
-    "op_timeout": (int, float), "recovery": (int, float), "bugs": list, "lying_disks": bool}
+    "op_timeout": (int, float), "recovery": (int, float), "bugs": list, "nemesis": str,
+    "lying_disks": bool}
 
 
 def from_history(history: History, options: dict[str, Any], seed: int,

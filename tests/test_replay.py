@@ -130,6 +130,16 @@ def test_sim_replay_reproduces_the_stored_shrunk_run_exactly(shrunk, tmp_path, c
     assert "reproduced: convergence lost-version on key" in out and "NOT" not in out
 
 
+def test_a_replay_without_faults_plays_on_the_world_its_seed_drew(shrunk, tmp_path, capsys):
+    # the world is drawn from the seed and the --nemesis kinds, not from the faults kept
+    calm = dataclasses.replace(shrunk.replay, faults=())
+    played = run_seed(LYING, 1, calm)
+    path = calm.write(tmp_path / "replay.json")
+    with pytest.raises(SystemExit):
+        main(["sim", "--replay", str(path), "--store", str(tmp_path)])
+    assert f"history digest {history_digest(played.history)}" in capsys.readouterr().out
+
+
 def _bad(tmp_path, change) -> str:
     good = Replay(LYING.replay_options(), 1,
                   (Fault("kill", "kill", {"nodes": ["n1"]}, 0.1, 0.2),),

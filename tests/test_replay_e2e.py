@@ -15,7 +15,8 @@ from splitbrain.replay import FinalRead, Fault, Op, Replay
 pytestmark = pytest.mark.integration
 
 OPTIONS = {"mode": "dynamodb", "workload": "register", "nodes": 3, "concurrency": 3,
-           "op_timeout": 1.0, "recovery": 0.5, "bugs": [], "lying_disks": False}
+           "op_timeout": 1.0, "recovery": 0.5, "bugs": [], "nemesis": "partition,kill",
+           "lying_disks": False}
 OPS = (Op(0, "write", "r0", 1, None, "n1", 0.0), Op(1, "read", "r0", None, "strong", "n2", 0.05),
        Op(2, "cas", "r0", [1, 2], None, "n3", 0.1), Op(0, "read", "r0", None, "strong", "n1", 0.6),
        Op(1, "write", "r0", 3, None, "n2", 0.7))

@@ -71,9 +71,9 @@ class SimOptions:
 
     @classmethod
     def of_replay(cls, replay: Replay) -> "SimOptions":
-        """The options that play ``replay`` (its fault kinds as the nemesis)."""
+        """The options that play ``replay`` on the world its seed drew."""
         o = replay.options
-        return cls(mode=o["mode"], workload=o["workload"], nemesis=",".join(replay.kinds),
+        return cls(mode=o["mode"], workload=o["workload"], nemesis=o["nemesis"],
                    nodes=o["nodes"], concurrency=o["concurrency"], recovery=o["recovery"],
                    op_timeout=o["op_timeout"], bugs=tuple(o["bugs"]),
                    lying_disks=o["lying_disks"])
