@@ -71,7 +71,7 @@ def _shrunk(name: str, opts: SimOptions, outcome: SeedOutcome, cpu: float) -> li
     if shrunk.replay is not None:
         with tempfile.TemporaryDirectory(prefix="splitbrain-shrink-bench-") as where:
             played = replayfile.load(shrunk.replay.write(Path(where) / replayfile.FILE))
-        again = run_seed(shrunk.opts, outcome.seed, played)
+        again = run_seed(SimOptions.of_replay(played), played.seed, played)  # as sim --replay
         same = "same digest" if history_digest(again.history) == \
             history_digest(shrunk.outcome.history) else "DIFFERS"
     checker, kind, key = shrunk.signature
