@@ -68,17 +68,23 @@ def internal_error() -> NodeError:
 
 def read_answer(key: str, res: ReadResult) -> dict[str, Any]:
     """The JSON body answering a read of ``key`` (with the ``replica`` that answered, when the
-    read was served from one replica's own state)."""
+    read was served from one replica's own state, and the ``quorum`` that answered a quorum
+    read)."""
     body = {"key": key, "values": res.values, "context": res.context, "version": res.version,
             "ts": res.ts}
     if res.replica is not None:
         body["replica"] = res.replica
+    if res.quorum is not None:
+        body["quorum"] = res.quorum
     return body
 
 
 def put_answer(res: WriteResult) -> dict[str, Any]:
-    """The JSON body answering a put."""
-    return {"ok": True, "version": res.version, "ts": res.ts, "context": res.context}
+    """The JSON body answering a put (with the ``quorum`` that acknowledged it, when one did)."""
+    body = {"ok": True, "version": res.version, "ts": res.ts, "context": res.context}
+    if res.quorum is not None:
+        body["quorum"] = res.quorum
+    return body
 
 
 def written_answer(res: WriteResult) -> dict[str, Any]:

@@ -16,21 +16,34 @@ from typing import Any, Protocol
 class ReadResult:
     """What a read returns. ``replica``: which replica answered, when one replica's own state
     did (dynamodb: ``name``, ``partition`` and ``applied``, the log entries it had applied), so
-    a tester can compare replicas."""
+    a tester can compare replicas. ``quorum``: how many replicas answered a quorum read
+    (dynamo, lww; see :func:`quorum`)."""
 
     values: list[Any]
     context: str | None = None
     version: int | None = None
     ts: float | None = None
     replica: dict[str, Any] | None = None
+    quorum: dict[str, int] | None = None
 
 
 @dataclass
 class WriteResult:
+    """What a write returns; ``quorum`` as for :class:`ReadResult` (the acknowledgements)."""
+
     version: int | None = None
     ts: float | None = None
     context: str | None = None
     values: list[Any] = field(default_factory=list)
+    quorum: dict[str, int] | None = None
+
+
+def quorum(needed: int, answered: int, fallbacks: int) -> dict[str, int]:
+    """How a quorum operation was answered: ``needed`` (the R or W the node waited for),
+    ``answered`` (the replicas whose answers the result holds: read states merged, or write
+    acknowledgements) and ``fallbacks`` (how many of those answered as stand-ins for an owner
+    believed down, a sloppy quorum's hinted replicas)."""
+    return {"needed": needed, "answered": answered, "fallbacks": fallbacks}
 
 
 class Store(Protocol):
