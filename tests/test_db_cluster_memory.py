@@ -285,3 +285,24 @@ def test_replies_count_the_replicas_that_answered_and_the_fallbacks_among_them(m
             assert read.values == ["b"]
 
     run(go())
+
+
+def test_repair_converges_every_owned_range_at_once():
+    async def go():
+        async with MemoryCluster("lww", anti_entropy_interval_ms=60_000) as c:
+            keys = [f"r{i}" for i in range(20)]
+            for key in keys:  # each on its first owner only, as if the others missed it
+                owner = c.nodes["n1"].ring.owners(key, 3)[0]
+                c.nodes[owner]._apply(key, [[1.0, owner, key]])
+            roots = lambda: [c.nodes[n].status()["merkle_roots"] for n in c.config.names]  # noqa
+            started = sum(c.nodes[n].repair() for n in c.config.names)
+            assert started == sum(2 * len(c.nodes[n].owned) for n in c.config.names)
+            await eventually(lambda: all(c.local_values(o, k) == [k] for k in keys
+                                         for o in c.nodes["n1"].ring.owners(k, 3)), timeout=3)
+            by_range: dict = {}
+            for status in roots():
+                for rng, root in status.items():
+                    by_range.setdefault(rng, set()).add(root)
+            assert all(len(r) == 1 for r in by_range.values())
+
+    run(go())

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from splitbrain.db.env import Env
 from splitbrain.db.errors import NodeError, bad_request
-from splitbrain.db.store import ReadResult, Store, WriteResult
+from splitbrain.db.store import ReadResult, Repairable, Store, WriteResult
 
 log = logging.getLogger("splitbrain.node")
 
@@ -93,6 +93,15 @@ def written_answer(res: WriteResult) -> dict[str, Any]:
             "context": res.context}
 
 
+def repair_answer(store: Store, mode: str) -> dict[str, Any]:
+    """Answer ``POST /admin/anti-entropy``: the ``store`` (of ``mode``) starts an anti-entropy
+    exchange of every range it owns with each other owner; ``{"exchanges": k}``. Raises
+    ``bad-request`` in a mode without anti-entropy."""
+    if not isinstance(store, Repairable):
+        raise bad_request(f"anti-entropy exists only in dynamo and lww modes, not {mode}.")
+    return {"exchanges": store.repair()}
+
+
 class Api:
     """The request handlers of one node. ``env`` gives its name, config and clock."""
 
@@ -108,6 +117,7 @@ class Api:
         app.router.add_get("/health", self.health)
         app.router.add_get("/admin/status", self.status)
         app.router.add_put("/admin/clock", self.set_clock)
+        app.router.add_post("/admin/anti-entropy", self.anti_entropy)
         app.router.add_get("/kv/{key}", self.get)
         app.router.add_put("/kv/{key}", self.put)
         app.router.add_post("/kv/{key}/add", self.add)
@@ -139,6 +149,9 @@ class Api:
         if "offset" in body or "rate" not in body:
             self.env.clock.offset = float(_number(body, "offset", 2.5))
         return _answer({"offset": self.env.clock.offset, "rate": self.env.clock.rate})
+
+    async def anti_entropy(self, request: web.Request) -> web.Response:
+        return _answer(repair_answer(self.store, self.mode))
 
     # -- data -------------------------------------------------------------------------
 

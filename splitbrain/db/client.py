@@ -140,6 +140,12 @@ class NodeClient(HttpClient):
         return await self._call("GET", URL(self.base_url + "/health"), None, read=True,
                                 timeout=timeout, value=lambda body: body)
 
+    async def repair(self, *, timeout: float | None = None) -> Reply:
+        """``POST /admin/anti-entropy``: the node starts comparing every range it owns with the
+        other owners (dynamo, lww)."""
+        return await self._call("POST", URL(self.base_url + "/admin/anti-entropy"), {},
+                                read=True, timeout=timeout, value=lambda body: body)
+
     async def set_clock_offset(self, seconds: float, *, timeout: float | None = None) -> Reply:
         return await self.set_clock({"offset": seconds}, timeout=timeout)
 

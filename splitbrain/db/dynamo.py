@@ -394,7 +394,11 @@ class DynamoStore:
                 "n": self.n, "r": self.r, "w": self.w,
                 "ring": self.ring.describe(),
                 "hints_pending": sum(1 for _ in self.storage.scan(HINTS)),
-                "keys": len(self.digests)}
+                "keys": len(self.digests),
+                # Equal on the owners of a range that hold the same states: what a tester
+                # waits on before final reads (harness/catchup.py).
+                "merkle_roots": {str(rng): self.leaves.tree(rng).root.hex()
+                                 for rng in self.owned}}
 
     def _quorum(self, value: int | None, name: str) -> int:
         if B.SLOPPY_QUORUM_R1W1 in self.bugs:
@@ -587,13 +591,27 @@ class DynamoStore:
             return
         self._ae_next = (self._ae_next + 1) % len(self.owned)
         rng = self.owned[self._ae_next]
-        peers = [p for p in self.ring.range_nodes(rng)[:self.n]
-                 if p != self.name and self._up(p)]
+        peers = self._ae_peers(rng)
         if peers:
-            tree = self.leaves.tree(rng)
-            self.env.transport.send(self.env.rng.choice(peers),
-                                    {"t": "ae", "range": rng, "level": 0,
-                                     "hashes": {0: tree.root}})
+            self._exchange(rng, self.env.rng.choice(peers))
+
+    def repair(self) -> int:
+        """Start an anti-entropy exchange of every owned range with every other owner that is
+        up, now (what ``POST /admin/anti-entropy`` does, as an operator's ``nodetool repair``
+        would); returns how many exchanges started."""
+        started = 0
+        for rng in self.owned:
+            for peer in self._ae_peers(rng):
+                self._exchange(rng, peer)
+                started += 1
+        return started
+
+    def _ae_peers(self, rng: int) -> list[str]:
+        return [p for p in self.ring.range_nodes(rng)[:self.n] if p != self.name and self._up(p)]
+
+    def _exchange(self, rng: int, peer: str) -> None:
+        self.env.transport.send(peer, {"t": "ae", "range": rng, "level": 0,
+                                       "hashes": {0: self.leaves.tree(rng).root}})
 
     def _on_ae(self, src: str, msg: Message) -> None:
         rng, level = msg["range"], msg["level"]

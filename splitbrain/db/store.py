@@ -9,7 +9,7 @@ built from an :class:`~splitbrain.db.env.Env` and touch the world only through i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass
@@ -64,3 +64,13 @@ class Store(Protocol):
     async def add_to_set(self, key: str, element: Any) -> WriteResult: ...
 
     def status(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Repairable(Protocol):
+    """A store whose replicas can be told to compare and repair all their data now (dynamo and
+    lww: every owned range's Merkle tree with every other owner)."""
+
+    def repair(self) -> int:
+        """Start the repair; returns how many exchanges started."""
+        ...
