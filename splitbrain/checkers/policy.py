@@ -66,7 +66,7 @@ _NEVER_INVENTED = ("invented-value", "aborted-read", "future-read", "unexpected"
                    "counter-too-high")
 #: Anomalies about staleness, which a mode may forbid for strong reads only.
 _STALENESS = ("stale-read", "counter-too-low", "read-your-writes", "monotonic-reads")
-_LOST = ("lost-write", "lost-update", "lost", "lost-add", "lost-version")
+_LOST = ("lost-write", "lost-update", "lost", "lost-add", "counter-lost-adds", "lost-version")
 #: The states of a promise or expectation in a verdict's ``details``.
 VIOLATED, NO_VIOLATION, NOT_CHECKED = "violated", "no violation found", "not checked"
 
@@ -146,7 +146,8 @@ MODES: dict[str, Guarantees] = {
                 linearizable=True, also=("lost-version",)),
         Promise("eventual reads may be stale but return only values that were written",
                 breaks=_NEVER_INVENTED),
-        Promise("acknowledged atomic adds are never lost", breaks=("lost", "lost-add"),
+        Promise("acknowledged atomic adds are never lost",
+                breaks=("lost", "lost-add", "counter-lost-adds"),
                 workloads=("set", "counter")),
         _CONVERGE)),
     "dynamo": Guarantees((
