@@ -127,3 +127,16 @@ def test_every_fault_kind_starts_and_heals_with_names_the_windows_know():
         stop = nemesis.stopping()
         assert availability.fault_kind(start["f"])[0] == "start", kind
         assert availability.fault_kind(stop["f"])[0] == "stop", kind
+
+
+def test_a_dynamo_read_through_an_indeterminate_write_is_not_judged_stale():
+    """Write 3 timed out: its read half is not recorded, so it may have read (and covered) 2."""
+    b = Builder()
+    b.op(0, "write", 1, t0=0, t1=1, meta={"quorum": OWNERS, "read": []})
+    b.op(0, "write", 2, t0=2, t1=3, meta={"quorum": OWNERS, "read": [1]})
+    b.op(2, "write", 3, t0=2.5, t1=50, type="info", output=None)
+    b.op(3, "write", 4, t0=8, t1=60, type="info", output=None)
+    b.op(4, "write", 5, t0=12, t1=13, meta={"quorum": OWNERS, "read": [3]})
+    b.op(1, "read", t0=10, t1=11, output=[3], meta={"siblings": True, "quorum": OWNERS})
+    b.op(1, "read", t0=20, t1=21, output=[5], meta={"siblings": True, "quorum": OWNERS})
+    assert check(b, faults_recorded=True).anomalies == []

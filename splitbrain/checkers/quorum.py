@@ -20,8 +20,10 @@ Rules:
   handoff rounds, and one request timeout for a write in flight across the heal.
 * Stale: the read (a register read, ``f="read"``) missed the newest write of its key that was
   acknowledged before it began: in lww its timestamp is below that write's (``meta.ts``); in
-  dynamo it neither returned that write's value nor a value whose write covered it
-  (:class:`~splitbrain.checkers.causal.Causality`). A read or write answered by a fallback
+  dynamo it neither returned that write's value nor a value whose write covered it, nor a
+  value whose causal past holds a write whose context is unknown (an indeterminate
+  read-modify-write: it may have covered it; :meth:`Causality.may_reflect
+  <splitbrain.checkers.causal.Causality.may_reflect>`). A read or write answered by a fallback
   (``fallbacks > 0``: a sloppy quorum, no intersection promised) is not held to the promise.
   With R+W>N such a stale read outside fault windows is a ``quorum-stale-read``.
 * Unjudged parts are said so in ``details.unchecked`` (anomaly type -> reason): R+W<=N, timing
@@ -196,7 +198,7 @@ def _stale(key: Any, ops: list[Op], windows: Windows, settle_ns: float,
             continue
         stats["quiet_reads"] += 1
         if causality is not None:
-            stale = not causality.reflects(read_values(rd), freeze(written_value(newest)))
+            stale = not causality.may_reflect(read_values(rd), freeze(written_value(newest)))
         else:
             seen = read_version(rd, by_value)
             stale = seen is not None and seen < newest_v
