@@ -85,7 +85,7 @@ def test_two_bugs_end_to_end_are_caught_and_the_clean_run_passes(tmp_path, capsy
         run = Path(bug["runs"][0]["run_dir"])
         assert json.loads((run / "test.json").read_text())["options"]["bug"] == [name]
     assert record["bugs"][B.ADD_AS_READ_MODIFY_WRITE]["caught_by"] == {
-        "counter: counter-too-low": 1}
+        "counter: counter-lost-adds": 1}
     assert record["modes"] == {"dynamodb": {"clean_runs": 1, "passed": 1, "false_alarms": [],
                                             "other_failures": []}}
     page = (where / "calibration.html").read_text()

@@ -34,6 +34,7 @@ def test_a_stale_read_outside_fault_windows_breaks_the_quorum_promise():
     assert a["type"] == quorum.STALE and a["ops"] == [4, 2] and a["t_ms"] == 7.0
     assert "with R=2, W=2 of N=3 every read quorum meets every write quorum" in a["explanation"]
     assert r.stats["quiet_reads"] == 1 and r.details["unchecked"] == {}
+    assert r.stats["pbs_stale_fraction"] == 0.0
     b = Builder()
     lww(b, read_at=10, ts_read=2.0)
     assert check(b, faults_recorded=True).anomalies == []

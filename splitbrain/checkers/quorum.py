@@ -26,6 +26,8 @@ Rules:
   <splitbrain.checkers.causal.Causality.may_reflect>`). A read or write answered by a fallback
   (``fallbacks > 0``: a sloppy quorum, no intersection promised) is not held to the promise.
   With R+W>N such a stale read outside fault windows is a ``quorum-stale-read``.
+* Stats put the judged reads (``quiet_reads``, ``quiet_stale_reads``) beside the PBS closed
+  form's prediction for a read with every replica up (``pbs_stale_fraction``: 0 when R+W>N).
 * Unjudged parts are said so in ``details.unchecked`` (anomaly type -> reason): R+W<=N, timing
   parameters unknown, fault windows unknown (a history without nemesis ops whose caller did not
   say it records every fault: ``faults_recorded``), or no op carrying counts.
@@ -37,6 +39,7 @@ import math
 from bisect import bisect_left
 from typing import Any, Mapping
 
+from splitbrain.checkers import pbs
 from splitbrain.checkers.anomalies import AnomalyLog
 from splitbrain.checkers.availability import fault_changes, fault_kind
 from splitbrain.checkers.causal import Causality
@@ -127,6 +130,7 @@ def check(history: History | list[Op], *, n: int, r: int, w: int,
     windows = Windows(history, faults_recorded)
     stats: dict[str, Any] = {"ops_with_counts": counted, "fault_windows": windows.count,
                              "settle_s": settle, "quiet_reads": 0, "quiet_stale_reads": 0,
+                             "pbs_stale_fraction": round(pbs.k_staleness(n, r, w, 1)[1], 6),
                              "sloppy_reads_skipped": 0}
     if r + w <= n:
         unchecked[STALE] = (f"R+W<=N (R={r}, W={w}, N={n}): the quorums need not intersect, "
