@@ -256,6 +256,14 @@ class SimClient:
 
         return await self._call(call, read=True, value=lambda body: body)
 
+    async def repair(self, *, timeout: float | None = None) -> Reply:
+        """``POST /admin/anti-entropy`` (the run loop's catch-up wait asks for it)."""
+
+        async def call(s: Store) -> dict[str, Any]:
+            return api.repair_answer(s, self.cluster.config.mode)
+
+        return await self._call(call, read=True, value=lambda body: body)
+
     async def close(self) -> None:
         pass
 
