@@ -124,7 +124,7 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         _run("lww", "register", "partition")),
     Bug(READ_REPAIR_OVERWRITES, ("dynamo",),
         "read repair replaces a replica's versions instead of merging them",
-        _run("dynamo", "set", "partition")),
+        _run("dynamo", "set", "latency,partition")),
     Bug(HANDOFF_DROPS_HINTS, ("dynamo",),
         "a hint is deleted before its owner acknowledged it",
         _run("dynamo", "set", "partition,kill")),
