@@ -12,8 +12,8 @@ import pytest
 from splitbrain.db.bugs import CATALOGUE, PAXOS_ACK_BEFORE_FSYNC
 from splitbrain.errors import BadInput
 from splitbrain.harness.calibrate import Plan
-from splitbrain.nemesis import (Bridge, FlapOwners, LeaderClock, LeaderLatency, LeaderOneWay,
-                                OneWay, combined, faults)
+from splitbrain.nemesis import (Bridge, Crash, FlapOwners, LeaderClock, LeaderLatency,
+                                LeaderOneWay, OneWay, combined, faults)
 from test_nemesis import FakeNet
 from test_nemesis_rounds import DYNAMO, DYNAMODB, RateCluster, StatusCluster
 
@@ -58,11 +58,15 @@ def test_leader_latency_slows_only_the_links_into_the_leader_then_removes_the_de
 def test_leader_one_way_cuts_the_leaders_sends_and_delays_what_it_receives():
     async def scenario() -> None:
         c, nemesis = StatusCluster(DYNAMODB), LeaderOneWay()
+        assert 1.2 <= nemesis.plan(c.names, random.Random(1))["value"]["seconds"] <= 1.7
+        started = asyncio.get_running_loop().time()
         op = await nemesis.perform(c, {"f": "start-leader-one-way",
-                                       "value": {"pick": 0.7, "seconds": 0.8}})
+                                       "value": {"pick": 0.7, "seconds": 0.05}})
+        # the cut comes a delay after the delay began, so that late acks are on their way
+        assert asyncio.get_running_loop().time() - started >= 0.05
         assert op["value"]["cut"] == {"n4": OTHERS}
         assert c.net.cuts == {("n4", b) for b in OTHERS}
-        assert c.net.delays == {(a, "n4"): 0.8 for a in OTHERS}
+        assert c.net.delays == {(a, "n4"): 0.05 for a in OTHERS}
         stop = await nemesis.stop(c)
         assert stop["f"] == "stop-leader-one-way" and not c.net.cuts
         assert set(c.net.delays.values()) == {0.0}
@@ -101,6 +105,7 @@ class LoggingCluster(StatusCluster):
 
 
 def test_flap_owners_restarts_kills_again_then_restarts_the_same_owners(monkeypatch):
+    monkeypatch.setattr(faults, "FLAP_UP", 0.0)
     monkeypatch.setattr(faults, "FLAP_DOWN", 0.0)
 
     async def scenario() -> None:
@@ -153,3 +158,27 @@ def test_a_catalogue_run_may_set_its_own_fault_interval():
     intervals = {name: opts.nemesis_interval for name, opts in plan.runs()}
     assert intervals == {PAXOS_ACK_BEFORE_FSYNC: 2.0, "lww-no-tiebreak": 5.0}
     assert "--nemesis-interval 2.0" in CATALOGUE[PAXOS_ACK_BEFORE_FSYNC].command()
+
+
+class CrashCluster(LoggingCluster):
+    async def crash(self, name: str) -> None:
+        self.events.append(("crash", name))
+        self.down.add(name)
+
+
+def test_crash_power_losses_the_targets_and_restarts_the_same_ones():
+    async def scenario() -> None:
+        c, nemesis = CrashCluster(DYNAMO), Crash()
+        nemesis.check(c)
+        op = await nemesis.start(c, random.Random(2))
+        assert op["f"] == "start-crash" and c.events == [("crash", n) for n in op["value"]["nodes"]]
+        assert (await nemesis.stop(c))["f"] == "stop-crash" and not c.down
+        assert c.events[-len(op["value"]["nodes"]):] == [("restart", n)
+                                                          for n in op["value"]["nodes"]]
+
+    asyncio.run(scenario())
+
+
+def test_crash_refuses_a_cluster_whose_storage_cannot_lose_unsynced_writes():
+    with pytest.raises(BadInput, match="storage can lose what it had not synced"):
+        Crash().check(StatusCluster(DYNAMO))

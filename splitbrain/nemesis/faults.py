@@ -9,6 +9,7 @@ kind           start f                                          stop f
 =============  ==============================================  ================
 ``partition``  ``start-partition`` value {"topology", "cut"}   ``stop-partition``
 ``kill``       ``kill`` value {"nodes": [...]}                  ``restart``
+``crash``      ``start-crash`` value {"nodes": [...]}           ``stop-crash``
 ``pause``      ``pause`` value {"nodes": [...]}                 ``resume``
 ``clock``      ``bump-clock`` value {"offsets": {node: s}} or   ``reset-clock``
                ``strobe-clock`` value {"nodes", "delta", "period"}
@@ -72,8 +73,8 @@ from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable
 
 from splitbrain.errors import TesterFailure
-from splitbrain.harness.interfaces import (Capability, ClockControl, Introspectable, Killable,
-                                           Nodes, Pausable, require)
+from splitbrain.harness.interfaces import (Capability, ClockControl, Crashable, Introspectable,
+                                           Killable, Nodes, Pausable, require)
 from splitbrain.nemesis import topology
 
 Cluster = Nodes  # the cluster a fault acts on: Nodes, plus the capability its kind needs
@@ -220,6 +221,8 @@ class OneWay(Partition):
 NODE_ACTIONS: dict[str, Callable[[Any, str], Awaitable[None]]] = {
     "kill": lambda cluster, node: cluster.kill(node),
     "restart": lambda cluster, node: cluster.restart(node),
+    "start-crash": lambda cluster, node: cluster.crash(node),
+    "stop-crash": lambda cluster, node: cluster.restart(node),
     "pause": lambda cluster, node: cluster.pause(node),
     "resume": lambda cluster, node: cluster.resume(node),
 }
@@ -254,6 +257,17 @@ class Kill(NodeFault):
 
     kind, start_f, stop_f = "kill", "kill", "restart"
     needs = (Killable,)
+
+
+class Crash(NodeFault):
+    """Power-loss the targets, as Jepsen's lazyfs does: SIGKILL, then their storage loses
+    what it had written but not synced; stop restarts them. A splitbrain node's log keeps
+    records it has not synced in its own memory until it writes and syncs them together, so
+    ``kill`` already loses those; what ``crash`` adds is the bytes a sync had written to the
+    OS but not yet made durable when the node died (a slow disk's fsync runs on a thread)."""
+
+    kind, start_f, stop_f = "crash", "start-crash", "stop-crash"
+    needs = (Crashable, Killable)
 
 
 class Pause(NodeFault):
@@ -467,10 +481,12 @@ class LeaderLatency(Nemesis):
     kind = "leader-latency"
     needs: tuple[Capability, ...] = (Introspectable,)
     cuts_out = False
+    SECONDS = (0.5, 1.5)  # the range the delay is drawn from
 
     def plan(self, names: list[str], rng: random.Random) -> Op:
+        seconds = round(rng.uniform(*self.SECONDS), 3)
         return {"f": f"start-{self.kind}", "value": {"pick": round(rng.random(), 6),
-                                                    "seconds": round(rng.uniform(0.5, 1.5), 3)}}
+                                                    "seconds": seconds}}
 
     def _stop_op(self, active: Op) -> Op:
         return {"f": f"stop-{self.kind}", "value": {"node": active["value"].get("node"),
@@ -488,21 +504,26 @@ class LeaderLatency(Nemesis):
         v["slow"] = [list(link) for link in into]
         await cluster.net.delay(into, v["seconds"])
         if self.cuts_out:
+            # Only acks sent after the delay began arrive late: let a delay's worth of them
+            # be on their way before the cut.
+            await asyncio.sleep(v["seconds"])
             v["cut"] = {node: [b for _, b in out]}
             await cluster.net.cut(out)
         return {}
 
 
 class LeaderOneWay(LeaderLatency):
-    """The current leader of one partition can no longer reach any other node (its outgoing
-    links cut; the proxy holds their bytes until the heal) while the others' messages to it
-    still arrive, ``seconds`` late (0.5 to 1.5 s), as over an asymmetric, congested link. Its
-    followers stop hearing heartbeats and elect a new leader, whose messages reach the old
-    one only that late, while acks of heartbeats sent before the cut keep arriving: a lease
-    counted from an ack's arrival outlives the one the followers granted."""
+    """The links into the current leader of one partition slow down by ``seconds`` (1.2 to
+    1.7 s, under the 1.8 s a lease lasts), and ``seconds`` later its outgoing links are cut
+    (the proxy holds their bytes until the heal), as an asymmetric, congested link that then
+    fails one way. Its followers stop hearing heartbeats and elect a new leader, whose
+    messages reach the old one only that late, while acks of the heartbeats it sent in its
+    last ``seconds`` keep arriving: a lease counted from an ack's arrival outlives the one the
+    followers granted. The start op takes ``seconds`` longer than the others."""
 
     kind = "leader-one-way"
     cuts_out = True
+    SECONDS = (1.2, 1.7)  # a late ack stretches a lease counted from its arrival by this
 
 
 class KillOwners(Nemesis):
@@ -537,17 +558,22 @@ class KillOwners(Nemesis):
         return await _each(nodes, cluster.restart)
 
 
+FLAP_UP = 0.4
+"""Seconds ``flap-owners`` lets the owners run between their restart and their second kill:
+two gossip rounds of dynamo's default 200 ms, so that peers see them up, but less than the
+1 s their failure detector waits before it sees them down again."""
+
 FLAP_DOWN = 1.5
 """Seconds ``flap-owners`` keeps the owners down after their second kill: more than the
-dynamo failure detector's 1 s, so that peers have seen them up, acted on it, and seen them
-down again before they return for good."""
+dynamo failure detector's 1 s, so that peers have acted on seeing them up and seen them down
+again before they return for good."""
 
 
 class FlapOwners(KillOwners):
     """``kill-owners`` whose owners crash-loop when they come back: the stop restarts them,
-    kills them again as soon as they are healthy, waits :data:`FLAP_DOWN` seconds and
-    restarts them for good. Peers that saw them up in between (gossip) hand them the hints
-    they held while they were down, to processes that are already dead: a store that
+    lets them run :data:`FLAP_UP` seconds, kills them again, waits :data:`FLAP_DOWN` seconds
+    and restarts them for good. Peers that saw them up in between (gossip) hand them the hints
+    they held while they were down, to processes that may already be dead: a store that
     deletes a hint before its owner acknowledged it loses the write."""
 
     kind = "flap-owners"
@@ -555,6 +581,7 @@ class FlapOwners(KillOwners):
     async def _restart(self, cluster: Killable, nodes: list[str]) -> dict[str, str]:
         failed = await _each(nodes, cluster.restart)
         up = [n for n in nodes if n not in failed]
+        await asyncio.sleep(FLAP_UP)
         failed.update(await _each(up, cluster.kill))
         await asyncio.sleep(FLAP_DOWN)
         failed.update(await _each(up, cluster.restart))
@@ -577,5 +604,5 @@ def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
 
 
 KINDS: dict[str, type[Nemesis]] = {k.kind: k for k in (
-    Partition, Kill, Pause, Clock, ClockRate, Latency, IsolateLeader, KillOwners, OneWay, Bridge,
+    Partition, Kill, Crash, Pause, Clock, ClockRate, Latency, IsolateLeader, KillOwners, OneWay, Bridge,
     LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners)}
