@@ -55,6 +55,19 @@ def test_leader_latency_slows_only_the_links_into_the_leader_then_removes_the_de
     asyncio.run(scenario())
 
 
+def test_leader_one_way_picks_the_leader_of_the_most_partitions():
+    status = {"partitions": {str(p): {"replicas": ["n1", "n2", "n3"], "leader": leader}
+                             for p, leader in enumerate(["n1", "n3", "n3", "n2"])}}
+
+    async def scenario() -> None:
+        c, nemesis = StatusCluster(status), LeaderOneWay()
+        op = await nemesis.perform(c, {"f": "start-leader-one-way",
+                                       "value": {"pick": 0.0, "seconds": 0.01}})
+        assert (op["value"]["node"], op["value"]["leads"]) == ("n3", [1, 2])
+
+    asyncio.run(scenario())
+
+
 def test_leader_one_way_cuts_the_leaders_sends_and_delays_what_it_receives():
     async def scenario() -> None:
         c, nemesis = StatusCluster(DYNAMODB), LeaderOneWay()
@@ -64,6 +77,7 @@ def test_leader_one_way_cuts_the_leaders_sends_and_delays_what_it_receives():
                                        "value": {"pick": 0.7, "seconds": 0.05}})
         # the cut comes a delay after the delay began, so that late acks are on their way
         assert asyncio.get_running_loop().time() - started >= 0.05
+        assert op["value"]["leads"] == [1]  # n2 and n4 lead one partition each: pick n4
         assert op["value"]["cut"] == {"n4": OTHERS}
         assert c.net.cuts == {("n4", b) for b in OTHERS}
         assert c.net.delays == {(a, "n4"): 0.05 for a in OTHERS}

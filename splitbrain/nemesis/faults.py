@@ -26,7 +26,7 @@ latency``      "seconds"}; its completion adds "partition",
                "node", "slow"
 ``leader-      ``start-leader-one-way`` value {"pick",          ``stop-leader-one-way``
 one-way``      "seconds"}; its completion adds "partition",
-               "node", "slow", "cut"
+               "leads", "node", "slow", "cut"
 ``leader-      ``start-leader-clock`` value {"pick", "offset"};  ``stop-leader-clock``
 clock``        its completion adds "partition", "node", "cut"
 ``flap-        ``start-flap-owners`` value {"pick"}; its        ``stop-flap-owners``
@@ -395,15 +395,25 @@ async def _any_status(cluster: Cluster) -> dict[str, Any]:
     raise TesterFailure("no node answered GET /admin/status, so a targeted fault has no target")
 
 
-async def _find_leader(cluster: Cluster, v: dict[str, Any]) -> str:
+async def _find_leader(cluster: Cluster, v: dict[str, Any], *, busiest: bool = False) -> str:
     """The current leader of the dynamodb partition at position ``v["pick"]`` (its first
     replica while it has none; in the leaderless modes the first replica of a ring range),
-    recorded in ``v`` as ``node`` (and ``partition``)."""
+    recorded in ``v`` as ``node`` (and ``partition``). With ``busiest``, the node that leads
+    the most partitions instead (``pick`` chooses among ties), so that the fault reaches the
+    most keys."""
     status = await _any_status(cluster)
     parts = status.get("partitions")
     if parts:
-        p = sorted(parts, key=int)[int(v["pick"] * len(parts))]
-        node = parts[p].get("leader") or parts[p]["replicas"][0]
+        order = sorted(parts, key=int)
+        leaders = {q: parts[q].get("leader") or parts[q]["replicas"][0] for q in order}
+        p = order[int(v["pick"] * len(order))]
+        if busiest:
+            counts = {n: list(leaders.values()).count(n) for n in sorted(set(leaders.values()))}
+            top = [n for n, c in counts.items() if c == max(counts.values())]
+            chosen = top[int(v["pick"] * len(top))]
+            p = next(q for q in order if leaders[q] == chosen)
+            v["leads"] = [int(q) for q in order if leaders[q] == chosen]
+        node = leaders[p]
         v["partition"] = int(p)
     else:
         node = _range_owners(status, v["pick"])[0]
@@ -499,7 +509,7 @@ class LeaderLatency(Nemesis):
                 await cluster.net.cut(())
             await cluster.net.delay([(a, b) for a, b in v["slow"]], 0.0)
             return {}
-        node = await _find_leader(cluster, v)
+        node = await _find_leader(cluster, v, busiest=self.cuts_out)
         out, into = _around(node, cluster.names)
         v["slow"] = [list(link) for link in into]
         await cluster.net.delay(into, v["seconds"])
@@ -516,7 +526,8 @@ class LeaderOneWay(LeaderLatency):
     """The links into the current leader of one partition slow down by ``seconds`` (1.2 to
     1.7 s, under the 1.8 s a lease lasts), and ``seconds`` later its outgoing links are cut
     (the proxy holds their bytes until the heal), as an asymmetric, congested link that then
-    fails one way. Its followers stop hearing heartbeats and elect a new leader, whose
+    fails one way. Of the leaders, it picks the one that leads the most partitions, which
+    takes the most keys' leases with it. Its followers stop hearing heartbeats and elect a new leader, whose
     messages reach the old one only that late, while acks of the heartbeats it sent in its
     last ``seconds`` keep arriving: a lease counted from an ack's arrival outlives the one the
     followers granted. The start op takes ``seconds`` longer than the others."""
