@@ -122,8 +122,10 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         _run("dynamodb", "counter", "isolate-leader,kill")),
     Bug(PAXOS_ACK_BEFORE_FSYNC, ("dynamodb",),
         "acceptors answer before their state is synced",
-        # The unsynced window is a tick (50 ms) per acceptor: more whole-group crashes per run.
-        _run("dynamodb", "set", "kill-owners", nemesis_interval=2.0)),
+        # The unsynced window is a tick (50 ms) per acceptor: more whole-group crashes per run,
+        # and more writes in flight when one lands.
+        _run("dynamodb", "set", "kill-owners", nemesis_interval=2.0, concurrency=20,
+             rate=200.0)),
     Bug(DYNAMO_ACK_BEFORE_FSYNC, ("dynamo", "lww"),
         "replicas and coordinators acknowledge before syncing",
         _run("dynamo", "set", "kill-owners")),
