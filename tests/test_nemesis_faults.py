@@ -71,7 +71,7 @@ def test_leader_one_way_picks_the_leader_of_the_most_partitions():
 def test_leader_one_way_cuts_the_leaders_sends_and_delays_what_it_receives():
     async def scenario() -> None:
         c, nemesis = StatusCluster(DYNAMODB), LeaderOneWay()
-        assert 1.2 <= nemesis.plan(c.names, random.Random(1))["value"]["seconds"] <= 1.7
+        assert 1.6 <= nemesis.plan(c.names, random.Random(1))["value"]["seconds"] <= 1.9
         started = asyncio.get_running_loop().time()
         op = await nemesis.perform(c, {"f": "start-leader-one-way",
                                        "value": {"pick": 0.7, "seconds": 0.05}})

@@ -83,9 +83,9 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         "the lease is counted from when a heartbeat ack arrives, not from when the heartbeat "
         "was sent",
         # The old leader must keep receiving acks, late, while it cannot tell its group it
-        # leads (docs/detection.md, "Blind spots"); the overlap lasts under a second, so
-        # more clients read at the old leader meanwhile.
-        _run("dynamodb", "register", "leader-one-way", concurrency=20, rate=200.0)),
+        # leads (docs/detection.md, "Blind spots"); the overlap lasts about a second, while
+        # the old leader's clients mostly wait on writes it cannot commit: more clients.
+        _run("dynamodb", "register", "leader-one-way", concurrency=30, rate=200.0)),
     Bug(LEASE_ON_WALL_CLOCK, ("dynamodb",),
         "leases and heartbeats are timed on the wall clock",
         # A wall-clock lease outlasts its grants only on a leader whose clock steps back while

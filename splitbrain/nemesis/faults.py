@@ -523,10 +523,11 @@ class LeaderLatency(Nemesis):
 
 
 class LeaderOneWay(LeaderLatency):
-    """The links into the current leader of one partition slow down by ``seconds`` (1.2 to
-    1.7 s, under the 1.8 s a lease lasts), and ``seconds`` later its outgoing links are cut
-    (the proxy holds their bytes until the heal), as an asymmetric, congested link that then
-    fails one way. Of the leaders, it picks the one that leads the most partitions, which
+    """The links into the current leader of one partition slow down by ``seconds`` (1.6 to
+    1.9 s: about the 1.8 s a lease lasts, so that a correct leader, counting from its
+    heartbeats' send times, barely holds one, and under the 2 s for which a leader remembers
+    a heartbeat's acks), and ``seconds`` later its outgoing links are cut (the proxy holds their bytes until the heal), as an asymmetric, congested
+    link that then fails one way. Of the leaders, it picks the one that leads the most partitions, which
     takes the most keys' leases with it. Its followers stop hearing heartbeats and elect a new leader, whose
     messages reach the old one only that late, while acks of the heartbeats it sent in its
     last ``seconds`` keep arriving: a lease counted from an ack's arrival outlives the one the
@@ -534,7 +535,7 @@ class LeaderOneWay(LeaderLatency):
 
     kind = "leader-one-way"
     cuts_out = True
-    SECONDS = (1.2, 1.7)  # a late ack stretches a lease counted from its arrival by this
+    SECONDS = (1.6, 1.9)  # a late ack stretches a lease counted from its arrival by this
 
 
 class KillOwners(Nemesis):
