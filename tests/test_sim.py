@@ -54,6 +54,23 @@ def test_timers_due_at_the_same_time_run_in_the_order_they_were_scheduled():
     assert loop.run(go()) == list(range(20))
 
 
+def test_cancelled_timers_are_swept_from_the_heap_and_never_run():
+    async def go():
+        lp = asyncio.get_running_loop()
+        ran: list[int] = []
+        most = 0
+        for i in range(5000):  # as every op's asyncio.timeout: scheduled far ahead, cancelled
+            lp.call_later(3600, ran.append, i).cancel()
+            await asyncio.sleep(0.001)
+            most = max(most, len(lp._scheduled))
+        await asyncio.sleep(7200)
+        return ran, most
+
+    ran, most = loop.run(go())
+    assert ran == []
+    assert most < 300, f"{most} timers were in the heap at once: cancelled ones are not swept"
+
+
 def test_a_world_with_nothing_to_run_is_a_deadlock_not_a_hang():
     async def go():
         await asyncio.get_running_loop().create_future()
