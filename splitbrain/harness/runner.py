@@ -39,6 +39,10 @@ from splitbrain.workloads.base import Workload
 
 #: The longest a worker sleeps before asking its generator again (so phases end promptly).
 MAX_WAIT = 0.5
+#: The shortest: a generator's wait shorter than this is a rounding remainder (the history's
+#: clock counts whole nanoseconds; asyncio may wake a timer a clock tick early), and sleeping
+#: it would wake the thread again and again without the clock reaching the wait's end.
+MIN_WAIT = 1e-6
 
 
 class Recorder:
@@ -227,15 +231,21 @@ class Runner:
                                  for w in workers])
 
     async def _work(self, w: Worker, g: Generator, threads: frozenset) -> None:
+        """Ask ``g`` for ops as thread ``w`` and perform them until it is exhausted. A thread
+        told to wait asks again as of the time it waited until (the history's clock, rounded to
+        nanoseconds, may read a hair earlier), and never sleeps less than :data:`MIN_WAIT`."""
         rec = self.recorder
         assert rec is not None
+        woken_at = 0.0
         while True:
-            ctx = Context(rec.now(), w.thread, threads, self.rng)
+            ctx = Context(max(rec.now(), woken_at), w.thread, threads, self.rng)
             a = g.next(ctx)
             if a is None:
                 return
             if isinstance(a, Wait):
-                await asyncio.sleep(min(a.seconds, MAX_WAIT))
+                pause = max(min(a.seconds, MAX_WAIT), MIN_WAIT)
+                woken_at = ctx.time + pause
+                await asyncio.sleep(pause)
                 continue
             reply = await self._invoke(w, a)
             if reply.type == OK and (a.meta or {}).get("final"):
