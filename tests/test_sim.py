@@ -71,6 +71,22 @@ def test_cancelled_timers_are_swept_from_the_heap_and_never_run():
     assert most < 300, f"{most} timers were in the heap at once: cancelled ones are not swept"
 
 
+def test_a_run_never_builds_the_repr_of_its_result():
+    class Costly:  # as a seed's history: its repr walks every event
+        reprs = 0
+
+        def __repr__(self) -> str:
+            Costly.reprs += 1
+            return "costly"
+
+    async def go():
+        await asyncio.sleep(1)
+        return (Costly(),)
+
+    loop.run(go())
+    assert Costly.reprs == 0
+
+
 def test_a_world_with_nothing_to_run_is_a_deadlock_not_a_hang():
     async def go():
         await asyncio.get_running_loop().create_future()
