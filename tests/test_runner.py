@@ -181,7 +181,7 @@ def test_a_thread_told_to_wait_asks_again_once_the_wait_is_over():
 
     async def go() -> float:
         r.recorder = Recorder(None)
-        await r._work(Worker(0, "n1", 0, 1), g, frozenset({0}))
+        await r._work(Worker(0, "n1", 0, 1), g, r._waits(g, frozenset({0})))
         return asyncio.get_running_loop().time()
 
     ended = loop.run(go())
