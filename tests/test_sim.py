@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from splitbrain.cli import main
 from splitbrain.db.config import local_config
@@ -306,6 +309,36 @@ def _cluster(seed: int = 1) -> SimCluster:
     return SimCluster(config, world.network(config.names, seed),
                       {n: world.disk_of(n) for n in config.names},
                       {n: world.clock_of(n) for n in config.names}, seed)
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(_SCALARS, lambda inner: (
+    st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    | st.dictionaries(_SCALARS, inner, max_size=3)), max_leaves=12))
+def test_values_cross_the_in_process_client_as_they_would_cross_json(value):
+    from splitbrain.sim.cluster import _json
+
+    try:
+        expected = json.dumps(json.loads(json.dumps(value)))
+    except (TypeError, ValueError) as e:  # JSON refuses it: so must the client
+        with pytest.raises(type(e)):
+            _json(value)
+        return
+    copied = _json(value)
+    assert json.dumps(copied) == expected
+    assert not _has_tuple(copied)
+
+
+def _has_tuple(value) -> bool:
+    if isinstance(value, tuple):
+        return True
+    if isinstance(value, list):
+        return any(map(_has_tuple, value))
+    return isinstance(value, dict) and any(map(_has_tuple, value.values()))
 
 
 def test_the_client_classifies_a_killed_node_and_a_paused_one_as_the_http_client_does():
