@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from splitbrain.cli import main
 from splitbrain.db.config import local_config
@@ -52,6 +55,39 @@ def test_timers_due_at_the_same_time_run_in_the_order_they_were_scheduled():
         return order
 
     assert loop.run(go()) == list(range(20))
+
+
+def test_cancelled_timers_are_swept_from_the_heap_and_never_run():
+    async def go():
+        lp = asyncio.get_running_loop()
+        ran: list[int] = []
+        most = 0
+        for i in range(5000):  # as every op's asyncio.timeout: scheduled far ahead, cancelled
+            lp.call_later(3600, ran.append, i).cancel()
+            await asyncio.sleep(0.001)
+            most = max(most, len(lp._scheduled))
+        await asyncio.sleep(7200)
+        return ran, most
+
+    ran, most = loop.run(go())
+    assert ran == []
+    assert most < 300, f"{most} timers were in the heap at once: cancelled ones are not swept"
+
+
+def test_a_run_never_builds_the_repr_of_its_result():
+    class Costly:  # as a seed's history: its repr walks every event
+        reprs = 0
+
+        def __repr__(self) -> str:
+            Costly.reprs += 1
+            return "costly"
+
+    async def go():
+        await asyncio.sleep(1)
+        return (Costly(),)
+
+    loop.run(go())
+    assert Costly.reprs == 0
 
 
 def test_a_world_with_nothing_to_run_is_a_deadlock_not_a_hang():
@@ -273,6 +309,36 @@ def _cluster(seed: int = 1) -> SimCluster:
     return SimCluster(config, world.network(config.names, seed),
                       {n: world.disk_of(n) for n in config.names},
                       {n: world.clock_of(n) for n in config.names}, seed)
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(_SCALARS, lambda inner: (
+    st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    | st.dictionaries(_SCALARS, inner, max_size=3)), max_leaves=12))
+def test_values_cross_the_in_process_client_as_they_would_cross_json(value):
+    from splitbrain.sim.cluster import _json
+
+    try:
+        expected = json.dumps(json.loads(json.dumps(value)))
+    except (TypeError, ValueError) as e:  # JSON refuses it: so must the client
+        with pytest.raises(type(e)):
+            _json(value)
+        return
+    copied = _json(value)
+    assert json.dumps(copied) == expected
+    assert not _has_tuple(copied)
+
+
+def _has_tuple(value) -> bool:
+    if isinstance(value, tuple):
+        return True
+    if isinstance(value, list):
+        return any(map(_has_tuple, value))
+    return isinstance(value, dict) and any(map(_has_tuple, value.values()))
 
 
 def test_the_client_classifies_a_killed_node_and_a_paused_one_as_the_http_client_does():

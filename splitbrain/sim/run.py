@@ -150,7 +150,6 @@ def judge(history: History, workload: Workload, params: dict[str, Any], *, predi
 
 def history_digest(history: History) -> str:
     """A SHA-256 of the history's events as JSON lines (key order fixed)."""
-    h = hashlib.sha256()
-    for i, ev in enumerate(history.events):
-        h.update(json.dumps({**ev.to_dict(), "index": i}, sort_keys=True).encode() + b"\n")
-    return h.hexdigest()
+    encode = json.JSONEncoder(sort_keys=True).encode  # json.dumps(..., sort_keys=True), made once
+    lines = [encode({**ev.to_dict(), "index": i}) for i, ev in enumerate(history.events)]
+    return hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
