@@ -1,27 +1,34 @@
-"""Node throughput and latency: a 5-node cluster, 16 concurrent clients, one row per (mode,
-workload) in :data:`ROWS`. Prints ops/s, p50 and p99 latency of acknowledged operations.
+"""Node throughput and latency: 16 concurrent clients, one row per (mode, workload) in
+:data:`ROWS`. Prints ops/s, p50 and p99 latency of acknowledged operations.
 
 Writes are acknowledged only once W replicas have fsynced them. Clients reuse one kept-alive
-HTTP connection each and spread over the nodes (client i talks to node i mod 5). Targets on
-a 2-core machine: >= 1,000 writes/s and >= 3,000 reads/s. ``cpu ms/op`` is the CPU time all
-node processes together spent per operation: unlike ops/s, it barely moves when other work
-shares the machine.
+HTTP connection each and spread over the nodes (client i talks to node i mod the node count).
+The dynamo and lww rows run on 5 nodes; targets on a 2-core machine: >= 1,000 writes/s and
+>= 3,000 reads/s. ``cpu ms/op`` is the CPU time all node processes together spent per
+operation: unlike ops/s, it barely moves when other work shares the machine.
 
-    .venv/bin/python benchmarks/node.py [--seconds 5] [--mode dynamo] [--net proxy]
+    .venv/bin/python benchmarks/node.py [--seconds 5] [--mode dynamodb --mode etcd] [--net loopback]
 
-``--net proxy`` (the default, what tests run on) routes peer traffic through the tester's
-per-link proxy process; ``--net netns`` needs root.
+``--net loopback`` (the default) lets the nodes dial each other's peer ports on 127.0.0.1
+directly (:class:`~splitbrain.harness.loopback.LoopbackNet`), as etcd's members do; ``--net
+proxy`` routes peer traffic through the tester's per-link fault proxy (what tests run on: one
+more process and two more socket hops per peer message, so it is slower); ``--net netns`` puts
+every node, and every etcd member, in a network namespace of its own (needs root).
 
 To add a mode or workload: add an ``async def op(client, rng, worker, i) -> Reply`` to
 :data:`WORKLOADS` if needed and a ``(mode, workload)`` row to :data:`ROWS`; ``PARAMS`` holds
-per-mode cluster parameters.
+per-mode cluster parameters and ``NODES`` the node count.
 
-The ``etcd`` rows drive a 3-member etcd cluster (Debian's etcd-server, fsync on, data in a
-temporary folder) with the same client loop through :class:`splitbrain.etcd.client.EtcdClient`:
-put, linearizable get, serializable get and a txn compare-and-set. With ``--net proxy`` its
-members talk over loopback (no proxy: etcd cannot be proxied per link), with ``--net netns``
-each in a namespace as our nodes are. After the table, each dynamodb row is printed as a ratio
-to the matching etcd row of the same run (``ETCD_MATCH``). Rows of a system that is not
+Against etcd. The ``etcd`` rows drive a 3-member etcd cluster (Debian's etcd-server, fsync on:
+3.4 has no switch to turn it off; data in a temporary folder) with the same client loop
+through :class:`splitbrain.etcd.client.EtcdClient`: put, linearizable get, serializable get and
+a txn compare-and-set. After the table, each dynamodb row is printed as a ratio to the
+matching etcd row of the same run (``ETCD_MATCH``). The comparison is like for like: the
+dynamodb rows run on 3 nodes (every node a replica of every partition, as every etcd member
+holds every key), each acknowledging a write only after its fsync, on the same network as etcd
+(loopback, or namespaces with ``--net netns``), with the same 16 clients over 1,000 keys. Only
+with ``--net proxy`` does our node pay for the fault proxy while etcd (which cannot be proxied
+per link) does not; the ratios are then marked as such. Rows of a system that is not
 installed are skipped with the reason.
 """
 
@@ -44,9 +51,10 @@ from splitbrain.etcd.nodes import EtcdNodes, find_etcd
 from splitbrain.harness.cluster import local_cluster
 from splitbrain.harness.interfaces import Placement
 from splitbrain.harness.localhosts import LocalHosts
+from splitbrain.harness.loopback import LoopbackNet
 from splitbrain.harness.netnshosts import NetnsHosts
 
-NODES, CONCURRENCY, KEYS = 5, 16, 1000
+CONCURRENCY, KEYS = 16, 1000
 
 Op = Callable[[NodeClient, random.Random, int, int], Awaitable[Reply]]
 
@@ -106,6 +114,8 @@ ETCD_WORKLOADS: dict[str, Op] = {"put": write, "linearizable-get": strong_read,
 ETCD_MATCH = {"write": "put", "strong-read": "linearizable-get",
               "eventual-read": "serializable-get", "cas": "txn-cas"}
 ETCD_MEMBERS = 3
+#: Nodes per mode: dynamodb runs on as many nodes as etcd has members (module docstring).
+NODES: dict[str, int] = {"dynamo": 5, "lww": 5, "dynamodb": ETCD_MEMBERS}
 
 ROWS: list[tuple[str, str]] = [
     ("dynamo", "write"), ("dynamo", "read"), ("dynamo", "mix"),
@@ -179,7 +189,8 @@ async def measure(clients: list[NodeClient], op: Op, seconds: float, pids: list[
 
 async def bench_etcd(workloads: list[str], seconds: float, net: str,
                      root: Path) -> list[tuple[str, str, dict]]:
-    """The etcd rows: 3 members on loopback (``net`` proxy) or in namespaces (netns)."""
+    """The etcd rows: 3 members on loopback (``net`` loopback or proxy) or in namespaces
+    (netns)."""
     names = [f"e{i}" for i in range(1, ETCD_MEMBERS + 1)]
     hosts = NetnsHosts(root / "etcd", names) if net == "netns" else LocalHosts(root / "etcd",
                                                                                 names)
@@ -221,8 +232,10 @@ async def bench_mode(mode: str, workloads: list[str], seconds: float, net: str,
     if mode == "etcd":
         return await bench_etcd(workloads, seconds, net, root)
     out = []
-    async with local_cluster(mode, NODES, root / mode, net=net, **PARAMS[mode]) as cluster:
-        clients = [NodeClient(cluster.client_url(cluster.names[w % NODES]), timeout=5.0)
+    nodes = NODES[mode]
+    async with local_cluster(mode, nodes, root / mode, net=LoopbackNet() if net == "loopback"
+                             else net, **PARAMS[mode]) as cluster:
+        clients = [NodeClient(cluster.client_url(cluster.names[w % nodes]), timeout=5.0)
                    for w in range(CONCURRENCY)]
         try:
             await preload(clients)
@@ -246,10 +259,12 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each row")
     ap.add_argument("--mode", action="append", help="only these modes (repeatable)")
-    ap.add_argument("--net", default="proxy", choices=["proxy", "netns"])
+    ap.add_argument("--net", default="loopback", choices=["loopback", "proxy", "netns"],
+                    help="the network between the nodes (module docstring)")
     args = ap.parse_args()
     modes = list(dict.fromkeys(m for m, _ in ROWS if not args.mode or m in args.mode))
-    print(f"{NODES} nodes, {CONCURRENCY} clients, {args.seconds:g} s per row, {args.net} network")
+    print(f"{CONCURRENCY} clients, {args.seconds:g} s per row, {args.net} network; nodes: "
+          + ", ".join(f"{m} {NODES.get(m, ETCD_MEMBERS)}" for m in modes))
     print(f"{'mode':<10} {'workload':<17} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'cpu ms/op':>9} {'ok':>8} {'errors':>6}")
     rows: dict[tuple[str, str], dict] = {}
@@ -265,6 +280,9 @@ async def main() -> None:
               if ("dynamodb", ours) in rows and ("etcd", theirs) in rows]
     if ratios:
         print(f"\ndynamodb relative to etcd ({ETCD_MEMBERS} members), same run:")
+        if args.net == "proxy":
+            print("(not like for like: our peer traffic went through the fault proxy, etcd's "
+                  "did not; use --net loopback or netns)")
         print(f"{'dynamodb':<14} {'etcd':<17} {'ops/s ratio':>11} {'p99 ratio':>10}")
     for ours, theirs in ratios:
         a, b = rows[("dynamodb", ours)], rows[("etcd", theirs)]
