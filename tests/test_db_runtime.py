@@ -106,6 +106,60 @@ def test_transport_delivers_in_order_and_redials_a_restarted_peer(tmp_path):
     asyncio.run(go())
 
 
+def test_a_message_sent_to_several_peers_is_encoded_once(tmp_path, monkeypatch):
+    async def go():
+        cfg = local_config("dynamo", 3, tmp_path)
+        encoded: list = []
+        monkeypatch.setattr("splitbrain.db.runtime.frame",
+                            lambda obj: encoded.append(obj) or frame(obj))
+        got: list = []
+        nodes = [TcpTransport(n, cfg) for n in ("n1", "n2", "n3")]
+        for t in nodes:
+            t.set_handler(lambda src, msg, me=t.name: got.append((me, msg["i"])))
+            await t.start()
+        msg = {"i": 1}
+        nodes[0].send("n2", msg)
+        nodes[0].send("n3", msg)
+        nodes[0].send("n3", {"i": 2})  # another message: encoded anew, never the last one's bytes
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(got) < 3 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert sorted(got) == [("n2", 1), ("n3", 1), ("n3", 2)]
+        assert [m for m in encoded if "i" in m] == [{"i": 1}, {"i": 2}]
+        for t in nodes:
+            await t.close()
+
+    asyncio.run(go())
+
+
+def test_a_peer_connection_that_does_not_say_hello_or_sends_garbage_is_closed(tmp_path):
+    async def go():
+        cfg = local_config("dynamo", 2, tmp_path)
+        got: list = []
+        b = TcpTransport("n2", cfg)
+        b.set_handler(lambda src, msg: got.append((src, msg)))
+        await b.start()
+        port = cfg.node("n2").peer_port
+        for first in (frame({"i": 1}), frame({"hello": "n1"}) + b"\x00\x00\x00\x02\xc1\xc1"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(first)
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by n2
+            writer.close()
+        assert got == []
+        # A well-behaved connection is served, and closing the transport closes it.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(frame({"hello": "n1"}) + frame({"i": 7}))
+        deadline = asyncio.get_running_loop().time() + 5
+        while not got and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert got == [("n1", {"i": 7})]
+        await b.close()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+    asyncio.run(go())
+
+
 def test_the_log_is_compacted_once_it_doubles(tmp_path):
     async def go():
         s = FileStorage(tmp_path, compact_bytes=1)

@@ -104,6 +104,9 @@ class TcpTransport:
         self._links: dict[str, _Link] = {}
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._inbound: set[_Inbound] = set()
+        self._last_msg: Message | None = None
+        self._last_frame = b""
         self._closed = False
 
     def set_handler(self, handler: Handler) -> None:
@@ -112,13 +115,15 @@ class TcpTransport:
     async def start(self) -> None:
         """Listen on this node's peer port. Raises OSError when the port cannot be bound."""
         spec = self.config.node(self.name)
-        self._server = await asyncio.start_server(self._serve_inbound, spec.host, spec.peer_port,
-                                                  reuse_address=True)
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Inbound(self), spec.host, spec.peer_port, reuse_address=True)
 
     async def close(self) -> None:
         self._closed = True
         if self._server is not None:
             self._server.close()
+        for inbound in list(self._inbound):
+            inbound.close()
         for link in self._links.values():
             if link.writer is not None:
                 link.writer.close()
@@ -132,7 +137,9 @@ class TcpTransport:
         link = self._links.get(dest)
         if link is None:
             link = self._links[dest] = _Link()
-        data = frame(msg)
+        if msg is not self._last_msg:  # one encoding for a message sent to several peers
+            self._last_msg, self._last_frame = msg, frame(msg)
+        data = self._last_frame
         w = link.writer
         if w is not None:
             if w.is_closing():
@@ -198,34 +205,8 @@ class TcpTransport:
                 link.writer = None
             writer.close()
 
-    async def _serve_inbound(self, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        decoder = FrameDecoder()
-        src: str | None = None
-        try:
-            while True:
-                data = await reader.read(1 << 16)
-                if not data:
-                    return
-                for msg in decoder.feed(data):
-                    if src is None:
-                        src = msg.get("hello") if isinstance(msg, dict) else None
-                        if not isinstance(src, str):
-                            return
-                        continue
-                    self._deliver(src, msg)
-        except (OSError, ValueError, msgpack.UnpackException, asyncio.CancelledError) as e:
-            if not isinstance(e, (OSError, asyncio.CancelledError)):
-                log.warning("dropping a peer connection from %s: %s", src, e)
-        finally:
-            writer.close()
-
     def _deliver(self, src: str, msg: Message) -> None:
-        if self._handler is None:
+        if self._handler is None or self._closed:
             return
         try:
             result = self._handler(src, msg)
@@ -234,6 +215,47 @@ class TcpTransport:
             return
         if asyncio.iscoroutine(result):
             self._spawn(result)
+
+
+class _Inbound(asyncio.Protocol):
+    """One connection a peer opened to this node: frames are decoded and handed to the
+    transport's handler as the bytes arrive, in the event loop's own callback (no stream or
+    task per connection to wake). The first frame names the sender; a connection whose first
+    frame does not, or that sends a frame that cannot be decoded, is closed."""
+
+    def __init__(self, owner: "TcpTransport") -> None:
+        self.owner = owner
+        self.decoder = FrameDecoder()
+        self.src: str | None = None
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.owner._inbound.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._inbound.discard(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            msgs = self.decoder.feed(data)
+        except (ValueError, msgpack.UnpackException) as e:
+            log.warning("dropping a peer connection from %s: %s", self.src, e)
+            self.close()
+            return
+        for msg in msgs:
+            if self.src is None:
+                src = msg.get("hello") if isinstance(msg, dict) else None
+                if not isinstance(src, str):
+                    self.close()
+                    return
+                self.src = src
+                continue
+            self.owner._deliver(self.src, msg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,6 +362,7 @@ class FileStorage:
         self._flusher: asyncio.Task | None = None
         self._fsync_avg = 0.0
         self._failed: OSError | None = None
+        self._size = 0  # of the log file: what was written to it
         self._replay()
         self._fd = self._rewrite()
 
@@ -399,6 +422,7 @@ class FileStorage:
                         fut.set_exception(e)
                 return
             self._durable = upto
+            self._size += len(data)
             self.syncs += 1
             still = []
             for target, fut in self._waiters:
@@ -408,8 +432,7 @@ class FileStorage:
                 else:
                     still.append((target, fut))
             self._waiters = still
-            size = os.fstat(self._fd).st_size
-            if size > max(self.compact_bytes, 2 * self._compacted_size) and not self._buf:
+            if self._size > max(self.compact_bytes, 2 * self._compacted_size) and not self._buf:
                 os.close(self._fd)
                 self._fd = self._rewrite()
 
@@ -472,7 +495,7 @@ class FileStorage:
                     f.write(_record([_PUT, table, key, value]))
             f.flush()
             os.fsync(f.fileno())
-            self._compacted_size = f.tell()
+            self._compacted_size = self._size = f.tell()
         os.replace(tmp, self.path)
         dfd = os.open(self.dir, os.O_RDONLY)
         try:
