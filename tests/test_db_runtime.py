@@ -194,6 +194,35 @@ def test_after_a_failed_fsync_no_later_sync_reports_anything_durable(tmp_path, m
     asyncio.run(go())
 
 
+def test_slow_fsyncs_share_one_thread_that_reports_a_failure_to_the_waiting_sync(tmp_path,
+                                                                                 monkeypatch):
+    async def go():
+        s = FileStorage(tmp_path)
+        s.INLINE_FSYNC = 0.0  # as on a slow disk: every write and fsync on the thread
+        before = threading.active_count()
+        for i in range(20):
+            s.put("kv", i, i)
+            await s.sync()
+        assert s.syncs == 20 and threading.active_count() == before + 1
+
+        def broken(fd):
+            if threading.current_thread() is threading.main_thread():
+                raise AssertionError("fsync ran on the event loop")
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "fdatasync", broken)
+        s.put("kv", "lost", 1)
+        with pytest.raises(OSError, match="Input/output"):
+            await s.sync()
+        s.close()
+        assert threading.active_count() == before  # close ends the thread
+
+    asyncio.run(go())
+    again = FileStorage(tmp_path)
+    assert again.get("kv", 19) == 19
+    again.close()
+
+
 def test_close_after_drain_loses_nothing_the_fsync_thread_was_writing(tmp_path, monkeypatch):
     async def go():
         s = FileStorage(tmp_path)

@@ -10,7 +10,7 @@
 - :class:`OsClock`: ``time.time()`` plus a settable offset; ``time.monotonic()``.
 - :class:`FileStorage`: an append-only log of checksummed msgpack records replayed at start,
   with group commit: every ``sync()`` waiting while an fsync runs shares the next one. Fast
-  fsyncs run on the event loop, slow ones (averaging 2 ms or more) on a thread.
+  fsyncs run on the event loop, slow ones (averaging 2 ms or more) on the storage's own thread.
 
 The log file (rules of :class:`FileStorage`'s format):
 
@@ -28,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import struct
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -291,6 +293,15 @@ LOG_MAGIC = b"splitbrain log v2\n"
 _HEAD = struct.Struct(">II")
 
 
+def _settle(fut: asyncio.Future, outcome: float | OSError) -> None:
+    if fut.done():
+        return
+    if isinstance(outcome, OSError):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)
+
+
 class CorruptLog(Exception):
     """A node's log holds a damaged record followed by intact ones; the message is one
     sentence naming the file and the byte offset."""
@@ -363,6 +374,8 @@ class FileStorage:
         self._fsync_avg = 0.0
         self._failed: OSError | None = None
         self._size = 0  # of the log file: what was written to it
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._replay()
         self._fd = self._rewrite()
 
@@ -412,7 +425,7 @@ class FileStorage:
                 if inline:
                     took = self._write_and_fsync(data)
                 else:
-                    took = await loop.run_in_executor(None, self._write_and_fsync, data)
+                    took = await self._on_thread(loop, data)
                 self._fsync_avg = 0.8 * self._fsync_avg + 0.2 * took
             except OSError as e:
                 self._failed = e
@@ -435,6 +448,32 @@ class FileStorage:
             if self._size > max(self.compact_bytes, 2 * self._compacted_size) and not self._buf:
                 os.close(self._fd)
                 self._fd = self._rewrite()
+
+    def _on_thread(self, loop: asyncio.AbstractEventLoop, data: bytes) -> asyncio.Future:
+        """:meth:`_write_and_fsync` of ``data`` on this storage's own thread (started on first
+        use): a future of the seconds it took, or of its OSError."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._thread_main, daemon=True,
+                                            name=f"fsync {self.path}")
+            self._thread.start()
+        fut = loop.create_future()
+        self._jobs.put((data, loop, fut))
+        return fut
+
+    def _thread_main(self) -> None:
+        """The fsync thread: one job at a time, each outcome handed back to its loop. A job
+        of None ends it."""
+        while (job := self._jobs.get()) is not None:
+            data, loop, fut = job
+            outcome: float | OSError
+            try:
+                outcome = self._write_and_fsync(data)
+            except OSError as e:
+                outcome = e
+            try:
+                loop.call_soon_threadsafe(_settle, fut, outcome)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
 
     def _write_and_fsync(self, data: bytes) -> float:
         """Append ``data`` and fdatasync; returns the seconds it took."""
@@ -513,6 +552,10 @@ class FileStorage:
     def close(self) -> None:
         """Write and fsync what is still buffered, then close the log. Call :meth:`drain`
         first from a running event loop."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
         if self._fd >= 0:
             if self._buf and self._failed is None:
                 self._write_and_fsync(bytes(self._buf))
