@@ -223,6 +223,30 @@ def test_slow_fsyncs_share_one_thread_that_reports_a_failure_to_the_waiting_sync
     again.close()
 
 
+def test_a_sync_on_the_fsync_thread_returns_only_after_its_fdatasync(tmp_path, monkeypatch):
+    async def go():
+        s = FileStorage(tmp_path)
+        s.INLINE_FSYNC = 0.0
+        real, entered, release = os.fdatasync, threading.Event(), threading.Event()
+
+        def held(fd):
+            entered.set()
+            release.wait(10)
+            real(fd)
+
+        monkeypatch.setattr(os, "fdatasync", held)
+        s.put("kv", "a", 1)
+        pending = asyncio.ensure_future(s.sync())
+        assert await asyncio.to_thread(entered.wait, 10), "fdatasync never ran"
+        await asyncio.sleep(0.05)
+        assert not pending.done()  # written, not yet durable: nothing may be acknowledged
+        release.set()
+        await asyncio.wait_for(pending, 10)
+        s.close()
+
+    asyncio.run(go())
+
+
 def test_close_after_drain_loses_nothing_the_fsync_thread_was_writing(tmp_path, monkeypatch):
     async def go():
         s = FileStorage(tmp_path)
