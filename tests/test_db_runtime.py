@@ -106,6 +106,60 @@ def test_transport_delivers_in_order_and_redials_a_restarted_peer(tmp_path):
     asyncio.run(go())
 
 
+def test_a_message_sent_to_several_peers_is_encoded_once(tmp_path, monkeypatch):
+    async def go():
+        cfg = local_config("dynamo", 3, tmp_path)
+        encoded: list = []
+        monkeypatch.setattr("splitbrain.db.runtime.frame",
+                            lambda obj: encoded.append(obj) or frame(obj))
+        got: list = []
+        nodes = [TcpTransport(n, cfg) for n in ("n1", "n2", "n3")]
+        for t in nodes:
+            t.set_handler(lambda src, msg, me=t.name: got.append((me, msg["i"])))
+            await t.start()
+        msg = {"i": 1}
+        nodes[0].send("n2", msg)
+        nodes[0].send("n3", msg)
+        nodes[0].send("n3", {"i": 2})  # another message: encoded anew, never the last one's bytes
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(got) < 3 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert sorted(got) == [("n2", 1), ("n3", 1), ("n3", 2)]
+        assert [m for m in encoded if "i" in m] == [{"i": 1}, {"i": 2}]
+        for t in nodes:
+            await t.close()
+
+    asyncio.run(go())
+
+
+def test_a_peer_connection_that_does_not_say_hello_or_sends_garbage_is_closed(tmp_path):
+    async def go():
+        cfg = local_config("dynamo", 2, tmp_path)
+        got: list = []
+        b = TcpTransport("n2", cfg)
+        b.set_handler(lambda src, msg: got.append((src, msg)))
+        await b.start()
+        port = cfg.node("n2").peer_port
+        for first in (frame({"i": 1}), frame({"hello": "n1"}) + b"\x00\x00\x00\x02\xc1\xc1"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(first)
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by n2
+            writer.close()
+        assert got == []
+        # A well-behaved connection is served, and closing the transport closes it.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(frame({"hello": "n1"}) + frame({"i": 7}))
+        deadline = asyncio.get_running_loop().time() + 5
+        while not got and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert got == [("n1", {"i": 7})]
+        await b.close()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+    asyncio.run(go())
+
+
 def test_the_log_is_compacted_once_it_doubles(tmp_path):
     async def go():
         s = FileStorage(tmp_path, compact_bytes=1)
@@ -135,6 +189,59 @@ def test_after_a_failed_fsync_no_later_sync_reports_anything_durable(tmp_path, m
         s.put("kv", "later", 2)
         with pytest.raises(OSError):  # success would count "lost" as durable
             await s.sync()
+        s.close()
+
+    asyncio.run(go())
+
+
+def test_slow_fsyncs_share_one_thread_that_reports_a_failure_to_the_waiting_sync(tmp_path,
+                                                                                 monkeypatch):
+    async def go():
+        s = FileStorage(tmp_path)
+        s.INLINE_FSYNC = 0.0  # as on a slow disk: every write and fsync on the thread
+        before = threading.active_count()
+        for i in range(20):
+            s.put("kv", i, i)
+            await s.sync()
+        assert s.syncs == 20 and threading.active_count() == before + 1
+
+        def broken(fd):
+            if threading.current_thread() is threading.main_thread():
+                raise AssertionError("fsync ran on the event loop")
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "fdatasync", broken)
+        s.put("kv", "lost", 1)
+        with pytest.raises(OSError, match="Input/output"):
+            await s.sync()
+        s.close()
+        assert threading.active_count() == before  # close ends the thread
+
+    asyncio.run(go())
+    again = FileStorage(tmp_path)
+    assert again.get("kv", 19) == 19
+    again.close()
+
+
+def test_a_sync_on_the_fsync_thread_returns_only_after_its_fdatasync(tmp_path, monkeypatch):
+    async def go():
+        s = FileStorage(tmp_path)
+        s.INLINE_FSYNC = 0.0
+        real, entered, release = os.fdatasync, threading.Event(), threading.Event()
+
+        def held(fd):
+            entered.set()
+            release.wait(10)
+            real(fd)
+
+        monkeypatch.setattr(os, "fdatasync", held)
+        s.put("kv", "a", 1)
+        pending = asyncio.ensure_future(s.sync())
+        assert await asyncio.to_thread(entered.wait, 10), "fdatasync never ran"
+        await asyncio.sleep(0.05)
+        assert not pending.done()  # written, not yet durable: nothing may be acknowledged
+        release.set()
+        await asyncio.wait_for(pending, 10)
         s.close()
 
     asyncio.run(go())

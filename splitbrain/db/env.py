@@ -42,7 +42,9 @@ class Transport(Protocol):
     ``send`` never blocks and never raises for an unreachable peer: the message is simply lost,
     as a partition would lose it. Messages from one sender to one receiver arrive in order while
     the link is up. Each node sends only over links it opened itself, so a directed cut of the
-    link a->b stops a's messages to b and nothing else.
+    link a->b stops a's messages to b and nothing else. A message is never changed after it
+    is sent: a transport may encode it once for several peers, or hand the same object to
+    several receivers.
     """
 
     name: str

@@ -10,7 +10,7 @@
 - :class:`OsClock`: ``time.time()`` plus a settable offset; ``time.monotonic()``.
 - :class:`FileStorage`: an append-only log of checksummed msgpack records replayed at start,
   with group commit: every ``sync()`` waiting while an fsync runs shares the next one. Fast
-  fsyncs run on the event loop, slow ones (averaging 2 ms or more) on a thread.
+  fsyncs run on the event loop, slow ones (averaging 2 ms or more) on the storage's own thread.
 
 The log file (rules of :class:`FileStorage`'s format):
 
@@ -32,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import struct
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -108,6 +110,9 @@ class TcpTransport:
         self._links: dict[str, _Link] = {}
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._inbound: set[_Inbound] = set()
+        self._last_msg: Message | None = None
+        self._last_frame = b""
         self._closed = False
 
     def set_handler(self, handler: Handler) -> None:
@@ -116,13 +121,15 @@ class TcpTransport:
     async def start(self) -> None:
         """Listen on this node's peer port. Raises OSError when the port cannot be bound."""
         spec = self.config.node(self.name)
-        self._server = await asyncio.start_server(self._serve_inbound, spec.host, spec.peer_port,
-                                                  reuse_address=True)
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Inbound(self), spec.host, spec.peer_port, reuse_address=True)
 
     async def close(self) -> None:
         self._closed = True
         if self._server is not None:
             self._server.close()
+        for inbound in list(self._inbound):
+            inbound.close()
         for link in self._links.values():
             if link.writer is not None:
                 link.writer.close()
@@ -136,7 +143,9 @@ class TcpTransport:
         link = self._links.get(dest)
         if link is None:
             link = self._links[dest] = _Link()
-        data = frame(msg)
+        if msg is not self._last_msg:  # one encoding for a message sent to several peers
+            self._last_msg, self._last_frame = msg, frame(msg)
+        data = self._last_frame
         w = link.writer
         if w is not None:
             if w.is_closing():
@@ -202,34 +211,8 @@ class TcpTransport:
                 link.writer = None
             writer.close()
 
-    async def _serve_inbound(self, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        decoder = FrameDecoder()
-        src: str | None = None
-        try:
-            while True:
-                data = await reader.read(1 << 16)
-                if not data:
-                    return
-                for msg in decoder.feed(data):
-                    if src is None:
-                        src = msg.get("hello") if isinstance(msg, dict) else None
-                        if not isinstance(src, str):
-                            return
-                        continue
-                    self._deliver(src, msg)
-        except (OSError, ValueError, msgpack.UnpackException, asyncio.CancelledError) as e:
-            if not isinstance(e, (OSError, asyncio.CancelledError)):
-                log.warning("dropping a peer connection from %s: %s", src, e)
-        finally:
-            writer.close()
-
     def _deliver(self, src: str, msg: Message) -> None:
-        if self._handler is None:
+        if self._handler is None or self._closed:
             return
         try:
             result = self._handler(src, msg)
@@ -238,6 +221,47 @@ class TcpTransport:
             return
         if asyncio.iscoroutine(result):
             self._spawn(result)
+
+
+class _Inbound(asyncio.Protocol):
+    """One connection a peer opened to this node: frames are decoded and handed to the
+    transport's handler as the bytes arrive, in the event loop's own callback (no stream or
+    task per connection to wake). The first frame names the sender; a connection whose first
+    frame does not, or that sends a frame that cannot be decoded, is closed."""
+
+    def __init__(self, owner: "TcpTransport") -> None:
+        self.owner = owner
+        self.decoder = FrameDecoder()
+        self.src: str | None = None
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.owner._inbound.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._inbound.discard(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            msgs = self.decoder.feed(data)
+        except (ValueError, msgpack.UnpackException) as e:
+            log.warning("dropping a peer connection from %s: %s", self.src, e)
+            self.close()
+            return
+        for msg in msgs:
+            if self.src is None:
+                src = msg.get("hello") if isinstance(msg, dict) else None
+                if not isinstance(src, str):
+                    self.close()
+                    return
+                self.src = src
+                continue
+            self.owner._deliver(self.src, msg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,6 +314,15 @@ def drop_unsynced(directory: str | os.PathLike) -> int:
         return 0
     os.truncate(d / "log", durable)
     return st.st_size - durable
+
+
+def _settle(fut: asyncio.Future, outcome: float | OSError) -> None:
+    if fut.done():
+        return
+    if isinstance(outcome, OSError):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)
 
 
 class CorruptLog(Exception):
@@ -364,6 +397,9 @@ class FileStorage:
         self._fsync_avg = 0.0
         self._failed: OSError | None = None
         self._synced_fd = os.open(self.dir / "log.synced", os.O_WRONLY | os.O_CREAT, 0o644)
+        self._size = 0  # of the log file: what was written to it
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._replay()
         self._fd = self._rewrite()
 
@@ -413,7 +449,7 @@ class FileStorage:
                 if inline:
                     took = self._write_and_fsync(data)
                 else:
-                    took = await loop.run_in_executor(None, self._write_and_fsync, data)
+                    took = await self._on_thread(loop, data)
                 self._fsync_avg = 0.8 * self._fsync_avg + 0.2 * took
             except OSError as e:
                 self._failed = e
@@ -432,10 +468,35 @@ class FileStorage:
                 else:
                     still.append((target, fut))
             self._waiters = still
-            size = os.fstat(self._fd).st_size
-            if size > max(self.compact_bytes, 2 * self._compacted_size) and not self._buf:
+            if self._size > max(self.compact_bytes, 2 * self._compacted_size) and not self._buf:
                 os.close(self._fd)
                 self._fd = self._rewrite()
+
+    def _on_thread(self, loop: asyncio.AbstractEventLoop, data: bytes) -> asyncio.Future:
+        """:meth:`_write_and_fsync` of ``data`` on this storage's own thread (started on first
+        use): a future of the seconds it took, or of its OSError."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._thread_main, daemon=True,
+                                            name=f"fsync {self.path}")
+            self._thread.start()
+        fut = loop.create_future()
+        self._jobs.put((data, loop, fut))
+        return fut
+
+    def _thread_main(self) -> None:
+        """The fsync thread: one job at a time, each outcome handed back to its loop. A job
+        of None ends it."""
+        while (job := self._jobs.get()) is not None:
+            data, loop, fut = job
+            outcome: float | OSError
+            try:
+                outcome = self._write_and_fsync(data)
+            except OSError as e:
+                outcome = e
+            try:
+                loop.call_soon_threadsafe(_settle, fut, outcome)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
 
     def _write_and_fsync(self, data: bytes) -> float:
         """Append ``data`` and fdatasync; returns the seconds it took."""
@@ -503,7 +564,7 @@ class FileStorage:
                     f.write(_record([_PUT, table, key, value]))
             f.flush()
             os.fsync(f.fileno())
-            self._compacted_size = f.tell()
+            self._compacted_size = self._size = f.tell()
         os.replace(tmp, self.path)
         dfd = os.open(self.dir, os.O_RDONLY)
         try:
@@ -524,6 +585,10 @@ class FileStorage:
     def close(self) -> None:
         """Write and fsync what is still buffered, then close the log. Call :meth:`drain`
         first from a running event loop."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
         if self._fd >= 0:
             if self._buf and self._failed is None:
                 self._write_and_fsync(bytes(self._buf))

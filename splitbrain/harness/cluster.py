@@ -305,17 +305,20 @@ def _last_line(log: Path) -> str:
     return f" (last line: {lines[-1].strip()[:200]})" if lines else ""
 
 
-def local_cluster(mode: str, nodes: int, root: Path, *, net: str = "proxy",
+def local_cluster(mode: str, nodes: int, root: Path, *, net: str | LocalNet = "proxy",
                   command: list[str] | None = None, start_timeout: float = 20.0,
                   detached: bool = False, delays: bool = False, **params: Any) -> LocalCluster:
     """A :class:`LocalCluster` of ``nodes`` nodes named n1..nN in ``mode``, with everything
     under ``root``. ``net`` is ``proxy``, ``netns`` or ``auto`` (the one chosen is
     ``cluster.net.kind``; ``delays`` makes a netns network able to delay links, see
-    :mod:`splitbrain.harness.netns`); ``params`` are cluster config fields (n, r, w, ...).
+    :mod:`splitbrain.harness.netns`), or a network already built (such as
+    :class:`~splitbrain.harness.loopback.LoopbackNet`); ``params`` are cluster config fields
+    (n, r, w, ...).
     Use it as ``async with local_cluster(...) as cluster:``."""
     root = Path(root).resolve()
     config = local_config(mode, nodes, root / "data", **params)
-    return LocalCluster(config, root, make_net(net, delays=delays), command=command,
+    built = make_net(net, delays=delays) if isinstance(net, str) else net
+    return LocalCluster(config, root, built, command=command,
                         start_timeout=start_timeout, detached=detached)
 
 
