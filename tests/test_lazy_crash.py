@@ -20,6 +20,10 @@ def test_a_crash_drops_written_but_unsynced_bytes_and_keeps_synced_ones(tmp_path
         s = FileStorage(data)
         s.put("t", "synced", 1)
         await s.sync()
+        s.put("t", "synced too", "x" * 200)  # longer than the unsynced record below
+        await s.sync()
+        s.put("t", "synced", 1)
+        await s.sync()  # the durable length recorded counts each synced write once
 
         def killed(fd: int) -> None:
             raise OSError("the process died before its fsync returned")
@@ -40,7 +44,8 @@ def test_a_crash_drops_written_but_unsynced_bytes_and_keeps_synced_ones(tmp_path
 
     assert drop_unsynced(data) > 0
     crashed = FileStorage(data)
-    assert (crashed.get("t", "synced"), crashed.get("t", "written")) == (1, None)
+    assert (crashed.get("t", "synced"), crashed.get("t", "synced too"),
+            crashed.get("t", "written")) == (1, "x" * 200, None)
     crashed.close()
     assert drop_unsynced(data) == 0  # reopened: everything left is synced
 
