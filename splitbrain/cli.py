@@ -307,16 +307,19 @@ def calibrate_command(bugs: tuple[str, ...], **options: object) -> None:
               help="Replay only these faults of each seed (0 is a seed's first; '' none).")
 @click.option("--lying-disks", is_flag=True,
               help="Plant a fault: disks acknowledge fsyncs without persisting.")
+@_bug_option
 def sim_command(mode: str, workload: str, nemesis: str, seeds: str, ops: int, jobs: int,
-                store_dir: str, shrink: bool, faults: str | None, lying_disks: bool) -> None:
+                store_dir: str, shrink: bool, faults: str | None, lying_disks: bool,
+                bug: tuple[str, ...]) -> None:
     """Simulate the whole cluster in one process on virtual time, once per seed: exit 0 all
     valid, 1 some invalid, 2 some unknown."""
     from splitbrain.sim.command import main as sim_main
     from splitbrain.sim.command import parse_faults
     from splitbrain.sim.run import SimOptions
 
+    _list_bugs_if_asked(bug)
     opts = SimOptions(mode=mode, workload=workload, nemesis=nemesis, ops=ops,
-                      faults=parse_faults(faults), lying_disks=lying_disks)
+                      faults=parse_faults(faults), lying_disks=lying_disks, bug=bug)
     sys.exit(sim_main(opts, seeds, jobs, store_dir, shrinking=shrink))
 
 

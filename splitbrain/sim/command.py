@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from splitbrain.checkers.result import merge_validity
+from splitbrain.db.bugs import check_bugs
 from splitbrain.db.config import MODES
 from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import store
@@ -55,13 +56,18 @@ def parse_seeds(spec: str) -> range:
 
 
 def validate(opts: SimOptions, jobs: int) -> None:
-    """BadInput, one sentence, for options a simulation cannot run with."""
+    """BadInput, one sentence, for options a simulation cannot run with; ``opts.bug`` is left
+    without repeats."""
     if opts.mode not in MODES:
         raise BadInput(f"--mode {opts.mode!r} is not a mode; use one of {', '.join(MODES)}")
     if opts.workload not in WORKLOADS:
         raise BadInput(f"--workload {opts.workload!r} is not a workload; use one of "
                        f"{', '.join(WORKLOADS)}")
     parse_kinds(opts.nemesis)
+    try:
+        opts.bug = tuple(check_bugs(opts.bug, opts.mode))  # as splitbrain test validates --bug
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     if opts.ops < 1:
         raise BadInput(f"--ops must be at least 1, not {opts.ops}")
     if jobs < 1:
@@ -145,6 +151,7 @@ def command(opts: SimOptions, outcome: SeedOutcome) -> str:
         args.append(f"--faults '{','.join(map(str, opts.faults))}'")
     if opts.lying_disks:
         args.append("--lying-disks")
+    args += [f"--bug {name}" for name in opts.bug]
     return " ".join(["splitbrain sim", *args, f"--seeds {outcome.seed}..{outcome.seed}",
                      "--no-shrink"])
 
@@ -256,6 +263,8 @@ def main(opts: SimOptions, seeds: str, jobs: int, store_dir: str, *, shrinking: 
     """``splitbrain sim``: returns the exit code."""
     validate(opts, jobs)
     console = Console(file=sys.stdout)
+    for name in opts.bug:
+        console.print(f"planted bug: {name}", style="red", markup=False, highlight=False)
     summaries, wall = simulate(opts, parse_seeds(seeds), jobs, store_dir,
                                Console(file=sys.stderr))
     code = report(summaries, wall, console)

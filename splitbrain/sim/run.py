@@ -55,6 +55,9 @@ class SimOptions:
     """Only these faults of the seed's schedule (by ordinal; :mod:`.sieve`); None: all."""
     lying_disks: bool = False
     """Disks acknowledge fsyncs without persisting (:class:`.storage.SimDisk`)."""
+    bug: tuple[str, ...] = ()
+    """Planted bugs of :mod:`splitbrain.db.bugs`, in the node config's ``bugs`` as with
+    ``splitbrain test --bug``."""
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +80,8 @@ class SeedOutcome:
 
 def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
     """Simulate seed ``seed`` (see the module docstring)."""
-    config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)))
+    config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)),
+                          bugs=list(opts.bug))
     world = draw(config.names, seed, parse_kinds(opts.nemesis))
     cluster = SimCluster(config, world.network(config.names, seed),
                          {n: world.disk_of(n, lies=opts.lying_disks) for n in config.names},
