@@ -24,10 +24,12 @@ def _exit(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str
     return e.value.code, out.out, out.err
 
 
-@pytest.mark.parametrize("bug", ["no-such-bug", B.LWW_NO_TIEBREAK])
-def test_sim_refuses_a_bug_exactly_as_test_does(bug, capsys, tmp_path):
-    sim = _exit(["sim", "--bug", bug, "--seeds", "1", "--store", str(tmp_path)], capsys)
-    test = _exit(["test", "--bug", bug, "--store", str(tmp_path)], capsys)
+@pytest.mark.parametrize("args", [["--bug", "no-such-bug"], ["--bug", B.LWW_NO_TIEBREAK],
+                                  ["--expect", "no-such-property"],
+                                  ["--workload", "counter", "--expect", "linearizable"]])
+def test_sim_refuses_a_bug_or_expectation_exactly_as_test_does(args, capsys, tmp_path):
+    sim = _exit(["sim", *args, "--seeds", "1", "--store", str(tmp_path)], capsys)
+    test = _exit(["test", *args, "--store", str(tmp_path)], capsys)
     assert sim[0] == test[0] == 254
     assert sim[2] == test[2] and sim[2].count("\n") == 1
 

@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from splitbrain.checkers import policy, staleness
 from splitbrain.checkers.result import Result
@@ -31,7 +31,7 @@ from splitbrain.sim import loop
 from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.sieve import Sieve
 from splitbrain.sim.world import World, draw
-from splitbrain.workloads import make
+from splitbrain.workloads import checks, make
 from splitbrain.workloads.base import Workload
 
 #: Virtual seconds after which a seed is abandoned as hung (far beyond any sane run).
@@ -58,6 +58,8 @@ class SimOptions:
     bug: tuple[str, ...] = ()
     """Planted bugs of :mod:`splitbrain.db.bugs`, in the node config's ``bugs`` as with
     ``splitbrain test --bug``."""
+    expect: tuple[str, ...] = ()
+    """Properties the verdict also requires, as ``splitbrain test --expect``."""
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,21 +110,23 @@ def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
     history, virtual = loop.run(main(), limit=VIRTUAL_LIMIT)
     simulated = time.process_time()
     params = config.to_dict()
-    result = judge(history, workload, params, predict=False)
+    result = judge(history, workload, params, predict=False, expect=opts.expect)
     return SeedOutcome(seed, history, result, world, params, virtual,
                        cpu_simulate=simulated - began, cpu_check=time.process_time() - simulated)
 
 
-def judge(history: History, workload: Workload, params: dict[str, Any], *, predict: bool
-          ) -> Result:
-    """The verdict ``splitbrain test`` gives ``history``; with ``predict`` False, without the
-    staleness checker's PBS prediction (see the module docstring)."""
+def judge(history: History, workload: Workload, params: dict[str, Any], *, predict: bool,
+          expect: Iterable[str] = ()) -> Result:
+    """The verdict ``splitbrain test --expect ...`` gives ``history``; with ``predict`` False,
+    without the staleness checker's PBS prediction (see the module docstring)."""
     if predict:
-        return check(history, workload, params=params)
-    checkers = workload.checkers(params)
+        return check(history, workload, expect=expect, params=params)
+    checkers = checks.with_expectations(workload.checkers(params), workload.name, workload.mode,
+                                        expect)
     if staleness.NAME in checkers:
         checkers[staleness.NAME] = staleness.check  # no n, r, w: measured, not predicted
-    return policy.verdict(workload.mode, policy.run(checkers, history))
+    return policy.verdict(workload.mode, policy.run(checkers, history), expect,
+                          workload=workload.name)
 
 
 def history_digest(history: History) -> str:
