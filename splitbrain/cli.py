@@ -236,7 +236,8 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
               help="Runs without any bug per mode of the chosen bugs.")
 @click.option("--nemesis-interval", default=5.0, show_default=True,
               type=click.FloatRange(min=0, min_open=True),
-              help="Seconds between starting a fault and healing it, and between faults.")
+              help="Seconds between starting a fault and healing it, and between faults (with "
+                   "--sim only when given: each seed draws its own otherwise).")
 @click.option("--recovery", default=5.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds each run's cluster gets to recover before its final reads.")
 @click.option("--nodes", default=5, show_default=True, type=click.IntRange(min=1))
@@ -267,7 +268,10 @@ def calibrate_command(bugs: tuple[str, ...], sim: bool, real: bool, ops: int, jo
         raise BadInput("--real goes with --sim (both worlds on one page); without --sim, "
                        "calibrate runs only the real runs anyway, so drop --real")
     plan = Plan(bugs=choose(bugs), **options)  # type: ignore[arg-type]
-    sim_record = _calibrate_sim(plan, ops, jobs) if sim else None
+    given = click.get_current_context().get_parameter_source("nemesis_interval")
+    sim_interval = (plan.nemesis_interval
+                    if given == click.core.ParameterSource.COMMANDLINE else None)
+    sim_record = _calibrate_sim(plan, ops, jobs, sim_interval) if sim else None
     if sim and not real:
         where = calibration_dir(plan.store)
         record = with_sim(None, sim_record)
@@ -323,9 +327,11 @@ def _print_calibration(record: dict[str, Any], where: Any) -> None:
     sys.exit(EXIT_VALID if record["passed"] else EXIT_INVALID)
 
 
-def _calibrate_sim(plan: Any, ops: int, jobs: int) -> dict[str, Any]:
+def _calibrate_sim(plan: Any, ops: int, jobs: int, nemesis_interval: float | None
+                   ) -> dict[str, Any]:
     """``calibrate --sim``: the simulated calibration of ``plan``'s bugs, seeds and clean
-    seeds, with a progress bar."""
+    seeds (faults every ``nemesis_interval`` seconds, or as each seed draws), with a progress
+    bar."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
         TimeElapsedColumn
@@ -333,7 +339,8 @@ def _calibrate_sim(plan: Any, ops: int, jobs: int) -> dict[str, Any]:
     from splitbrain.sim.calibrate import SimPlan, calibrate_sim
 
     sim_plan = SimPlan(bugs=plan.bugs, seeds=plan.seeds, clean=plan.clean, seed=plan.seed,
-                       ops=ops, jobs=jobs, store=plan.store)
+                       ops=ops, jobs=jobs, store=plan.store,
+                       nemesis_interval=nemesis_interval)
     with Progress(TextColumn("[bold]sim[/] {task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True),
                   transient=True) as progress:
@@ -365,9 +372,13 @@ def _calibrate_sim(plan: Any, ops: int, jobs: int) -> dict[str, Any]:
 @_bug_option
 @click.option("--expect", multiple=True, metavar="PROPERTY",
               help="Fail a seed on a property the mode does not promise, as test --expect.")
+@click.option("--nemesis-interval", type=float, default=None, metavar="SECONDS",
+              help="Seconds between faults and each fault's length (default: each seed draws "
+                   "0.2-1.5).")
 def sim_command(mode: str, workload: str, nemesis: str, seeds: str, ops: int, jobs: int,
                 store_dir: str, shrink: bool, faults: str | None, lying_disks: bool,
-                bug: tuple[str, ...], expect: tuple[str, ...]) -> None:
+                bug: tuple[str, ...], expect: tuple[str, ...],
+                nemesis_interval: float | None) -> None:
     """Simulate the whole cluster in one process on virtual time, once per seed: exit 0 all
     valid, 1 some invalid, 2 some unknown."""
     from splitbrain.sim.command import main as sim_main
@@ -377,7 +388,7 @@ def sim_command(mode: str, workload: str, nemesis: str, seeds: str, ops: int, jo
     _list_bugs_if_asked(bug)
     opts = SimOptions(mode=mode, workload=workload, nemesis=nemesis, ops=ops,
                       faults=parse_faults(faults), lying_disks=lying_disks, bug=bug,
-                      expect=expect)
+                      expect=expect, nemesis_interval=nemesis_interval)
     sys.exit(sim_main(opts, seeds, jobs, store_dir, shrinking=shrink))
 
 

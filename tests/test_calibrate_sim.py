@@ -31,6 +31,9 @@ def test_the_sim_plan_runs_each_bug_per_seed_then_clean_seeds_per_mode():
     assert [(n, o.mode, o.bug, s) for n, o, s in jobs[4:]] == \
         [("clean", "lww", (), s) for s in (10, 11, 12)] + \
         [("clean", "dynamodb", (), s) for s in (10, 11, 12)]
+    assert {o.nemesis_interval for _, o, _ in jobs} == {None}  # each seed draws its pace
+    paced = SimPlan(bugs=[B.READ_WITHOUT_LEASE], seeds=1, clean=1, nemesis_interval=4.0)
+    assert {o.nemesis_interval for _, o, _ in paced.runs()} == {4.0}
 
 
 @pytest.mark.parametrize("name", list(B.CATALOGUE))

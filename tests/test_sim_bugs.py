@@ -67,3 +67,13 @@ def test_the_targeted_faults_find_their_target_in_the_simulated_cluster(kind, f)
                and e.type == "info"]
     assert started, f"no {f} in the history"
     assert all(e.value.get("node") or e.value.get("nodes") for e in started)
+
+
+def test_a_fixed_nemesis_interval_paces_every_seeds_faults_and_is_replayed(tmp_path):
+    opts = SimOptions(nemesis="kill", ops=700, nemesis_interval=1.5)
+    out = run_seed(opts, 1)
+    faults = [(e.f, round(e.time / 1e9, 2)) for e in out.history.events
+              if e.process == "nemesis" and e.type == "invoke"]
+    assert faults[:3] == [("kill", 1.5), ("restart", 3.0), ("kill", 4.5)]
+    assert "--nemesis-interval 1.5" in store_run(opts, out, str(tmp_path)).joinpath(
+        "test.json").read_text()

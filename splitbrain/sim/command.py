@@ -67,6 +67,9 @@ def validate(opts: SimOptions, jobs: int) -> None:
                        f"{', '.join(WORKLOADS)}")
     parse_kinds(opts.nemesis)
     opts.bug, opts.expect = planted_and_expected(opts.mode, opts.workload, opts.bug, opts.expect)
+    if opts.nemesis_interval is not None and not opts.nemesis_interval > 0:
+        raise BadInput(f"--nemesis-interval must be a positive number of seconds, not "
+                       f"{opts.nemesis_interval:g}")
     if opts.ops < 1:
         raise BadInput(f"--ops must be at least 1, not {opts.ops}")
     if jobs < 1:
@@ -152,7 +155,8 @@ def option_args(opts: SimOptions) -> list[str]:
     """``opts`` as ``splitbrain sim`` arguments (those that differ from the defaults)."""
     defaults = SimOptions()
     args = [f"--{k.replace('_', '-')} {v}" for k, v in asdict(opts).items()
-            if v != getattr(defaults, k) and k in ("mode", "workload", "nemesis", "ops")]
+            if v != getattr(defaults, k)
+            and k in ("mode", "workload", "nemesis", "ops", "nemesis_interval")]
     if opts.faults is not None:
         args.append(f"--faults '{','.join(map(str, opts.faults))}'")
     if opts.lying_disks:

@@ -60,6 +60,8 @@ class SimOptions:
     ``splitbrain test --bug``."""
     expect: tuple[str, ...] = ()
     """Properties the verdict also requires, as ``splitbrain test --expect``."""
+    nemesis_interval: float | None = None
+    """Seconds between faults (and each fault's length); None: each seed's world draws it."""
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,7 +91,7 @@ def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
                          {n: world.disk_of(n, lies=opts.lying_disks) for n in config.names},
                          {n: world.clock_of(n) for n in config.names}, seed)
     workload = make(opts.workload, opts.mode)
-    schedule = combined(world.nemesis, world.nemesis_interval)
+    schedule = combined(world.nemesis, opts.nemesis_interval or world.nemesis_interval)
     nemesis: FaultSchedule | None = None
     if schedule.nemeses:
         nemesis = schedule if opts.faults is None else Sieve(schedule, opts.faults)
