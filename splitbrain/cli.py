@@ -321,7 +321,8 @@ def _print_calibration(record: dict[str, Any], where: Any) -> None:
             click.echo(f"  {name:<28} caught {b['caught']}/{b['seeds']}"
                        + (f", first after {cpu:.1f} CPU s" if cpu is not None else ""))
         for mode, m in sim["modes"].items():
-            click.echo(f"  clean {mode:<22} valid {m['passed']}/{m['clean_runs']}")
+            if m["clean_runs"]:
+                click.echo(f"  clean {mode:<22} valid {m['passed']}/{m['clean_runs']}")
     click.echo(f"calibration: {'passed' if record['passed'] else 'FAILED'}")
     click.echo(f"report: {where / 'calibration.html'}")
     sys.exit(EXIT_VALID if record["passed"] else EXIT_INVALID)
