@@ -43,7 +43,7 @@ def main() -> None:
         table.add_column(col, justify="left" if col in ("bug", "violation kept") else "right")
     for spec in args.bug or DEFAULT_BUGS:
         mode, _, bug = spec.partition(":")
-        opts = SimOptions(mode=mode, bugs=(bug,))
+        opts = SimOptions(mode=mode, bug=(bug,))
         failing = 0
         began = time.process_time()
         for seed in range(1, args.seeds + 1):

@@ -243,13 +243,24 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
               help="Runs without any bug per mode of the chosen bugs.")
 @click.option("--nemesis-interval", default=5.0, show_default=True,
               type=click.FloatRange(min=0, min_open=True),
-              help="Seconds between starting a fault and healing it, and between faults.")
+              help="Seconds between starting a fault and healing it, and between faults (with "
+                   "--sim only when given: each seed draws its own otherwise).")
 @click.option("--recovery", default=5.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds each run's cluster gets to recover before its final reads.")
 @click.option("--nodes", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=1, show_default=True, type=int, help="The first seed.")
 @click.option("--store", default="store", show_default=True, help="Where runs are stored.")
-def calibrate_command(bugs: tuple[str, ...], **options: object) -> None:
+@click.option("--sim", is_flag=True,
+              help="Measure in the simulator (splitbrain sim) instead: SEEDS seeds per bug and "
+                   "CLEAN per mode, with the fraction caught and the CPU seconds to the first "
+                   "catch; with --real too, both on one page.")
+@click.option("--real", is_flag=True, help="With --sim: also the real runs.")
+@click.option("--ops", default=300, show_default=True, type=click.IntRange(min=1),
+              help="With --sim: client ops per seed.")
+@click.option("--jobs", default=os.cpu_count() or 1, show_default="the CPU count",
+              type=click.IntRange(min=1), help="With --sim: worker processes.")
+def calibrate_command(bugs: tuple[str, ...], sim: bool, real: bool, ops: int, jobs: int,
+                      **options: object) -> None:
     """Measure what splitbrain catches: each planted bug's exposing run, SEEDS times, plus
     clean runs; writes calibration.html and .json to the store. Exit 0 when every bug was
     caught in every seed and every clean run was valid, else 1."""
@@ -257,9 +268,22 @@ def calibrate_command(bugs: tuple[str, ...], **options: object) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
         TimeElapsedColumn
 
-    from splitbrain.harness.calibrate import Plan, calibrate, choose
+    from splitbrain.harness.calibrate import Plan, calibrate, calibration_dir, choose, \
+        with_sim, write_record
 
+    if real and not sim:
+        raise BadInput("--real goes with --sim (both worlds on one page); without --sim, "
+                       "calibrate runs only the real runs anyway, so drop --real")
     plan = Plan(bugs=choose(bugs), **options)  # type: ignore[arg-type]
+    given = click.get_current_context().get_parameter_source("nemesis_interval")
+    sim_interval = (plan.nemesis_interval
+                    if given == click.core.ParameterSource.COMMANDLINE else None)
+    sim_record = _calibrate_sim(plan, ops, jobs, sim_interval) if sim else None
+    if sim and not real:
+        where = calibration_dir(plan.store)
+        record = with_sim(None, sim_record)
+        write_record(record, where)
+        _print_calibration(record, where)  # exits
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -283,24 +307,63 @@ def calibrate_command(bugs: tuple[str, ...], **options: object) -> None:
                                    f"{word}{how}{'; ' + row.error if row.error else ''}")
             progress.advance(task)
 
-        record, where = calibrate(plan, on_row=finished, on_start=started)
-    for name, b in record["bugs"].items():
+        record, where = calibrate(plan, on_row=finished, on_start=started, sim=sim_record)
+    _print_calibration(record, where)
+
+
+def _print_calibration(record: dict[str, Any], where: Any) -> None:
+    """Print a calibration's summary (its real and simulated parts) and exit 0 if it passed,
+    else 1."""
+    for name, b in record.get("bugs", {}).items():
         median = b["median_first_anomaly_s"]
         click.echo(f"  {name:<28} caught {b['caught']}/{b['seeds']}"
                    + (f", median {median:.1f} s" if median is not None else ""))
-    for mode, m in record["modes"].items():
+    for mode, m in record.get("modes", {}).items():
         click.echo(f"  clean {mode:<22} valid {m['passed']}/{m['clean_runs']}")
+    sim = record.get("sim")
+    if sim is not None:
+        click.echo("simulated:")
+        for name, b in sim["bugs"].items():
+            cpu = b["cpu_to_first_catch_s"]
+            click.echo(f"  {name:<28} caught {b['caught']}/{b['seeds']}"
+                       + (f", first after {cpu:.1f} CPU s" if cpu is not None else ""))
+        for mode, m in sim["modes"].items():
+            if m["clean_runs"]:
+                click.echo(f"  clean {mode:<22} valid {m['passed']}/{m['clean_runs']}")
     click.echo(f"calibration: {'passed' if record['passed'] else 'FAILED'}")
     click.echo(f"report: {where / 'calibration.html'}")
     sys.exit(EXIT_VALID if record["passed"] else EXIT_INVALID)
+
+
+def _calibrate_sim(plan: Any, ops: int, jobs: int, nemesis_interval: float | None
+                   ) -> dict[str, Any]:
+    """``calibrate --sim``: the simulated calibration of ``plan``'s bugs, seeds and clean
+    seeds (faults every ``nemesis_interval`` seconds, or as each seed draws), with a progress
+    bar."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn
+
+    from splitbrain.sim.calibrate import SimPlan, calibrate_sim
+
+    sim_plan = SimPlan(bugs=plan.bugs, seeds=plan.seeds, clean=plan.clean, seed=plan.seed,
+                       ops=ops, jobs=jobs, store=plan.store,
+                       nemesis_interval=nemesis_interval)
+    with Progress(TextColumn("[bold]sim[/] {task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True),
+                  transient=True) as progress:
+        task = progress.add_task("calibrating", total=len(sim_plan.runs()))
+        return calibrate_sim(sim_plan, on_row=lambda i, total, row: progress.update(
+            task, advance=1, description=f"{row.bug} seed {row.seed}"))
 
 
 @cli.command("sim")
 @click.option("--mode", default="dynamodb", show_default=True, help="dynamo, lww or dynamodb.")
 @click.option("--workload", default="register", show_default=True, help="register, set or counter.")
 @click.option("--nemesis", default="partition,kill,pause,clock", show_default=True,
-              help="Comma-separated faults: partition, kill, pause, clock (or none); each "
-                   "seed plays a random non-empty subset of them.")
+              help="Comma-separated faults: partition, kill, pause, clock, clock-rate, "
+                   "latency, isolate-leader, kill-owners (or none); each seed plays a random "
+                   "non-empty subset of them.")
 @click.option("--seeds", default="100", show_default=True,
               help="How many seeds (N: seeds 1..N) or which (A..B, inclusive).")
 @click.option("--ops", default=300, show_default=True, type=int, help="Client ops per seed.")
@@ -317,19 +380,28 @@ def calibrate_command(bugs: tuple[str, ...], **options: object) -> None:
 @click.option("--replay", default=None, metavar="FILE",
               help="Play this replay.json (a shrunk run's) on its seed instead: the same "
                    "history; its options replace the others.")
+@_bug_option
+@click.option("--expect", multiple=True, metavar="PROPERTY",
+              help="Fail a seed on a property the mode does not promise, as test --expect.")
+@click.option("--nemesis-interval", type=float, default=None, metavar="SECONDS",
+              help="Seconds between faults and each fault's length (default: each seed draws "
+                   "0.2-1.5).")
 def sim_command(mode: str, workload: str, nemesis: str, seeds: str, ops: int, jobs: int,
                 store_dir: str, shrink: bool, faults: str | None, lying_disks: bool,
-                replay: str | None) -> None:
+                replay: str | None, bug: tuple[str, ...], expect: tuple[str, ...],
+                nemesis_interval: float | None) -> None:
     """Simulate the whole cluster in one process on virtual time, once per seed: exit 0 all
     valid, 1 some invalid, 2 some unknown."""
     from splitbrain.sim.command import main as sim_main
     from splitbrain.sim.command import parse_faults, replay_main
     from splitbrain.sim.run import SimOptions
 
+    _list_bugs_if_asked(bug)
     if replay is not None:
         sys.exit(replay_main(replay, store_dir))
     opts = SimOptions(mode=mode, workload=workload, nemesis=nemesis, ops=ops,
-                      faults=parse_faults(faults), lying_disks=lying_disks)
+                      faults=parse_faults(faults), lying_disks=lying_disks, bug=bug,
+                      expect=expect, nemesis_interval=nemesis_interval)
     sys.exit(sim_main(opts, seeds, jobs, store_dir, shrinking=shrink))
 
 

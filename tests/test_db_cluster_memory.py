@@ -1,4 +1,5 @@
-"""Five dynamo/lww nodes in one process on an in-memory network (no sockets, no files)."""
+"""Five dynamo/lww nodes in one process on an in-memory network (no sockets, no files), on
+virtual time."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from splitbrain.db.config import local_config
 from splitbrain.db.dynamo import HINTS, KV, DynamoStore
 from splitbrain.db.env import LinkFaults, MemoryNetwork, MemoryStorage, memory_env
 from splitbrain.db.errors import NodeError
+from splitbrain.sim import loop as virtual
 
 FAST = dict(request_timeout_ms=300, gossip_interval_ms=40, failure_timeout_ms=300,
             hint_interval_ms=60, anti_entropy_interval_ms=40)
@@ -61,7 +63,9 @@ async def eventually(pred: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Run ``coro`` on the simulator's virtual-time loop: the nodes' timers (40 ms gossip, 300 ms
+    failure timeout) then fire on time however loaded the machine is."""
+    return virtual.run(coro, limit=3600)
 
 
 def test_concurrent_blind_writes_are_siblings_in_dynamo_mode():
@@ -129,6 +133,28 @@ def test_replicas_converge_by_anti_entropy_alone():
             c.net.heal()
             await eventually(lambda: all(c.local_values(victim, k) == [k] for k in mine),
                              timeout=10)
+
+    run(go())
+
+
+def test_anti_entropy_compares_every_shared_range_each_round():
+    # With 16 vnodes a node owns about 48 ranges. A round that compared one of them would let
+    # a replica that missed writes across the ring wait a round per range (about 48 s here),
+    # far beyond the few seconds a test's recovery gives; every round compares them all.
+    async def go():
+        async with MemoryCluster("dynamo", hint_interval_ms=100_000,
+                                 anti_entropy_interval_ms=1000) as c:
+            ring = c.nodes["n1"].ring
+            victim = "n3"
+            mine = [k for k in (f"ae-{i}" for i in range(300)) if victim in ring.owners(k, 3)]
+            assert len({ring.range_of(k) for k in mine}) > 20
+            c.net.isolate(victim)
+            for k in mine:
+                coordinator = next(o for o in ring.owners(k, 3) if o != victim)
+                await c.nodes[coordinator].put(k, k, w=2)
+            c.net.heal()
+            await eventually(lambda: all(c.local_values(victim, k) == [k] for k in mine),
+                             timeout=4)
 
     run(go())
 

@@ -187,3 +187,16 @@ def test_a_thread_told_to_wait_asks_again_once_the_wait_is_over():
     ended = loop.run(go())
     assert 0.2 < ended < 0.2 + 1e-5
     assert g.asks <= 3, f"the thread asked {g.asks} times to wait 0.2 s"
+
+
+def test_a_read_modify_write_that_times_out_after_its_read_records_what_it_read(tmp_path):
+    # A dynamo write whose put outlives the op timeout may still take effect with the read's
+    # context; the sibling checker needs that context to know which writes it replaced.
+    r, _, _ = runner(tmp_path, mode="dynamo", hang=0.3, op_timeout=0.1)
+    history = asyncio.run(r.run())
+    timed_out = [op for op in history.ops() if op.f == "write" and op.error == "timeout"]
+    read_first = [op for op in timed_out if "read" in (op.meta or {})]
+    assert read_first and len(read_first) < len(timed_out)  # some hung in the read instead
+    for op in read_first:
+        assert op.type == "info" and op.meta["read_context"].startswith("ctx")
+        assert "wrote" in op.meta

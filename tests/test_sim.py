@@ -21,7 +21,7 @@ from splitbrain.sim import loop
 from splitbrain.sim.clock import EPOCH, SimClock
 from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.command import parse_faults, parse_seeds, store_run
-from splitbrain.sim.network import LinkParams, SimNetwork
+from splitbrain.sim.network import RTO, LinkParams, SimNetwork
 from splitbrain.sim.run import SimOptions, history_digest, judge, run_seed
 from splitbrain.sim.shrink import ddmin
 from splitbrain.sim.storage import SimDisk
@@ -227,10 +227,29 @@ def test_loss_and_duplication_are_drawn_per_message():
         await asyncio.sleep(1)
         return [i for _, i in inbox["n2"]]
 
-    lossy = loop.run(go(loss=0.2))
-    assert 700 < len(lossy) < 900 and len(set(lossy)) == len(lossy)
     doubled = loop.run(go(duplicate=0.2))
     assert set(doubled) == set(range(1000)) and 1100 < len(doubled) < 1300
+
+
+def test_a_lossy_live_link_delays_messages_as_tcp_retransmits_and_never_drops_one():
+    async def go(loss: float) -> list[tuple[int, float]]:
+        net = _net(latency=0.001, jitter=0.0, loss=loss)
+        arrived: list[tuple[int, float]] = []
+        for n in NAMES:
+            await net.endpoint(n).start()
+        net.endpoint("n2").set_handler(
+            lambda src, msg: arrived.append((msg["i"], asyncio.get_running_loop().time())))
+        for i in range(1000):
+            net.endpoint("n1").send("n2", {"i": i})
+        await asyncio.sleep(60)
+        return arrived
+
+    lossy = loop.run(go(0.2))
+    assert [i for i, _ in lossy] == list(range(1000))  # every one, in order
+    late = [t for _, t in lossy if t >= RTO]
+    assert 150 < len(late) < 1000  # a loss holds up the messages behind it too
+    gone = loop.run(go(1.0))
+    assert gone == []  # TCP gives up: the connection fails
 
 
 def test_the_nemesis_delay_and_loss_apply_to_the_named_links_until_healed():

@@ -19,8 +19,10 @@ One :class:`DynamoStore` per node. Mechanisms and where they live:
   owner is seen up again; reads merge a node's hints with its own data.
 - Read repair: once every replica asked by a get has answered (or the timeout passed), the
   ones that returned a stale state get the merged one.
-- Anti-entropy: on a timer each node compares the Merkle tree of a random range it owns with
-  another owner, descending level by level, and both exchange the keys of differing leaves.
+- Anti-entropy: on a timer each node sends every other owner that is up the Merkle roots of
+  all the ranges they share, in one message; for each range whose root differs they descend
+  level by level and exchange the keys of differing leaves. One round thus compares every
+  range, so replicas converge within a round or two of healing, not a round per range.
 - Membership: :class:`~splitbrain.db.membership.Membership` (gossip + local suspicion).
 
 Peer messages are dicts with ``t`` (type) and, for request/answer pairs, ``rid``. Every state
@@ -229,7 +231,12 @@ class DynamoStore:
         self._handoffs: set[tuple[str, str]] = set()
         self._view: dict[str, str] = {}
         self._one_shot = 0
-        self._ae_next = env.rng.randrange(len(self.owned)) if self.owned else 0
+        # The ranges this node shares with each other owner (every anti-entropy round's).
+        self.shared: dict[str, list[int]] = {}
+        for rng in self.owned:
+            for peer in self.ring.range_nodes(rng)[:self.n]:
+                if peer != self.name:
+                    self.shared.setdefault(peer, []).append(rng)
         self._tasks: set[asyncio.Task] = set()
         self._timers: list[asyncio.Task] = []
 
@@ -586,32 +593,25 @@ class DynamoStore:
     # -- anti-entropy -----------------------------------------------------------------
 
     def _anti_entropy(self) -> None:
-        """Exchange trees for the next owned range (round robin) with a random other owner."""
-        if not self.owned:
-            return
-        self._ae_next = (self._ae_next + 1) % len(self.owned)
-        rng = self.owned[self._ae_next]
-        peers = self._ae_peers(rng)
-        if peers:
-            self._exchange(rng, self.env.rng.choice(peers))
+        """The anti-entropy timer: :meth:`repair`."""
+        self.repair()
 
     def repair(self) -> int:
-        """Start an anti-entropy exchange of every owned range with every other owner that is
-        up, now (what ``POST /admin/anti-entropy`` does, as an operator's ``nodetool repair``
-        would); returns how many exchanges started."""
-        started = 0
-        for rng in self.owned:
-            for peer in self._ae_peers(rng):
-                self._exchange(rng, peer)
-                started += 1
-        return started
+        """Send each other owner that is up the roots of every range it shares with this
+        node, in one message (:meth:`_on_ae_roots`); what the anti-entropy timer does each
+        round and ``POST /admin/anti-entropy`` does at once (as an operator's ``nodetool
+        repair`` would). Returns how many range exchanges started."""
+        peers = [p for p in self.shared if self._up(p)]
+        roots = {rng: self.leaves.tree(rng).root for rng in self.owned} if peers else {}
+        for peer in peers:
+            self.env.transport.send(peer, {"t": "ae_roots",
+                                           "roots": {rng: roots[rng] for rng in self.shared[peer]}})
+        return sum(len(self.shared[p]) for p in peers)
 
-    def _ae_peers(self, rng: int) -> list[str]:
-        return [p for p in self.ring.range_nodes(rng)[:self.n] if p != self.name and self._up(p)]
-
-    def _exchange(self, rng: int, peer: str) -> None:
-        self.env.transport.send(peer, {"t": "ae", "range": rng, "level": 0,
-                                       "hashes": {0: self.leaves.tree(rng).root}})
+    def _on_ae_roots(self, src: str, msg: Message) -> None:
+        """Compare each range's root, and descend into those that differ (:meth:`_on_ae`)."""
+        for rng, root in msg["roots"].items():
+            self._on_ae(src, {"range": rng, "level": 0, "hashes": {0: root}})
 
     def _on_ae(self, src: str, msg: Message) -> None:
         rng, level = msg["range"], msg["level"]
@@ -649,4 +649,5 @@ class DynamoStore:
                                        "states": states, "reply": reply})
 
     _handlers = {"get": _on_get, "put": _on_put, "repair": _on_repair, "fwd": _on_forward,
-                 "gossip": _on_gossip, "ae": _on_ae, "ae_data": _on_ae_data}
+                 "gossip": _on_gossip, "ae_roots": _on_ae_roots, "ae": _on_ae,
+                 "ae_data": _on_ae_data}

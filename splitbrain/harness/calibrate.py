@@ -56,14 +56,14 @@ class Plan:
 
     @property
     def modes(self) -> list[str]:
-        return list(dict.fromkeys(CATALOGUE[b].mode for b in self.bugs))
+        return modes_of(self.bugs)
 
     def runs(self) -> list[tuple[str, TestOptions]]:
         """``(bug name or "clean", options)`` of every run, in the order they run."""
         out = [(name, self._options(CATALOGUE[name], bug=(name,), seed=self.seed + i))
                for name in self.bugs for i in range(self.seeds)]
         for mode in self.modes:
-            runs = list({repr(b.run): b for b in CATALOGUE.values() if b.mode == mode}.values())
+            runs = clean_entries(mode)
             out += [("clean", self._options(runs[i % len(runs)], bug=(), seed=self.seed + i))
                     for i in range(self.clean)]
         return out
@@ -73,6 +73,16 @@ class Plan:
         run = {"nemesis_interval": self.nemesis_interval, **entry.run}
         return TestOptions(**run, time_limit=self.time_limit, nodes=self.nodes,
                            recovery=self.recovery, store=self.store, **fields)
+
+
+def modes_of(bugs: Iterable[str]) -> list[str]:
+    """The modes of the exposing runs of ``bugs``, in first-seen order."""
+    return list(dict.fromkeys(CATALOGUE[b].mode for b in bugs))
+
+
+def clean_entries(mode: str) -> list[Bug]:
+    """One catalogue entry per distinct exposing run in ``mode``: what clean runs go round."""
+    return list({repr(b.run): b for b in CATALOGUE.values() if b.mode == mode}.values())
 
 
 def choose(names: Iterable[str]) -> list[str]:
@@ -102,6 +112,8 @@ class Row:
     checker: str = ""
     anomaly: str = ""
     error: str = ""
+    kind: str = "real"  # the world it ran in: "real" (node processes) or "sim" (splitbrain sim)
+    cpu_s: float | None = None  # sim: CPU seconds the seed took, simulating and checking
 
     @property
     def caught(self) -> bool:
@@ -172,7 +184,8 @@ def summarize(plan: Plan, rows: list[Row]) -> dict[str, Any]:
                                           if not r.passed and r.verdict != "INVALID"]}
     ok = (all(b["caught"] == b["seeds"] for b in bugs.values())
           and all(m["passed"] == m["clean_runs"] for m in modes.values()))
-    return {"plan": asdict(plan), "bugs": bugs, "modes": modes, "passed": ok}
+    return {"kind": rows[0].kind if rows else "real", "plan": asdict(plan), "bugs": bugs,
+            "modes": modes, "passed": ok}
 
 
 def out_dir(store_dir: str) -> Path:
@@ -189,17 +202,43 @@ def out_dir(store_dir: str) -> Path:
     raise BadInput(f"cannot create a calibration directory under {parent}")
 
 
-def calibrate(plan: Plan, on_row: Callable[[int, int, Row], None] | None = None,
-              on_start: Callable[[int, int, str, TestOptions], None] | None = None
-              ) -> tuple[dict[str, Any], Path]:
-    """Run ``plan``; write calibration.json and calibration.html; return the record and the
-    directory. ``on_start(i, total, name, opts)`` and ``on_row(i, total, row)`` report
-    progress."""
+def calibration_dir(store_dir: str) -> Path:
+    """:func:`out_dir`, or BadInput in one sentence when it cannot be created."""
     try:
-        where = out_dir(plan.store)
+        return out_dir(store_dir)
     except OSError as e:
-        raise BadInput(f"cannot create a calibration directory under {plan.store} "
+        raise BadInput(f"cannot create a calibration directory under {store_dir} "
                        f"({e.strerror}); choose a writable --store") from None
+
+
+def write_record(record: dict[str, Any], where: Path) -> None:
+    """calibration.json and calibration.html of ``record`` in ``where``."""
+    store.write_json(where / JSON_FILE, record)
+    from splitbrain.reports.calibration import write_calibration_report
+
+    write_calibration_report(record, where / HTML_FILE)
+
+
+def with_sim(record: dict[str, Any] | None, sim: dict[str, Any] | None) -> dict[str, Any]:
+    """One record of a real calibration (``record``) and a simulated one (``sim``, the
+    simulator's :func:`summarize`), either of them absent: the real one's fields, ``sim``, and
+    ``passed`` when both passed."""
+    out = dict(record or {})
+    if sim is not None:
+        out["sim"] = sim
+        out["passed"] = sim["passed"] and out.get("passed", True)
+    return out
+
+
+def calibrate(plan: Plan, on_row: Callable[[int, int, Row], None] | None = None,
+              on_start: Callable[[int, int, str, TestOptions], None] | None = None, *,
+              sim: dict[str, Any] | None = None, where: Path | None = None
+              ) -> tuple[dict[str, Any], Path]:
+    """Run ``plan``; write calibration.json and calibration.html (with the simulated
+    calibration ``sim`` beside it, when given) in ``where`` (default: a new
+    :func:`out_dir`); return the record and the directory. ``on_start(i, total, name, opts)``
+    and ``on_row(i, total, row)`` report progress."""
+    where = where or calibration_dir(plan.store)
     runs = plan.runs()
     for _, opts in runs:
         opts.validate()  # bad options fail before the first run, not in the middle
@@ -210,11 +249,8 @@ def calibrate(plan: Plan, on_row: Callable[[int, int, Row], None] | None = None,
         rows.append(run_one(name, opts))
         if on_row:
             on_row(i, len(runs), rows[-1])
-        record = summarize(plan, rows)
+        record = with_sim(summarize(plan, rows), sim)
         store.write_json(where / JSON_FILE, record)  # a partial record survives an interrupt
-    record = summarize(plan, rows)
-    store.write_json(where / JSON_FILE, record)
-    from splitbrain.reports.calibration import write_calibration_report
-
-    write_calibration_report(record, where / HTML_FILE)
+    record = with_sim(summarize(plan, rows), sim)
+    write_record(record, where)
     return record, where

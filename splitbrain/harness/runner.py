@@ -11,7 +11,8 @@ started (the event loop's monotonic clock: real time on a real loop, virtual tim
 :mod:`splitbrain.sim`) and streams it to ``history.jsonl`` as it happens. Jepsen's process rule is
 kept: a thread whose op ends in ``info`` retires its process and continues as
 ``process + threads``; an op that outlives ``op_timeout`` is recorded ``info`` (``fail`` for a
-read, which has no effect to be uncertain about).
+read, which has no effect to be uncertain about), with the meta the op had learnt by then
+(:data:`splitbrain.workloads.base.PROGRESS`: the read of a read-modify-write).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from splitbrain.harness.interfaces import FaultSchedule, Nodes
 from splitbrain.harness.waits import Waits
 from splitbrain.history import NEMESIS, Event, History, HistoryWriter
 from splitbrain.workloads import checks
-from splitbrain.workloads.base import Workload
+from splitbrain.workloads.base import PROGRESS, Workload
 
 
 class Recorder:
@@ -262,14 +263,18 @@ class Runner:
         node = a.node or w.node
         rec.record(Event("invoke", w.process, a.f, value=a.value, key=a.key, node=node,
                          consistency=a.consistency, meta=a.meta))
+        progress: dict[str, Any] = {}
+        token = PROGRESS.set(progress)
         try:
             async with asyncio.timeout(self.op_timeout):  # no extra task per op, unlike wait_for
                 reply = await self.workload.invoke(w.client, a)
         except TimeoutError:
-            reply = Reply(FAIL if a.f == "read" else INFO, error="timeout")
+            reply = Reply(FAIL if a.f == "read" else INFO, error="timeout", meta=progress)
         except Exception as e:  # a bug in a workload: the op's fate is unknown
             reply = Reply(INFO, error="tester-exception",
                           meta={"message": f"{type(e).__name__}: {e}"})
+        finally:
+            PROGRESS.reset(token)
         rec.record(Event(reply.type, w.process, a.f, value=reply.value, key=a.key, node=node,
                          consistency=a.consistency, error=reply.error, meta=reply.meta or None))
         return reply

@@ -17,7 +17,6 @@ from typing import Any, AsyncIterator
 from splitbrain.checkers import policy
 from splitbrain.checkers.result import Result
 from splitbrain.db.client import NodeClient
-from splitbrain.db.bugs import check_bugs
 from splitbrain.db.config import MODES
 from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.etcd.client import EtcdClient
@@ -29,6 +28,7 @@ from splitbrain.harness.display import Display, Stats
 from splitbrain.harness.hostcluster import HostCluster
 from splitbrain.harness.interfaces import LogSource
 from splitbrain.harness.networks import NET_KINDS
+from splitbrain.harness.runoptions import planted_and_expected
 from splitbrain.harness.runner import Runner, check
 from splitbrain.harness.sshcluster import check_layout, parse_hosts, ssh_cluster
 from splitbrain.history import History
@@ -131,13 +131,8 @@ class TestOptions:
         if self.recovery < 0:
             raise BadInput(f"--recovery must not be negative, not {self.recovery:g}")
         self._validate_quorum()
-        try:
-            self.expect = policy.parse_expect(self.expect)
-            self.bug = tuple(check_bugs(self.bug, self.mode))
-        except ValueError as e:
-            raise BadInput(str(e)) from None
-        for unjudged in policy.unjudged_expectations(self.mode, self.workload, self.expect):
-            raise BadInput(unjudged)
+        self.bug, self.expect = planted_and_expected(self.mode, self.workload, self.bug,
+                                                     self.expect)
         if self.hosts:
             self._validate_hosts()
 

@@ -1,6 +1,8 @@
 """``calibration.html``: the page ``splitbrain calibrate`` writes beside ``calibration.json``,
 one row per bug (seeds caught, median time to the first violation, what caught it, links to
-its runs) and one per mode (clean runs, false alarms with links)."""
+its runs) and one per mode (clean runs, false alarms with links), for the real runs, the
+simulated seeds (``--sim``: with the fraction caught and the CPU seconds to the first catch),
+or both, one section each."""
 
 from __future__ import annotations
 
@@ -18,16 +20,24 @@ def _link(run: dict[str, Any], page: Path) -> dict[str, Any]:
     return {**run, "href": href}
 
 
-def render_calibration(record: dict[str, Any], page: Path) -> str:
-    """The calibration page for ``record`` (what :func:`~splitbrain.harness.calibrate.summarize`
-    returns) to be written at ``page``."""
+def _section(record: dict[str, Any], page: Path) -> dict[str, Any]:
+    """One world's part of a record (real or sim), its runs linked relative to ``page``."""
     bugs = [{"name": name, **b, "runs": [_link(r, page) for r in b["runs"]]}
             for name, b in record["bugs"].items()]
     modes = [{"name": name, **m,
               "failures": [_link(r, page) for r in m["false_alarms"] + m["other_failures"]]}
              for name, m in record["modes"].items()]
+    return {"plan": record["plan"], "bugs": bugs, "modes": modes, "passed": record["passed"]}
+
+
+def render_calibration(record: dict[str, Any], page: Path) -> str:
+    """The calibration page for ``record`` (what :func:`~splitbrain.harness.calibrate.with_sim`
+    returns: a real calibration, a simulated one under ``sim``, or both) to be written at
+    ``page``."""
+    real = _section(record, page) if "bugs" in record else None
+    sim = _section(record["sim"], page) if record.get("sim") else None
     return environment().get_template("calibration.html.j2").render(
-        plan=record["plan"], bugs=bugs, modes=modes, passed=record["passed"])
+        real=real, sim=sim, passed=record["passed"])
 
 
 def write_calibration_report(record: dict[str, Any], page: Path) -> Path:

@@ -3,8 +3,9 @@ simulated clock, disk and network, driven as a harness cluster and reached throu
 in-process client.
 
 :class:`SimCluster` is a :class:`~splitbrain.harness.interfaces.Nodes` with the
-:class:`Killable`, :class:`Pausable` and :class:`ClockControl` capabilities, so the harness's
-run loop and nemesis drive it unchanged:
+:class:`Killable`, :class:`Pausable`, :class:`ClockControl` and :class:`Introspectable`
+capabilities, so the harness's run loop and nemesis (targeted faults included) drive it
+unchanged:
 
 - kill: the node's disk loses what it had not synced, its network endpoint closes, its tasks
   are cancelled; requests in flight to it end as a lost connection.
@@ -151,6 +152,16 @@ class SimCluster:
         if node is None or not node.unpaused.is_set():
             state = "killed" if node is None else "paused"
             raise NodeUnreachable(f"node {name} did not answer its clock request: it is {state}")
+
+    # -- Introspectable --------------------------------------------------------------------
+
+    async def admin_status(self, name: str) -> dict[str, Any]:
+        """Node ``name``'s ``GET /admin/status`` body, asked through :class:`SimClient` (so a
+        killed or paused node does not answer: :class:`NodeUnreachable`)."""
+        reply = await SimClient(self, self.client_url(name), timeout=1.0).status()
+        if reply.type != "ok":
+            raise NodeUnreachable(f"node {name} did not answer GET /admin/status ({reply.error})")
+        return reply.value
 
     # -- serving the in-process client --------------------------------------------------------
 

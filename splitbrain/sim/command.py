@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,6 +26,7 @@ from splitbrain.checkers.result import merge_validity
 from splitbrain.db.config import MODES
 from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import store
+from splitbrain.harness.runoptions import planted_and_expected
 from splitbrain.history import write_jsonl
 from splitbrain.nemesis import parse_kinds
 from splitbrain import replay as replayfile
@@ -37,6 +38,8 @@ from splitbrain.workloads import WORKLOADS, make
 
 #: What a seed's tester failure is recorded as (neither valid, invalid nor unknown).
 ERROR = "error"
+
+T = TypeVar("T")
 
 
 def parse_seeds(spec: str) -> range:
@@ -57,13 +60,18 @@ def parse_seeds(spec: str) -> range:
 
 
 def validate(opts: SimOptions, jobs: int) -> None:
-    """BadInput, one sentence, for options a simulation cannot run with."""
+    """BadInput, one sentence, for options a simulation cannot run with (``--bug`` and
+    ``--expect`` exactly as ``splitbrain test``); ``opts.bug`` is left without repeats."""
     if opts.mode not in MODES:
         raise BadInput(f"--mode {opts.mode!r} is not a mode; use one of {', '.join(MODES)}")
     if opts.workload not in WORKLOADS:
         raise BadInput(f"--workload {opts.workload!r} is not a workload; use one of "
                        f"{', '.join(WORKLOADS)}")
     parse_kinds(opts.nemesis)
+    opts.bug, opts.expect = planted_and_expected(opts.mode, opts.workload, opts.bug, opts.expect)
+    if opts.nemesis_interval is not None and not opts.nemesis_interval > 0:
+        raise BadInput(f"--nemesis-interval must be a positive number of seconds, not "
+                       f"{opts.nemesis_interval:g}")
     if opts.ops < 1:
         raise BadInput(f"--ops must be at least 1, not {opts.ops}")
     if jobs < 1:
@@ -137,7 +145,7 @@ def store_run(opts: SimOptions, outcome: SeedOutcome, store_dir: str,
         "virtual_seconds": outcome.virtual_seconds})
     write_jsonl(outcome.history.events, run_dir / store.HISTORY_FILE)
     store.write_results(run_dir, judge(outcome.history, make(opts.workload, opts.mode),
-                                       outcome.config, predict=True))
+                                       outcome.config, predict=True, expect=opts.expect))
     try:
         write_run_report(run_dir)
     except Exception:  # noqa: BLE001 - the verdict and history stand without the report
@@ -147,15 +155,24 @@ def store_run(opts: SimOptions, outcome: SeedOutcome, store_dir: str,
 
 def command(opts: SimOptions, outcome: SeedOutcome) -> str:
     """The command line that replays this seed (exactly: same options, same seed)."""
+    seed = outcome.seed
+    return " ".join(["splitbrain sim", *option_args(opts), f"--seeds {seed}..{seed}",
+                     "--no-shrink"])
+
+
+def option_args(opts: SimOptions) -> list[str]:
+    """``opts`` as ``splitbrain sim`` arguments (those that differ from the defaults)."""
     defaults = SimOptions()
     args = [f"--{k.replace('_', '-')} {v}" for k, v in asdict(opts).items()
-            if v != getattr(defaults, k) and k in ("mode", "workload", "nemesis", "ops")]
+            if v != getattr(defaults, k)
+            and k in ("mode", "workload", "nemesis", "ops", "nemesis_interval")]
     if opts.faults is not None:
         args.append(f"--faults '{','.join(map(str, opts.faults))}'")
     if opts.lying_disks:
         args.append("--lying-disks")
-    return " ".join(["splitbrain sim", *args, f"--seeds {outcome.seed}..{outcome.seed}",
-                     "--no-shrink"])
+    args += [f"--bug {name}" for name in opts.bug]
+    args += [f"--expect {name}" for name in opts.expect]
+    return args
 
 
 def parse_faults(spec: str | None) -> tuple[int, ...] | None:
@@ -191,14 +208,19 @@ def simulate(opts: SimOptions, seeds: range, jobs: int, store_dir: str,
 
 
 def _each(opts: SimOptions, seeds: range, jobs: int, store_dir: str) -> Iterator[SeedSummary]:
-    work = [(opts, seed, store_dir) for seed in seeds]
+    yield from pool_map(_simulate, [(opts, seed, store_dir) for seed in seeds], jobs)
+
+
+def pool_map(fn: Callable[[Any], T], work: list[Any], jobs: int) -> Iterator[T]:
+    """``fn`` of each of ``work``, in ``jobs`` worker processes (this one when 1), in the order
+    they finish."""
     if jobs == 1:
         _quiet()
-        yield from map(_simulate, work)
+        yield from map(fn, work)
         return
     # fork: the workers inherit the imported modules; spawn would re-import per worker.
     with multiprocessing.get_context("fork").Pool(jobs, initializer=_quiet) as pool:
-        yield from pool.imap_unordered(_simulate, work, chunksize=1)
+        yield from pool.imap_unordered(fn, work, chunksize=1)
 
 
 def _quiet() -> None:
@@ -300,6 +322,8 @@ def main(opts: SimOptions, seeds: str, jobs: int, store_dir: str, *, shrinking: 
     """``splitbrain sim``: returns the exit code."""
     validate(opts, jobs)
     console = Console(file=sys.stdout)
+    for name in opts.bug:
+        console.print(f"planted bug: {name}", style="red", markup=False, highlight=False)
     summaries, wall = simulate(opts, parse_seeds(seeds), jobs, store_dir,
                                Console(file=sys.stderr))
     code = report(summaries, wall, console)

@@ -7,9 +7,13 @@ Rules of this module:
 1. A message is encoded with msgpack when sent and decoded when delivered, as on the real
    wire: the receiver never shares an object with the sender.
 2. The fate of a message is drawn once, when it is sent, from this network's seeded
-   generator: lost (cut link, loss), delivered once or twice (duplication), after the link's
-   latency plus jitter plus any nemesis delay. Draws happen in send order, so a seed fixes
-   every fate.
+   generator: lost (cut link), delivered once or twice (duplication), after the link's
+   latency plus jitter plus any nemesis delay plus its retransmissions. Draws happen in send
+   order, so a seed fixes every fate.
+6. A lossy link loses packets, not messages, as the node's TCP links do: each loss costs the
+   message a retransmission timeout (:data:`RTO`, doubling with each loss in a row), and only
+   :data:`MAX_RETRIES` losses in a row lose it (TCP gives up on the connection). A live
+   connection never drops one message and delivers the next.
 3. A link delivers in send order (as the node's TCP links do) unless the world enables
    reordering for it, in which case a message may overtake earlier ones.
 4. A message reaches only the incarnation of the node it was sent to: a restart in between
@@ -34,6 +38,10 @@ from splitbrain.harness.interfaces import Link
 #: One encoder for every message (msgpack.packb builds a new one per call). It resets itself
 #: after each message, also after refusing one.
 _encode = msgpack.Packer(use_bin_type=True).pack
+#: TCP's retransmission timeout on a link whose round trip is well under it (Linux's minimum).
+RTO = 0.2
+#: Losses of a message in a row after which TCP gives up (Linux's ``tcp_retries2``).
+MAX_RETRIES = 15
 
 
 @dataclass
@@ -113,7 +121,11 @@ class SimNetwork:
         p = self.params.get(link)
         target = self.endpoints.get(dest)
         rng = self.rng
-        if p is None or target is None or link in self.cuts or (p.loss and rng.random() < p.loss):
+        if p is None or target is None or link in self.cuts:
+            self.lost += 1
+            return
+        retransmitted = self._retransmission(p.loss) if p.loss else 0.0
+        if retransmitted is None:
             self.lost += 1
             return
         raw = _encode(msg)
@@ -121,11 +133,23 @@ class SimNetwork:
         loop = asyncio.get_running_loop()
         now = loop.time()
         for _ in range(copies):
-            at = now + p.latency + p.delay + rng.random() * p.jitter
+            at = now + p.latency + p.delay + retransmitted + rng.random() * p.jitter
             if not (p.reorder and rng.random() < p.reorder):
                 at = max(at, self._last.get(link, 0.0))
                 self._last[link] = at
             loop.call_at(at, target._arrive, src, raw, target.incarnation)
+
+
+    def _retransmission(self, loss: float) -> float | None:
+        """The time TCP's retransmissions add to a message whose every transmission is lost
+        with probability ``loss`` (rule 6); None when TCP gives up and the message is lost."""
+        delay, rto = 0.0, RTO
+        for _ in range(MAX_RETRIES + 1):
+            if self.rng.random() >= loss:
+                return delay
+            delay += rto
+            rto *= 2
+        return None
 
 
 class SimEndpoint:

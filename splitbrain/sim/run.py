@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from splitbrain.checkers import policy, staleness
 from splitbrain.checkers.result import Result
@@ -33,7 +33,7 @@ from splitbrain.sim import loop
 from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.sieve import Sieve
 from splitbrain.sim.world import World, draw
-from splitbrain.workloads import make
+from splitbrain.workloads import checks, make
 from splitbrain.workloads.base import Workload
 from splitbrain.workloads.replay import Replayed
 
@@ -58,16 +58,21 @@ class SimOptions:
     """Only these faults of the seed's schedule (by ordinal; :mod:`.sieve`); None: all."""
     lying_disks: bool = False
     """Disks acknowledge fsyncs without persisting (:class:`.storage.SimDisk`)."""
-    bugs: tuple[str, ...] = ()
-    """Planted bugs (:mod:`splitbrain.db.bugs`), in the cluster config as ``test --bug``."""
+    bug: tuple[str, ...] = ()
+    """Planted bugs of :mod:`splitbrain.db.bugs`, in the node config's ``bugs`` as with
+    ``splitbrain test --bug``."""
+    expect: tuple[str, ...] = ()
+    """Properties the verdict also requires, as ``splitbrain test --expect``."""
+    nemesis_interval: float | None = None
+    """Seconds between faults (and each fault's length); None: each seed's world draws it."""
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
 
     def replay_options(self) -> dict[str, Any]:
         """What a replay file records of these options (:data:`splitbrain.replay.OPTIONS`)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in asdict(self).items() if k in OPTIONS}
+        fields = {"bugs" if k == "bug" else k: v for k, v in asdict(self).items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if k in OPTIONS}
 
     @classmethod
     def of_replay(cls, replay: Replay) -> "SimOptions":
@@ -75,7 +80,7 @@ class SimOptions:
         o = replay.options
         return cls(mode=o["mode"], workload=o["workload"], nemesis=o["nemesis"],
                    nodes=o["nodes"], concurrency=o["concurrency"], recovery=o["recovery"],
-                   op_timeout=o["op_timeout"], bugs=tuple(o["bugs"]),
+                   op_timeout=o["op_timeout"], bug=tuple(o["bugs"]),
                    lying_disks=o["lying_disks"])
 
 
@@ -99,13 +104,13 @@ def run_seed(opts: SimOptions, seed: int, replay: Replay | None = None) -> SeedO
     replay's faults and ops instead of drawing them (and ``opts.faults`` and ``ops`` are
     unused)."""
     config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)),
-                          bugs=list(opts.bugs))
+                          bugs=list(opts.bug))
     world = draw(config.names, seed, parse_kinds(opts.nemesis))
     cluster = SimCluster(config, world.network(config.names, seed),
                          {n: world.disk_of(n, lies=opts.lying_disks) for n in config.names},
                          {n: world.clock_of(n) for n in config.names}, seed)
     workload = make(opts.workload, opts.mode)
-    schedule = combined(world.nemesis, world.nemesis_interval)
+    schedule = combined(world.nemesis, opts.nemesis_interval or world.nemesis_interval)
     nemesis: FaultSchedule | None = None
     if schedule.nemeses:
         nemesis = schedule if opts.faults is None else Sieve(schedule, opts.faults)
@@ -131,21 +136,23 @@ def run_seed(opts: SimOptions, seed: int, replay: Replay | None = None) -> SeedO
     history, virtual = loop.run(main(), limit=VIRTUAL_LIMIT)
     simulated = time.process_time()
     params = config.to_dict()
-    result = judge(history, workload, params, predict=False)
+    result = judge(history, workload, params, predict=False, expect=opts.expect)
     return SeedOutcome(seed, history, result, world, params, virtual,
                        cpu_simulate=simulated - began, cpu_check=time.process_time() - simulated)
 
 
-def judge(history: History, workload: Workload, params: dict[str, Any], *, predict: bool
-          ) -> Result:
-    """The verdict ``splitbrain test`` gives ``history``; with ``predict`` False, without the
-    staleness checker's PBS prediction (see the module docstring)."""
+def judge(history: History, workload: Workload, params: dict[str, Any], *, predict: bool,
+          expect: Iterable[str] = ()) -> Result:
+    """The verdict ``splitbrain test --expect ...`` gives ``history``; with ``predict`` False,
+    without the staleness checker's PBS prediction (see the module docstring)."""
     if predict:
-        return check(history, workload, params=params)
-    checkers = workload.checkers(params)
+        return check(history, workload, expect=expect, params=params)
+    checkers = checks.with_expectations(workload.checkers(params), workload.name, workload.mode,
+                                        expect)
     if staleness.NAME in checkers:
         checkers[staleness.NAME] = staleness.check  # no n, r, w: measured, not predicted
-    return policy.verdict(workload.mode, policy.run(checkers, history))
+    return policy.verdict(workload.mode, policy.run(checkers, history), expect,
+                          workload=workload.name)
 
 
 def history_digest(history: History) -> str:

@@ -4,7 +4,8 @@ drawn from the seed (swarm testing: each seed gets its own mix and rates).
 Every draw keeps within what the node assumes of its environment, so a failure is a bug and
 not a broken assumption: clock drift stays well inside the Paxos lease's drift bound
 (:class:`splitbrain.db.paxos.Timing`), and loss, duplication and reordering are what the
-:class:`splitbrain.db.env.Transport` contract allows.
+:class:`splitbrain.db.env.Transport` contract allows. Loss is packet loss under TCP, as on the
+node's real links: retransmitted, so it delays messages (:mod:`.network`, rule 6).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class World:
 
 def draw(names: list[str], seed: int, kinds: list[str]) -> World:
     """The world of ``seed`` for nodes ``names``: per directed link a latency of 0.1-2 ms with
-    jitter and, each with probability 1/2 per seed, message loss up to 5 %, duplication up to
+    jitter and, each with probability 1/2 per seed, packet loss up to 5 %, duplication up to
     2 % and reordering up to 10 %; per node a clock skew up to +-0.25 s, a drift up to
     :data:`MAX_DRIFT` and a sync latency of 0.2-3 ms; a nemesis interval of 0.2-1.5 s and the
     fault kinds in play: each of ``kinds`` with probability 1/2, at least one."""

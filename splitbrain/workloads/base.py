@@ -10,6 +10,7 @@ generator needs (keys in use, values written) and nothing else.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextvars import ContextVar
 from typing import Any, Callable, ClassVar, Mapping
 
 from splitbrain.checkers.result import Result
@@ -22,6 +23,11 @@ Checker = Callable[[History], Result]
 
 #: Attempts per final read before it is given up (each attempt is recorded).
 FINAL_READ_ATTEMPTS = 5
+
+#: The meta an op in progress has learnt so far (a read-modify-write's read), which the run
+#: loop records on the op's completion when the op outlives its timeout: a write that timed out
+#: after its read may still take effect, and the checkers need to know what it replaced.
+PROGRESS: ContextVar[dict[str, Any] | None] = ContextVar("splitbrain_op_progress", default=None)
 
 
 class Workload(ABC):
@@ -81,16 +87,21 @@ async def read_merge_write(client: NodeClient, key: str, merge: Callable[[list],
 
     A failed read means nothing was written: ``fail``. The write's reply decides otherwise; the
     completion's value is ``written`` (the op's argument) and its meta says what was read
-    (``read``, ``read_context``, and ``read_quorum``, the read's ``quorum``)."""
+    (``read``, ``read_context``, and ``read_quorum``, the read's ``quorum``), also (through
+    :data:`PROGRESS`) when the op times out during the write."""
     read = await client.get(key)
     if read.type != OK:
         return Reply(FAIL, error=read.error, meta={"phase": "read", **read.meta})
     context = read.meta.get("context")
     new = merge(read.value or [])
-    put = await client.put(key, new, context=context)
-    meta = {**put.meta, "read": read.value, "wrote": new}
+    learnt = {"read": read.value, "wrote": new}
     if context is not None:
-        meta["read_context"] = context
+        learnt["read_context"] = context
     if "quorum" in read.meta:
-        meta["read_quorum"] = read.meta["quorum"]
-    return Reply(put.type, value=written if put.type == OK else None, error=put.error, meta=meta)
+        learnt["read_quorum"] = read.meta["quorum"]
+    progress = PROGRESS.get()
+    if progress is not None:
+        progress.update(learnt)
+    put = await client.put(key, new, context=context)
+    return Reply(put.type, value=written if put.type == OK else None, error=put.error,
+                 meta={**put.meta, **learnt})
