@@ -17,10 +17,9 @@ Rules:
   of a node restarted by the heal was answered by two fallbacks that held nothing of the
   key). This is the wait Jepsen's final reads get from a recovery sleep and, in its Cassandra
   tests, from reading at consistency ALL; reading every replica would hide a divergence the
-  final reads exist to find, so the replicas are waited for instead. Anti-entropy on its
-  timer takes one range per node every two seconds (a full round is minutes), so while ranges
-  lag the wait asks every such node to run it on all its ranges now (``POST
-  /admin/anti-entropy``, as an operator runs ``nodetool repair``): convergence stays the
+  final reads exist to find, so the replicas are waited for instead. While ranges lag the
+  wait asks every such node to run an anti-entropy round now rather than at its next timer
+  tick (``POST /admin/anti-entropy``, as an operator runs ``nodetool repair``): convergence stays the
   store's own mechanism, and a divergence it cannot repair stays visible.
 - A node that does not answer a poll counts with its last answer (a blip does not end the
   wait); one that never answered is left out: it may be down for good, and its final reads
