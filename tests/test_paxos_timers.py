@@ -6,8 +6,10 @@ follow its deadlines rather than a fixed short period."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
+from splitbrain.db import bugs as B
 from splitbrain.db.env import MemoryNetwork, MemoryStorage, memory_env
 from splitbrain.db.paxos import LEADER, PaxosHost, Timing
 from splitbrain.sim import loop
@@ -18,7 +20,7 @@ TIMING = Timing(lease=2.0, heartbeat=0.2)
 NAMES = ["n1", "n2", "n3"]
 
 
-def _cluster() -> tuple[MemoryNetwork, dict[str, PaxosHost],
+def _cluster(bugs: tuple[str, ...] = ()) -> tuple[MemoryNetwork, dict[str, PaxosHost],
                         dict[str, list[tuple[float, str]]]]:
     """Three hosts of group 0, each on its own clock; every message each sends is logged as
     (sender's monotonic clock, message type)."""
@@ -27,8 +29,8 @@ def _cluster() -> tuple[MemoryNetwork, dict[str, PaxosHost],
     sent: dict[str, list[tuple[float, str]]] = {n: [] for n in NAMES}
     for i, name in enumerate(NAMES):
         clock = SimClock()
-        env = memory_env(name, net, seed=i, storage=MemoryStorage(),
-                         clock=clock)  # type: ignore[arg-type]
+        env = memory_env(name, net, seed=i, storage=MemoryStorage(), config=SimpleNamespace(
+            bugs=list(bugs)), clock=clock)  # type: ignore[arg-type]
         transport_send = env.transport.send
 
         def send(dest: str, msg: dict, _name: str = name, _clock: SimClock = clock,
@@ -126,3 +128,32 @@ def test_an_idle_cluster_ticks_at_its_deadlines_not_at_a_fixed_period():
     # The leader wakes per heartbeat (50 in 10 s), its followers at least per quarter lease
     # (20): a fixed 50 ms period would be 200 each.
     assert max(ticks.values()) <= 60 and sum(ticks.values()) <= 120, ticks
+
+
+def test_with_the_wall_clock_lease_bug_a_clock_jump_is_noticed_within_50_ms():
+    """The planted bug's timers read the wall clock, which jumps: no deadline foresees that,
+    so the shell polls every 50 ms as it always did, and the bug shows as it did."""
+    rates = {n: 1.0 for n in NAMES}
+
+    async def main() -> float:
+        _, hosts, sent = _cluster(bugs=(B.LEASE_ON_WALL_CLOCK,))
+        await _start(hosts, rates)
+        await asyncio.sleep(5)
+        leader = _leader(hosts)
+        assert leader is not None
+        before = len(sent[leader])
+        while len(sent[leader]) == before:  # until just after a heartbeat
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)  # the next is due in ~0.19 s
+        before = len(sent[leader])
+        hosts[leader].env.clock.offset += 1.0  # the wall clock jumps a second ahead
+        jumped = asyncio.get_running_loop().time()
+        while len(sent[leader]) == before:
+            await asyncio.sleep(0.001)
+        took = asyncio.get_running_loop().time() - jumped
+        for h in hosts.values():
+            await h.stop()
+        return took
+
+    took = loop.run(main(), limit=60)
+    assert took <= 0.05 + 1e-9, f"the leader heartbeat {took:.3f} s after its wall clock jumped"

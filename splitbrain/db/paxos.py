@@ -649,8 +649,9 @@ class PaxosHost:
     changes while the timer waits, or that drifts from the loop's, makes a timer late by at
     most that wait times the rate error: 30 ms for the clock-rate nemesis's 4 % and a
     simulated world's 2 % drift on a 2 s lease, less than a heartbeat. A message that moves a
-    replica's deadline earlier re-arms the timer. Lazy writes are synced at the next tick
-    (they may be lost in a crash: :class:`Output`).
+    replica's deadline earlier re-arms the timer. With the planted wall-clock-lease bug the
+    timer waits at most 50 ms, as before: a wall clock jumps, which no rate foresees. Lazy
+    writes are synced at the next tick (they may be lost in a crash: :class:`Output`).
     """
 
     def __init__(self, env: Any, groups: dict[int, list[str]],
@@ -665,12 +666,16 @@ class PaxosHost:
         self._synced = 0
         self._ticker: asyncio.Handle | None = None
         self._tick_at = 0.0  # the node-clock time the ticker is armed for
-        self._max_wait = max(timing.lease / 4, timing.heartbeat, MIN_WAIT)
         self._syncer: asyncio.Task | None = None
         self._outbox: list[tuple[int, list[tuple[str, dict]]]] = []
         self._flush_soon: set[int] = set()
         self._lazy = False
         self.bugs = B.planted(env.config)
+        self._max_wait = max(timing.lease / 4, timing.heartbeat, MIN_WAIT)
+        if B.LEASE_ON_WALL_CLOCK in self.bugs:
+            # Timers read the wall clock, which the clock nemesis makes jump: poll as often as
+            # the shell did before it slept until deadlines, so the bug shows as it did.
+            self._max_wait = max(min(timing.heartbeat / 4, 0.05), MIN_WAIT)
 
     def now(self) -> float:
         """The clock every replica's timers and leases read: monotonic."""
