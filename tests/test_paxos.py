@@ -159,7 +159,16 @@ class Sim:
                  learnt=msg["t"] == "entries")
 
     def tick(self, name: str) -> None:
-        self.run(name, self.nodes[name].replica.tick(self.now(name)))
+        """Tick ``name``; a tick before the replica's ``deadline()`` must do nothing (the
+        shell sleeps until then)."""
+        r, now = self.nodes[name].replica, self.now(name)
+        before = (r.deadline(), r.role, r.ballot, r.commit)
+        out = r.tick(now)
+        if now < before[0]:
+            assert out == Output() and (r.deadline(), r.role, r.ballot, r.commit) == before, (
+                f"{name} acted on a tick at {now:.4f}, before its deadline {before[0]:.4f}: "
+                f"{out}; a shell sleeping until deadline() would have missed it")
+        self.run(name, out)
 
     def submit(self, name: str) -> None:
         self.op_counter += 1

@@ -229,6 +229,8 @@ class DynamoDBStore:
         self._counter = 0
         self._incarnation = 0
         self._tasks: set[asyncio.Task] = set()
+        self._announcer: asyncio.TimerHandle | None = None
+        self._beats = 0
 
     def _make_state(self, p: int) -> KVState:
         self.states[p] = KVState()
@@ -243,33 +245,38 @@ class DynamoDBStore:
         await storage.sync()
         self.env.transport.set_handler(self._on_message)
         await self.host.start()
-        self._spawn(self._announce_loop())
+        self._beats = 0
+        self._announcer = asyncio.get_running_loop().call_later(self.timing.heartbeat,
+                                                                self._announce)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _announce_loop(self) -> None:
-        """Tell the nodes outside each group this node leads that it does: at once when it
-        starts serving a new ballot, and every ten heartbeats. They route there."""
-        beats = 0
-        while True:
-            await asyncio.sleep(self.timing.heartbeat)
-            beats += 1
-            now = self.host.now()
-            for p, replica in self.host.replicas.items():
-                if not replica.serving(now):
-                    continue
-                if self.announced.get(p) == replica.ballot and beats % 10:
-                    continue
-                self.announced[p] = replica.ballot
-                for n in self.env.config.names:
-                    if n not in self.groups[p]:
-                        self.env.transport.send(n, {"t": "leader", "p": p,
-                                                    "b": list(replica.ballot)})
+    def _announce(self) -> None:
+        """Every heartbeat (a timer, not a task: it never waits), tell the nodes outside each
+        group this node leads that it does: at once when it starts serving a new ballot, and
+        every ten heartbeats. They route there."""
+        self._announcer = asyncio.get_running_loop().call_later(self.timing.heartbeat,
+                                                                self._announce)
+        self._beats += 1
+        now = self.host.now()
+        for p, replica in self.host.replicas.items():
+            if not replica.serving(now):
+                continue
+            if self.announced.get(p) == replica.ballot and self._beats % 10:
+                continue
+            self.announced[p] = replica.ballot
+            for n in self.env.config.names:
+                if n not in self.groups[p]:
+                    self.env.transport.send(n, {"t": "leader", "p": p,
+                                                "b": list(replica.ballot)})
 
     async def stop(self) -> None:
+        if self._announcer is not None:
+            self._announcer.cancel()
+            self._announcer = None
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
