@@ -32,6 +32,24 @@ def test_the_plan_runs_each_bug_per_seed_then_clean_runs_per_mode():
     assert len({(o.workload, o.nemesis) for _, o in clean if o.mode == "dynamodb"}) == 3
 
 
+def test_a_catalogue_run_may_set_the_key_count_and_the_request_budget(tmp_path):
+    from splitbrain.db.config import local_config
+
+    plan = Plan(bugs=[B.LEASE_FROM_ACK_ARRIVAL, B.INDEFINITE_AS_DEFINITE, B.READ_WITHOUT_LEASE],
+                seeds=1, clean=0)
+    runs = {name: opts for name, opts in plan.runs()}
+    for opts in runs.values():
+        opts.validate()
+    assert runs[B.LEASE_FROM_ACK_ARRIVAL].keys == 32
+    slow = runs[B.INDEFINITE_AS_DEFINITE]
+    assert (slow.request_timeout_ms, slow.op_timeout) == (6000, 8.0)
+    assert local_config("dynamodb", 5, tmp_path, **slow.cluster_params()).request_timeout_ms \
+        == 6000
+    plain = runs[B.READ_WITHOUT_LEASE]
+    assert (plain.keys, plain.request_timeout_ms, plain.cluster_params()) == (None, None, {})
+    assert "--request-timeout-ms 6000" in B.CATALOGUE[B.INDEFINITE_AS_DEFINITE].command()
+
+
 def test_choose_takes_all_or_named_bugs_and_refuses_unknown_ones():
     assert choose(()) == choose(["all"]) == list(B.CATALOGUE)
     assert choose([B.LWW_NO_TIEBREAK, B.LWW_NO_TIEBREAK]) == [B.LWW_NO_TIEBREAK]

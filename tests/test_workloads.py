@@ -146,6 +146,25 @@ def test_final_reads_are_pinned_to_the_node_flagged_and_retried_until_ok():
     assert gen.next(c).key != first.key
 
 
+def test_keys_sizes_the_register_and_the_set_and_describe_records_it():
+    register = make("register", "dynamodb", keys=12)
+    assert len({op.key for op in ops(register, 400)}) >= 12
+    assert len(register._active) == 12
+    assert register.describe()["keys_in_flight"] == 12
+    sets = make("set", "dynamo", keys=5)
+    assert {op.key for op in ops(sets, 300)} == {f"s{i}" for i in range(5)}
+    assert sets.describe()["keys"] == 5
+
+
+@pytest.mark.parametrize("name, keys, message", [
+    ("counter", 3, "--keys sizes the register and set workloads, not counter"),
+    ("register", 0, "--keys must be at least 1, not 0"),
+])
+def test_keys_that_cannot_size_the_workload_are_bad_input(name, keys, message):
+    with pytest.raises(BadInput, match=message):
+        make(name, "dynamodb", keys=keys)
+
+
 def test_unknown_workload_is_bad_input():
     with pytest.raises(BadInput, match="use one of register, set, counter"):
         make("queue", "dynamo")

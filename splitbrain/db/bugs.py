@@ -46,8 +46,8 @@ LWW_NO_TIEBREAK = "lww-no-tiebreak"
 @dataclass(frozen=True)
 class Bug:
     """One planted bug. ``run`` holds the ``splitbrain test`` options (TestOptions fields:
-    mode, workload, nemesis, and maybe expect, nemesis_interval, concurrency or rate) of the run
-    that should expose it."""
+    mode, workload, nemesis, and maybe expect, nemesis_interval, concurrency, rate, keys,
+    request_timeout_ms or op_timeout) of the run that should expose it."""
 
     name: str
     modes: tuple[str, ...]
@@ -84,13 +84,15 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         "was sent",
         # The old leader must keep receiving acks, late, while it cannot tell its group it
         # leads (docs/detection.md, "Blind spots"); the overlap lasts about a second, while
-        # the old leader's clients mostly wait on writes it cannot commit: more clients.
-        _run("dynamodb", "register", "leader-one-way", concurrency=30, rate=200.0)),
+        # the old leader's clients mostly wait on writes it cannot commit: more clients, and
+        # more keys in use, so that more of them belong to the old leader's partitions.
+        _run("dynamodb", "register", "leader-one-way", concurrency=30, rate=200.0, keys=32)),
     Bug(LEASE_ON_WALL_CLOCK, ("dynamodb",),
         "leases and heartbeats are timed on the wall clock",
         # A wall-clock lease outlasts its grants only on a leader whose clock steps back while
-        # its group, which it cannot hear, elects another.
-        _run("dynamodb", "register", "leader-clock")),
+        # its group, which it cannot hear, elects another; more keys in use, so that more
+        # strong reads reach the cut-off leader's partitions.
+        _run("dynamodb", "register", "leader-clock", keys=32)),
     Bug(NO_LEASE_WAIT, ("dynamodb",),
         "a new leader does not wait out the old leader's lease",
         # The acceptors' refusal matters only when the leader keeps its lease through nodes a
@@ -119,7 +121,11 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         _run("dynamodb", "counter", "leader-latency")),
     Bug(INDEFINITE_AS_DEFINITE, ("dynamodb",),
         "in-flight writes of a deposed leader are reported as definitely failed",
-        _run("dynamodb", "counter", "isolate-leader,kill")),
+        # The leader must learn of a new ballot while a client still waits on a write its
+        # group accepted: an isolation (4 s) outlasting a lease and an election, healed within
+        # a request budget (6 s, as a client with long timeouts has; the clients wait 8 s).
+        _run("dynamodb", "counter", "isolate-leader", nemesis_interval=4.0,
+             request_timeout_ms=6000, op_timeout=8.0)),
     Bug(PAXOS_ACK_BEFORE_FSYNC, ("dynamodb",),
         "acceptors answer before their state is synced",
         # The unsynced window is a tick (50 ms) per acceptor: more whole-group crashes per run,
