@@ -183,7 +183,7 @@ _bug_option = click.option(
                    "say whether its anomaly came back; its options replace the others.")
 @click.option("--keys", type=int, default=None, metavar="N",
               help="Keys the workload uses: the register's keys in use at a time, the set's "
-                   "keys (default: the workload's own, recorded in test.json).")
+                   "or the counter's keys (default: the workload's own, recorded in test.json).")
 @click.option("--request-timeout-ms", type=int, default=None, metavar="MS",
               help="The node's request budget: how long a coordinator or leader waits for "
                    "replicas before answering that a request timed out (default 1000). Keep "

@@ -86,8 +86,6 @@ def test_a_test_count_below_1_is_one_sentence_exit_254(monkeypatch, tmp_path, ca
 
 @pytest.mark.parametrize("argv, message", [
     (["--keys", "0"], "--keys must be at least 1, not 0"),
-    (["--workload", "counter", "--keys", "8"],
-     "--keys sizes the register and set workloads, not counter"),
     (["--request-timeout-ms", "0"], "--request-timeout-ms must be at least 1, not 0"),
     (["--db", "etcd", "--request-timeout-ms", "4000"],
      "--request-timeout-ms sets splitbrain's node's request budget, which etcd does not read"),

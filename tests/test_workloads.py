@@ -154,15 +154,20 @@ def test_keys_sizes_the_register_and_the_set_and_describe_records_it():
     sets = make("set", "dynamo", keys=5)
     assert {op.key for op in ops(sets, 300)} == {f"s{i}" for i in range(5)}
     assert sets.describe()["keys"] == 5
+    counter = make("counter", "dynamodb", keys=3)
+    assert {op.key for op in ops(counter, 300)} == {"c0", "c1", "c2"}
+    assert {i.key for i in counter.final_reads()} == {"c0", "c1", "c2"}
+    assert {op.key for op in ops(make("counter", "dynamodb"), 50)} == {"c0"}
 
 
-@pytest.mark.parametrize("name, keys, message", [
-    ("counter", 3, "--keys sizes the register and set workloads, not counter"),
-    ("register", 0, "--keys must be at least 1, not 0"),
-])
-def test_keys_that_cannot_size_the_workload_are_bad_input(name, keys, message):
-    with pytest.raises(BadInput, match=message):
-        make(name, "dynamodb", keys=keys)
+def test_keys_that_cannot_size_the_workload_are_bad_input():
+    from splitbrain.workloads import check_keys
+
+    with pytest.raises(BadInput, match="--keys must be at least 1, not 0"):
+        make("register", "dynamodb", keys=0)
+    with pytest.raises(BadInput, match=r"--keys sizes the built-in workloads \(register, set, "
+                                       r"counter\), not mypkg.mod:Bank"):
+        check_keys("mypkg.mod:Bank", 3)
 
 
 def test_unknown_workload_is_bad_input():

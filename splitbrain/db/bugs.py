@@ -124,8 +124,9 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         # The leader must learn of a new ballot while a client still waits on a write its
         # group accepted: an isolation (4 s) outlasting a lease and an election, healed within
         # a request budget (6 s, as a client with long timeouts has; the clients wait 8 s).
+        # Eight keys, so that the isolated leader leads some counter's partition.
         _run("dynamodb", "counter", "isolate-leader", nemesis_interval=4.0,
-             request_timeout_ms=6000, op_timeout=8.0)),
+             request_timeout_ms=6000, op_timeout=8.0, keys=8, concurrency=20, rate=200.0)),
     Bug(PAXOS_ACK_BEFORE_FSYNC, ("dynamodb",),
         "acceptors answer before their state is synced",
         # The unsynced window is a tick (50 ms) per acceptor: more whole-group crashes per run,

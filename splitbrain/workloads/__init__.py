@@ -13,8 +13,9 @@ from splitbrain.workloads.sets import SetWorkload
 WORKLOADS: dict[str, type[Workload]] = {w.name: w for w in (Register, SetWorkload, Counter)}
 
 #: The workloads ``--keys N`` sizes, and the constructor argument it sets: the register's keys
-#: in use at a time, the set's keys (Jepsen's key count). The counter has one key.
-KEYED: dict[str, str] = {Register.name: "keys_in_flight", SetWorkload.name: "keys"}
+#: in use at a time, the set's and the counter's keys (Jepsen's key count).
+KEYED: dict[str, str] = {Register.name: "keys_in_flight", SetWorkload.name: "keys",
+                         Counter.name: "keys"}
 
 
 def check_keys(name: str, keys: int | None) -> None:
@@ -22,8 +23,8 @@ def check_keys(name: str, keys: int | None) -> None:
     if keys is None:
         return
     if name not in KEYED:
-        raise BadInput(f"--keys sizes the {' and '.join(KEYED)} workloads, not {name}; drop "
-                       f"--keys or choose one of them")
+        raise BadInput(f"--keys sizes the built-in workloads ({', '.join(KEYED)}), not {name}; "
+                       f"drop --keys or choose one of them")
     if keys < 1:
         raise BadInput(f"--keys must be at least 1, not {keys}")
 
