@@ -35,12 +35,12 @@ def test_the_plan_runs_each_bug_per_seed_then_clean_runs_per_mode():
 def test_a_catalogue_run_may_set_the_key_count_and_the_request_budget(tmp_path):
     from splitbrain.db.config import local_config
 
-    plan = Plan(bugs=[B.LEASE_FROM_ACK_ARRIVAL, B.INDEFINITE_AS_DEFINITE, B.READ_WITHOUT_LEASE],
+    plan = Plan(bugs=[B.RETRY_NON_IDEMPOTENT, B.INDEFINITE_AS_DEFINITE, B.READ_WITHOUT_LEASE],
                 seeds=1, clean=0)
     runs = {name: opts for name, opts in plan.runs()}
     for opts in runs.values():
         opts.validate()
-    assert runs[B.LEASE_FROM_ACK_ARRIVAL].keys == 32
+    assert runs[B.RETRY_NON_IDEMPOTENT].keys == runs[B.INDEFINITE_AS_DEFINITE].keys == 8
     slow = runs[B.INDEFINITE_AS_DEFINITE]
     assert (slow.request_timeout_ms, slow.op_timeout) == (6000, 8.0)
     assert local_config("dynamodb", 5, tmp_path, **slow.cluster_params()).request_timeout_ms \
