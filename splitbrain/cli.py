@@ -181,6 +181,13 @@ _bug_option = click.option(
 @click.option("--replay", default=None, metavar="FILE",
               help="Play this replay.json (a shrunk sim run's faults and ops) on the nodes and "
                    "say whether its anomaly came back; its options replace the others.")
+@click.option("--keys", type=int, default=None, metavar="N",
+              help="Keys the workload uses: the register's keys in use at a time, the set's "
+                   "or the counter's keys (default: the workload's own, recorded in test.json).")
+@click.option("--request-timeout-ms", type=int, default=None, metavar="MS",
+              help="The node's request budget: how long a coordinator or leader waits for "
+                   "replicas before answering that a request timed out (default 1000). Keep "
+                   "--op-timeout above it.")
 @summary_options
 def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_summary: bool,
                  **options: object) -> None:

@@ -129,12 +129,17 @@ def workload_class(spec: str) -> type:
                      "splitbrain.workloads.base.Workload")
 
 
-def make_workload(spec: str, mode: str, *, reads: tuple[str, ...] | None = None) -> Any:
+def make_workload(spec: str, mode: str, *, reads: tuple[str, ...] | None = None,
+                  keys: int | None = None) -> Any:
     """The workload ``--workload spec`` names, for ``mode``: a built-in (drawing its reads'
-    consistency from ``reads`` when given), else a plugin."""
-    from splitbrain.workloads import WORKLOADS, make
+    consistency from ``reads``, and sized by ``keys``, when given), else a plugin (BadInput
+    with ``keys``, which only built-ins take)."""
+    from splitbrain.workloads import WORKLOADS, check_keys, make
 
-    return make(spec, mode, reads=reads) if spec in WORKLOADS else workload_class(spec)(mode)
+    if spec in WORKLOADS:
+        return make(spec, mode, reads=reads, keys=keys)
+    check_keys(spec, keys)
+    return workload_class(spec)(mode)
 
 
 def checker(spec: str) -> Callable[[History], Result]:

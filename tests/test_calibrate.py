@@ -32,6 +32,24 @@ def test_the_plan_runs_each_bug_per_seed_then_clean_runs_per_mode():
     assert len({(o.workload, o.nemesis) for _, o in clean if o.mode == "dynamodb"}) == 3
 
 
+def test_a_catalogue_run_may_set_the_key_count_and_the_request_budget(tmp_path, monkeypatch):
+    from splitbrain.db.config import local_config
+
+    slow = B.Bug("slow", ("dynamodb",), "a test entry",
+                 B._run("dynamodb", "counter", "isolate-leader", request_timeout_ms=6000,
+                        op_timeout=8.0, keys=8))
+    monkeypatch.setitem(B.CATALOGUE, "slow", slow)
+    plan = Plan(bugs=[B.RETRY_NON_IDEMPOTENT, "slow", B.READ_WITHOUT_LEASE], seeds=1, clean=0)
+    runs = {name: opts for name, opts in plan.runs()}
+    assert runs[B.RETRY_NON_IDEMPOTENT].keys == runs["slow"].keys == 8
+    assert (runs["slow"].request_timeout_ms, runs["slow"].op_timeout) == (6000, 8.0)
+    assert local_config("dynamodb", 5, tmp_path, **runs["slow"].cluster_params()
+                        ).request_timeout_ms == 6000
+    plain = runs[B.READ_WITHOUT_LEASE]
+    assert (plain.keys, plain.request_timeout_ms, plain.cluster_params()) == (None, None, {})
+    assert "--keys 8" in B.CATALOGUE[B.RETRY_NON_IDEMPOTENT].command()
+
+
 def test_choose_takes_all_or_named_bugs_and_refuses_unknown_ones():
     assert choose(()) == choose(["all"]) == list(B.CATALOGUE)
     assert choose([B.LWW_NO_TIEBREAK, B.LWW_NO_TIEBREAK]) == [B.LWW_NO_TIEBREAK]

@@ -84,6 +84,35 @@ def test_a_test_count_below_1_is_one_sentence_exit_254(monkeypatch, tmp_path, ca
     assert given == []
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--keys", "0"], "--keys must be at least 1, not 0"),
+    (["--request-timeout-ms", "0"], "--request-timeout-ms must be at least 1, not 0"),
+    (["--db", "etcd", "--request-timeout-ms", "4000"],
+     "--request-timeout-ms sets splitbrain's node's request budget, which etcd does not read"),
+])
+def test_bad_keys_or_request_budget_is_one_sentence_exit_254_before_any_run(
+        tmp_path, capsys, argv, message):
+    assert cli_exit(["test", "--store", str(tmp_path), *argv]) == 254
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keys_and_the_request_budget_reach_the_workload_the_node_config_and_the_command(
+        tmp_path):
+    from splitbrain.db.config import local_config
+    from splitbrain.plugins import make_workload
+
+    opts = TestOptions(workload="set", keys=7, request_timeout_ms=4000, op_timeout=5.0, seed=3)
+    opts.validate()
+    assert "--keys 7 --request-timeout-ms 4000" in opts.command()
+    assert make_workload(opts.workload, opts.mode, keys=opts.keys).describe()["keys"] == 7
+    config = local_config(opts.mode, 3, tmp_path, **opts.cluster_params())
+    assert config.request_timeout_ms == 4000
+    assert local_config("dynamodb", 3, tmp_path, **TestOptions().cluster_params()
+                        ).request_timeout_ms == 1000
+
+
 def test_a_tester_failure_mid_sequence_stops_it_and_an_earlier_invalid_run_decides(
         monkeypatch, tmp_path, capsys):
     # The gate's contract (docs/ci.md): 1 is never retried, so a real violation found by run 1

@@ -146,6 +146,30 @@ def test_final_reads_are_pinned_to_the_node_flagged_and_retried_until_ok():
     assert gen.next(c).key != first.key
 
 
+def test_keys_sizes_the_register_and_the_set_and_describe_records_it():
+    register = make("register", "dynamodb", keys=12)
+    assert len({op.key for op in ops(register, 400)}) >= 12
+    assert len(register._active) == 12
+    assert register.describe()["keys_in_flight"] == 12
+    sets = make("set", "dynamo", keys=5)
+    assert {op.key for op in ops(sets, 300)} == {f"s{i}" for i in range(5)}
+    assert sets.describe()["keys"] == 5
+    counter = make("counter", "dynamodb", keys=3)
+    assert {op.key for op in ops(counter, 300)} == {"c0", "c1", "c2"}
+    assert {i.key for i in counter.final_reads()} == {"c0", "c1", "c2"}
+    assert {op.key for op in ops(make("counter", "dynamodb"), 50)} == {"c0"}
+
+
+def test_keys_that_cannot_size_the_workload_are_bad_input():
+    from splitbrain.workloads import check_keys
+
+    with pytest.raises(BadInput, match="--keys must be at least 1, not 0"):
+        make("register", "dynamodb", keys=0)
+    with pytest.raises(BadInput, match=r"--keys sizes the built-in workloads \(register, set, "
+                                       r"counter\), not mypkg.mod:Bank"):
+        check_keys("mypkg.mod:Bank", 3)
+
+
 def test_unknown_workload_is_bad_input():
     with pytest.raises(BadInput, match="use one of register, set, counter"):
         make("queue", "dynamo")

@@ -39,7 +39,7 @@ from splitbrain.plugins import make_workload, workload_class
 from splitbrain.remote.ssh import DEFAULT_REMOTE_DIR, SshOptions
 from splitbrain.replay import Replay
 from splitbrain.reports import write_run_report
-from splitbrain.workloads import WORKLOADS
+from splitbrain.workloads import WORKLOADS, check_keys
 from splitbrain.workloads.replay import Replayed
 
 
@@ -87,6 +87,8 @@ class TestOptions:
     etcd_reads: str = "linearizable"
     bug: tuple[str, ...] = field(default_factory=tuple)  # planted bugs (splitbrain.db.bugs)
     replay: str | None = None  # a replay file (splitbrain.replay) to play instead of drawing
+    keys: int | None = None  # the register's keys in use at a time, the set's keys
+    request_timeout_ms: int | None = None  # the node's request budget (node default: 1000)
 
     def adopt_replay(self) -> Replay | None:
         """Load :attr:`replay` (BadInput if it cannot be played on real nodes) and take the
@@ -120,6 +122,7 @@ class TestOptions:
             raise BadInput(f"--net {self.net!r} is not a network; use one of "
                            f"{', '.join(NET_KINDS)}")
         parse_kinds(self.nemesis)
+        check_keys(self.workload, self.keys)
         for name, value, low in (("--nodes", self.nodes, 1), ("--concurrency", self.concurrency, 1)):
             if value < low:
                 raise BadInput(f"{name} must be at least {low}, not {value}")
@@ -130,6 +133,9 @@ class TestOptions:
                 raise BadInput(f"{name} must be a positive number of seconds or ops, not {value:g}")
         if self.recovery < 0:
             raise BadInput(f"--recovery must not be negative, not {self.recovery:g}")
+        if self.request_timeout_ms is not None and self.request_timeout_ms < 1:
+            raise BadInput(f"--request-timeout-ms must be at least 1, not "
+                           f"{self.request_timeout_ms}")
         self._validate_quorum()
         self.bug, self.expect = planted_and_expected(self.mode, self.workload, self.bug,
                                                      self.expect)
@@ -149,8 +155,11 @@ class TestOptions:
                                f"not {value}")
 
     def cluster_params(self) -> dict[str, int]:
-        """The cluster config fields these options set (the read and write quorums)."""
-        return {k: v for k, v in (("r", self.r), ("w", self.w)) if v is not None}
+        """The cluster config fields these options set (the read and write quorums, the
+        request budget)."""
+        return {k: v for k, v in (("r", self.r), ("w", self.w),
+                                  ("request_timeout_ms", self.request_timeout_ms))
+                if v is not None}
 
     def _validate_hosts(self) -> None:
         check_layout(parse_hosts(self.hosts), self.nodes, self.net)
@@ -173,6 +182,9 @@ class TestOptions:
         if self.workload not in ETCD_WORKLOADS:
             raise BadInput(f"--db etcd runs the {' and '.join(ETCD_WORKLOADS)} workloads, not "
                            f"{self.workload}")
+        if self.request_timeout_ms is not None:
+            raise BadInput("--request-timeout-ms sets splitbrain's node's request budget, "
+                           "which etcd does not read; drop it")
         if self.etcd_reads not in ETCD_READS:
             raise BadInput(f"--etcd-reads {self.etcd_reads!r} is not etcd's; use one of "
                            f"{', '.join(ETCD_READS)}")
@@ -269,7 +281,7 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     if opts.seed is None:
         opts.seed = random.SystemRandom().randrange(2**31)
     workload = make_workload(opts.workload, opts.mode, reads=ETCD_READS.get(opts.etcd_reads)
-                             if opts.db == "etcd" else None)
+                             if opts.db == "etcd" else None, keys=opts.keys)
     nemesis: Schedule | Played = combined(opts.nemesis, opts.nemesis_interval,
                                           overlap=opts.nemesis_overlap)
     pace: dict[str, Any] = {"rate": opts.rate, "time_limit": opts.time_limit}
@@ -378,7 +390,8 @@ def recheck(run_dir: str | Path) -> tuple[dict[str, Any], Result]:
         expect = policy.parse_expect(options.get("expect") or ())
     except ValueError as e:
         raise BadInput(f"{where} records {e}") from None
-    return test, check(store.load_history(run_dir), make_workload(options.get("workload", ""), mode),
+    return test, check(store.load_history(run_dir), make_workload(options.get("workload", ""), mode,
+                                                               keys=options.get("keys")),
                        expect=expect, params=test.get("cluster"))
 
 

@@ -1,5 +1,5 @@
-"""The counter workload: adds of small positive deltas to one key, reads (strong in
-``dynamodb``), and a final eventual read on every node. ``dynamodb`` adds atomically;
+"""The counter workload: adds of small positive deltas to one key (or ``keys`` keys), reads
+(strong in ``dynamodb``), and a final eventual read of each key on every node. ``dynamodb`` adds atomically;
 ``dynamo`` and ``lww`` read, add and write back (dynamo merges siblings by taking the largest),
 which is how applications lose increments on those stores."""
 
@@ -13,21 +13,28 @@ from splitbrain.harness.generators import Context, Generator, Invocation
 from splitbrain.workloads import checks
 from splitbrain.workloads.base import Checker, Workload, read_merge_write, read_value
 
-KEY = "c0"
-
-
 class Counter(Workload):
-    """Adds of 1..5 (four ops in five) and reads of key ``c0``; absent reads as 0."""
+    """Adds of 1..5 (four ops in five) and reads of keys ``c0``..``c<keys-1>`` (one key by
+    default; more spread the adds over more partitions and so more leaders); absent reads as
+    0."""
 
     name = "counter"
+
+    def __init__(self, mode: str, *, keys: int = 1):
+        super().__init__(mode)
+        self.keys = [f"c{i}" for i in range(keys)]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "keys": len(self.keys)}
 
     def generator(self) -> Generator:
         return gen.fn(self._next)
 
     def _next(self, ctx: Context) -> Invocation:
+        key = ctx.rng.choice(self.keys)
         if ctx.rng.random() < 0.2:
-            return Invocation("read", key=KEY, consistency=self._consistency())
-        return Invocation("add", key=KEY, value=ctx.rng.randint(1, 5))
+            return Invocation("read", key=key, consistency=self._consistency())
+        return Invocation("add", key=key, value=ctx.rng.randint(1, 5))
 
     def _consistency(self) -> str:
         return "strong" if self.mode == "dynamodb" else "eventual"
@@ -48,7 +55,7 @@ class Counter(Workload):
     def final_reads(self) -> list[Invocation]:
         """Eventual: on every node, its own replica's state (dynamodb), so that the final reads
         compare replicas; an add every replica lacks is lost."""
-        return [Invocation("read", key=KEY, consistency="eventual")]
+        return [Invocation("read", key=k, consistency="eventual") for k in self.keys]
 
     def checkers(self, params: Mapping[str, Any] | None = None) -> dict[str, Checker]:
         return checks.for_workload("counter", self.mode, params)
