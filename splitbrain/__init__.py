@@ -10,7 +10,8 @@ This module is the public Python API (docs/api.md); everything else is internal 
   (built-ins by name in :data:`MODELS`, or your own subclass; :func:`freeze` makes states
   hashable);
 * the eventual checkers ``check_reads``, ``check_lww``, ``check_siblings``, ``check_sets``,
-  ``check_counter``, ``check_staleness``, ``check_session``, ``check_availability``;
+  ``check_counter``, ``check_staleness``, ``check_quorum``, ``check_session``,
+  ``check_availability``;
 * :class:`Result`, :func:`compose`, and :func:`report` (an HTML report);
 * errors: :class:`HistoryError`, :class:`BadInput`, :class:`ModelError`, :class:`NotLinearizable`,
   :class:`RecorderError`.
@@ -46,6 +47,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "check_sets": ("splitbrain.checkers.sets", "check"),
     "check_counter": ("splitbrain.checkers.counter", "check"),
     "check_staleness": ("splitbrain.checkers.staleness", "check"),
+    "check_quorum": ("splitbrain.checkers.quorum", "check"),
     "check_session": ("splitbrain.checkers.session", "check"),
     "check_availability": ("splitbrain.checkers.availability", "check"),
     "Result": ("splitbrain.checkers.result", "Result"),
@@ -67,6 +69,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps the two lis
     from splitbrain.checkers.linearizable.guard import ModelError
     from splitbrain.checkers.linearizable.models import MODELS, Model, freeze
     from splitbrain.checkers.lww import check as check_lww
+    from splitbrain.checkers.quorum import check as check_quorum
     from splitbrain.checkers.reads import check as check_reads
     from splitbrain.checkers.result import Result, compose
     from splitbrain.checkers.session import check as check_session

@@ -139,8 +139,9 @@ _bug_option = click.option(
 @click.option("--workload", default="register", show_default=True,
               help="register, set, counter, an installed plugin or pkg.mod:Class.")
 @click.option("--nemesis", default="partition,kill", show_default=True,
-              help="Comma-separated faults: partition, kill, pause, clock, clock-rate, "
-                   "latency, isolate-leader, kill-owners (or none).")
+              help="Comma-separated faults: partition, kill, crash, pause, clock, clock-rate, "
+                   "latency, isolate-leader, kill-owners, one-way, bridge, leader-latency, "
+                   "leader-one-way, leader-clock, flap-owners (or none).")
 @click.option("--nemesis-interval", default=10.0, show_default=True, type=float,
               help="Seconds between starting a fault and healing it, and between faults.")
 @click.option("--nemesis-overlap", is_flag=True,
@@ -177,13 +178,16 @@ _bug_option = click.option(
               help="The etcd binary (default: etcd on PATH).")
 @click.option("--etcd-reads", default="linearizable", show_default=True,
               help="linearizable or serializable: the reads the etcd workload makes.")
+@click.option("--replay", default=None, metavar="FILE",
+              help="Play this replay.json (a shrunk sim run's faults and ops) on the nodes and "
+                   "say whether its anomaly came back; its options replace the others.")
 @summary_options
 def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_summary: bool,
                  **options: object) -> None:
     """Run a test against a local cluster, or on --hosts over SSH, of splitbrain's node or
     etcd: exit 0 valid, 1 invalid, 2 unknown, 255 the tester or the cluster could not run
     it."""
-    from splitbrain.harness.testrun import TestOptions, run_test, summary
+    from splitbrain.harness.testrun import TestOptions, replay_verdict, run_test, summary
     from splitbrain.reports import markdown
 
     _list_bugs_if_asked(options["bug"])  # type: ignore[arg-type]
@@ -206,6 +210,9 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
             click.secho(f"planted bug: {name}", fg="red")
         for line in summary(outcome.result):
             click.echo(line)
+        replayed = replay_verdict(outcome.test)
+        if replayed is not None:
+            click.echo(replayed)
         click.echo(f"run: {outcome.run_dir}")
         if opts.leave_running:
             click.echo(f"cluster left running: splitbrain cluster status|down --root "
@@ -323,14 +330,20 @@ def calibrate_command(bugs: tuple[str, ...], tables: tuple[str, ...], **options:
               help="Replay only these faults of each seed (0 is a seed's first; '' none).")
 @click.option("--lying-disks", is_flag=True,
               help="Plant a fault: disks acknowledge fsyncs without persisting.")
+@click.option("--replay", default=None, metavar="FILE",
+              help="Play this replay.json (a shrunk run's) on its seed instead: the same "
+                   "history; its options replace the others.")
 def sim_command(mode: str, workload: str, nemesis: str, seeds: str, ops: int, jobs: int,
-                store_dir: str, shrink: bool, faults: str | None, lying_disks: bool) -> None:
+                store_dir: str, shrink: bool, faults: str | None, lying_disks: bool,
+                replay: str | None) -> None:
     """Simulate the whole cluster in one process on virtual time, once per seed: exit 0 all
     valid, 1 some invalid, 2 some unknown."""
     from splitbrain.sim.command import main as sim_main
-    from splitbrain.sim.command import parse_faults
+    from splitbrain.sim.command import parse_faults, replay_main
     from splitbrain.sim.run import SimOptions
 
+    if replay is not None:
+        sys.exit(replay_main(replay, store_dir))
     opts = SimOptions(mode=mode, workload=workload, nemesis=nemesis, ops=ops,
                       faults=parse_faults(faults), lying_disks=lying_disks)
     sys.exit(sim_main(opts, seeds, jobs, store_dir, shrinking=shrink))

@@ -325,6 +325,8 @@ def test_the_eventual_checkers_judge_built_histories():
     for name in ("check_lww", "check_siblings", "check_sets", "check_counter",
                  "check_staleness", "check_session", "check_availability"):
         assert isinstance(getattr(splitbrain, name)(h), splitbrain.Result), name
+    quorum = splitbrain.check_quorum(h, n=3, r=2, w=2, settle=4.1)
+    assert "no nemesis ops" in quorum.details["unchecked"]["quorum-stale-read"]
     combined = splitbrain.compose({"reads": reads, "lin": check(h, "register")})
     assert combined.valid is False
 

@@ -24,7 +24,7 @@ def test_the_plan_runs_each_bug_per_seed_then_clean_runs_per_mode():
         (B.SLOPPY_QUORUM_R1W1, 11, (B.SLOPPY_QUORUM_R1W1,)),
         (B.READ_WITHOUT_LEASE, 10, (B.READ_WITHOUT_LEASE,)),
         (B.READ_WITHOUT_LEASE, 11, (B.READ_WITHOUT_LEASE,))]
-    assert runs[0][1].expect == ("no-stale-reads",) and runs[0][1].mode == "lww"
+    assert runs[0][1].nemesis == "partition" and runs[0][1].mode == "lww"
     clean = runs[4:]
     assert [(n, o.mode, o.bug) for n, o in clean] == [("clean", "lww", ())] * 3 + \
         [("clean", "dynamodb", ())] * 3
@@ -85,7 +85,7 @@ def test_two_bugs_end_to_end_are_caught_and_the_clean_run_passes(tmp_path, capsy
         run = Path(bug["runs"][0]["run_dir"])
         assert json.loads((run / "test.json").read_text())["options"]["bug"] == [name]
     assert record["bugs"][B.ADD_AS_READ_MODIFY_WRITE]["caught_by"] == {
-        "counter: counter-too-low": 1}
+        "counter: counter-lost-adds": 1}
     assert record["modes"] == {"dynamodb": {"clean_runs": 1, "passed": 1, "false_alarms": [],
                                             "other_failures": []}}
     page = (where / "calibration.html").read_text()

@@ -74,3 +74,25 @@ def test_one_final_read_with_every_add_is_no_lost_add():
 def test_a_low_strong_read_before_the_final_reads_is_still_counter_too_low():
     [a] = counter.check(with_finals(5, strong_read=2)).anomalies
     assert a["type"] == "counter-too-low" and a["consistency"] == "strong"
+
+
+def test_a_low_read_that_no_later_read_makes_good_names_the_lost_adds():
+    h = with_finals(2, 2, strong_read=2)
+    r = counter.check(h)
+    lost = [a for a in r.anomalies if a["type"] == "counter-lost-adds"]
+    assert [a["ops"] for a in lost] == [[4]]
+    assert lost[0]["explanation"] == (
+        "Read of counter 'k' (op 4) returned 2, but adds acknowledged before it began already "
+        "sum to at least 5; the final reads after healing still miss at least 3: acknowledged "
+        "increments of at least 3 were lost, not merely unseen.")
+
+
+def test_the_verdict_blames_lost_adds_on_the_adds_promise_not_on_linearizability():
+    from splitbrain.checkers import policy
+
+    v = policy.judge(with_finals(2, 2, strong_read=2), "dynamodb", "counter")
+    assert v.details["violated"] == ["acknowledged atomic adds are never lost"]
+    [a] = [a for a in v.anomalies if a["type"] == "counter-lost-adds"]
+    assert a["promise"] == "acknowledged atomic adds are never lost"
+    stale = policy.judge(with_finals(5, strong_read=2), "dynamodb", "counter")
+    assert stale.details["violated"] == ["strong reads and conditional writes are linearizable"]

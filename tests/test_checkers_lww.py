@@ -154,3 +154,12 @@ def test_a_tie_broken_against_the_documented_rule_is_a_violation():
     assert types == ["lost-write", "not-highest-timestamp"]
     bad = next(a for a in r.anomalies if a["type"] == "not-highest-timestamp")
     assert bad["expected"] == "b" and "tie-break" in bad["explanation"]
+
+
+def test_a_final_read_answered_by_fallbacks_is_not_a_replica_that_failed_to_converge():
+    b = two_writes()
+    final(b, 2, 2.0, nodes=("n1", "n2"))
+    b.op(92, "read", t0=103, t1=103.5, output=None, node="n3", inv_meta={"final": True},
+         meta={"final": True, "quorum": {"needed": 2, "answered": 2, "fallbacks": 2}})
+    r = lww.check(b.history())
+    assert r.valid is True and r.anomalies == []

@@ -20,12 +20,14 @@ def lww_lost_write_history():
 
 def test_checkers_for_each_mode_and_workload():
     names = lambda m, w: sorted(policy.checkers_for(m, w))  # noqa: E731
-    assert names("lww", "register") == ["availability", "lww", "reads", "session", "staleness"]
-    assert names("dynamo", "register") == ["availability", "reads", "session", "siblings"]
+    assert names("lww", "register") == ["availability", "lww", "quorum", "reads", "session",
+                                        "staleness"]
+    assert names("dynamo", "register") == ["availability", "quorum", "reads", "session",
+                                           "siblings"]
     assert names("dynamodb", "register") == ["availability", "convergence", "reads", "session",
                                              "staleness"]
-    assert names("dynamo", "set") == ["availability", "set"]
-    assert names("lww", "counter") == ["availability", "convergence", "counter", "lww"]
+    assert names("dynamo", "set") == ["availability", "quorum", "set"]
+    assert names("lww", "counter") == ["availability", "convergence", "counter", "lww", "quorum"]
     assert names("dynamodb", "bank") == ["availability"]
     with pytest.raises(ValueError, match="mode 'cassandra'"):
         policy.checkers_for("cassandra", "register")

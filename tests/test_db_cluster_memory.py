@@ -262,3 +262,47 @@ def test_read_repair_at_a_fallback_coordinator_updates_its_hint_not_its_own_data
             assert c.local_values(fallback, key) == []
 
     run(go())
+
+
+@pytest.mark.parametrize("mode", ["dynamo", "lww"])
+def test_replies_count_the_replicas_that_answered_and_the_fallbacks_among_them(mode):
+    async def go():
+        async with MemoryCluster(mode) as c:
+            key = "counted"
+            pref = c.nodes["n1"].ring.preference_list(key)
+            # Through a node that owns nothing of the key: dynamo forwards the put to an owner,
+            # whose counts come back with the answer.
+            written = await c.nodes[pref[4]].put(key, "a", w=3)
+            assert written.quorum == {"needed": 3, "answered": 3, "fallbacks": 0}
+            read = await c.nodes[pref[0]].get(key, r=3)
+            assert read.quorum == {"needed": 3, "answered": 3, "fallbacks": 0}
+            await c.stop(pref[2])
+            await eventually(lambda: not c.nodes[pref[0]].membership.is_up(pref[2]))
+            written = await c.nodes[pref[0]].put(key, "b", w=3, context=read.context)
+            assert written.quorum == {"needed": 3, "answered": 3, "fallbacks": 1}
+            read = await c.nodes[pref[0]].get(key, r=3)
+            assert read.quorum == {"needed": 3, "answered": 3, "fallbacks": 1}
+            assert read.values == ["b"]
+
+    run(go())
+
+
+def test_repair_converges_every_owned_range_at_once():
+    async def go():
+        async with MemoryCluster("lww", anti_entropy_interval_ms=60_000) as c:
+            keys = [f"r{i}" for i in range(20)]
+            for key in keys:  # each on its first owner only, as if the others missed it
+                owner = c.nodes["n1"].ring.owners(key, 3)[0]
+                c.nodes[owner]._apply(key, [[1.0, owner, key]])
+            roots = lambda: [c.nodes[n].status()["merkle_roots"] for n in c.config.names]  # noqa
+            started = sum(c.nodes[n].repair() for n in c.config.names)
+            assert started == sum(2 * len(c.nodes[n].owned) for n in c.config.names)
+            await eventually(lambda: all(c.local_values(o, k) == [k] for k in keys
+                                         for o in c.nodes["n1"].ring.owners(k, 3)), timeout=3)
+            by_range: dict = {}
+            for status in roots():
+                for rng, root in status.items():
+                    by_range.setdefault(rng, set()).add(root)
+            assert all(len(r) == 1 for r in by_range.values())
+
+    run(go())

@@ -14,8 +14,10 @@ from splitbrain.db.config import local_config
 from splitbrain.errors import BadInput
 from splitbrain.harness.cluster import Cluster, NodeUnreachable, local_cluster
 from splitbrain.harness.interfaces import Link, Net
-from splitbrain.nemesis import (Clock, ClockRate, IsolateLeader, Kill, KillOwners, Latency,
-                                Partition, Pause, combined, heal_all, parse_kinds)
+from splitbrain.nemesis import (Bridge, Clock, ClockRate, Crash, FlapOwners, IsolateLeader, Kill,
+                                KillOwners, Latency, LeaderClock, LeaderLatency, LeaderOneWay,
+                                OneWay, Partition, Pause, combined, faults, heal_all,
+                                parse_kinds)
 
 
 class FakeNet(Net):
@@ -197,17 +199,23 @@ def test_nemesis_spec_errors_are_one_sentence():
         combined("kill", 0)
 
 
+class QuickOneWay(LeaderOneWay):
+    SECONDS = (0.05, 0.1)  # the cut follows the delay by this much
+
+
 @pytest.mark.integration
-def test_every_fault_kind_against_real_nodes_then_healed(tmp_path):
+def test_every_fault_kind_against_real_nodes_then_healed(tmp_path, monkeypatch):
     """Every fault kind on a real 3-node dynamo cluster; after the heal every node is up,
     sees every other as up, and has a zero clock offset and a clock running at rate 1."""
+    monkeypatch.setattr(faults, "FLAP_DOWN", 0.1)  # the crash loop's timing is not tested here
 
     async def scenario():
         async with local_cluster("dynamo", 3, tmp_path / "c") as cluster:
             rng = random.Random(8)
             for nemesis in (Partition(("one",)), Kill(("one",)), Pause(("one",)),
                             Clock(modes=("bump",)), ClockRate(), Latency(), IsolateLeader(),
-                            KillOwners()):
+                            KillOwners(), OneWay(), Bridge(), LeaderLatency(), QuickOneWay(),
+                            LeaderClock(), Crash(("one",)), FlapOwners()):
                 op = await nemesis.start(cluster, rng)
                 assert "failed" not in op["value"], op
                 await asyncio.sleep(0.3)

@@ -159,3 +159,31 @@ def test_the_live_display_is_quiet_off_a_terminal_and_shows_the_run_on_one(capsy
     text = console.export_text()
     assert "workload" in text and "ok 7" in text and "info 2" in text
     assert "start-partition" in text and "n2" in text
+
+
+def test_a_thread_told_to_wait_asks_again_once_the_wait_is_over():
+    """A wait ending between two nanoseconds of the history's clock: the thread asks again as
+    of the wait's end, instead of waking over and over until the rounded clock passes it."""
+    from splitbrain.harness import generators as gen
+    from splitbrain.harness.runner import Recorder, Worker
+    from splitbrain.sim import loop
+
+    class Counted(gen.Generator):
+        def __init__(self, inner: gen.Generator):
+            self.inner, self.asks = inner, 0
+
+        def next(self, ctx: gen.Context) -> gen.Answer:
+            self.asks += 1
+            return self.inner.next(ctx)
+
+    g = Counted(gen.sleep(0.2000000000123))
+    r = Runner(make("register", "dynamodb"), None, None, seed=1)
+
+    async def go() -> float:
+        r.recorder = Recorder(None)
+        await r._work(Worker(0, "n1", 0, 1), g, r._waits(g, frozenset({0})))
+        return asyncio.get_running_loop().time()
+
+    ended = loop.run(go())
+    assert 0.2 < ended < 0.2 + 1e-5
+    assert g.asks <= 3, f"the thread asked {g.asks} times to wait 0.2 s"

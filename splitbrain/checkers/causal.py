@@ -67,6 +67,30 @@ class Causality:
                     stack.append(c)
         return False
 
+    def may_reflect(self, values: list[Any], a: Hashable) -> bool:
+        """Whether a read that returned ``values`` reflects value ``a``, or may: some value in
+        their causal past (searched as :meth:`covers` does) was written by a write whose
+        context the history does not record (no ``meta.read`` nor ``meta.read_context``: an
+        indeterminate read-modify-write whose read half is unknown), which may have covered
+        ``a``."""
+        if self.reflects(values, a):
+            return True
+        wa = self.writer.get(a)
+        since = wa.call if wa is not None else float("-inf")
+        stack = [freeze(v) for v in values]
+        seen = set(stack)
+        while stack:
+            c = stack.pop()
+            w = self.writer.get(c)
+            if w is not None and meta(w, "read") is None and meta(w, "read_context") is None:
+                return True
+            for d in self.direct.get(c, ()):
+                wd = self.writer.get(d)
+                if d not in seen and (wd is None or wd.ret >= since):
+                    seen.add(d)
+                    stack.append(d)
+        return False
+
     def reflects(self, values: list[Any], a: Hashable) -> bool:
         """Whether a read that returned ``values`` reflects value ``a`` (returns it, or a value
         whose write covered it)."""

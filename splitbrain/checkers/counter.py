@@ -9,8 +9,12 @@ it was invoked before R ended, is not certain and did not fail. R must satisfy
 ``initial + sum(certain) + sum(possible negative deltas) <= value <= initial + sum(certain) +
 sum(possible positive deltas)``. Anomalies:
 
-* ``counter-too-low``: below the lower bound: acknowledged increments are missing (lost updates,
-  or a stale read);
+* ``counter-too-low``: below the lower bound by ``d``, and some final read (``meta.final``,
+  the last ok one per node) misses less than ``d`` of the acknowledged adds: the read was
+  stale (also when there are no final reads: nothing tells which);
+* ``counter-lost-adds``: below the lower bound by ``d``, and every final read misses at least
+  ``d``: acknowledged increments of at least ``d`` were lost, not merely unseen (final reads
+  run after healing, with no add in flight, so their shortfall is what is gone for good);
 * ``counter-too-high``: above the upper bound: the read counts increments never attempted;
 * ``lost-add`` (one per counter): after healing, no final read (``meta.final``, the last ok one
   per node) reaches its lower bound: acknowledged increments are missing from every replica,
@@ -31,7 +35,7 @@ from splitbrain.checkers.result import Result
 from splitbrain.history import History, Op
 
 NAME = "counter"
-ANOMALIES = ("counter-too-low", "counter-too-high", "lost-add")
+ANOMALIES = ("counter-too-low", "counter-lost-adds", "counter-too-high", "lost-add")
 
 
 class _Sums:
@@ -66,6 +70,7 @@ def check(history: History | list[Op], *, initial: float = 0, limit: int = 1000)
         certain_pos, certain_neg = _Sums(acked, "ret", +1), _Sums(acked, "ret", -1)
         finals = final_reads(ops)
         short: list[tuple[Op, Any, float]] = []
+        bounded: list[tuple[Op, Any, float, float]] = []
         for r in ops:
             if r.f != "read" or not r.ok:
                 continue
@@ -74,21 +79,31 @@ def check(history: History | list[Op], *, initial: float = 0, limit: int = 1000)
             base = initial + certain.before(r.call)
             lower = base + invoked_neg.until(r.ret) - certain_neg.before(r.call)
             upper = base + invoked_pos.until(r.ret) - certain_pos.before(r.call)
-            if got is None:
-                continue
+            if got is not None:
+                bounded.append((r, got, lower, upper))
+        last = {op.index for op in finals}
+        final_short = [max(0, lower - got) for r, got, lower, _ in bounded if r.index in last]
+        gone = min(final_short) if final_short else None
+        for r, got, lower, upper in bounded:
             if got < lower and is_final(r):
                 short.append((r, got, lower))
             elif got < lower:
-                log.add("counter-too-low", [r.index], f"Read of counter {key!r} (op {r.index}) "
-                        f"returned {got}, but adds acknowledged before it began already sum to "
-                        f"at least {lower}.", key=key, value=got, lower=lower, upper=upper,
-                        consistency=r.consistency)
+                lost = gone is not None and gone >= lower - got
+                seen = (f"the final reads after healing still miss at least {gone}: "
+                        f"acknowledged increments of at least {lower - got} were lost, not "
+                        f"merely unseen" if lost else
+                        f"the final reads miss only {gone}: the read was stale"
+                        if gone is not None else
+                        "without final reads a stale read cannot be told from lost increments")
+                log.add("counter-lost-adds" if lost else "counter-too-low", [r.index],
+                        f"Read of counter {key!r} (op {r.index}) returned {got}, but adds "
+                        f"acknowledged before it began already sum to at least {lower}; {seen}.",
+                        key=key, value=got, lower=lower, upper=upper, consistency=r.consistency)
             elif got > upper:
                 log.add("counter-too-high", [r.index], f"Read of counter {key!r} (op "
                         f"{r.index}) returned {got}, more than the {upper} that every add "
                         f"invoked before it ended could make.", key=key, value=got,
                         lower=lower, upper=upper, consistency=r.consistency)
-        last = {op.index for op in finals}
         short = [s for s in short if s[0].index in last]
         if finals and len(short) == len(finals):
             r, got, lower = max(short, key=lambda s: s[1])

@@ -117,11 +117,19 @@ def show(values: list[Any]) -> str:
 
 def final_reads(ops: list[Op]) -> list[Op]:
     """The ok final reads among a key's ops, the last one per node (a final read is retried
-    until it succeeds, so earlier attempts on a node are superseded)."""
+    until it succeeds, so earlier attempts on a node are superseded). A read answered by a
+    fallback (``meta.quorum.fallbacks`` > 0: a node that stood in for an owner it believed
+    down, dynamo and lww) is left out: it shows a sloppy quorum's hints, not the state the
+    owners converged on (a node whose first final read timed out suspected an owner and read
+    its retry from two fallbacks holding nothing)."""
     last: dict[Any, Op] = {}
     for op in ops:
         if op.f == "read" and op.ok and is_final(op):
-            last[op.node] = op
+            q = meta(op, "quorum")
+            if isinstance(q, dict) and q.get("fallbacks"):
+                last.pop(op.node, None)
+            else:
+                last[op.node] = op
     return list(last.values())
 
 

@@ -41,8 +41,8 @@ import gc
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from splitbrain.checkers import (availability, convergence, counter, lww, reads, session, sets,
-                                 siblings, staleness)
+from splitbrain.checkers import (availability, convergence, counter, lww, quorum, reads,
+                                 session, sets, siblings, staleness)
 from splitbrain.checkers.result import UNKNOWN, Result
 from splitbrain.history import History
 
@@ -59,14 +59,14 @@ WORKLOADS = ("register", "set", "counter")
 #: Every anomaly type each eventual checker can report, by checker name: what a checker that
 #: ran (with a verdict other than unknown) vouches for.
 EMITS: dict[str, tuple[str, ...]] = {m.NAME: m.ANOMALIES for m in (
-    availability, convergence, counter, lww, reads, session, sets, siblings, staleness)}
+    availability, convergence, counter, lww, quorum, reads, session, sets, siblings, staleness)}
 
 #: Anomaly types every mode forbids: reads of values never (successfully) written.
 _NEVER_INVENTED = ("invented-value", "aborted-read", "future-read", "unexpected",
                    "counter-too-high")
 #: Anomalies about staleness, which a mode may forbid for strong reads only.
 _STALENESS = ("stale-read", "counter-too-low", "read-your-writes", "monotonic-reads")
-_LOST = ("lost-write", "lost-update", "lost", "lost-add", "lost-version")
+_LOST = ("lost-write", "lost-update", "lost", "lost-add", "counter-lost-adds", "lost-version")
 #: The states of a promise or expectation in a verdict's ``details``.
 VIOLATED, NO_VIOLATION, NOT_CHECKED = "violated", "no violation found", "not checked"
 
@@ -134,24 +134,32 @@ class Guarantees:
 
 _WRITTEN = Promise("reads return only values that were written", breaks=_NEVER_INVENTED)
 _CONVERGE = Promise("replicas converge after healing", breaks=("not-converged",))
+#: Dynamo and lww's strict quorums (checkers/quorum.py; a run with R+W<=N leaves the first
+#: not checked, and says why).
+_QUORUM_READS = Promise("with R+W>N, a read outside fault windows sees every write "
+                        "acknowledged before it began", breaks=(quorum.STALE,),
+                        workloads=("register",))
+_QUORUMS = Promise("reads wait for R replicas and writes for W", breaks=(quorum.BROKEN,))
 MODES: dict[str, Guarantees] = {
     "dynamodb": Guarantees((
         Promise("strong reads and conditional writes are linearizable", strong=_STALENESS,
                 linearizable=True, also=("lost-version",)),
         Promise("eventual reads may be stale but return only values that were written",
                 breaks=_NEVER_INVENTED),
-        Promise("acknowledged atomic adds are never lost", breaks=("lost", "lost-add"),
+        Promise("acknowledged atomic adds are never lost",
+                breaks=("lost", "lost-add", "counter-lost-adds"),
                 workloads=("set", "counter")),
         _CONVERGE)),
     "dynamo": Guarantees((
         Promise("no acknowledged write is lost unless a later write's context covered it",
                 breaks=("lost-write", "lost")),
         Promise("siblings are only ever concurrent writes", breaks=("non-concurrent-siblings",)),
-        _WRITTEN, _CONVERGE)),
+        _WRITTEN, _CONVERGE, _QUORUM_READS, _QUORUMS)),
     "lww": Guarantees((
         _WRITTEN,
         Promise("replicas converge on the write with the highest timestamp",
-                breaks=("not-converged", "not-highest-timestamp")))),
+                breaks=("not-converged", "not-highest-timestamp")),
+        _QUORUM_READS, _QUORUMS)),
 }
 
 
@@ -184,9 +192,9 @@ def checkers_for(mode: str, workload: str, params: Mapping[str, Any] | None = No
     p = dict(params or {})
     if mode == "dynamodb":
         n = p.get("replication", 3)
-        quorum = {"n": n, "r": 1, "w": n // 2 + 1}
+        quorum_params = {"n": n, "r": 1, "w": n // 2 + 1}
     else:
-        quorum = {"n": p.get("n", 3), "r": p.get("r", 2), "w": p.get("w", 2)}
+        quorum_params = {"n": p.get("n", 3), "r": p.get("r", 2), "w": p.get("w", 2)}
     out: dict[str, Checker] = {}
     if workload == "register":
         out[reads.NAME] = reads.check
@@ -195,7 +203,7 @@ def checkers_for(mode: str, workload: str, params: Mapping[str, Any] | None = No
         else:
             if mode == "lww":
                 out[lww.NAME] = lww.check
-            out[staleness.NAME] = lambda h: staleness.check(h, **quorum)
+            out[staleness.NAME] = lambda h: staleness.check(h, **quorum_params)
         if mode == "dynamodb":
             out[convergence.NAME] = convergence.check
         out[session.NAME] = session.check
@@ -206,6 +214,10 @@ def checkers_for(mode: str, workload: str, params: Mapping[str, Any] | None = No
         out[convergence.NAME] = convergence.check
     if mode == "lww" and workload in ("set", "counter"):
         out[lww.NAME] = lww.check  # lost updates; the value replicas converged on
+    if mode in ("dynamo", "lww"):
+        # The harness records every fault it starts as nemesis ops.
+        out[quorum.NAME] = lambda h: quorum.check(h, **quorum_params, faults_recorded=True,
+                                                  settle=quorum.settle_seconds(p))
     out[availability.NAME] = availability.check
     return out
 
@@ -344,12 +356,29 @@ def _promise_states(g: Guarantees, mode: str, workload: str | None,
     for p in g.promises:
         if not p.applies_to(workload) and p.text not in broken:
             continue
-        judged = [n for n, r in results.items() if p.checked_by(n) and r.valid != UNKNOWN]
-        state, note = _state(p.text in broken, judged, [n for n in results if p.checked_by(n)],
-                             results, workload,
-                             _elsewhere(mode, workload, p.checked_by, p.applies_to))
+        skipped = {n: why for n, r in results.items()
+                   if p.checked_by(n) and (why := _skipped(n, r, p.breaks))}
+        judged = [n for n, r in results.items()
+                  if p.checked_by(n) and r.valid != UNKNOWN and n not in skipped]
+        if skipped and not judged and p.text not in broken:
+            state, note = NOT_CHECKED, "; ".join(f"the {n} checker did not judge it: {why}"
+                                                 for n, why in skipped.items())
+        else:
+            state, note = _state(p.text in broken, judged,
+                                 [n for n in results if p.checked_by(n)], results, workload,
+                                 _elsewhere(mode, workload, p.checked_by, p.applies_to))
         out.append({"text": p.text, "state": state, "checkers": judged, "note": note})
     return out
+
+
+def _skipped(checker: str, result: Result, types: tuple[str, ...]) -> str | None:
+    """Why ``checker`` judged none of ``types`` it can report, from its result's
+    ``details.unchecked`` (anomaly type -> reason), or None when it judged some."""
+    unchecked = (result.details or {}).get("unchecked") or {}
+    mine = [t for t in EMITS.get(checker, ()) if t in types]
+    if not mine or not all(t in unchecked for t in mine):
+        return None
+    return "; ".join(dict.fromkeys(unchecked[t] for t in mine))
 
 
 def _expectation_states(mode: str, workload: str | None, expect: tuple[str, ...],

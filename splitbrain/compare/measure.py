@@ -30,7 +30,8 @@ from splitbrain.harness import store
 from splitbrain.history import NEMESIS, Op, pair
 
 #: The anomaly types that mean an acknowledged write is gone, by workload.
-LOST_TYPES = {"register": ("lost-write",), "set": ("lost",), "counter": ("counter-too-low",)}
+LOST_TYPES = {"register": ("lost-write",), "set": ("lost",),
+              "counter": ("counter-too-low", "counter-lost-adds")}
 #: Anomaly types that are about reads being old, whichever checker found them.
 STALE_TYPES = ("stale-read", "counter-too-low")
 

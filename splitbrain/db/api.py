@@ -18,7 +18,7 @@ from aiohttp import web
 
 from splitbrain.db.env import Env
 from splitbrain.db.errors import NodeError, bad_request
-from splitbrain.db.store import ReadResult, Store, WriteResult
+from splitbrain.db.store import ReadResult, Repairable, Store, WriteResult
 
 log = logging.getLogger("splitbrain.node")
 
@@ -68,23 +68,38 @@ def internal_error() -> NodeError:
 
 def read_answer(key: str, res: ReadResult) -> dict[str, Any]:
     """The JSON body answering a read of ``key`` (with the ``replica`` that answered, when the
-    read was served from one replica's own state)."""
+    read was served from one replica's own state, and the ``quorum`` that answered a quorum
+    read)."""
     body = {"key": key, "values": res.values, "context": res.context, "version": res.version,
             "ts": res.ts}
     if res.replica is not None:
         body["replica"] = res.replica
+    if res.quorum is not None:
+        body["quorum"] = res.quorum
     return body
 
 
 def put_answer(res: WriteResult) -> dict[str, Any]:
-    """The JSON body answering a put."""
-    return {"ok": True, "version": res.version, "ts": res.ts, "context": res.context}
+    """The JSON body answering a put (with the ``quorum`` that acknowledged it, when one did)."""
+    body = {"ok": True, "version": res.version, "ts": res.ts, "context": res.context}
+    if res.quorum is not None:
+        body["quorum"] = res.quorum
+    return body
 
 
 def written_answer(res: WriteResult) -> dict[str, Any]:
     """The JSON body answering an add or an add-to-set (with the new values)."""
     return {"ok": True, "values": res.values, "version": res.version, "ts": res.ts,
             "context": res.context}
+
+
+def repair_answer(store: Store, mode: str) -> dict[str, Any]:
+    """Answer ``POST /admin/anti-entropy``: the ``store`` (of ``mode``) starts an anti-entropy
+    exchange of every range it owns with each other owner; ``{"exchanges": k}``. Raises
+    ``bad-request`` in a mode without anti-entropy."""
+    if not isinstance(store, Repairable):
+        raise bad_request(f"anti-entropy exists only in dynamo and lww modes, not {mode}.")
+    return {"exchanges": store.repair()}
 
 
 class Api:
@@ -102,6 +117,7 @@ class Api:
         app.router.add_get("/health", self.health)
         app.router.add_get("/admin/status", self.status)
         app.router.add_put("/admin/clock", self.set_clock)
+        app.router.add_post("/admin/anti-entropy", self.anti_entropy)
         app.router.add_get("/kv/{key}", self.get)
         app.router.add_put("/kv/{key}", self.put)
         app.router.add_post("/kv/{key}/add", self.add)
@@ -133,6 +149,9 @@ class Api:
         if "offset" in body or "rate" not in body:
             self.env.clock.offset = float(_number(body, "offset", 2.5))
         return _answer({"offset": self.env.clock.offset, "rate": self.env.clock.rate})
+
+    async def anti_entropy(self, request: web.Request) -> web.Response:
+        return _answer(repair_answer(self.store, self.mode))
 
     # -- data -------------------------------------------------------------------------
 

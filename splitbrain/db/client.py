@@ -41,7 +41,9 @@ class Reply:
     ``connect-timeout``, ``client-timeout``, ``connection-lost``, ``bad-response``.
     ``meta``: what the history's ``meta`` needs, only the keys the node returned: ``context``
     (dynamo), ``ts`` (lww), ``version`` and ``replica`` (dynamodb: which replica answered a read,
-    and how many log entries it had applied), ``siblings`` (``True`` in dynamo mode,
+    and how many log entries it had applied), ``quorum`` (dynamo, lww: ``{"needed",
+    "answered", "fallbacks"}``, how many replicas answered a read or acknowledged a write and
+    how many of them stood in for an owner), ``siblings`` (``True`` in dynamo mode,
     recognised by the presence of a context), ``values`` (the new values after an
     ``add``/``add_to_set``), and ``message`` (the node's sentence) on errors.
     """
@@ -138,6 +140,12 @@ class NodeClient(HttpClient):
         return await self._call("GET", URL(self.base_url + "/health"), None, read=True,
                                 timeout=timeout, value=lambda body: body)
 
+    async def repair(self, *, timeout: float | None = None) -> Reply:
+        """``POST /admin/anti-entropy``: the node starts comparing every range it owns with the
+        other owners (dynamo, lww)."""
+        return await self._call("POST", URL(self.base_url + "/admin/anti-entropy"), {},
+                                read=True, timeout=timeout, value=lambda body: body)
+
     async def set_clock_offset(self, seconds: float, *, timeout: float | None = None) -> Reply:
         return await self.set_clock({"offset": seconds}, timeout=timeout)
 
@@ -214,7 +222,7 @@ async def exchange(session: aiohttp.ClientSession, method: str, url: URL | str,
 
 
 def _meta(payload: dict[str, Any], *, new_values: bool) -> dict[str, Any]:
-    meta = {k: payload[k] for k in ("context", "ts", "version", "replica")
+    meta = {k: payload[k] for k in ("context", "ts", "version", "replica", "quorum")
             if payload.get(k) is not None}
     if "context" in meta:
         meta["siblings"] = True

@@ -42,7 +42,7 @@ from splitbrain.db.errors import NodeError, bad_request, timeout, unavailable
 from splitbrain.db.membership import Membership
 from splitbrain.db.merkle import DEPTH, LeafHashes, key_bucket
 from splitbrain.db.ring import Ring
-from splitbrain.db.store import ReadResult, WriteResult
+from splitbrain.db.store import ReadResult, WriteResult, quorum
 
 log = logging.getLogger("splitbrain.node")
 
@@ -193,6 +193,14 @@ class _Call:
         for fut in (self.quorum, self.done):
             if not fut.done():
                 fut.set_result(None)
+
+
+def _counted(call: _Call, needed: int, stand_ins: dict[str, str | None]) -> dict[str, int]:
+    """The :func:`~splitbrain.db.store.quorum` of a call that reached its quorum: the
+    successful answers it holds now, and how many came from a fallback (``stand_ins`` maps each
+    target to the owner it stands in for, None for an owner)."""
+    ok = [node for node, msg in call.answers.items() if msg.get("ok", True)]
+    return quorum(needed, len(ok), sum(1 for node in ok if stand_ins.get(node) is not None))
 
 
 class DynamoStore:
@@ -351,7 +359,9 @@ class DynamoStore:
         if call.succeeded < r:
             raise timeout(f"only {call.succeeded} of the {r} replicas needed answered the read "
                           f"of {key!r} in time.")
-        return self.versions.read(self._merged(call))
+        res = self.versions.read(self._merged(call))
+        res.quorum = _counted(call, r, dict(targets))
+        return res
 
     async def put(self, key: str, value: Any, *, context: str | None = None,
                   w: int | None = None, condition: dict | None = None) -> WriteResult:
@@ -384,7 +394,11 @@ class DynamoStore:
                 "n": self.n, "r": self.r, "w": self.w,
                 "ring": self.ring.describe(),
                 "hints_pending": sum(1 for _ in self.storage.scan(HINTS)),
-                "keys": len(self.digests)}
+                "keys": len(self.digests),
+                # Equal on the owners of a range that hold the same states: what a tester
+                # waits on before final reads (harness/catchup.py).
+                "merkle_roots": {str(rng): self.leaves.tree(rng).root.hex()
+                                 for rng in self.owned}}
 
     def _quorum(self, value: int | None, name: str) -> int:
         if B.SLOPPY_QUORUM_R1W1 in self.bugs:
@@ -419,6 +433,7 @@ class DynamoStore:
         if call.succeeded < w:
             raise timeout(f"only {call.succeeded} of the {w} replicas needed acknowledged the "
                           f"write of {key!r} in time; it may still be applied.")
+        result.quorum = _counted(call, w, dict(targets))
         return result
 
     async def _forward(self, coordinator: str, key: str, value: Any, context: str | None,
@@ -433,7 +448,8 @@ class DynamoStore:
                           f"the write may still be applied.")
         if not answer["ok"]:
             raise NodeError(answer["error"], answer["message"], definite=answer["definite"])
-        return WriteResult(ts=answer.get("ts"), context=answer.get("context"))
+        return WriteResult(ts=answer.get("ts"), context=answer.get("context"),
+                           quorum=answer.get("quorum"))
 
     def _merged(self, call: _Call) -> v.State:
         merged: v.State = []
@@ -510,7 +526,8 @@ class DynamoStore:
             self._answer(src, msg["rid"], ok=False, error=e.code, definite=e.definite,
                          message=e.message)
             return
-        self._answer(src, msg["rid"], ok=True, ts=res.ts, context=res.context)
+        self._answer(src, msg["rid"], ok=True, ts=res.ts, context=res.context,
+                     quorum=res.quorum)
 
     def _on_gossip(self, src: str, msg: Message) -> None:
         self.membership.merge(msg["beats"])
@@ -574,13 +591,27 @@ class DynamoStore:
             return
         self._ae_next = (self._ae_next + 1) % len(self.owned)
         rng = self.owned[self._ae_next]
-        peers = [p for p in self.ring.range_nodes(rng)[:self.n]
-                 if p != self.name and self._up(p)]
+        peers = self._ae_peers(rng)
         if peers:
-            tree = self.leaves.tree(rng)
-            self.env.transport.send(self.env.rng.choice(peers),
-                                    {"t": "ae", "range": rng, "level": 0,
-                                     "hashes": {0: tree.root}})
+            self._exchange(rng, self.env.rng.choice(peers))
+
+    def repair(self) -> int:
+        """Start an anti-entropy exchange of every owned range with every other owner that is
+        up, now (what ``POST /admin/anti-entropy`` does, as an operator's ``nodetool repair``
+        would); returns how many exchanges started."""
+        started = 0
+        for rng in self.owned:
+            for peer in self._ae_peers(rng):
+                self._exchange(rng, peer)
+                started += 1
+        return started
+
+    def _ae_peers(self, rng: int) -> list[str]:
+        return [p for p in self.ring.range_nodes(rng)[:self.n] if p != self.name and self._up(p)]
+
+    def _exchange(self, rng: int, peer: str) -> None:
+        self.env.transport.send(peer, {"t": "ae", "range": rng, "level": 0,
+                                       "hashes": {0: self.leaves.tree(rng).root}})
 
     def _on_ae(self, src: str, msg: Message) -> None:
         rng, level = msg["range"], msg["level"]

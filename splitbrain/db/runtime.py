@@ -17,6 +17,10 @@ The log file (rules of :class:`FileStorage`'s format):
 - It starts with ``LOG_MAGIC``; a file without it is refused (no other format exists yet).
 - Then records, each ``4-byte big-endian body length + 4-byte CRC-32 of (length bytes + body) +
   body``, the body being the msgpack of ``[op, table, key, value]``.
+- Beside it, ``log.synced`` holds the log's inode and how many of its bytes are durable
+  (:data:`_SYNCED`), rewritten after every fsync without being synced itself: a process
+  crash keeps it (the page cache survives), so :func:`drop_unsynced` can cut the log back to
+  what was synced, as a power loss would (Jepsen's lazyfs). The node never reads it.
 - Replay stops at the first record that is cut short or fails its checksum. If no intact record
   starts anywhere after it, it is a torn tail (a crash mid-append of writes never reported
   durable) and is dropped; otherwise the log is corrupt and :class:`CorruptLog` is raised
@@ -267,6 +271,25 @@ _PUT, _DELETE = 0, 1
 _ABSENT = object()
 LOG_MAGIC = b"splitbrain log v2\n"
 _HEAD = struct.Struct(">II")
+_SYNCED = struct.Struct(">QQ")  # the log's inode, its durable length in bytes
+
+
+def drop_unsynced(directory: str | os.PathLike) -> int:
+    """Cut the log of the :class:`FileStorage` in ``directory`` back to the length its last
+    fsync made durable, dropping what the node wrote to the OS but had not synced, as a power
+    loss would; call it only while no node process uses the directory. Returns the bytes
+    dropped (0 when the log has nothing unsynced, or when ``log.synced`` is missing or names
+    another file: the log was just replaced by a synced compaction)."""
+    d = Path(directory)
+    try:
+        ino, durable = _SYNCED.unpack((d / "log.synced").read_bytes()[:_SYNCED.size])
+        st = os.stat(d / "log")
+    except (FileNotFoundError, struct.error):
+        return 0
+    if st.st_ino != ino or st.st_size <= durable:
+        return 0
+    os.truncate(d / "log", durable)
+    return st.st_size - durable
 
 
 class CorruptLog(Exception):
@@ -340,6 +363,7 @@ class FileStorage:
         self._flusher: asyncio.Task | None = None
         self._fsync_avg = 0.0
         self._failed: OSError | None = None
+        self._synced_fd = os.open(self.dir / "log.synced", os.O_WRONLY | os.O_CREAT, 0o644)
         self._replay()
         self._fd = self._rewrite()
 
@@ -421,7 +445,14 @@ class FileStorage:
             n = os.write(self._fd, view)
             view = view[n:]
         os.fdatasync(self._fd)
+        self._size += len(data)
+        self._note_synced()
         return time.perf_counter() - started
+
+    def _note_synced(self) -> None:
+        """Record that the log's first ``_size`` bytes are durable (for :func:`drop_unsynced`):
+        one write to the page cache, not synced."""
+        os.pwrite(self._synced_fd, _SYNCED.pack(self._ino, self._size), 0)
 
     # -- recovery and compaction ------------------------------------------------------
 
@@ -479,7 +510,10 @@ class FileStorage:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._ino, self._size = os.fstat(fd).st_ino, self._compacted_size
+        self._note_synced()
+        return fd
 
     async def drain(self) -> None:
         """Wait until no write or fsync is in progress (a slow disk's runs on a thread), so
@@ -495,4 +529,5 @@ class FileStorage:
                 self._write_and_fsync(bytes(self._buf))
                 self._buf.clear()
             os.close(self._fd)
+            os.close(self._synced_fd)
             self._fd = -1

@@ -40,8 +40,9 @@ JSON_FILE, HTML_FILE = "calibration.json", "calibration.html"
 @dataclass
 class Plan:
     """What to run: ``bugs`` (catalogue names), ``seeds`` runs each, ``clean`` clean runs per
-    mode, every run ``time_limit`` seconds with a fault every ``nemesis_interval`` and
-    ``recovery`` seconds between the heal and the final reads."""
+    mode, every run ``time_limit`` seconds with a fault every ``nemesis_interval`` (unless the
+    bug's catalogue run sets its own) and ``recovery`` seconds between the heal and the final
+    reads."""
 
     bugs: list[str]
     seeds: int = 5
@@ -68,9 +69,10 @@ class Plan:
         return out
 
     def _options(self, entry: Bug, **fields: Any) -> TestOptions:
-        return TestOptions(**entry.run, time_limit=self.time_limit, nodes=self.nodes,
-                           nemesis_interval=self.nemesis_interval, recovery=self.recovery,
-                           store=self.store, **fields)
+        # A catalogue run may set its own fault interval (more crashes per run, say).
+        run = {"nemesis_interval": self.nemesis_interval, **entry.run}
+        return TestOptions(**run, time_limit=self.time_limit, nodes=self.nodes,
+                           recovery=self.recovery, store=self.store, **fields)
 
 
 def choose(names: Iterable[str]) -> list[str]:

@@ -34,6 +34,7 @@ from typing import Any
 
 from splitbrain.db.client import NodeClient
 from splitbrain.db.config import ClusterConfig, local_config
+from splitbrain.db.runtime import drop_unsynced
 from splitbrain.errors import TesterFailure
 from splitbrain.harness import registry
 from splitbrain.harness.interfaces import Net, NodeUnreachable
@@ -261,6 +262,11 @@ class LocalCluster(Cluster):
         proc.signal(signal.SIGKILL)
         if not await proc.wait_dead(5.0):
             raise TesterFailure(f"node {name} (pid {proc.pid}) survived SIGKILL for 5 s")
+
+    async def crash(self, name: str) -> None:
+        """Kill node ``name`` and cut its log back to what it had synced (Crashable)."""
+        await self.kill(name)
+        drop_unsynced(self.config.node(name).data_dir)
 
     async def restart(self, name: str) -> None:
         await self.kill(name)

@@ -8,10 +8,10 @@ Rules of this module:
    ``nemesis/`` and ``workloads/`` import this module (and the pure generators), never another
    harness module.
 2. Everything that may cost a network round trip is ``async`` (``is_running`` over SSH is one).
-3. Optional capabilities are separate Protocols (:class:`Killable`, :class:`Pausable`,
-   :class:`ClockControl`, :class:`Introspectable`, :class:`LogSource`). A fault kind names the
-   ones it needs; code asks ``isinstance(cluster, Killable)`` and refuses with one sentence
-   when the cluster lacks it.
+3. Optional capabilities are separate Protocols (:class:`Killable`, :class:`Crashable`,
+   :class:`Pausable`, :class:`ClockControl`, :class:`Introspectable`, :class:`LogSource`). A
+   fault kind names the ones it needs; code asks ``isinstance(cluster, Killable)`` and
+   refuses with one sentence when the cluster lacks it.
 
 A cluster the run loop drives is a :class:`Nodes` (names, client URLs, the network) that
 implements some of the capabilities. :class:`splitbrain.harness.cluster.LocalCluster` implements
@@ -104,6 +104,17 @@ class Killable(Protocol):
 
 
 @runtime_checkable
+class Crashable(Protocol):
+    """Nodes that can lose power (Jepsen's lazyfs): killed at once, and their storage cut back
+    to what it had synced, so bytes written to the OS but not yet synced are lost too (a
+    SIGKILL alone keeps them: the page cache survives a process)."""
+
+    async def crash(self, name: str) -> None:
+        """Kill node ``name`` at once, then drop what its storage wrote but had not synced;
+        :meth:`Killable.restart` brings it back."""
+
+
+@runtime_checkable
 class Pausable(Protocol):
     """Nodes whose processes can be frozen and thawed (Jepsen's ``db/Pause``)."""
 
@@ -150,6 +161,7 @@ Capability = type
 
 CAPABILITY_NAMES: dict[Capability, str] = {
     Killable: "nodes that can be killed and restarted",
+    Crashable: "nodes whose storage can lose what it had not synced (local splitbrain nodes)",
     Pausable: "nodes that can be paused and resumed",
     ClockControl: "nodes whose clocks can be skewed",
     Introspectable: "nodes that report their partitions' leaders and their ring",

@@ -33,12 +33,10 @@ from splitbrain.harness.catchup import wait_caught_up
 from splitbrain.harness.display import Stats
 from splitbrain.harness.generators import Context, Generator, Invocation, Wait
 from splitbrain.harness.interfaces import FaultSchedule, Nodes
+from splitbrain.harness.waits import Waits
 from splitbrain.history import NEMESIS, Event, History, HistoryWriter
 from splitbrain.workloads import checks
 from splitbrain.workloads.base import Workload
-
-#: The longest a worker sleeps before asking its generator again (so phases end promptly).
-MAX_WAIT = 0.5
 
 
 class Recorder:
@@ -209,12 +207,15 @@ class Runner:
         workers = [Worker(t, names[t % len(names)], t, self.concurrency,
                           self._client(cluster, names[t % len(names)]))
                    for t in range(self.concurrency)]
-        tasks = [asyncio.create_task(self._work(w, g, frozenset(range(self.concurrency))))
-                 for w in workers]
+        waits = self._waits(g, frozenset(range(self.concurrency)))
+        tasks = [asyncio.create_task(self._work(w, g, waits)) for w in workers]
         if self.nemesis is not None:
             tasks.append(asyncio.create_task(self.nemesis.run(
                 cluster, self.nemesis_rng, self.recorder.nemesis, self.time_limit)))
-        await _gather_or_cancel(tasks)
+        try:
+            await _gather_or_cancel(tasks)
+        finally:
+            waits.close()
         self._next_process = max(w.process for w in workers) + 1
 
     async def _final_phase(self, cluster: Nodes) -> None:
@@ -223,20 +224,31 @@ class Runner:
         workers = [Worker(n, n, base + i, len(names), self._client(cluster, n))
                    for i, n in enumerate(names)]
         g = gen.each_thread(self.workload.final_generator)
-        await _gather_or_cancel([asyncio.create_task(self._work(w, g, frozenset(names)))
-                                 for w in workers])
+        waits = self._waits(g, frozenset(names))
+        try:
+            await _gather_or_cancel([asyncio.create_task(self._work(w, g, waits))
+                                     for w in workers])
+        finally:
+            waits.close()
 
-    async def _work(self, w: Worker, g: Generator, threads: frozenset) -> None:
+    def _waits(self, g: Generator, threads: frozenset) -> Waits:
         rec = self.recorder
         assert rec is not None
+        return Waits(g, threads, self.rng, rec.now, rec.t0 / 1e9)
+
+    async def _work(self, w: Worker, g: Generator, waits: Waits) -> None:
+        """Ask ``g`` for ops as thread ``w`` and perform them until it is exhausted; told to
+        wait, the thread waits in ``waits`` until ``g`` has an op for it."""
+        rec = self.recorder
+        assert rec is not None
+        threads = waits.threads
         while True:
             ctx = Context(rec.now(), w.thread, threads, self.rng)
             a = g.next(ctx)
+            if isinstance(a, Wait):
+                a = await waits.until_op(w.thread, ctx.time, a)
             if a is None:
                 return
-            if isinstance(a, Wait):
-                await asyncio.sleep(min(a.seconds, MAX_WAIT))
-                continue
             reply = await self._invoke(w, a)
             if reply.type == OK and (a.meta or {}).get("final"):
                 self._final_ok += 1

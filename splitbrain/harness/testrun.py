@@ -32,11 +32,15 @@ from splitbrain.harness.networks import NET_KINDS
 from splitbrain.harness.runner import Runner, check
 from splitbrain.harness.sshcluster import check_layout, parse_hosts, ssh_cluster
 from splitbrain.history import History
-from splitbrain.nemesis import combined, parse_kinds
+from splitbrain import replay as replayfile
+from splitbrain.nemesis import Schedule, combined, parse_kinds
+from splitbrain.nemesis.schedule import Played
 from splitbrain.plugins import make_workload, workload_class
 from splitbrain.remote.ssh import DEFAULT_REMOTE_DIR, SshOptions
+from splitbrain.replay import Replay
 from splitbrain.reports import write_run_report
 from splitbrain.workloads import WORKLOADS
+from splitbrain.workloads.replay import Replayed
 
 
 #: The systems ``--db`` can test: splitbrain's own node, or etcd.
@@ -82,6 +86,24 @@ class TestOptions:
     etcd_bin: str | None = None
     etcd_reads: str = "linearizable"
     bug: tuple[str, ...] = field(default_factory=tuple)  # planted bugs (splitbrain.db.bugs)
+    replay: str | None = None  # a replay file (splitbrain.replay) to play instead of drawing
+
+    def adopt_replay(self) -> Replay | None:
+        """Load :attr:`replay` (BadInput if it cannot be played on real nodes) and take the
+        options it records; None without one."""
+        if self.replay is None:
+            return None
+        replay = replayfile.load(self.replay)
+        o = replay.options
+        if o["lying_disks"]:
+            raise BadInput(f"{self.replay} plants lying disks, which only the simulator has; "
+                           f"real nodes' disks cannot be made to lie, so play it with "
+                           f"'splitbrain sim --replay'")
+        self.mode, self.workload, self.nodes = o["mode"], o["workload"], o["nodes"]
+        self.concurrency, self.op_timeout = o["concurrency"], float(o["op_timeout"])
+        self.recovery, self.bug = float(o["recovery"]), tuple(o["bugs"])
+        self.nemesis = ",".join(replay.kinds) or "none"
+        return replay
 
     def validate(self) -> None:
         """BadInput, one sentence, for an option that cannot work."""
@@ -247,12 +269,19 @@ async def _left_running(cluster: Cluster) -> AsyncIterator[Cluster]:
 def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
     """Run one test as ``opts`` says and store it. Raises TesterFailure (the history kept on
     disk) when the tester cannot do its job or is interrupted."""
+    replay = opts.adopt_replay()
     opts.validate()
     if opts.seed is None:
         opts.seed = random.SystemRandom().randrange(2**31)
     workload = make_workload(opts.workload, opts.mode, reads=ETCD_READS.get(opts.etcd_reads)
                              if opts.db == "etcd" else None)
-    nemesis = combined(opts.nemesis, opts.nemesis_interval, overlap=opts.nemesis_overlap)
+    nemesis: Schedule | Played = combined(opts.nemesis, opts.nemesis_interval,
+                                          overlap=opts.nemesis_overlap)
+    pace: dict[str, Any] = {"rate": opts.rate, "time_limit": opts.time_limit}
+    if replay is not None:
+        workload = Replayed(workload, replay.ops, replay.final_reads, opts.concurrency)
+        nemesis = Played(replay.faults)
+        pace = {"rate": None, "time_limit": replay.end()}
     try:
         run_dir = store.new_run_dir(opts.store, opts.name)
     except OSError as e:
@@ -271,8 +300,8 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
 
     stats = Stats()
     runner = Runner(workload, _left_running(cluster) if opts.leave_running else cluster,
-                    run_dir / store.HISTORY_FILE, concurrency=opts.concurrency, rate=opts.rate,
-                    time_limit=opts.time_limit, recovery=opts.recovery,
+                    run_dir / store.HISTORY_FILE, concurrency=opts.concurrency, **pace,
+                    recovery=opts.recovery,
                     op_timeout=opts.op_timeout, seed=opts.seed, nemesis=nemesis if
                     nemesis.nemeses else None, stats=stats, on_cluster=started,
                     client_factory=EtcdClient if opts.db == "etcd" else NodeClient)
@@ -300,6 +329,13 @@ def run_test(opts: TestOptions, *, live: bool | None = None) -> Outcome:
         _report(run_dir)  # a report of the partial run, unchecked, when there is a history
         raise TesterFailure(failure)
     result = check(history, workload, expect=opts.expect, params=test.get("cluster"))
+    if replay is not None and replay.expect is not None:
+        found = replayfile.violations(result)
+        test["replay"] = {"expect": dict(zip(("checker", "type", "key"), replay.expect)),
+                          "reproduced": replay.expect in found,
+                          "other_keys": sorted({k for c, t, k in found
+                                                if (c, t) == replay.expect[:2]})}
+        store.write_json(run_dir / store.TEST_FILE, test)
     store.write_results(run_dir, result)
     report, error = _report(run_dir)
     return Outcome(run_dir, result, test, report, error)
@@ -349,6 +385,22 @@ def recheck(run_dir: str | Path) -> tuple[dict[str, Any], Result]:
         raise BadInput(f"{where} records {e}") from None
     return test, check(store.load_history(run_dir), make_workload(options.get("workload", ""), mode),
                        expect=expect, params=test.get("cluster"))
+
+
+def replay_verdict(test: dict[str, Any]) -> str | None:
+    """Whether a ``--replay`` run showed the violation its file recorded, in one line (None
+    for a run that replayed nothing). Not reproducing it is an outcome, not a failure: real
+    processes do not keep the simulator's timing."""
+    r = test.get("replay")
+    if not r:
+        return None
+    e = r["expect"]
+    what = f"{e['checker']} {e['type']} on key {e['key']}"
+    if r["reproduced"]:
+        return f"replay: reproduced {what}"
+    elsewhere = f", but on key {', '.join(r['other_keys'])}" if r["other_keys"] else ""
+    return (f"replay: not reproduced: this run showed no {what}{elsewhere} (timing differs "
+            f"between the simulator and real processes)")
 
 
 def verdict_word(valid: Any) -> str:

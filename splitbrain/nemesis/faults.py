@@ -9,6 +9,7 @@ kind           start f                                          stop f
 =============  ==============================================  ================
 ``partition``  ``start-partition`` value {"topology", "cut"}   ``stop-partition``
 ``kill``       ``kill`` value {"nodes": [...]}                  ``restart``
+``crash``      ``start-crash`` value {"nodes": [...]}           ``stop-crash``
 ``pause``      ``pause`` value {"nodes": [...]}                 ``resume``
 ``clock``      ``bump-clock`` value {"offsets": {node: s}} or   ``reset-clock``
                ``strobe-clock`` value {"nodes", "delta", "period"}
@@ -18,9 +19,29 @@ kind           start f                                          stop f
 leader``       completion adds "partition", "node", "cut"
 ``kill-        ``start-kill-owners`` value {"pick"}; its        ``stop-kill-owners``
 owners``       completion adds "nodes"
+``one-way``    ``start-one-way`` value {"topology", "cut"}      ``stop-one-way``
+``bridge``     ``start-bridge`` value {"topology", "cut"}       ``stop-bridge``
+``leader-      ``start-leader-latency`` value {"pick",          ``stop-leader-latency``
+latency``      "seconds"}; its completion adds "partition",
+               "node", "slow"
+``leader-      ``start-leader-one-way`` value {"pick",          ``stop-leader-one-way``
+one-way``      "seconds"}; its completion adds "partition",
+               "leads", "node", "slow", "cut"
+``leader-      ``start-leader-clock`` value {"pick", "offset"};  ``stop-leader-clock``
+clock``        its completion adds "partition", "node", "cut"
+``flap-        ``start-flap-owners`` value {"pick"}; its        ``stop-flap-owners``
+owners``       completion adds "nodes"                         (restart, kill, restart)
 =============  ==============================================  ================
 
-The two targeted kinds choose their targets when they start, from the cluster's own status
+Why each targeted kind exists (docs/detection.md, "Blind spots"): a lease bug shows only while
+an old leader keeps serving *and* hears nothing of the new one, so ``leader-one-way`` and
+``leader-clock`` keep the old leader from hearing its group while they stretch its lease (late
+acks; a wall clock stepped back); ``leader-latency`` makes forwarded writes outlive the
+forwarder's request budget while the leader still commits them; ``flap-owners`` brings a key
+range's owners back and crashes them again at once (a crash loop), so that peers hand hints to
+nodes they still believe up.
+
+The targeted kinds choose their targets when they start, from the cluster's own status
 (``GET /admin/status``), as the tester can only know who leads at that moment: ``pick`` (a
 number in [0, 1) drawn from the seed) selects which partition or ring range.
 
@@ -52,8 +73,8 @@ from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable
 
 from splitbrain.errors import TesterFailure
-from splitbrain.harness.interfaces import (Capability, ClockControl, Introspectable, Killable,
-                                           Nodes, Pausable, require)
+from splitbrain.harness.interfaces import (Capability, ClockControl, Crashable, Introspectable,
+                                           Killable, Nodes, Pausable, require)
 from splitbrain.nemesis import topology
 
 Cluster = Nodes  # the cluster a fault acts on: Nodes, plus the capability its kind needs
@@ -141,37 +162,67 @@ class Nemesis(ABC):
 
 
 class Partition(Nemesis):
-    """Cut the network into one of :data:`topology.TOPOLOGIES` (a random one unless given)."""
+    """Cut the network into one of :data:`topology.TOPOLOGIES` (a random one unless given):
+    both directions of every link between nodes the topology separates."""
 
     kind = "partition"
+    TOPOLOGIES: tuple[str, ...] = topology.TOPOLOGIES
 
-    def __init__(self, topologies: tuple[str, ...] = topology.TOPOLOGIES):
+    def __init__(self, topologies: tuple[str, ...] | None = None):
         super().__init__()
-        self.topologies = topologies
+        self.topologies = topologies or self.TOPOLOGIES
 
     def plan(self, names: list[str], rng: random.Random) -> Op:
         usable = [t for t in self.topologies if not (t == "majorities-ring" and len(names) < 4)
                   and not (t == "bridge" and len(names) < 3)]
         name = rng.choice(usable or ["one"])
         cut: dict[str, list[str]] = {}
-        for a, b in topology.links_to_cut(topology.build(name, names, rng)):
+        for a, b in self._links(topology.build(name, names, rng), rng):
             cut.setdefault(a, []).append(b)
-        return {"f": "start-partition", "value": {"topology": name, "cut": cut}}
+        return {"f": f"start-{self.kind}", "value": {"topology": name, "cut": cut}}
+
+    def _links(self, graph: Any, rng: random.Random) -> list[tuple[str, str]]:
+        """The directed links to cut under ``graph``."""
+        return topology.links_to_cut(graph)
 
     def _stop_op(self, active: Op) -> Op:
-        return {"f": "stop-partition", "value": {"topology": active["value"]["topology"]}}
+        return {"f": f"stop-{self.kind}", "value": {"topology": active["value"]["topology"]}}
 
     async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
-        if op["f"] == "start-partition":
+        if op["f"].startswith("start-"):
             await cluster.net.cut((a, b) for a, bs in op["value"]["cut"].items() for b in bs)
         else:
             await cluster.net.cut(())  # heals the cut only: a latency fault may overlap
         return {}
 
 
+class Bridge(Partition):
+    """A partition whose sides overlap: always the ``bridge`` or ``majorities-ring`` topology,
+    where a node (or every node) talks to two groups that cannot talk to each other, so a
+    leader can keep its lease through nodes that a candidate also asks for votes."""
+
+    kind = "bridge"
+    TOPOLOGIES = ("bridge", "majorities-ring")
+
+
+class OneWay(Partition):
+    """A one-way partition: the topology (``one``, ``halves`` or ``majority-minority``)
+    splits the nodes into two sides, and only one side's messages to the other are dropped
+    (on the proxy: held until the heal) while the other side's flow, as a failed transmit path
+    or a one-way firewall rule does. Which side goes mute is drawn."""
+
+    kind = "one-way"
+    TOPOLOGIES = ("one", "halves", "majority-minority")
+
+    def _links(self, graph: Any, rng: random.Random) -> list[tuple[str, str]]:
+        return topology.one_way_links(graph, rng)
+
+
 NODE_ACTIONS: dict[str, Callable[[Any, str], Awaitable[None]]] = {
     "kill": lambda cluster, node: cluster.kill(node),
     "restart": lambda cluster, node: cluster.restart(node),
+    "start-crash": lambda cluster, node: cluster.crash(node),
+    "stop-crash": lambda cluster, node: cluster.restart(node),
     "pause": lambda cluster, node: cluster.pause(node),
     "resume": lambda cluster, node: cluster.resume(node),
 }
@@ -206,6 +257,17 @@ class Kill(NodeFault):
 
     kind, start_f, stop_f = "kill", "kill", "restart"
     needs = (Killable,)
+
+
+class Crash(NodeFault):
+    """Power-loss the targets, as Jepsen's lazyfs does: SIGKILL, then their storage loses
+    what it had written but not synced; stop restarts them. A splitbrain node's log keeps
+    records it has not synced in its own memory until it writes and syncs them together, so
+    ``kill`` already loses those; what ``crash`` adds is the bytes a sync had written to the
+    OS but not yet made durable when the node died (a slow disk's fsync runs on a thread)."""
+
+    kind, start_f, stop_f = "crash", "start-crash", "stop-crash"
+    needs = (Crashable, Killable)
 
 
 class Pause(NodeFault):
@@ -333,38 +395,147 @@ async def _any_status(cluster: Cluster) -> dict[str, Any]:
     raise TesterFailure("no node answered GET /admin/status, so a targeted fault has no target")
 
 
+async def _find_leader(cluster: Cluster, v: dict[str, Any], *, busiest: bool = False) -> str:
+    """The current leader of the dynamodb partition at position ``v["pick"]`` (its first
+    replica while it has none; in the leaderless modes the first replica of a ring range),
+    recorded in ``v`` as ``node`` (and ``partition``). With ``busiest``, the node that leads
+    the most partitions instead (``pick`` chooses among ties), so that the fault reaches the
+    most keys."""
+    status = await _any_status(cluster)
+    parts = status.get("partitions")
+    if parts:
+        order = sorted(parts, key=int)
+        leaders = {q: parts[q].get("leader") or parts[q]["replicas"][0] for q in order}
+        p = order[int(v["pick"] * len(order))]
+        if busiest:
+            counts = {n: list(leaders.values()).count(n) for n in sorted(set(leaders.values()))}
+            top = [n for n, c in counts.items() if c == max(counts.values())]
+            chosen = top[int(v["pick"] * len(top))]
+            p = next(q for q in order if leaders[q] == chosen)
+            v["leads"] = [int(q) for q in order if leaders[q] == chosen]
+        node = leaders[p]
+        v["partition"] = int(p)
+    else:
+        node = _range_owners(status, v["pick"])[0]
+    v["node"] = node
+    return node
+
+
+def _around(node: str, names: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The directed links out of ``node`` and into it."""
+    others = [n for n in names if n != node]
+    return [(node, b) for b in others], [(a, node) for a in others]
+
+
 class IsolateLeader(Nemesis):
     """Cut the current leader of one dynamodb partition off from every other node (both
     directions), the fault a leased leader must survive without serving stale reads. In the
     leaderless modes it picks the first replica of a ring range instead."""
 
     kind = "isolate-leader"
-    needs = (Introspectable,)
+    needs: tuple[Capability, ...] = (Introspectable,)
 
     def plan(self, names: list[str], rng: random.Random) -> Op:
-        return {"f": "start-isolate-leader", "value": {"pick": round(rng.random(), 6)}}
+        return {"f": f"start-{self.kind}", "value": {"pick": round(rng.random(), 6)}}
 
     def _stop_op(self, active: Op) -> Op:
-        return {"f": "stop-isolate-leader", "value": {"node": active["value"].get("node")}}
+        return {"f": f"stop-{self.kind}", "value": {"node": active["value"].get("node")}}
 
     async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
-        if op["f"] == "stop-isolate-leader":
+        if op["f"].startswith("stop-"):
             await cluster.net.cut(())
             return {}
         v = op["value"]
-        status = await _any_status(cluster)
-        parts = status.get("partitions")
-        if parts:
-            p = sorted(parts, key=int)[int(v["pick"] * len(parts))]
-            node = parts[p].get("leader") or parts[p]["replicas"][0]
-            v["partition"] = int(p)
-        else:
-            node = _range_owners(status, v["pick"])[0]
-        v["node"] = node
-        v["cut"] = {node: [n for n in cluster.names if n != node]}
-        await cluster.net.cut([(a, b) for a in cluster.names for b in cluster.names
-                               if a != b and node in (a, b)])
+        node = await _find_leader(cluster, v)
+        out, into = _around(node, cluster.names)
+        v["cut"] = {node: [b for _, b in out]}
+        await cluster.net.cut(out + into)
         return {}
+
+
+class LeaderClock(IsolateLeader):
+    """Cut the current leader of one partition off (as ``isolate-leader``) and step its wall
+    clock back by ``-offset`` seconds (1.5 to 4 leases of the default 2 s), as an NTP step
+    during a partition does. A node that times its lease on the wall clock then believes it
+    for that much longer, while the rest of its group elects another leader; a node that
+    times it on the monotonic clock, as dynamodb's correct one does, is unaffected. The stop
+    heals the cut and sets the offset back to 0."""
+
+    kind = "leader-clock"
+    needs = (Introspectable, ClockControl)
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        op = super().plan(names, rng)
+        op["value"]["offset"] = -round(rng.uniform(3.0, 8.0), 3)
+        return op
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        assert isinstance(cluster, ClockControl)
+        await super()._apply(cluster, op)
+        node, offset = op["value"].get("node"), op["value"].get("offset", 0.0)
+        return await _each([node] if node else [], lambda n: cluster.set_clock_offset(n, offset))
+
+    def _stop_op(self, active: Op) -> Op:
+        stop = super()._stop_op(active)
+        stop["value"]["offset"] = 0.0
+        return stop
+
+
+class LeaderLatency(Nemesis):
+    """Slow every link *into* the current leader of one partition by ``seconds``, drawn
+    around the request budget (0.5 to 1.5 s; the node's default budget is 0.9 s of its 1 s
+    request timeout): writes forwarded to it outlive the forwarder's wait while the leader,
+    whose lease counts from its heartbeats' send times, still holds it (the delay stays under
+    the 1.8 s a lease lasts) and commits them. The stop removes the delay."""
+
+    kind = "leader-latency"
+    needs: tuple[Capability, ...] = (Introspectable,)
+    cuts_out = False
+    SECONDS = (0.5, 1.5)  # the range the delay is drawn from
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        seconds = round(rng.uniform(*self.SECONDS), 3)
+        return {"f": f"start-{self.kind}", "value": {"pick": round(rng.random(), 6),
+                                                    "seconds": seconds}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": f"stop-{self.kind}", "value": {"node": active["value"].get("node"),
+                                                   "slow": active["value"].get("slow", [])}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        v = op["value"]
+        if op["f"].startswith("stop-"):
+            if self.cuts_out:
+                await cluster.net.cut(())
+            await cluster.net.delay([(a, b) for a, b in v["slow"]], 0.0)
+            return {}
+        node = await _find_leader(cluster, v, busiest=self.cuts_out)
+        out, into = _around(node, cluster.names)
+        v["slow"] = [list(link) for link in into]
+        await cluster.net.delay(into, v["seconds"])
+        if self.cuts_out:
+            # Only acks sent after the delay began arrive late: let a delay's worth of them
+            # be on their way before the cut.
+            await asyncio.sleep(v["seconds"])
+            v["cut"] = {node: [b for _, b in out]}
+            await cluster.net.cut(out)
+        return {}
+
+
+class LeaderOneWay(LeaderLatency):
+    """The links into the current leader of one partition slow down by ``seconds`` (1.6 to
+    1.9 s: about the 1.8 s a lease lasts, so that a correct leader, counting from its
+    heartbeats' send times, barely holds one, and under the 2 s for which a leader remembers
+    a heartbeat's acks), and ``seconds`` later its outgoing links are cut (the proxy holds their bytes until the heal), as an asymmetric, congested
+    link that then fails one way. Of the leaders, it picks the one that leads the most partitions, which
+    takes the most keys' leases with it. Its followers stop hearing heartbeats and elect a new leader, whose
+    messages reach the old one only that late, while acks of the heartbeats it sent in its
+    last ``seconds`` keep arriving: a lease counted from an ack's arrival outlives the one the
+    followers granted. The start op takes ``seconds`` longer than the others."""
+
+    kind = "leader-one-way"
+    cuts_out = True
+    SECONDS = (1.6, 1.9)  # a late ack stretches a lease counted from its arrival by this
 
 
 class KillOwners(Nemesis):
@@ -373,18 +544,19 @@ class KillOwners(Nemesis):
     restarts them."""
 
     kind = "kill-owners"
-    needs = (Introspectable, Killable)
+    needs: tuple[Capability, ...] = (Introspectable, Killable)
 
     def plan(self, names: list[str], rng: random.Random) -> Op:
-        return {"f": "start-kill-owners", "value": {"pick": round(rng.random(), 6)}}
+        return {"f": f"start-{self.kind}", "value": {"pick": round(rng.random(), 6)}}
 
     def _stop_op(self, active: Op) -> Op:
-        return {"f": "stop-kill-owners", "value": {"nodes": active["value"].get("nodes", [])}}
+        return {"f": f"stop-{self.kind}", "value": {"nodes": active["value"].get("nodes", [])}}
 
     async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        assert isinstance(cluster, Killable)
         v = op["value"]
-        if op["f"] == "stop-kill-owners":
-            return await _each(v["nodes"], cluster.restart)
+        if op["f"].startswith("stop-"):
+            return await self._restart(cluster, v["nodes"])
         status = await _any_status(cluster)
         parts = status.get("partitions")
         if parts:
@@ -393,6 +565,39 @@ class KillOwners(Nemesis):
         else:
             v["nodes"] = sorted(_range_owners(status, v["pick"]))
         return await _each(v["nodes"], cluster.kill)
+
+    async def _restart(self, cluster: Killable, nodes: list[str]) -> dict[str, str]:
+        return await _each(nodes, cluster.restart)
+
+
+FLAP_UP = 0.4
+"""Seconds ``flap-owners`` lets the owners run between their restart and their second kill:
+two gossip rounds of dynamo's default 200 ms, so that peers see them up, but less than the
+1 s their failure detector waits before it sees them down again."""
+
+FLAP_DOWN = 1.5
+"""Seconds ``flap-owners`` keeps the owners down after their second kill: more than the
+dynamo failure detector's 1 s, so that peers have acted on seeing them up and seen them down
+again before they return for good."""
+
+
+class FlapOwners(KillOwners):
+    """``kill-owners`` whose owners crash-loop when they come back: the stop restarts them,
+    lets them run :data:`FLAP_UP` seconds, kills them again, waits :data:`FLAP_DOWN` seconds
+    and restarts them for good. Peers that saw them up in between (gossip) hand them the hints
+    they held while they were down, to processes that may already be dead: a store that
+    deletes a hint before its owner acknowledged it loses the write."""
+
+    kind = "flap-owners"
+
+    async def _restart(self, cluster: Killable, nodes: list[str]) -> dict[str, str]:
+        failed = await _each(nodes, cluster.restart)
+        up = [n for n in nodes if n not in failed]
+        await asyncio.sleep(FLAP_UP)
+        failed.update(await _each(up, cluster.kill))
+        await asyncio.sleep(FLAP_DOWN)
+        failed.update(await _each(up, cluster.restart))
+        return failed
 
 
 def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
@@ -410,6 +615,19 @@ def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
     return owners
 
 
-KINDS: dict[str, type[Nemesis]] = {"partition": Partition, "kill": Kill, "pause": Pause,
-                                   "clock": Clock, "clock-rate": ClockRate, "latency": Latency,
-                                   "isolate-leader": IsolateLeader, "kill-owners": KillOwners}
+KINDS: dict[str, type[Nemesis]] = {k.kind: k for k in (
+    Partition, Kill, Crash, Pause, Clock, ClockRate, Latency, IsolateLeader, KillOwners, OneWay, Bridge,
+    LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners)}
+
+STARTS: dict[str, str] = {"start-partition": "partition", "start-bridge": "bridge",
+                          "start-one-way": "one-way", "kill": "kill", "start-crash": "crash",
+                          "pause": "pause", "bump-clock": "clock", "strobe-clock": "clock",
+                          "rate-clock": "clock-rate", "start-latency": "latency",
+                          "start-isolate-leader": "isolate-leader",
+                          "start-leader-clock": "leader-clock",
+                          "start-leader-latency": "leader-latency",
+                          "start-leader-one-way": "leader-one-way",
+                          "start-kill-owners": "kill-owners",
+                          "start-flap-owners": "flap-owners"}
+"""The kind of fault each start op's ``f`` begins (to read a fault schedule back from a
+history; every kind's :meth:`Nemesis.plan` gives one of these)."""

@@ -12,11 +12,14 @@ Every op is reported to ``record(type, f, value)`` twice: ``"invoke"`` before it
 (value: the plan) and ``"info"`` after (value: what was done), as Jepsen records its nemesis.
 When the time is up, or the task is cancelled, the active fault is left for
 :func:`heal_all`, which the run loop calls in its final phase (and records the same way).
+:class:`Played` is the same contract for a recorded schedule (``--replay``): it plays a list
+of faults at their recorded times instead of drawing them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import random
 from typing import Any, Iterable
@@ -106,16 +109,22 @@ class Schedule:
             self.active = []
 
     async def heal(self, cluster: Cluster, record: Recorder) -> None:
-        """The final phase: heal whatever this schedule left active, then :func:`heal_all`."""
-        for nemesis in self.nemeses:
-            stop = nemesis.stopping()
-            if stop is not None:
-                await _record(record, "invoke", stop)
-                await _record(record, "info", await nemesis.stop(cluster))
+        """The final phase: :func:`heal_final`."""
+        await heal_final(self.nemeses, cluster, record)
         self.active = []
-        op = {"f": "heal", "value": {}}
-        await _record(record, "invoke", op)
-        await _record(record, "info", await heal_all(cluster))
+
+
+async def heal_final(nemeses: Iterable[Nemesis], cluster: Cluster, record: Recorder) -> None:
+    """A schedule's final phase: stop whatever fault of ``nemeses`` is still active, then
+    :func:`heal_all`; each op recorded as the schedule records its own."""
+    for nemesis in nemeses:
+        stop = nemesis.stopping()
+        if stop is not None:
+            await _record(record, "invoke", stop)
+            await _record(record, "info", await nemesis.stop(cluster))
+    op = {"f": "heal", "value": {}}
+    await _record(record, "invoke", op)
+    await _record(record, "info", await heal_all(cluster))
 
 
 def _now() -> float:
@@ -164,3 +173,53 @@ async def heal_all(cluster: Cluster) -> Op:
     if failed:
         value["failed"] = failed
     return {"f": "heal", "value": value}
+
+
+class Played:
+    """A fault schedule that plays a recorded list instead of drawing: each fault (a
+    :class:`splitbrain.replay.Fault`) starts at its ``start`` and stops ``duration`` later,
+    seconds after :meth:`run` began, through its kind's nemesis; recorded as
+    :class:`Schedule` records its own. Faults still in force when ``duration`` (the run's)
+    ends are left to :meth:`heal`."""
+
+    def __init__(self, faults: Iterable[Any]):
+        self.faults = list(faults)
+        kinds = list(dict.fromkeys(f.kind for f in self.faults))
+        self.nemeses: dict[str, Nemesis] = {k: KINDS[k]() for k in parse_kinds(kinds)}
+        self.active: list[Op] = []
+
+    def check(self, cluster: Cluster) -> None:
+        """As :meth:`Schedule.check`."""
+        for nemesis in self.nemeses.values():
+            nemesis.check(cluster)
+
+    async def run(self, cluster: Cluster, rng: random.Random, record: Recorder,
+                  duration: float) -> None:
+        self.check(cluster)
+        began = _now()
+        # At one instant: a fault's start before its own stop, an earlier fault's stop first.
+        steps = sorted([(f.start, 2 * i, i, True) for i, f in enumerate(self.faults)]
+                       + [(f.start + f.duration, 2 * i + 1, i, False)
+                          for i, f in enumerate(self.faults)])
+        for at, _, i, starting in steps:
+            if at >= duration:
+                return
+            await asyncio.sleep(max(0.0, began + at - _now()))
+            fault = self.faults[i]
+            nemesis = self.nemeses[fault.kind]
+            if starting:
+                op = {"f": fault.f, "value": copy.deepcopy(fault.value)}
+                await _record(record, "invoke", op)
+                self.active.append(op)
+                await _record(record, "info", await nemesis.perform(cluster, op))
+            else:
+                stop = nemesis.stopping()
+                assert stop is not None
+                self.active = [op for op in self.active if op is not nemesis.active]
+                await _record(record, "invoke", stop)
+                await _record(record, "info", await nemesis.stop(cluster))
+
+    async def heal(self, cluster: Cluster, record: Recorder) -> None:
+        """The final phase: :func:`heal_final`."""
+        await heal_final(self.nemeses.values(), cluster, record)
+        self.active = []

@@ -91,5 +91,14 @@ def links_to_cut(graph: nx.Graph) -> list[Link]:
     return sorted((a, b) for a in graph for b in graph if a != b and not graph.has_edge(a, b))
 
 
+def one_way_links(graph: nx.Graph, rng: random.Random) -> list[Link]:
+    """The directed links of a one-way partition: from every node of one side (a connected
+    component of ``graph``, drawn) to every node outside it, sorted; the reverse links
+    flow."""
+    sides = sorted(sorted(c) for c in nx.connected_components(graph))
+    mute = set(rng.choice(sides))
+    return sorted((a, b) for a in mute for b in graph if b not in mute)
+
+
 def view(graph: nx.Graph, node: str) -> frozenset[str]:
     return frozenset([node, *graph.neighbors(node)])

@@ -12,7 +12,8 @@ What is here (each module imports only the ones above it and the node's ``db/`` 
 - :mod:`.world`: the per-seed draw of network, clock, disk and fault parameters.
 - :mod:`.sieve`: a seed's fault schedule with only some of its faults performed.
 - :mod:`.run`: one seed, start to verdict, through the harness's own run loop and checkers.
-- :mod:`.shrink`: the smallest run of a failing seed that fails the same way.
+- :mod:`.shrink`: the smallest run of a failing seed that fails the same way, ending as a
+  :mod:`splitbrain.replay` file that :mod:`.run` plays.
 - :mod:`.command`: ``splitbrain sim``.
 
 Nothing in a simulated run reads the wall clock, the OS's randomness or thread timing: the

@@ -27,15 +27,16 @@ class SimClock:
         self._base = 0.0  # monotonic() at virtual time _anchor
         self._anchor = 0.0
 
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
-
     def monotonic(self) -> float:
-        return self._base + (self._now() - self._anchor) * (1.0 + self.drift) * self.rate
+        return self._base + (_now() - self._anchor) * (1.0 + self.drift) * self.rate
 
     def set_rate(self, rate: float) -> None:
-        self._base, self._anchor, self.rate = self.monotonic(), self._now(), rate
+        self._base, self._anchor, self.rate = self.monotonic(), _now(), rate
 
     def wall(self) -> float:
-        return EPOCH + self.skew + self._now() * (1.0 + self.drift) + self.offset
+        return EPOCH + self.skew + _now() * (1.0 + self.drift) + self.offset
+
+
+def _now() -> float:
+    """The running loop's (virtual) time."""
+    return asyncio.get_running_loop().time()

@@ -178,7 +178,7 @@ class SimCluster:
         await node.unpaused.wait()  # the answer of a node paused meanwhile waits too
         if self.nodes.get(name) is not node:
             raise _ConnectionLost()
-        return status, json.loads(json.dumps(body))
+        return status, _json(body)
 
 
 async def _answer(store: Store, call: Callable[[Store], Awaitable[dict[str, Any]]]
@@ -256,6 +256,14 @@ class SimClient:
 
         return await self._call(call, read=True, value=lambda body: body)
 
+    async def repair(self, *, timeout: float | None = None) -> Reply:
+        """``POST /admin/anti-entropy`` (the run loop's catch-up wait asks for it)."""
+
+        async def call(s: Store) -> dict[str, Any]:
+            return api.repair_answer(s, self.cluster.config.mode)
+
+        return await self._call(call, read=True, value=lambda body: body)
+
     async def close(self) -> None:
         pass
 
@@ -280,6 +288,22 @@ async def _read(store: Store, key: str, consistency: str | None, r: int | None
     return api.read_answer(key, await store.get(key, consistency=consistency, r=r))
 
 
+#: Values JSON gives back as they went in (a float prints as its repr, which reads back
+#: exactly; NaN and the infinities as Python's JSON extensions, which read back too).
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def _json(value: Any) -> Any:
-    """``value`` as the node would decode it from the request's JSON."""
+    """``value`` as it reads back from JSON (what the node decodes from a request, what the
+    client decodes from an answer): a copy in which tuples are lists. The common shapes (JSON's
+    own types, dicts with string keys) are copied directly, which is several times faster than
+    a round trip; anything else (other keys, other types, which JSON converts or refuses) takes
+    the round trip."""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is list or kind is tuple:
+        return [_json(v) for v in value]
+    if kind is dict and all(type(k) is str for k in value):
+        return {k: _json(v) for k, v in value.items()}
     return json.loads(json.dumps(value))

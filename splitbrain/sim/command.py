@@ -28,6 +28,8 @@ from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import store
 from splitbrain.history import write_jsonl
 from splitbrain.nemesis import parse_kinds
+from splitbrain import replay as replayfile
+from splitbrain.replay import Replay
 from splitbrain.sim.loop import Deadlock, TimeLimit
 from splitbrain.sim.run import SeedOutcome, SimOptions, history_digest, judge, run_seed
 from splitbrain.sim.shrink import shrink
@@ -108,8 +110,11 @@ def _simulate(job: tuple[SimOptions, int, str]) -> SeedSummary:
     return summary
 
 
-def store_run(opts: SimOptions, outcome: SeedOutcome, store_dir: str) -> Path:
-    """Write ``outcome`` as a run directory under ``store_dir``; returns it."""
+def store_run(opts: SimOptions, outcome: SeedOutcome, store_dir: str,
+              replay: Replay | None = None) -> Path:
+    """Write ``outcome`` as a run directory under ``store_dir``; returns it. With ``replay``
+    (the schedule ``outcome`` played) it writes it as :data:`splitbrain.replay.FILE`, and the
+    run's reproduce command plays it."""
     from splitbrain.reports import write_run_report
 
     faults = "+".join(parse_kinds(opts.nemesis)) or "none"
@@ -120,8 +125,12 @@ def store_run(opts: SimOptions, outcome: SeedOutcome, store_dir: str) -> Path:
         raise BadInput(f"cannot create a run directory under {store_dir} ({e.strerror}); "
                        f"choose a writable --store") from None
     options = {**opts.describe(), "seed": outcome.seed, "net": "sim"}
+    again = command(opts, outcome)
+    if replay is not None:
+        again = f"splitbrain sim --replay {replay.write(run_dir / replayfile.FILE)}"
     store.write_json(run_dir / store.TEST_FILE, {
-        "name": name, "options": options, "seed": outcome.seed, "command": command(opts, outcome),
+        "name": name, "options": options, "seed": outcome.seed, "command": again,
+        "digest": history_digest(outcome.history),
         "workload": {"name": opts.workload, "mode": opts.mode}, "run_dir": str(run_dir),
         "net": "sim", "nodes": [n["name"] for n in outcome.config["nodes"]],
         "cluster": outcome.config, "world": outcome.world.describe(),
@@ -229,7 +238,8 @@ def report(summaries: list[SeedSummary], wall: float, console: Console) -> int:
 
 def shrink_first(opts: SimOptions, summaries: list[SeedSummary], store_dir: str,
                  console: Console) -> None:
-    """Shrink the lowest seed with a violation, print the shrunk run and store it."""
+    """Shrink the lowest seed with a violation, print the shrunk schedule and store it (with
+    its replay file when the shrunk run was played from one)."""
     failing = [s for s in summaries if s.valid is False]
     if not failing:
         return
@@ -239,16 +249,50 @@ def shrink_first(opts: SimOptions, summaries: list[SeedSummary], store_dir: str,
     if shrunk is None:
         return
     checker, kind, key = shrunk.signature
-    kept = [e for e in shrunk.outcome.history.events
-            if e.process == "nemesis" and e.type == "info" and e.f != "heal"]
     lines = [f"seed {seed} shrunk in {shrunk.runs} runs: {checker} {kind} on key {key} with "
-             f"{len(shrunk.opts.faults or ())} of {shrunk.faults_before} faults and "
-             f"{shrunk.opts.ops} of {shrunk.ops_before} ops"]
-    lines += [f"  t={e.time / 1e9:8.3f} s  {e.f} {e.value}" for e in kept]
-    run_dir = store_run(shrunk.opts, shrunk.outcome, store_dir)
-    lines += [f"  stored: {run_dir}", f"  replay: {command(shrunk.opts, shrunk.outcome)}"]
+             f"{shrunk.faults} of {shrunk.faults_before} faults and {shrunk.ops} of "
+             f"{shrunk.ops_before} ops, {shrunk.outcome.virtual_seconds:.2f} of "
+             f"{shrunk.seconds_before:.2f} simulated seconds"]
+    if shrunk.replay is not None:
+        lines += ["  " + line for line in shrunk.replay.describe()]
+    else:
+        lines.append("  (played from a list, the shrunk run no longer fails this way, so it is "
+                     "replayed from its seed and options)")
+        lines += [f"  t={e.time / 1e9:8.3f} s  {e.f} {e.value}"
+                  for e in shrunk.outcome.history.events
+                  if e.process == "nemesis" and e.type == "info" and e.f != "heal"]
+    run_dir = store_run(shrunk.opts, shrunk.outcome, store_dir, shrunk.replay)
+    lines += [f"  stored: {run_dir}", f"  replay: {store.load_test(run_dir)['command']}"]
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def replay_main(path: str, store_dir: str) -> int:
+    """``splitbrain sim --replay FILE``: play the file on its seed's world, store the run,
+    print its verdict, its history's digest and whether the recorded violation came back;
+    returns the exit code (as ``test``: the verdict's)."""
+    replay = replayfile.load(path)
+    opts = SimOptions.of_replay(replay)
+    validate(opts, 1)
+    _quiet()
+    try:
+        outcome = run_seed(opts, replay.seed, replay)
+    except (Deadlock, TimeLimit) as e:
+        raise TesterFailure(f"the simulation of {path} stopped: {e}") from None
+    run_dir = store_run(opts, outcome, store_dir, replay)
+    console = Console(file=sys.stdout)
+    word = {True: "valid", False: "INVALID"}.get(outcome.result.valid, "unknown")
+    found = replayfile.violations(outcome.result)
+    lines = [f"replayed {path}: seed {replay.seed}, {len(replay.faults)} faults, "
+             f"{len(replay.ops)} ops: {word}", f"  history digest {history_digest(outcome.history)}"]
+    if replay.expect is not None:
+        what = " ".join(replay.expect[:2]) + f" on key {replay.expect[2]}"
+        lines.append(f"  reproduced: {what}" if replay.expect in found
+                     else f"  NOT reproduced: {what}")
+    lines.append(f"  stored: {run_dir}")
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return {True: 0, False: 1}.get(outcome.result.valid, 2)
 
 
 def main(opts: SimOptions, seeds: str, jobs: int, store_dir: str, *, shrinking: bool = True

@@ -31,6 +31,10 @@ import msgpack
 from splitbrain.db.env import Handler, Message
 from splitbrain.harness.interfaces import Link
 
+#: One encoder for every message (msgpack.packb builds a new one per call). It resets itself
+#: after each message, also after refusing one.
+_encode = msgpack.Packer(use_bin_type=True).pack
+
 
 @dataclass
 class LinkParams:
@@ -112,7 +116,7 @@ class SimNetwork:
         if p is None or target is None or link in self.cuts or (p.loss and rng.random() < p.loss):
             self.lost += 1
             return
-        raw = msgpack.packb(msg, use_bin_type=True)
+        raw = _encode(msg)
         copies = 2 if p.duplicate and rng.random() < p.duplicate else 1
         loop = asyncio.get_running_loop()
         now = loop.time()
@@ -194,8 +198,8 @@ class SimEndpoint:
             return
         self.network.delivered += 1
         result = self._handler(src, msgpack.unpackb(raw, raw=False, strict_map_key=False))
-        if asyncio.iscoroutine(result):
-            task = asyncio.ensure_future(result)
+        if result is not None and asyncio.iscoroutine(result):
+            task = asyncio.get_running_loop().create_task(result)
             self._tasks[task] = None
             task.add_done_callback(self._forget)
 

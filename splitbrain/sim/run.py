@@ -27,12 +27,15 @@ from splitbrain.harness.interfaces import FaultSchedule
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
+from splitbrain.nemesis.schedule import Played
+from splitbrain.replay import OPTIONS, Replay
 from splitbrain.sim import loop
 from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.sieve import Sieve
 from splitbrain.sim.world import World, draw
 from splitbrain.workloads import make
 from splitbrain.workloads.base import Workload
+from splitbrain.workloads.replay import Replayed
 
 #: Virtual seconds after which a seed is abandoned as hung (far beyond any sane run).
 VIRTUAL_LIMIT = 3600.0
@@ -55,9 +58,25 @@ class SimOptions:
     """Only these faults of the seed's schedule (by ordinal; :mod:`.sieve`); None: all."""
     lying_disks: bool = False
     """Disks acknowledge fsyncs without persisting (:class:`.storage.SimDisk`)."""
+    bugs: tuple[str, ...] = ()
+    """Planted bugs (:mod:`splitbrain.db.bugs`), in the cluster config as ``test --bug``."""
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
+
+    def replay_options(self) -> dict[str, Any]:
+        """What a replay file records of these options (:data:`splitbrain.replay.OPTIONS`)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in asdict(self).items() if k in OPTIONS}
+
+    @classmethod
+    def of_replay(cls, replay: Replay) -> "SimOptions":
+        """The options that play ``replay`` on the world its seed drew."""
+        o = replay.options
+        return cls(mode=o["mode"], workload=o["workload"], nemesis=o["nemesis"],
+                   nodes=o["nodes"], concurrency=o["concurrency"], recovery=o["recovery"],
+                   op_timeout=o["op_timeout"], bugs=tuple(o["bugs"]),
+                   lying_disks=o["lying_disks"])
 
 
 @dataclass
@@ -75,9 +94,12 @@ class SeedOutcome:
     cpu_check: float = 0.0
 
 
-def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
-    """Simulate seed ``seed`` (see the module docstring)."""
-    config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)))
+def run_seed(opts: SimOptions, seed: int, replay: Replay | None = None) -> SeedOutcome:
+    """Simulate seed ``seed`` (see the module docstring); with ``replay``, its world plays the
+    replay's faults and ops instead of drawing them (and ``opts.faults`` and ``ops`` are
+    unused)."""
+    config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)),
+                          bugs=list(opts.bugs))
     world = draw(config.names, seed, parse_kinds(opts.nemesis))
     cluster = SimCluster(config, world.network(config.names, seed),
                          {n: world.disk_of(n, lies=opts.lying_disks) for n in config.names},
@@ -87,12 +109,17 @@ def run_seed(opts: SimOptions, seed: int) -> SeedOutcome:
     nemesis: FaultSchedule | None = None
     if schedule.nemeses:
         nemesis = schedule if opts.faults is None else Sieve(schedule, opts.faults)
-    runner = Runner(workload, cluster, None, concurrency=opts.concurrency, rate=opts.rate,
-                    time_limit=opts.ops / opts.rate, recovery=opts.recovery,
-                    op_timeout=opts.op_timeout, seed=seed,
+    pace: dict[str, Any] = {"rate": opts.rate, "time_limit": opts.ops / opts.rate,
+                            "ops": opts.ops}
+    if replay is not None:
+        workload = Replayed(workload, replay.ops, replay.final_reads, opts.concurrency)
+        nemesis = Played(replay.faults)
+        pace = {"rate": None, "time_limit": replay.end(), "ops": None}
+    runner = Runner(workload, cluster, None, concurrency=opts.concurrency,
+                    recovery=opts.recovery, op_timeout=opts.op_timeout, seed=seed,
                     nemesis=nemesis,
                     client_factory=lambda url, timeout: SimClient(cluster, url, timeout),
-                    ops=opts.ops)
+                    **pace)
 
     async def main() -> tuple[History, float]:
         import asyncio
@@ -123,7 +150,6 @@ def judge(history: History, workload: Workload, params: dict[str, Any], *, predi
 
 def history_digest(history: History) -> str:
     """A SHA-256 of the history's events as JSON lines (key order fixed)."""
-    h = hashlib.sha256()
-    for i, ev in enumerate(history.events):
-        h.update(json.dumps({**ev.to_dict(), "index": i}, sort_keys=True).encode() + b"\n")
-    return h.hexdigest()
+    encode = json.JSONEncoder(sort_keys=True).encode  # json.dumps(..., sort_keys=True), made once
+    lines = [encode({**ev.to_dict(), "index": i}) for i, ev in enumerate(history.events)]
+    return hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()

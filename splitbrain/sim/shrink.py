@@ -1,15 +1,30 @@
 """Shrinking a failing seed: the smallest run of the same seed that still fails the same way.
 
 "The same way" is a violation by the same checker, of the same anomaly type, on the same
-key as the original's first violation (:func:`target`). The seed, and so its world, stays
-fixed; what shrinks is:
+key as the original's first violation (:func:`splitbrain.replay.target`). The seed, and so
+its world, stays fixed; what shrinks, each stage starting from the smallest failing run of
+the one before:
 
 1. the faults: ddmin (Zeller and Hildebrandt, "Simplifying and Isolating Failure-Inducing
    Input", 2002) over the ordinals of the faults the schedule started, replayed through a
    :class:`~splitbrain.sim.sieve.Sieve`;
 2. the ops: the smallest op count, found by bisection, that still fails (the workload's ops
    come in the same order, so fewer ops cut the run after the violation; the fault schedule
-   ends with the ops, since its duration is ops / rate).
+   ends with the ops, since its duration is ops / rate);
+3. the run becomes a :class:`~splitbrain.replay.Replay` (its faults and ops as recorded),
+   played from then on instead of drawn; if the played run does not fail the same way,
+   shrinking stops at stage 2 and there is no replay;
+4. the keys: only the failing key's ops and final reads are kept, or when that no longer
+   fails, the fewest other keys' with them (ddmin over the other keys, trying none first);
+   the dropped keys and ops are recorded in the replay;
+5. the ops again: the shortest prefix of the kept ops that still fails (bisection);
+6. the durations: each fault's duration is halved while the run still fails;
+7. the ops once more: ddmin over the kept ops, with whatever runs the budget has left;
+8. the idle start: every op and fault moved earlier by the first one's time, if that still
+   fails.
+
+Halving a fault or dropping an op leaves every other fault and op at its recorded time. A
+final read is kept while some op touches its key.
 
 Every candidate is a whole simulated run, so the shrinker stops after ``budget`` runs and
 returns the smallest failing run it found by then.
@@ -18,31 +33,23 @@ returns the smallest failing run it found by then.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
-from typing import Callable, Hashable
+from typing import Callable, Hashable, Iterable
 
-from splitbrain.checkers.result import Result
+from splitbrain.errors import TesterFailure
+from splitbrain.replay import Op, Replay, Signature, from_history, target, violations
+from splitbrain.sim.loop import Deadlock, TimeLimit
 from splitbrain.sim.run import SeedOutcome, SimOptions, run_seed
-
-Signature = tuple[str, str, str]
-
-
-def violations(result: Result) -> list[Signature]:
-    """(checker, anomaly type, key) of each violation in ``result``, in its order."""
-    return [(str(a.get("checker")), str(a.get("type")), repr(a.get("key")))
-            for a in result.anomalies if a.get("severity", "violation") == "violation"]
-
-
-def target(result: Result) -> Signature | None:
-    """What a shrunk run must still show: the first violation (None when there is none)."""
-    found = violations(result)
-    return found[0] if found else None
 
 
 @dataclass
 class Shrunk:
-    """The smallest failing run found: its options (``ops`` and ``faults`` shrunk), outcome,
-    the failure it keeps, and how many runs the search took."""
+    """The smallest failing run found: its options (``ops`` and ``faults`` shrunk; when it
+    was played, ``ops`` counts the replay's and ``faults`` is None: all of the replay's),
+    outcome, the failure it keeps, the replay it was played from (None when stage 3 failed:
+    then the options replay it), the size it started from, and how many runs the search
+    took."""
 
     opts: SimOptions
     outcome: SeedOutcome
@@ -50,6 +57,20 @@ class Shrunk:
     faults_before: int
     ops_before: int
     runs: int
+    replay: Replay | None = None
+    seconds_before: float = 0.0
+
+    @property
+    def faults(self) -> int:
+        """How many faults the shrunk run has."""
+        if self.replay is not None:
+            return len(self.replay.faults)
+        return len(self.opts.faults) if self.opts.faults is not None else self.faults_before
+
+    @property
+    def ops(self) -> int:
+        """How many client ops the shrunk run has (final reads apart)."""
+        return len(self.replay.ops) if self.replay is not None else self.opts.ops
 
 
 def ddmin(items: list[int], fails: Callable[[list[int]], bool]) -> list[int]:
@@ -72,46 +93,106 @@ def ddmin(items: list[int], fails: Callable[[list[int]], bool]) -> list[int]:
     return items
 
 
+def shortest(high: int, fails: Callable[[int], bool]) -> int:
+    """The smallest n in 1..``high`` with ``fails(n)`` by bisection (``fails(high)`` is
+    assumed; a failure is taken to persist as n grows)."""
+    low = 1
+    while low < high:
+        mid = (low + high) // 2
+        if fails(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return high
+
+
 class _OutOfRuns(Exception):
     pass
 
 
-def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 60) -> Shrunk | None:
+def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 120) -> Shrunk | None:
     """Shrink ``outcome`` (a run of ``opts``); None when it has no violation to keep."""
     sig = target(outcome.result)
     if sig is None:
         return None
     seed = outcome.seed
     started = _faults_started(outcome)
-    best = Shrunk(opts, outcome, sig, started, opts.ops, 0)
+    best = Shrunk(opts, outcome, sig, started, opts.ops, 0,
+                  seconds_before=outcome.virtual_seconds)
     tried: dict[Hashable, bool] = {}
 
-    def fails(candidate: SimOptions) -> bool:
-        key = (candidate.ops, candidate.faults)
+    def attempt(key: Hashable, candidate: SimOptions, replay: Replay | None) -> bool:
         if key not in tried:
             if best.runs >= budget:
                 raise _OutOfRuns
             best.runs += 1
-            out = run_seed(candidate, seed)
+            try:
+                out = run_seed(candidate, seed, replay)
+            except (TesterFailure, Deadlock, TimeLimit):  # e.g. no op left answered
+                tried[key] = False
+                return False
             tried[key] = sig in violations(out.result)
-            if tried[key] and _smaller(candidate, best.opts):
-                best.opts, best.outcome = candidate, out
+            if tried[key] and (replay is not None or _smaller(candidate, best.opts)):
+                best.opts, best.outcome, best.replay = candidate, out, replay
         return tried[key]
+
+    def fails(candidate: SimOptions) -> bool:
+        return attempt((candidate.ops, candidate.faults), candidate, None)
+
+    def plays(replay: Replay) -> bool:
+        return attempt(json.dumps(replay.to_dict(), sort_keys=True),
+                       dataclasses.replace(opts, faults=None, ops=len(replay.ops)), replay)
 
     try:
         keep = ddmin(list(range(started)),
                      lambda kept: fails(dataclasses.replace(best.opts, faults=tuple(kept))))
         faults = tuple(keep)
-        low, high = 1, best.opts.ops
-        while low < high:
-            mid = (low + high) // 2
-            if fails(dataclasses.replace(best.opts, faults=faults, ops=mid)):
-                high = mid
-            else:
-                low = mid + 1
+        shortest(best.opts.ops, lambda n: fails(dataclasses.replace(best.opts, faults=faults,
+                                                                    ops=n)))
+        recorded = from_history(best.outcome.history, opts.replay_options(), seed, sig)
+        if not plays(recorded):
+            return best
+        others = [k for k in recorded.keys() if k != sig[2]]
+        ddmin(list(range(len(others))),
+              lambda kept: plays(recorded.only_keys([sig[2], *(others[i] for i in kept)])))
+        played = best.replay
+        assert played is not None
+        shortest(len(played.ops), lambda n: plays(_with_ops(played, played.ops[:n])))
+        for i in range(len(best.replay.faults)):
+            while best.replay.faults[i].duration >= 0.002 and plays(_halved(best.replay, i)):
+                pass
+        played = best.replay
+        ddmin(list(range(len(played.ops))),
+              lambda kept: plays(_with_ops(played, [played.ops[i] for i in kept])))
+        plays(_earlier(best.replay))
     except _OutOfRuns:
         pass
     return best
+
+
+def _with_ops(replay: Replay, ops: Iterable[Op]) -> Replay:
+    """``replay`` with only ``ops``, and only the final reads of keys they touch."""
+    kept = tuple(ops)
+    keys = {repr(o.key) for o in kept}
+    return dataclasses.replace(replay, ops=kept, final_reads=tuple(
+        r for r in replay.final_reads if repr(r.key) in keys))
+
+
+def _earlier(replay: Replay) -> Replay:
+    """``replay`` with every op and fault moved earlier by the time of the first of them."""
+    first = min([o.time for o in replay.ops] + [f.start for f in replay.faults], default=0.0)
+    return dataclasses.replace(
+        replay, ops=tuple(dataclasses.replace(o, time=round(o.time - first, 9))
+                          for o in replay.ops),
+        faults=tuple(dataclasses.replace(f, start=round(f.start - first, 9))
+                     for f in replay.faults))
+
+
+def _halved(replay: Replay, i: int) -> Replay:
+    """``replay`` with fault ``i`` lasting half as long (to the millisecond)."""
+    faults = list(replay.faults)
+    faults[i] = dataclasses.replace(faults[i], duration=round(faults[i].duration / 2, 3))
+    return dataclasses.replace(replay, faults=tuple(faults))
 
 
 def _smaller(a: SimOptions, b: SimOptions) -> bool:

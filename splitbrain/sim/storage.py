@@ -23,8 +23,9 @@ import msgpack
 _DELETE = None
 
 
-def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+#: One encoder for every record (msgpack.packb builds a new one per call); it resets itself
+#: after each record, also after refusing one.
+_pack = msgpack.Packer(use_bin_type=True).pack
 
 
 def _unpack(raw: bytes) -> Any:

@@ -80,7 +80,8 @@ async def read_merge_write(client: NodeClient, key: str, merge: Callable[[list],
     context (dynamo) or over the old value (lww): the client's half of a read-modify-write.
 
     A failed read means nothing was written: ``fail``. The write's reply decides otherwise; the
-    completion's value is ``written`` (the op's argument) and its meta says what was read."""
+    completion's value is ``written`` (the op's argument) and its meta says what was read
+    (``read``, ``read_context``, and ``read_quorum``, the read's ``quorum``)."""
     read = await client.get(key)
     if read.type != OK:
         return Reply(FAIL, error=read.error, meta={"phase": "read", **read.meta})
@@ -90,4 +91,6 @@ async def read_merge_write(client: NodeClient, key: str, merge: Callable[[list],
     meta = {**put.meta, "read": read.value, "wrote": new}
     if context is not None:
         meta["read_context"] = context
+    if "quorum" in read.meta:
+        meta["read_quorum"] = read.meta["quorum"]
     return Reply(put.type, value=written if put.type == OK else None, error=put.error, meta=meta)
