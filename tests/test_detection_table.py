@@ -13,8 +13,17 @@ from splitbrain.harness.calibrate import Plan, Row, summarize
 from splitbrain.harness.store import write_json
 
 
+# Catalogue runs change as faults are added; the table shows what each record says.
+RUNS = {B.LWW_NO_TIEBREAK: "splitbrain test --mode lww --workload register --nemesis none",
+        B.SLOPPY_QUORUM_R1W1: "splitbrain test --mode lww --workload register --nemesis none "
+                              "--expect no-stale-reads --bug sloppy-quorum-r1w1"}
+
+
 def _pass(path, plan: Plan, rows: list[Row]) -> str:
-    write_json(path, summarize(plan, rows))
+    record = summarize(plan, rows)
+    for name, bug in record["bugs"].items():
+        bug["command"] = RUNS[name]
+    write_json(path, record)
     return str(path)
 
 
