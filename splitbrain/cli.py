@@ -266,11 +266,27 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
               help="With --sim: client ops per seed.")
 @click.option("--jobs", default=os.cpu_count() or 1, show_default="the CPU count",
               type=click.IntRange(min=1), help="With --sim: worker processes.")
+@click.option("--table", "tables", multiple=True, metavar="CALIBRATION.JSON",
+              help="Run nothing: print the markdown tables of these finished calibrations "
+                   "(repeatable; each file is one pass, labelled A, B, ...).")
 def calibrate_command(bugs: tuple[str, ...], sim: bool, real: bool, ops: int, jobs: int,
-                      **options: object) -> None:
+                      tables: tuple[str, ...], **options: object) -> None:
     """Measure what splitbrain catches: each planted bug's exposing run, SEEDS times, plus
     clean runs; writes calibration.html and .json to the store. Exit 0 when every bug was
-    caught in every seed and every clean run was valid, else 1."""
+    caught in every seed and every clean run was valid, else 1. With --table, print the
+    tables of finished calibrations instead (docs/detection.md)."""
+    if tables:
+        from splitbrain.reports import detection_table
+
+        ctx = click.get_current_context()
+        given = [p.opts[0] for p in ctx.command.params if p.name != "tables"
+                 and ctx.get_parameter_source(p.name) is click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise BadInput(f"--table runs nothing, so {', '.join(given)} would be ignored; "
+                           f"leave {'them' if len(given) > 1 else 'it'} out, or run the "
+                           f"calibration without --table")
+        click.echo(detection_table.render(detection_table.load(list(tables))), nl=False)
+        return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
         TimeElapsedColumn
