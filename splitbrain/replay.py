@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from splitbrain.checkers.result import Result
-from splitbrain.errors import BadInput
+from splitbrain.errors import BadInput, read_json
 from splitbrain.history import NEMESIS, History
 
 FORMAT = "splitbrain-replay"
@@ -227,15 +227,7 @@ def from_history(history: History, options: dict[str, Any], seed: int,
 def load(path: str | Path) -> Replay:
     """Read and check a replay file; BadInput (one sentence naming the file and what is
     wrong) otherwise."""
-    try:
-        d = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise BadInput(f"cannot read the replay file {path} ({e.strerror}); pass the "
-                       f"replay.json of a shrunk sim run") from None
-    except ValueError as e:
-        raise BadInput(f"{path} is not JSON ({e}); pass the replay.json of a shrunk sim "
-                       f"run") from None
-    return parse(d, str(path))
+    return parse(read_json(path, "pass the replay.json of a shrunk sim run"), str(path))
 
 
 def parse(d: Any, where: str) -> Replay:

@@ -35,3 +35,17 @@ def test_bad_flags_exit_254_with_a_hint(argv, capsys):
     err = capsys.readouterr().err
     assert e.value.code == 254
     assert err.startswith("splitbrain: ") and "--help" in err
+
+
+def test_a_json_file_the_user_names_is_read_or_refused_in_one_sentence(tmp_path):
+    from splitbrain.errors import BadInput, read_json
+
+    (tmp_path / "good.json").write_text('{"a": 1}')
+    (tmp_path / "bad.json").write_text('{"a": ')
+    assert read_json(tmp_path / "good.json", "do X") == {"a": 1}
+    with pytest.raises(BadInput, match=r"^cannot read .*missing\.json \(No such file or "
+                                       r"directory\); do X$"):
+        read_json(tmp_path / "missing.json", "do X")
+    with pytest.raises(BadInput, match=r"bad\.json is not valid JSON \(Expecting value at "
+                                       r"line 1\); do X$"):
+        read_json(tmp_path / "bad.json", "do X")

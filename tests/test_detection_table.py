@@ -75,7 +75,7 @@ def test_bad_files_and_run_options_with_table_are_one_sentence_and_254(tmp_path,
     (tmp_path / "not.json").write_text("{")
     (tmp_path / "other.json").write_text(json.dumps({"plan": {}}))
     for args, says in [(["--table", str(tmp_path / "absent.json")], "cannot read"),
-                       (["--table", str(tmp_path / "not.json")], "is not JSON"),
+                       (["--table", str(tmp_path / "not.json")], "is not valid JSON"),
                        (["--table", str(tmp_path / "other.json")], "is not a calibration record"),
                        (["--table", str(tmp_path / "other.json"), "--seeds", "2", "--bug",
                          B.LWW_NO_TIEBREAK], "so --bug, --seeds would be ignored")]:

@@ -19,13 +19,11 @@ Rules:
 
 from __future__ import annotations
 
-import json
 import shlex
 import string
-from pathlib import Path
 from typing import Any, Mapping
 
-from splitbrain.errors import BadInput
+from splitbrain.errors import BadInput, read_json
 from splitbrain.reports.markdown import escape
 
 _RUN_OPTIONS_SHOWN_APART = ("--workload", "--nemesis")
@@ -40,14 +38,7 @@ def load(paths: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
                        f"not {len(paths)}; combine fewer passes")
     out = []
     for label, path in zip(string.ascii_uppercase, paths):
-        try:
-            record = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as e:
-            raise BadInput(f"cannot read {path} ({e.strerror}); give the calibration.json "
-                           f"that 'splitbrain calibrate' wrote") from None
-        except ValueError as e:
-            raise BadInput(f"{path} is not JSON ({e}); give the calibration.json that "
-                           f"'splitbrain calibrate' wrote") from None
+        record = read_json(path, "give the calibration.json that 'splitbrain calibrate' wrote")
         if not (isinstance(record, dict) and isinstance(record.get("plan"), dict)
                 and isinstance(record.get("bugs"), dict)
                 and isinstance(record.get("modes"), dict)):

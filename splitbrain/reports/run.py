@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from splitbrain.errors import BadInput
+from splitbrain.errors import BadInput, read_json
 from splitbrain.history import NEMESIS, Event, History, Op, pair, read_jsonl
 from splitbrain.reports.perf import has_real_times
 
@@ -179,13 +179,7 @@ class RunData:
 
 
 def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path} cannot be read ({e}); is the run directory intact?") from None
-    except json.JSONDecodeError as e:
-        raise BadInput(f"{path} is not valid JSON ({e.msg} at line {e.lineno}); "
-                       f"re-run 'splitbrain check' on the run to rewrite its {what}.") from None
+    return read_json(path, f"re-run 'splitbrain check' on the run to rewrite its {what}")
 
 
 def href(target: str | os.PathLike, report_path: str | os.PathLike) -> str:
