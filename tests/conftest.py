@@ -20,11 +20,20 @@ and the Hypothesis profile: derandomized on CI (CI=true), so a red build reprodu
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from typing import Any
 
 import pytest
 from hypothesis import settings
+
+# A suite started as a background job of a non-interactive shell (`make test &`, some CI
+# runners) inherits SIGINT ignored, or blocked, and passes that on to every process a test
+# starts; Python then installs no Ctrl-C handler, and the tests that Ctrl-C a tester would
+# wait for an exit that cannot come. Give the suite, and so its children, the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI") == "true":
