@@ -564,7 +564,7 @@ class FileStorage:
                     f.write(_record([_PUT, table, key, value]))
             f.flush()
             os.fsync(f.fileno())
-            self._compacted_size = self._size = f.tell()
+            self._compacted_size = f.tell()
         os.replace(tmp, self.path)
         dfd = os.open(self.dir, os.O_RDONLY)
         try:
