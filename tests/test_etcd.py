@@ -108,6 +108,8 @@ def test_member_command_names_every_peer_once():
     assert argv[argv.index("--data-dir") + 1] == "/d/n2/data"
     assert nodes.client_url("n3") == "http://10.213.9.3:2379"
     assert nodes.describe()["replication"] == 3
+    with pytest.raises(ValueError, match=r"no etcd member named 'n4'; the cluster has n1, n2, n3"):
+        nodes.client_url("n4")
 
 
 def test_missing_etcd_says_how_to_install_it(tmp_path):

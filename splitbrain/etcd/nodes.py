@@ -13,7 +13,7 @@ from typing import Any
 
 from splitbrain.errors import BadInput
 from splitbrain.etcd.client import EtcdClient
-from splitbrain.harness.interfaces import Placement
+from splitbrain.harness.interfaces import Placement, placed
 
 LOG_FILE = "etcd.log"
 CLIENT_PORT, PEER_PORT = 2379, 2380
@@ -45,13 +45,6 @@ class EtcdNodes:
     def setup(self, placements: list[Placement]) -> None:
         self.placements = {p.name: p for p in placements}
 
-    def _place(self, name: str) -> Placement:
-        try:
-            return self.placements[name]
-        except KeyError:
-            raise ValueError(f"no etcd member named {name!r}; the cluster has "
-                             f"{', '.join(self.placements)}") from None
-
     def describe(self) -> dict[str, Any]:
         # ``replication``: every member holds every key, and a write needs a majority of them
         # (the staleness checker's PBS prediction reads it as it does for dynamodb).
@@ -63,14 +56,14 @@ class EtcdNodes:
                           for p in self.placements.values()]}
 
     def files(self, name: str) -> dict[str, bytes]:
-        self._place(name)
+        placed(self.placements, name, "etcd member")
         return {}
 
     def _peer_url(self, p: Placement) -> str:
         return f"http://{p.address}:{p.peer_port}"
 
     def command(self, name: str, python: str) -> list[str]:
-        p = self._place(name)
+        p = placed(self.placements, name, "etcd member")
         client = self.client_url(name)
         cluster = ",".join(f"{q.name}={self._peer_url(q)}" for q in self.placements.values())
         return [self.binary, "--name", name, "--data-dir", f"{p.directory}/data",
@@ -89,5 +82,5 @@ class EtcdNodes:
             return await client.serving()
 
     def client_url(self, name: str) -> str:
-        p = self._place(name)
+        p = placed(self.placements, name, "etcd member")
         return f"http://{p.address}:{p.client_port}"

@@ -22,7 +22,8 @@ from typing import Any
 
 from splitbrain.errors import TesterFailure
 from splitbrain.harness.cluster import _last_line
-from splitbrain.harness.interfaces import ClockControl, Database, Hosts, Net, Placement
+from splitbrain.harness.interfaces import (ClockControl, Database, Hosts, Net, Placement,
+                                           placed)
 
 KILL_WAIT = 5.0
 
@@ -41,13 +42,6 @@ class HostCluster:
         self.root = Path(root).resolve()
         self.start_timeout = start_timeout
         self._stopped = False
-
-    def _place(self, name: str) -> Placement:
-        try:
-            return self.placements[name]
-        except KeyError:
-            raise ValueError(f"no node named {name!r}; the cluster has "
-                             f"{', '.join(self.names)}") from None
 
     def log_path(self, name: str) -> Path:
         return self.root / "logs" / f"{name}.log"
@@ -87,7 +81,7 @@ class HostCluster:
         await self.hosts.start(p.host, p.name, argv, self.database.log_file)
 
     async def _wait_healthy(self, name: str) -> None:
-        p = self._place(name)
+        p = placed(self.placements, name)
         deadline = time.monotonic() + self.start_timeout
         while not await self.database.healthy(name):
             if not await self.hosts.is_running(p.host, name):
@@ -103,7 +97,7 @@ class HostCluster:
             await asyncio.sleep(0.1)
 
     async def _download_log(self, name: str) -> None:
-        p = self._place(name)
+        p = placed(self.placements, name)
         with contextlib.suppress(OSError, TesterFailure):
             await self.hosts.fetch(p.host, f"{p.directory}/{self.database.log_file}",
                                    self.log_path(name))
@@ -134,11 +128,11 @@ class HostCluster:
     # -- capabilities -----------------------------------------------------------------------
 
     def client_url(self, name: str) -> str:
-        self._place(name)
+        placed(self.placements, name)
         return self.database.client_url(name)
 
     async def kill(self, name: str) -> None:
-        p = self._place(name)
+        p = placed(self.placements, name)
         await self.hosts.signal(p.host, name, signal.SIGKILL)
         deadline = time.monotonic() + KILL_WAIT
         while await self.hosts.is_running(p.host, name):
@@ -149,17 +143,17 @@ class HostCluster:
 
     async def restart(self, name: str) -> None:
         await self.kill(name)
-        await self._spawn(self._place(name))
+        await self._spawn(placed(self.placements, name))
         await self._wait_healthy(name)
 
     async def pause(self, name: str) -> None:
-        await self.hosts.signal(self._place(name).host, name, signal.SIGSTOP)
+        await self.hosts.signal(placed(self.placements, name).host, name, signal.SIGSTOP)
 
     async def resume(self, name: str) -> None:
-        await self.hosts.signal(self._place(name).host, name, signal.SIGCONT)
+        await self.hosts.signal(placed(self.placements, name).host, name, signal.SIGCONT)
 
     async def is_running(self, name: str) -> bool:
-        return await self.hosts.is_running(self._place(name).host, name)
+        return await self.hosts.is_running(placed(self.placements, name).host, name)
 
     async def collect_logs(self, dest: Path) -> None:
         if not self._stopped:
@@ -174,12 +168,12 @@ class ClockedHostCluster(HostCluster):
     """A :class:`HostCluster` whose database can skew its nodes' clocks."""
 
     async def set_clock_offset(self, name: str, seconds: float) -> None:
-        self._place(name)
+        placed(self.placements, name)
         assert isinstance(self.database, ClockControl)
         await self.database.set_clock_offset(name, seconds)
 
     async def set_clock_rate(self, name: str, rate: float) -> None:
-        self._place(name)
+        placed(self.placements, name)
         assert isinstance(self.database, ClockControl)
         await self.database.set_clock_rate(name, rate)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Protocol, runtime_checkable
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 from splitbrain.errors import BadInput, TesterFailure
 
@@ -210,6 +210,16 @@ class Placement:
     directory: str
     client_port: int = 8000
     peer_port: int = 9000
+
+
+def placed(placements: Mapping[str, Placement], name: str, what: str = "node") -> Placement:
+    """The placement of ``name``; a name the cluster does not have raises ValueError naming
+    ``what`` it was looked up as and the names there are."""
+    try:
+        return placements[name]
+    except KeyError:
+        raise ValueError(f"no {what} named {name!r}; the cluster has "
+                         f"{', '.join(placements)}") from None
 
 
 @runtime_checkable
