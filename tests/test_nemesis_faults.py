@@ -152,7 +152,10 @@ def test_flap_owners_kills_each_owner_again_once_a_peer_reports_it_up(monkeypatc
         c.events.clear()
         stop = await nemesis.stop(c)
         assert stop["f"] == "stop-flap-owners" and not c.down
-        assert [f for f, _ in c.events] == ["restart"] * 3 + ["kill"] * 3 + ["restart"] * 3
+        # each owner restarted, then killed again, then restarted for good
+        for owner in ("n1", "n4", "n5"):
+            assert [f for f, n in c.events if n == owner] == ["restart", "kill", "restart"]
+        assert [f for f, _ in c.events][-3:] == ["restart"] * 3
         # each second kill came only after a holder (n2 or n3) reported that owner up
         assert set(stop["value"]["seen"]) == {"n1", "n4", "n5"}
         assert set(stop["value"]["seen"].values()) <= {"n2", "n3"}
@@ -179,12 +182,15 @@ def test_flap_owners_kills_again_after_its_bound_when_no_peer_reports_the_owner_
 class ElectingCluster(LoggingCluster):
     """DYNAMODB, where a restarted node knows no leader (as a restarted replica) until its
     group elected one: n5 for every partition, once restarted nodes were polled
-    ``polls_until_elected`` times."""
+    ``polls_until_elected`` times. Its disks can be slowed."""
 
     def __init__(self, polls_until_elected: int):
         super().__init__(DYNAMODB)
         self.polls_until_elected = polls_until_elected
         self.polls = 0
+
+    async def set_sync_delay(self, name: str, seconds: float) -> None:
+        self.events.append(("slow", name))
 
     async def admin_status(self, name: str) -> dict:
         if name in self.down:
@@ -199,19 +205,22 @@ class ElectingCluster(LoggingCluster):
         return status
 
 
-def test_strand_follower_kills_leader_and_a_follower_and_cuts_the_other_off(monkeypatch):
+def test_strand_follower_stalls_and_kills_leader_and_a_follower_and_cuts_the_other_off(
+        monkeypatch):
     monkeypatch.setattr(faults, "POLL", 0.0)
+    monkeypatch.setattr(faults, "STRAND_SLOWED", 0.0)
 
     async def scenario() -> None:
         c, nemesis = ElectingCluster(polls_until_elected=4), faults.StrandFollower()
         op = await nemesis.perform(c, {"f": "start-strand-follower",
-                                       "value": {"pick": 0.7, "strand": 0.0}})
+                                       "value": {"pick": 0.7, "strand": 0.0, "sync_delay": 0.1}})
         v = op["value"]
         assert (v["partition"], v["node"], v["stranded"], v["nodes"]) == (1, "n4", "n3",
                                                                          ["n4", "n5"])
-        # both killed before either restarts, and the stranded follower cut both ways
-        assert c.events == [("kill", "n4"), ("kill", "n5"), ("restart", "n4"),
-                            ("restart", "n5")]
+        # their disks stalled first, both killed before either restarts, and the stranded
+        # follower (whose disk is sound) cut off both ways
+        assert c.events == [("slow", "n4"), ("slow", "n5"), ("kill", "n4"), ("kill", "n5"),
+                            ("restart", "n4"), ("restart", "n5")]
         assert c.net.cuts == {(a, b) for a in c.names for b in c.names
                               if a != b and "n3" in (a, b)}
         assert v["cut"] == {"n3": ["n1", "n2", "n4", "n5"]} and not c.down
@@ -226,13 +235,17 @@ def test_strand_follower_kills_leader_and_a_follower_and_cuts_the_other_off(monk
 def test_strand_follower_heals_after_its_bound_when_no_election_is_seen(monkeypatch):
     monkeypatch.setattr(faults, "POLL", 0.001)
     monkeypatch.setattr(faults, "STRAND_ELECTION", 0.02)
+    monkeypatch.setattr(faults, "STRAND_SLOWED", 0.0)
 
     async def scenario() -> None:
         c, nemesis = ElectingCluster(polls_until_elected=10 ** 9), faults.StrandFollower()
+        nemesis.check(c)
         plan = nemesis.plan(c.names, random.Random(5))
-        assert plan["f"] == "start-strand-follower" and set(plan["value"]) == {"pick", "strand"}
+        assert plan["f"] == "start-strand-follower"
+        assert set(plan["value"]) == {"pick", "strand", "sync_delay"}
+        assert 0.05 <= plan["value"]["sync_delay"] <= 0.3
         await nemesis.perform(c, {"f": "start-strand-follower",
-                                  "value": {"pick": 0.0, "strand": 0.9}})
+                                  "value": {"pick": 0.0, "strand": 0.9, "sync_delay": 0.1}})
         assert nemesis.active["value"]["stranded"] == "n3"  # partition 0 led by n2
         stop = await nemesis.stop(c)
         assert stop["value"]["elected"] is None and not c.net.cuts
@@ -258,13 +271,28 @@ class StatusOnly:
         return DYNAMODB
 
 
+class KillableStatusOnly(StatusOnly):
+    """Names, a network, ``/admin/status`` and kills (a host cluster's nodes), no disk
+    control."""
+
+    async def kill(self, name: str) -> None:
+        pass
+
+    async def restart(self, name: str) -> None:
+        pass
+
+    async def is_running(self, name: str) -> bool:
+        return True
+
+
 @pytest.mark.parametrize("kind, cluster, lacking", [
     (LeaderOneWay, FakeNet, "report their partitions' leaders"),
     (FlapOwners, FakeNet, "report their partitions' leaders"),
     (LeaderClock, StatusOnly, "clocks can be skewed"),
     (FlapOwners, StatusOnly, "can be killed"),
     (faults.StrandFollower, FakeNet, "report their partitions' leaders"),
-    (faults.StrandFollower, StatusOnly, "can be killed")])
+    (faults.StrandFollower, StatusOnly, "can be killed"),
+    (faults.StrandFollower, KillableStatusOnly, "disks can be slowed")])
 def test_targeted_kinds_refuse_a_cluster_lacking_a_capability_in_one_sentence(kind, cluster,
                                                                               lacking):
     with pytest.raises(BadInput) as e:

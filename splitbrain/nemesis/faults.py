@@ -33,8 +33,9 @@ clock``        its completion adds "partition", "node", "cut"
 owners``       completion adds "nodes"                         (restart, kill once
                                                                seen up, restart)
 ``strand-      ``start-strand-follower`` value {"pick",        ``stop-strand-
-follower``     "strand"}; its completion adds "partition",     follower`` (waits
-               "node", "nodes", "stranded", "cut"              for an election)
+follower``     "strand", "sync_delay"}; its completion adds    follower`` (waits
+               "partition", "node", "nodes", "stranded",       for an election)
+               "cut"
 =============  ==============================================  ================
 
 Why each targeted kind exists (docs/detection.md, "Blind spots"): a lease bug shows only while
@@ -43,9 +44,9 @@ an old leader keeps serving *and* hears nothing of the new one, so ``leader-one-
 acks; a wall clock stepped back); ``leader-latency`` makes forwarded writes outlive the
 forwarder's request budget while the leader still commits them; ``flap-owners`` brings a key
 range's owners back and crashes them again as soon as a peer sees them up (a crash loop), so
-that peers hand hints to nodes they still believe up; ``strand-follower`` kills a leader and a
-follower before they sync and keeps the third member away while the two elect, so that a slot
-only that member accepted is not chosen.
+that peers hand hints to nodes they still believe up; ``strand-follower`` stalls the disks of
+a leader and a follower, kills them, and keeps the third member away while the two elect, so
+that a slot only that member accepted is not chosen.
 
 The targeted kinds choose their targets when they start, from the cluster's own status
 (``GET /admin/status``), as the tester can only know who leads at that moment: ``pick`` (a
@@ -79,8 +80,8 @@ from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable
 
 from splitbrain.errors import TesterFailure
-from splitbrain.harness.interfaces import (Capability, ClockControl, Crashable, Introspectable,
-                                           Killable, Nodes, Pausable, require)
+from splitbrain.harness.interfaces import (Capability, ClockControl, Crashable, DiskControl,
+                                           Introspectable, Killable, Nodes, Pausable, require)
 from splitbrain.nemesis import topology
 
 Cluster = Nodes  # the cluster a fault acts on: Nodes, plus the capability its kind needs
@@ -631,24 +632,29 @@ class FlapOwners(KillOwners):
 
     async def _restart(self, cluster: Cluster, v: dict[str, Any]) -> dict[str, str]:
         assert isinstance(cluster, Killable)
-        failed = await _each(v["nodes"], cluster.restart)
-        up = [n for n in v["nodes"] if n not in failed]
         holders = [n for n in cluster.names if n not in v["nodes"]]
         seen: dict[str, str | None] = {}
 
-        async def kill_once_seen(owner: str) -> None:
+        async def flap(owner: str) -> None:
+            # Each owner on its own: a holder starts handing off once it sees this owner up,
+            # whether or not the other owners are up yet.
+            await cluster.restart(owner)
             seen[owner] = await _first_seen(
                 cluster, holders,
                 lambda node, status: node if status.get("members", {}).get(owner) == "up"
                 else None, FLAP_SEEN)
             await cluster.kill(owner)
 
-        failed.update(await _each(up, kill_once_seen))
-        v["seen"] = {owner: seen.get(owner) for owner in up}
+        failed = await _each(v["nodes"], flap)
+        v["seen"] = seen
         await asyncio.sleep(FLAP_DOWN)
-        failed.update(await _each(up, cluster.restart))
+        failed.update(await _each(v["nodes"], cluster.restart))
         return failed
 
+
+STRAND_SLOWED = 0.5
+"""Seconds ``strand-follower`` lets the doomed nodes run on slowed disks before it kills them:
+long enough that their leader has proposals in flight that only fast disks made durable."""
 
 STRAND_ELECTION = 10.0
 """Seconds ``strand-follower``'s stop waits, at most, for a restarted member to report that it
@@ -656,27 +662,33 @@ or the other restarted member leads the partition, before it heals the cut anywa
 
 
 class StrandFollower(Nemesis):
-    """Kill the current leader of one dynamodb partition together with all but one of its
-    followers, at the same instant, then cut the remaining follower (the stranded one) off
-    from every node, and restart the killed ones. The stop waits until a restarted member
-    reports a leader among the restarted (at most :data:`STRAND_ELECTION` seconds: a restarted
-    replica promises nothing for a lease, then the group elects), then heals the cut.
+    """The disks of the current leader of one dynamodb partition and of all but one of its
+    followers stall (every sync starts ``sync_delay`` seconds late, 0.05 to 0.3 s) for
+    :data:`STRAND_SLOWED` seconds; then those nodes are killed at the same instant, the
+    remaining follower (the stranded one) is cut off from every node, and the killed are
+    restarted (on sound disks). The stop waits until a restarted member reports a leader among
+    the restarted (at most :data:`STRAND_ELECTION` seconds: a restarted replica promises
+    nothing for a lease, then the two elect), then heals the cut.
 
-    What it exposes: the killed leader and follower lose the accepts they had not synced, so
-    a slot the stranded follower accepted just before the kill may be accepted nowhere else
-    that survives; the new leader, elected without the stranded follower, chooses something
-    else there. A follower that applied what it merely accepted has then diverged from the
-    chosen log. In the leaderless modes the first owner of a ring range stands for the
+    What it exposes: the killed lose every accept they had not synced, so the slots their
+    leader proposed in its last ``sync_delay`` seconds are durable only at the stranded
+    follower (whose disk is sound; on this machine an fsync takes less time than a message's
+    trip, so without the stall the leader's own accept is durable before any follower even
+    receives the proposal). The new leader, elected without the stranded follower, chooses
+    something else in those slots. A follower that applied what it merely accepted has then
+    diverged from the chosen log; an acceptor that acknowledged before syncing has lost a
+    chosen write. In the leaderless modes the first owner of a ring range stands for the
     leader. The start's completion adds ``partition`` (dynamodb), ``node`` (the leader),
-    ``nodes`` (the killed) and ``stranded``, ``cut``; the stop's adds ``elected`` (the leader
+    ``nodes`` (the killed), ``stranded`` and ``cut``; the stop's adds ``elected`` (the leader
     the restarted members reported, None if none did in time)."""
 
     kind = "strand-follower"
-    needs = (Introspectable, Killable)
+    needs = (Introspectable, Killable, DiskControl)
 
     def plan(self, names: list[str], rng: random.Random) -> Op:
-        return {"f": f"start-{self.kind}", "value": {"pick": round(rng.random(), 6),
-                                                    "strand": round(rng.random(), 6)}}
+        return {"f": f"start-{self.kind}", "value": {
+            "pick": round(rng.random(), 6), "strand": round(rng.random(), 6),
+            "sync_delay": round(rng.uniform(0.05, 0.3), 3)}}
 
     def _stop_op(self, active: Op) -> Op:
         v = active["value"]
@@ -699,7 +711,10 @@ class StrandFollower(Nemesis):
         stranded = followers[int(v["strand"] * len(followers))]
         v["nodes"] = sorted(n for n in group if n != stranded)
         v["stranded"] = stranded
-        failed = await _each(v["nodes"], cluster.kill)
+        assert isinstance(cluster, DiskControl)
+        failed = await _each(v["nodes"], lambda n: cluster.set_sync_delay(n, v["sync_delay"]))
+        await asyncio.sleep(STRAND_SLOWED)
+        failed.update(await _each(v["nodes"], cluster.kill))
         out, into = _around(stranded, cluster.names)
         v["cut"] = {stranded: [b for _, b in out]}
         await cluster.net.cut(out + into)
