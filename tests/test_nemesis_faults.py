@@ -119,6 +119,10 @@ class LoggingCluster(StatusCluster):
         self.events.append(("restart", name))
         await super().restart(name)
 
+    async def pause(self, name: str) -> None:
+        self.events.append(("pause", name))
+        await super().pause(name)
+
 
 class MembersCluster(LoggingCluster):
     """A dynamo cluster whose nodes other than the owners report an owner up only once it
@@ -141,8 +145,9 @@ class MembersCluster(LoggingCluster):
         return {**DYNAMO, "members": members}
 
 
-def test_flap_owners_kills_each_owner_again_once_a_peer_reports_it_up(monkeypatch):
+def test_flap_owners_freezes_then_kills_each_owner_once_a_peer_reports_it_up(monkeypatch):
     monkeypatch.setattr(faults, "POLL", 0.0)
+    monkeypatch.setattr(faults, "FLAP_FROZEN", 0.0)
     monkeypatch.setattr(faults, "FLAP_DOWN", 0.0)
 
     async def scenario() -> None:
@@ -152,9 +157,10 @@ def test_flap_owners_kills_each_owner_again_once_a_peer_reports_it_up(monkeypatc
         c.events.clear()
         stop = await nemesis.stop(c)
         assert stop["f"] == "stop-flap-owners" and not c.down
-        # each owner restarted, then killed again, then restarted for good
+        # each owner restarted, then frozen and killed, then restarted for good
         for owner in ("n1", "n4", "n5"):
-            assert [f for f, n in c.events if n == owner] == ["restart", "kill", "restart"]
+            assert [f for f, n in c.events if n == owner] == ["restart", "pause", "kill",
+                                                              "restart"]
         assert [f for f, _ in c.events][-3:] == ["restart"] * 3
         # each second kill came only after a holder (n2 or n3) reported that owner up
         assert set(stop["value"]["seen"]) == {"n1", "n4", "n5"}
@@ -168,6 +174,7 @@ def test_flap_owners_kills_again_after_its_bound_when_no_peer_reports_the_owner_
         monkeypatch):
     monkeypatch.setattr(faults, "POLL", 0.001)
     monkeypatch.setattr(faults, "FLAP_SEEN", 0.02)
+    monkeypatch.setattr(faults, "FLAP_FROZEN", 0.0)
     monkeypatch.setattr(faults, "FLAP_DOWN", 0.0)
 
     async def scenario() -> None:

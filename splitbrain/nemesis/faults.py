@@ -30,8 +30,9 @@ one-way``      "seconds"}; its completion adds "partition",
 ``leader-      ``start-leader-clock`` value {"pick", "offset"};  ``stop-leader-clock``
 clock``        its completion adds "partition", "node", "cut"
 ``flap-        ``start-flap-owners`` value {"pick"}; its        ``stop-flap-owners``
-owners``       completion adds "nodes"                         (restart, kill once
-                                                               seen up, restart)
+owners``       completion adds "nodes"                         (restart, pause once
+                                                               seen up, kill,
+                                                               restart)
 ``strand-      ``start-strand-follower`` value {"pick",        ``stop-strand-
 follower``     "strand", "sync_delay"}; its completion adds    follower`` (waits
                "partition", "node", "nodes", "stranded",       for an election)
@@ -43,8 +44,8 @@ an old leader keeps serving *and* hears nothing of the new one, so ``leader-one-
 ``leader-clock`` keep the old leader from hearing its group while they stretch its lease (late
 acks; a wall clock stepped back); ``leader-latency`` makes forwarded writes outlive the
 forwarder's request budget while the leader still commits them; ``flap-owners`` brings a key
-range's owners back and crashes them again as soon as a peer sees them up (a crash loop), so
-that peers hand hints to nodes they still believe up; ``strand-follower`` stalls the disks of
+range's owners back and, as soon as a peer sees one up, freezes and then kills it, so that
+peers hand hints to nodes they still believe up; ``strand-follower`` stalls the disks of
 a leader and a follower, kills them, and keeps the third member away while the two elect, so
 that a slot only that member accepted is not chosen.
 
@@ -611,6 +612,11 @@ FLAP_SEEN = 5.0
 """Seconds ``flap-owners`` waits, at most, for another node to report a restarted owner up
 (``/admin/status`` ``members``) before it kills that owner again anyway."""
 
+FLAP_FROZEN = 1.5
+"""Seconds ``flap-owners`` keeps a restarted owner frozen (SIGSTOP) once a peer saw it up,
+before it kills it: more than the dynamo failure detector's 1 s plus a 0.5 s handoff round, so
+that every holder that saw the owner up hands it hints while it cannot answer."""
+
 FLAP_DOWN = 1.5
 """Seconds ``flap-owners`` keeps the owners down after their second kill: more than the
 dynamo failure detector's 1 s, so that peers have acted on seeing them up and seen them down
@@ -618,17 +624,18 @@ again before they return for good."""
 
 
 class FlapOwners(KillOwners):
-    """``kill-owners`` whose owners crash-loop when they come back: the stop restarts them,
-    kills each again as soon as another node (a would-be hint holder) reports it up (polling
-    ``/admin/status`` ``members``; at most :data:`FLAP_SEEN` seconds), waits :data:`FLAP_DOWN`
+    """``kill-owners`` whose owners hang and crash when they come back: the stop restarts each
+    owner, freezes it (SIGSTOP) as soon as another node (a would-be hint holder) reports it up
+    (polling ``/admin/status`` ``members``; at most :data:`FLAP_SEEN` seconds), kills it
+    :data:`FLAP_FROZEN` seconds later, and once every owner is dead waits :data:`FLAP_DOWN`
     seconds and restarts them for good. A holder that sees an owner up hands it the hints it
-    held while the owner was down, and goes on believing it up for a failure timeout after the
-    kill: hints go to a process that is dead or dies before syncing them, and a store that
-    deletes a hint before its owner acknowledged it loses the write. The stop's completion
-    adds ``"seen"``: for each owner, the node that first reported it up (None if none did)."""
+    held while the owner was down, and believes it up until it misses its heartbeats: those
+    hints reach a process that cannot read them and dies, and a store that deletes a hint
+    before its owner acknowledged it loses the write. The stop's completion adds ``"seen"``:
+    for each owner, the node that first reported it up (None if none did)."""
 
     kind = "flap-owners"
-    needs = (Introspectable, Killable)
+    needs = (Introspectable, Killable, Pausable)
 
     async def _restart(self, cluster: Cluster, v: dict[str, Any]) -> dict[str, str]:
         assert isinstance(cluster, Killable)
@@ -638,11 +645,14 @@ class FlapOwners(KillOwners):
         async def flap(owner: str) -> None:
             # Each owner on its own: a holder starts handing off once it sees this owner up,
             # whether or not the other owners are up yet.
+            assert isinstance(cluster, Pausable)
             await cluster.restart(owner)
             seen[owner] = await _first_seen(
                 cluster, holders,
                 lambda node, status: node if status.get("members", {}).get(owner) == "up"
                 else None, FLAP_SEEN)
+            await cluster.pause(owner)
+            await asyncio.sleep(FLAP_FROZEN)
             await cluster.kill(owner)
 
         failed = await _each(v["nodes"], flap)
