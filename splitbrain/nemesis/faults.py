@@ -30,9 +30,9 @@ one-way``      "seconds"}; its completion adds "partition",
 ``leader-      ``start-leader-clock`` value {"pick", "offset"};  ``stop-leader-clock``
 clock``        its completion adds "partition", "node", "cut"
 ``flap-        ``start-flap-owners`` value {"pick"}; its        ``stop-flap-owners``
-owners``       completion adds "nodes"                         (restart, pause once
-                                                               seen up, kill,
-                                                               restart)
+owners``       completion adds "nodes"                         (restart on a stalled
+                                                               disk, kill once seen
+                                                               up, restart)
 ``strand-      ``start-strand-follower`` value {"pick",        ``stop-strand-
 follower``     "strand", "sync_delay"}; its completion adds    follower`` (waits
                "partition", "node", "nodes", "stranded",       for an election)
@@ -44,8 +44,8 @@ an old leader keeps serving *and* hears nothing of the new one, so ``leader-one-
 ``leader-clock`` keep the old leader from hearing its group while they stretch its lease (late
 acks; a wall clock stepped back); ``leader-latency`` makes forwarded writes outlive the
 forwarder's request budget while the leader still commits them; ``flap-owners`` brings a key
-range's owners back and, as soon as a peer sees one up, freezes and then kills it, so that
-peers hand hints to nodes they still believe up; ``strand-follower`` stalls the disks of
+range's owners back on stalled disks and kills them once their peers see them up, so that
+peers hand hints to nodes that cannot make them durable; ``strand-follower`` stalls the disks of
 a leader and a follower, kills them, and keeps the third member away while the two elect, so
 that a slot only that member accepted is not chosen.
 
@@ -609,13 +609,16 @@ class KillOwners(Nemesis):
 
 
 FLAP_SEEN = 5.0
-"""Seconds ``flap-owners`` waits, at most, for another node to report a restarted owner up
-(``/admin/status`` ``members``) before it kills that owner again anyway."""
+"""Seconds ``flap-owners`` waits, at most, for the other nodes (the would-be hint holders) to
+report a restarted owner up (``/admin/status`` ``members``) before it goes on anyway."""
 
-FLAP_FROZEN = 1.5
-"""Seconds ``flap-owners`` keeps a restarted owner frozen (SIGSTOP) once a peer saw it up,
-before it kills it: more than the dynamo failure detector's 1 s plus a 0.5 s handoff round, so
-that every holder that saw the owner up hands it hints while it cannot answer."""
+FLAP_STALL = 10.0
+"""Seconds by which a restarted owner's syncs are delayed until ``flap-owners`` kills it again
+(far longer than it lives): nothing it receives meanwhile becomes durable."""
+
+FLAP_STALLED = 0.8
+"""Seconds ``flap-owners`` lets a restarted owner run on its stalled disk once the holders saw
+it up, before it kills it: more than one of dynamo's 0.5 s handoff rounds."""
 
 FLAP_DOWN = 1.5
 """Seconds ``flap-owners`` keeps the owners down after their second kill: more than the
@@ -624,35 +627,36 @@ again before they return for good."""
 
 
 class FlapOwners(KillOwners):
-    """``kill-owners`` whose owners hang and crash when they come back: the stop restarts each
-    owner, freezes it (SIGSTOP) as soon as another node (a would-be hint holder) reports it up
-    (polling ``/admin/status`` ``members``; at most :data:`FLAP_SEEN` seconds), kills it
-    :data:`FLAP_FROZEN` seconds later, and once every owner is dead waits :data:`FLAP_DOWN`
-    seconds and restarts them for good. A holder that sees an owner up hands it the hints it
-    held while the owner was down, and believes it up until it misses its heartbeats: those
-    hints reach a process that cannot read them and dies, and a store that deletes a hint
-    before its owner acknowledged it loses the write. The stop's completion adds ``"seen"``:
-    for each owner, the node that first reported it up (None if none did)."""
+    """``kill-owners`` whose owners come back on a failing disk and crash again: the stop
+    restarts each owner with its syncs stalled (:data:`FLAP_STALL`), waits until every other
+    node (a would-be hint holder) reports it up (polling ``/admin/status`` ``members``; at
+    most :data:`FLAP_SEEN` seconds), lets it run :data:`FLAP_STALLED` seconds, and kills it;
+    once every owner is dead it waits :data:`FLAP_DOWN` seconds and restarts them for good
+    (on sound disks). A holder that sees an owner up hands it the hints it held while the
+    owner was down at its next handoff round; the owner cannot make them durable, so it never
+    acknowledges them, and its kill loses them: a store that deletes a hint before its owner
+    acknowledged it loses the write, while a correct one keeps it for the final restart. The
+    stop's completion adds ``"seen"``: for each owner, the nodes that reported it up."""
 
     kind = "flap-owners"
-    needs = (Introspectable, Killable, Pausable)
+    needs = (Introspectable, Killable, DiskControl)
 
     async def _restart(self, cluster: Cluster, v: dict[str, Any]) -> dict[str, str]:
-        assert isinstance(cluster, Killable)
+        assert isinstance(cluster, Killable) and isinstance(cluster, DiskControl)
         holders = [n for n in cluster.names if n not in v["nodes"]]
-        seen: dict[str, str | None] = {}
+        seen: dict[str, list[str]] = {}
 
         async def flap(owner: str) -> None:
-            # Each owner on its own: a holder starts handing off once it sees this owner up,
-            # whether or not the other owners are up yet.
-            assert isinstance(cluster, Pausable)
+            # Each owner on its own: a holder hands off once it sees this owner up, whether or
+            # not the other owners are up yet.
             await cluster.restart(owner)
-            seen[owner] = await _first_seen(
-                cluster, holders,
-                lambda node, status: node if status.get("members", {}).get(owner) == "up"
-                else None, FLAP_SEEN)
-            await cluster.pause(owner)
-            await asyncio.sleep(FLAP_FROZEN)
+            await cluster.set_sync_delay(owner, FLAP_STALL)
+            found = await asyncio.gather(*(_first_seen(
+                cluster, [h], lambda node, status: node
+                if status.get("members", {}).get(owner) == "up" else None, FLAP_SEEN)
+                for h in holders))
+            seen[owner] = [h for h in found if h is not None]
+            await asyncio.sleep(FLAP_STALLED)
             await cluster.kill(owner)
 
         failed = await _each(v["nodes"], flap)
