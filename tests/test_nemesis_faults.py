@@ -131,10 +131,12 @@ class MembersCluster(LoggingCluster):
         super().__init__(DYNAMO)
         self.polls_until_up = polls_until_up
         self.restarted_at: dict[str, int] = {}
+        self.cut_at_restart: dict[str, frozenset] = {}
         self.polls = 0
 
     async def restart(self, name: str) -> None:
         self.restarted_at[name] = self.polls
+        self.cut_at_restart.setdefault(name, getattr(self.net, "cuts", frozenset()))
         await super().restart(name)
 
     async def admin_status(self, name: str) -> dict:
@@ -157,10 +159,14 @@ def test_flap_owners_restarts_each_owner_on_a_stalled_disk_and_kills_it_once_see
         c.events.clear()
         stop = await nemesis.stop(c)
         assert stop["f"] == "stop-flap-owners" and not c.down
-        # each owner restarted, its disk stalled, killed, then restarted for good
+        # each owner restarted (while cut off from the holders), its disk stalled, killed,
+        # then restarted for good; the cut healed
         for owner in ("n1", "n4", "n5"):
             assert [f for f, n in c.events if n == owner] == ["restart", "slow", "kill",
                                                               "restart"]
+        cut = {link for o in ("n1", "n4", "n5") for h in ("n2", "n3") for link in ((o, h), (h, o))}
+        assert all(c.cut_at_restart[o] == cut for o in ("n1", "n4", "n5"))
+        assert not c.net.cuts
         assert [f for f, _ in c.events][-3:] == ["restart"] * 3
         # each second kill came only after both holders reported that owner up
         assert stop["value"]["seen"] == {o: ["n2", "n3"] for o in ("n1", "n4", "n5")}

@@ -628,9 +628,10 @@ again before they return for good."""
 
 class FlapOwners(KillOwners):
     """``kill-owners`` whose owners come back on a failing disk and crash again: the stop
-    restarts each owner with its syncs stalled (:data:`FLAP_STALL`), waits until every other
-    node (a would-be hint holder) reports it up (polling ``/admin/status`` ``members``; at
-    most :data:`FLAP_SEEN` seconds), lets it run :data:`FLAP_STALLED` seconds, and kills it;
+    restarts the owners cut off from the other nodes (the would-be hint holders), stalls their
+    syncs (:data:`FLAP_STALL`), heals the cut, and kills each owner :data:`FLAP_STALLED`
+    seconds after every holder reported it up (polling ``/admin/status`` ``members``; at
+    most :data:`FLAP_SEEN` seconds);
     once every owner is dead it waits :data:`FLAP_DOWN` seconds and restarts them for good
     (on sound disks). A holder that sees an owner up hands it the hints it held while the
     owner was down at its next handoff round; the owner cannot make them durable, so it never
@@ -643,14 +644,19 @@ class FlapOwners(KillOwners):
 
     async def _restart(self, cluster: Cluster, v: dict[str, Any]) -> dict[str, str]:
         assert isinstance(cluster, Killable) and isinstance(cluster, DiskControl)
-        holders = [n for n in cluster.names if n not in v["nodes"]]
+        owners = v["nodes"]
+        holders = [n for n in cluster.names if n not in owners]
+        # The holders must not reach an owner before its disk stalls (they would hand it
+        # their hints at once): cut them apart while the owners restart.
+        await cluster.net.cut([link for o in owners for h in holders
+                               for link in ((o, h), (h, o))])
+        failed = await _each(owners, cluster.restart)
+        up = [o for o in owners if o not in failed]
+        failed.update(await _each(up, lambda o: cluster.set_sync_delay(o, FLAP_STALL)))
+        await cluster.net.cut(())
         seen: dict[str, list[str]] = {}
 
-        async def flap(owner: str) -> None:
-            # Each owner on its own: a holder hands off once it sees this owner up, whether or
-            # not the other owners are up yet.
-            await cluster.restart(owner)
-            await cluster.set_sync_delay(owner, FLAP_STALL)
+        async def kill_once_seen(owner: str) -> None:
             found = await asyncio.gather(*(_first_seen(
                 cluster, [h], lambda node, status: node
                 if status.get("members", {}).get(owner) == "up" else None, FLAP_SEEN)
@@ -659,7 +665,7 @@ class FlapOwners(KillOwners):
             await asyncio.sleep(FLAP_STALLED)
             await cluster.kill(owner)
 
-        failed = await _each(v["nodes"], flap)
+        failed.update(await _each(up, kill_once_seen))
         v["seen"] = seen
         await asyncio.sleep(FLAP_DOWN)
         failed.update(await _each(v["nodes"], cluster.restart))
