@@ -153,7 +153,8 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         _run("dynamo", "set", "latency,partition")),
     Bug(HANDOFF_DROPS_HINTS, ("dynamo",),
         "a hint is deleted before its owner acknowledged it",
-        # A hint is handed to an owner its holder still believes up: one that crashed again.
+        # A hint is handed to an owner that came back on a stalled disk and crashes again
+        # before it could make the hint durable.
         _run("dynamo", "set", "flap-owners")),
     Bug(ANTI_ENTROPY_OVERWRITES, ("dynamo", "lww"),
         "Merkle anti-entropy replaces instead of merging",
