@@ -141,7 +141,7 @@ _bug_option = click.option(
 @click.option("--nemesis", default="partition,kill", show_default=True,
               help="Comma-separated faults: partition, kill, crash, pause, clock, clock-rate, "
                    "latency, isolate-leader, kill-owners, one-way, bridge, leader-latency, "
-                   "leader-one-way, leader-clock, flap-owners (or none).")
+                   "leader-one-way, leader-clock, flap-owners, strand-follower (or none).")
 @click.option("--nemesis-interval", default=10.0, show_default=True, type=float,
               help="Seconds between starting a fault and healing it, and between faults.")
 @click.option("--nemesis-overlap", is_flag=True,
@@ -385,8 +385,8 @@ def _calibrate_sim(plan: Any, ops: int, jobs: int, nemesis_interval: float | Non
 @click.option("--workload", default="register", show_default=True, help="register, set or counter.")
 @click.option("--nemesis", default="partition,kill,pause,clock", show_default=True,
               help="Comma-separated faults: partition, kill, pause, clock, clock-rate, "
-                   "latency, isolate-leader, kill-owners (or none); each seed plays a random "
-                   "non-empty subset of them.")
+                   "latency, isolate-leader, kill-owners, strand-follower (or none); each seed "
+                   "plays a random non-empty subset of them.")
 @click.option("--seeds", default="100", show_default=True,
               help="How many seeds (N: seeds 1..N) or which (A..B, inclusive).")
 @click.option("--ops", default=300, show_default=True, type=int, help="Client ops per seed.")

@@ -39,6 +39,8 @@ def test_bad_requests_are_400_with_one_sentence():
         ("PUT", "/admin/clock", {"offset": "soon"}, "number 'offset'"),
         ("PUT", "/admin/clock", {"rate": 0}, "from 0.1 to 10, not 0"),
         ("PUT", "/admin/clock", {"rate": 1.5}, "in-memory clock runs at the event loop's rate"),
+        ("PUT", "/admin/disk", {"sync_delay": "slow"}, "number 'sync_delay'"),
+        ("PUT", "/admin/disk", {"sync_delay": 11}, "from 0 to 10 seconds, not 11"),
         ("PUT", "/kv/a", {}, "needs a 'value'"),
         ("PUT", "/kv/a", {"value": "x" * 200}, "max_value_bytes of 100"),
         ("PUT", "/kv/a", {"value": 1, "context": "garbage"}, "context does not parse"),
@@ -81,6 +83,15 @@ def test_status_health_and_clock_offset():
     assert status == 200
     assert body["clock_offset"] == 2.5 and body["members"] == {} and body["hints_pending"] == 0
     assert body["keys"] == 1 and len(body["ring"]) == 16
+
+
+def test_the_disk_is_slowed_through_the_admin_api():
+    async def calls(client, env):
+        assert await call(client, "PUT", "/admin/disk", {"sync_delay": 0.25}) == \
+            (200, {"sync_delay": 0.25})
+        return env.storage.sync_delay
+
+    assert with_node("dynamodb", calls) == 0.25
 
 
 def test_the_clock_rate_is_set_through_the_admin_api_and_shown_in_status():

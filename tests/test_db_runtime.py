@@ -49,6 +49,29 @@ def test_recovery_keeps_synced_changes_and_nothing_else(tmp_path):
     again.close()
 
 
+def test_a_sync_delay_holds_the_records_in_memory_and_writers_meanwhile_share_the_sync(
+        tmp_path):
+    async def go():
+        s = FileStorage(tmp_path)
+        s.sync_delay = 0.1
+        s.put("kv", "a", 1)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        first = asyncio.ensure_future(s.sync())
+        await asyncio.sleep(0.05)
+        assert os.path.getsize(tmp_path / "log") == len(LOG_MAGIC)  # not written yet
+        s.put("kv", "b", 2)
+        await asyncio.gather(first, s.sync())
+        assert loop.time() - began >= 0.1 and s.syncs == 1
+        s.sync_delay = 0.0
+        s.close()
+
+    asyncio.run(go())
+    again = FileStorage(tmp_path)
+    assert again.get("kv", "a") == 1 and again.get("kv", "b") == 2
+    again.close()
+
+
 def test_a_torn_record_at_the_end_of_the_log_is_discarded(tmp_path):
     async def go():
         s = FileStorage(tmp_path)

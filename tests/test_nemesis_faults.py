@@ -1,10 +1,11 @@
 """The fault kinds added for the bugs calibration missed (one-way, bridge, leader-latency,
-leader-one-way, leader-clock, flap-owners): what each does to the fake cluster's network,
+leader-one-way, leader-clock, flap-owners, strand-follower): what each does to the fake cluster's network,
 clocks and processes, what it refuses, and that the schedule draws them."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from splitbrain.db.bugs import CATALOGUE, PAXOS_ACK_BEFORE_FSYNC
 from splitbrain.errors import BadInput
 from splitbrain.harness.calibrate import Plan
+from splitbrain.harness.interfaces import NodeUnreachable
 from splitbrain.nemesis import (Bridge, Crash, FlapOwners, LeaderClock, LeaderLatency,
                                 LeaderOneWay, OneWay, combined, faults)
 from test_nemesis import FakeNet
@@ -117,21 +119,152 @@ class LoggingCluster(StatusCluster):
         self.events.append(("restart", name))
         await super().restart(name)
 
+    async def set_sync_delay(self, name: str, seconds: float) -> None:
+        self.events.append(("slow", name))
 
-def test_flap_owners_restarts_kills_again_then_restarts_the_same_owners(monkeypatch):
-    monkeypatch.setattr(faults, "FLAP_UP", 0.0)
+
+class MembersCluster(LoggingCluster):
+    """A dynamo cluster whose nodes other than the owners report an owner up only once it
+    has been restarted ``polls_until_up`` status polls ago."""
+
+    def __init__(self, polls_until_up: int):
+        super().__init__(DYNAMO)
+        self.polls_until_up = polls_until_up
+        self.restarted_at: dict[str, int] = {}
+        self.cut_at_restart: dict[str, frozenset] = {}
+        self.polls = 0
+
+    async def restart(self, name: str) -> None:
+        self.restarted_at[name] = self.polls
+        self.cut_at_restart.setdefault(name, getattr(self.net, "cuts", frozenset()))
+        await super().restart(name)
+
+    async def admin_status(self, name: str) -> dict:
+        self.polls += 1
+        members = {n: "up" if n not in self.down and self.restarted_at.get(n, -10 ** 6)
+                   <= self.polls - self.polls_until_up else "down" for n in self.names}
+        return {**DYNAMO, "members": members}
+
+
+def test_flap_owners_restarts_each_owner_on_a_stalled_disk_and_kills_it_once_seen_up(
+        monkeypatch):
+    monkeypatch.setattr(faults, "POLL", 0.0)
+    monkeypatch.setattr(faults, "FLAP_STALLED", 0.0)
     monkeypatch.setattr(faults, "FLAP_DOWN", 0.0)
 
     async def scenario() -> None:
-        c, nemesis = LoggingCluster(DYNAMO), FlapOwners()
+        c, nemesis = MembersCluster(polls_until_up=5), FlapOwners()
         op = await nemesis.perform(c, {"f": "start-flap-owners", "value": {"pick": 0.0}})
         assert op["value"]["nodes"] == ["n1", "n4", "n5"] and c.down == {"n1", "n4", "n5"}
         c.events.clear()
         stop = await nemesis.stop(c)
         assert stop["f"] == "stop-flap-owners" and not c.down
-        assert [f for f, _ in c.events] == ["restart"] * 3 + ["kill"] * 3 + ["restart"] * 3
+        # each owner restarted (while cut off from the holders), its disk stalled, killed,
+        # then restarted for good; the cut healed
+        for owner in ("n1", "n4", "n5"):
+            assert [f for f, n in c.events if n == owner] == ["restart", "slow", "kill",
+                                                              "restart"]
+        cut = {link for o in ("n1", "n4", "n5") for h in ("n2", "n3") for link in ((o, h), (h, o))}
+        assert all(c.cut_at_restart[o] == cut for o in ("n1", "n4", "n5"))
+        assert not c.net.cuts
+        assert [f for f, _ in c.events][-3:] == ["restart"] * 3
+        # each second kill came only after both holders reported that owner up
+        assert stop["value"]["seen"] == {o: ["n2", "n3"] for o in ("n1", "n4", "n5")}
+        assert c.polls >= 5
 
     asyncio.run(scenario())
+
+
+def test_flap_owners_kills_again_after_its_bound_when_no_peer_reports_the_owner_up(
+        monkeypatch):
+    monkeypatch.setattr(faults, "POLL", 0.001)
+    monkeypatch.setattr(faults, "FLAP_SEEN", 0.02)
+    monkeypatch.setattr(faults, "FLAP_STALLED", 0.0)
+    monkeypatch.setattr(faults, "FLAP_DOWN", 0.0)
+
+    async def scenario() -> None:
+        c, nemesis = MembersCluster(polls_until_up=10 ** 9), FlapOwners()
+        await nemesis.perform(c, {"f": "start-flap-owners", "value": {"pick": 0.0}})
+        stop = await nemesis.stop(c)
+        assert stop["value"]["seen"] == {"n1": [], "n4": [], "n5": []} and not c.down
+
+    asyncio.run(scenario())
+
+
+class ElectingCluster(LoggingCluster):
+    """DYNAMODB, where a restarted node knows no leader (as a restarted replica) until its
+    group elected one: n5 for every partition, once restarted nodes were polled
+    ``polls_until_elected`` times."""
+
+    def __init__(self, polls_until_elected: int):
+        super().__init__(DYNAMODB)
+        self.polls_until_elected = polls_until_elected
+        self.polls = 0
+
+    async def admin_status(self, name: str) -> dict:
+        if name in self.down:
+            raise NodeUnreachable(f"node {name} is down")
+        if ("restart", name) not in self.events:
+            return self.status
+        self.polls += 1
+        leader = "n5" if self.polls >= self.polls_until_elected else None
+        status = json.loads(json.dumps(self.status))
+        for part in status["partitions"].values():
+            part["leader"] = leader
+        return status
+
+
+def test_strand_follower_stalls_and_kills_leader_and_a_follower_and_cuts_the_other_off(
+        monkeypatch):
+    monkeypatch.setattr(faults, "POLL", 0.0)
+    monkeypatch.setattr(faults, "STRAND_SLOWED", 0.0)
+
+    async def scenario() -> None:
+        c, nemesis = ElectingCluster(polls_until_elected=4), faults.StrandFollower()
+        op = await nemesis.perform(c, {"f": "start-strand-follower",
+                                       "value": {"pick": 0.7, "strand": 0.0, "sync_delay": 0.1}})
+        v = op["value"]
+        assert (v["partition"], v["node"], v["stranded"], v["nodes"]) == (1, "n4", "n3",
+                                                                         ["n4", "n5"])
+        # their disks stalled first, both killed before either restarts, and the stranded
+        # follower (whose disk is sound) cut off both ways
+        assert c.events == [("slow", "n4"), ("slow", "n5"), ("kill", "n4"), ("kill", "n5"),
+                            ("restart", "n4"), ("restart", "n5")]
+        assert c.net.cuts == {(a, b) for a in c.names for b in c.names
+                              if a != b and "n3" in (a, b)}
+        assert v["cut"] == {"n3": ["n1", "n2", "n4", "n5"]} and not c.down
+        stop = await nemesis.stop(c)
+        # the cut is healed only once a restarted member reports the new leader
+        assert stop["f"] == "stop-strand-follower" and stop["value"]["elected"] == "n5"
+        assert c.polls >= 4 and not c.net.cuts
+
+    asyncio.run(scenario())
+
+
+def test_strand_follower_heals_after_its_bound_when_no_election_is_seen(monkeypatch):
+    monkeypatch.setattr(faults, "POLL", 0.001)
+    monkeypatch.setattr(faults, "STRAND_ELECTION", 0.02)
+    monkeypatch.setattr(faults, "STRAND_SLOWED", 0.0)
+
+    async def scenario() -> None:
+        c, nemesis = ElectingCluster(polls_until_elected=10 ** 9), faults.StrandFollower()
+        nemesis.check(c)
+        plan = nemesis.plan(c.names, random.Random(5))
+        assert plan["f"] == "start-strand-follower"
+        assert set(plan["value"]) == {"pick", "strand", "sync_delay"}
+        assert 0.05 <= plan["value"]["sync_delay"] <= 0.3
+        await nemesis.perform(c, {"f": "start-strand-follower",
+                                  "value": {"pick": 0.0, "strand": 0.9, "sync_delay": 0.1}})
+        assert nemesis.active["value"]["stranded"] == "n3"  # partition 0 led by n2
+        stop = await nemesis.stop(c)
+        assert stop["value"]["elected"] is None and not c.net.cuts
+
+    asyncio.run(scenario())
+
+
+def test_every_start_op_names_its_kind():
+    assert faults.STARTS["start-strand-follower"] == "strand-follower"
+    assert set(faults.STARTS.values()) == set(faults.KINDS)
 
 
 class StatusOnly:
@@ -147,11 +280,29 @@ class StatusOnly:
         return DYNAMODB
 
 
+class KillableStatusOnly(StatusOnly):
+    """Names, a network, ``/admin/status`` and kills (a host cluster's nodes), no disk
+    control."""
+
+    async def kill(self, name: str) -> None:
+        pass
+
+    async def restart(self, name: str) -> None:
+        pass
+
+    async def is_running(self, name: str) -> bool:
+        return True
+
+
 @pytest.mark.parametrize("kind, cluster, lacking", [
     (LeaderOneWay, FakeNet, "report their partitions' leaders"),
     (FlapOwners, FakeNet, "report their partitions' leaders"),
     (LeaderClock, StatusOnly, "clocks can be skewed"),
-    (FlapOwners, StatusOnly, "can be killed")])
+    (FlapOwners, StatusOnly, "can be killed"),
+    (faults.StrandFollower, FakeNet, "report their partitions' leaders"),
+    (faults.StrandFollower, StatusOnly, "can be killed"),
+    (faults.StrandFollower, KillableStatusOnly, "disks can be slowed"),
+    (FlapOwners, KillableStatusOnly, "disks can be slowed")])
 def test_targeted_kinds_refuse_a_cluster_lacking_a_capability_in_one_sentence(kind, cluster,
                                                                               lacking):
     with pytest.raises(BadInput) as e:
@@ -160,9 +311,10 @@ def test_targeted_kinds_refuse_a_cluster_lacking_a_capability_in_one_sentence(ki
 
 
 def test_the_schedule_draws_every_new_kind_in_its_rounds():
-    kinds = "one-way,bridge,leader-latency,leader-one-way,leader-clock,flap-owners"
+    kinds = ("one-way,bridge,leader-latency,leader-one-way,leader-clock,flap-owners,"
+             "strand-follower")
     schedule, rng = combined(kinds, 1.0), random.Random(0)
-    drawn = [n.kind for _ in range(6) for n in schedule._next(rng)]
+    drawn = [n.kind for _ in range(7) for n in schedule._next(rng)]
     assert sorted(drawn) == sorted(kinds.split(","))
 
 

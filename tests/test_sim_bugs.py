@@ -60,13 +60,15 @@ def test_sim_command_says_which_bug_is_planted(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("kind, f", [("isolate-leader", "start-isolate-leader"),
-                                     ("kill-owners", "start-kill-owners")])
+                                     ("kill-owners", "start-kill-owners"),
+                                     ("strand-follower", "start-strand-follower")])
 def test_the_targeted_faults_find_their_target_in_the_simulated_cluster(kind, f):
     out = run_seed(SimOptions(nemesis=kind, ops=100), 1)
     started = [e for e in out.history.events if e.process == "nemesis" and e.f == f
                and e.type == "info"]
     assert started, f"no {f} in the history"
     assert all(e.value.get("node") or e.value.get("nodes") for e in started)
+    assert not any(e.value.get("failed") for e in started)  # disks slowed, nodes killed
 
 
 def test_a_fixed_nemesis_interval_paces_every_seeds_faults_and_is_replayed(tmp_path):

@@ -48,7 +48,8 @@ async def _errors(request: web.Request,
         return _error(e)
     except web.HTTPNotFound:
         return _error(NodeError("not-found", f"there is no {request.path}; the API has /kv/KEY, "
-                                "/health, /admin/status and /admin/clock.", definite=True))
+                                "/health, /admin/status, /admin/clock and /admin/disk.",
+                                definite=True))
     except web.HTTPMethodNotAllowed as e:
         return _error(bad_request(f"{request.method} is not allowed on {request.path}; use "
                                   f"{' or '.join(sorted(e.allowed_methods))}."))
@@ -117,6 +118,7 @@ class Api:
         app.router.add_get("/health", self.health)
         app.router.add_get("/admin/status", self.status)
         app.router.add_put("/admin/clock", self.set_clock)
+        app.router.add_put("/admin/disk", self.set_disk)
         app.router.add_post("/admin/anti-entropy", self.anti_entropy)
         app.router.add_get("/kv/{key}", self.get)
         app.router.add_put("/kv/{key}", self.put)
@@ -149,6 +151,16 @@ class Api:
         if "offset" in body or "rate" not in body:
             self.env.clock.offset = float(_number(body, "offset", 2.5))
         return _answer({"offset": self.env.clock.offset, "rate": self.env.clock.rate})
+
+    async def set_disk(self, request: web.Request) -> web.Response:
+        """``{"sync_delay": S}`` (0 to 10 seconds) makes every storage sync of this process
+        start S seconds late, a slow disk; 0 restores it. A restarted node starts at 0."""
+        body = await _body(request)
+        delay = float(_number(body, "sync_delay", 0.05))
+        if not 0 <= delay <= 10:
+            raise bad_request(f"the sync delay must be from 0 to 10 seconds, not {delay:g}.")
+        self.env.storage.sync_delay = delay
+        return _answer({"sync_delay": delay})
 
     async def anti_entropy(self, request: web.Request) -> web.Response:
         return _answer(repair_answer(self.store, self.mode))

@@ -154,6 +154,12 @@ class NodeClient(HttpClient):
         return await self._call("PUT", URL(self.base_url + "/admin/clock"), body,
                                 read=False, timeout=timeout, value=lambda body: body)
 
+    async def set_disk(self, body: dict[str, float], *,
+                       timeout: float | None = None) -> Reply:
+        """``PUT /admin/disk`` with ``body``: ``sync_delay`` (seconds)."""
+        return await self._call("PUT", URL(self.base_url + "/admin/disk"), body,
+                                read=False, timeout=timeout, value=lambda body: body)
+
     # -- classification -------------------------------------------------------------------
 
     async def _call(self, method: str, url: URL, body: dict | None, *, read: bool,

@@ -64,8 +64,11 @@ class Storage(Protocol):
     ``put`` and ``delete`` take effect at once for readers of this storage, but are durable only
     once a later ``await sync()`` has returned: a crash loses every change not yet synced, and no
     synced change. A node acknowledges nothing before the sync that covers it. Concurrent
-    ``sync`` calls may share one fsync (group commit).
+    ``sync`` calls may share one fsync (group commit). ``sync_delay`` (seconds, 0 normally;
+    ``PUT /admin/disk``) makes every sync start that much later, as a stalled disk would.
     """
+
+    sync_delay: float
 
     def get(self, table: str, key: Any, default: Any = None) -> Any: ...
 
@@ -124,6 +127,7 @@ class MemoryStorage:
         self._live: dict[str, dict[Any, Any]] = {}
         self._durable: dict[str, dict[Any, Any]] = {}
         self.syncs = 0
+        self.sync_delay = 0.0
 
     def get(self, table: str, key: Any, default: Any = None) -> Any:
         return self._live.get(table, {}).get(key, default)
@@ -138,6 +142,8 @@ class MemoryStorage:
         return iter(list(self._live.get(table, {}).items()))
 
     async def sync(self) -> None:
+        if self.sync_delay > 0:
+            await asyncio.sleep(self.sync_delay)
         self._durable = copy.deepcopy(self._live)
         self.syncs += 1
 

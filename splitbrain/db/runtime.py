@@ -11,6 +11,8 @@
 - :class:`FileStorage`: an append-only log of checksummed msgpack records replayed at start,
   with group commit: every ``sync()`` waiting while an fsync runs shares the next one. Fast
   fsyncs run on the event loop, slow ones (averaging 2 ms or more) on the storage's own thread.
+  ``sync_delay`` (``PUT /admin/disk``) makes every write-and-fsync start that many seconds
+  late, as a stalled or degraded disk would: the records stay in the node's memory meanwhile.
 
 The log file (rules of :class:`FileStorage`'s format):
 
@@ -387,6 +389,7 @@ class FileStorage:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "log"
         self.compact_bytes = compact_bytes
+        self.sync_delay = 0.0
         self.syncs = 0
         self._tables: dict[str, dict[Any, Any]] = {}
         self._buf = bytearray()
@@ -440,6 +443,8 @@ class FileStorage:
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while self._waiters:
+            if self.sync_delay > 0:
+                await asyncio.sleep(self.sync_delay)  # a slow disk: writers meanwhile join in
             inline = self._fsync_avg < self.INLINE_FSYNC
             if inline:
                 await asyncio.sleep(0)  # let this loop iteration's writers join the group

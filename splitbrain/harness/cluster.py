@@ -41,7 +41,7 @@ from splitbrain.harness.interfaces import Net, NodeUnreachable
 from splitbrain.harness.net import LocalNet
 from splitbrain.harness.networks import make_net
 from splitbrain.harness.process import Proc, is_ours, spawn
-from splitbrain.harness.splitbrain_nodes import set_clock
+from splitbrain.harness.splitbrain_nodes import set_clock, set_sync_delay
 
 
 class Cluster(ABC):
@@ -111,6 +111,12 @@ class Cluster(ABC):
     async def _set_clock(self, name: str, body: dict[str, float], what: str) -> None:
         self._check(name)
         await set_clock(self.client_url(name), name, body, what)
+
+    async def set_sync_delay(self, name: str, seconds: float) -> None:
+        """Make node ``name`` start every storage sync ``seconds`` late (``PUT /admin/disk``;
+        a restart resets it). Raises :class:`NodeUnreachable` if the node does not answer."""
+        self._check(name)
+        await set_sync_delay(self.client_url(name), name, seconds)
 
     async def admin_status(self, name: str) -> dict[str, Any]:
         """Node ``name``'s ``GET /admin/status`` body (its gossip view in ``members``, ...).

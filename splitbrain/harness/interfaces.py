@@ -140,6 +140,16 @@ class ClockControl(Protocol):
 
 
 @runtime_checkable
+class DiskControl(Protocol):
+    """Nodes whose disks can be slowed: every storage sync of the node's current process
+    starts late (a restart brings a normal disk back)."""
+
+    async def set_sync_delay(self, name: str, seconds: float) -> None:
+        """Make node ``name``'s syncs start ``seconds`` late (0 restores them);
+        :class:`NodeUnreachable` if it does not answer."""
+
+
+@runtime_checkable
 class Introspectable(Protocol):
     """Nodes that report their view of the cluster (splitbrain's ``GET /admin/status``: each
     dynamodb partition's leader and replicas, the dynamo ring), which targeted faults read."""
@@ -164,6 +174,7 @@ CAPABILITY_NAMES: dict[Capability, str] = {
     Crashable: "nodes whose storage can lose what it had not synced (local splitbrain nodes)",
     Pausable: "nodes that can be paused and resumed",
     ClockControl: "nodes whose clocks can be skewed",
+    DiskControl: "nodes whose disks can be slowed",
     Introspectable: "nodes that report their partitions' leaders and their ring",
     LogSource: "nodes whose logs can be collected",
 }

@@ -34,6 +34,17 @@ async def set_clock(url: str, name: str, body: dict[str, float], what: str) -> N
         raise NodeUnreachable(f"node {name} did not accept {what} ({reply.error})")
 
 
+async def set_sync_delay(url: str, name: str, seconds: float) -> None:
+    """Make the node at ``url`` start every storage sync ``seconds`` late through ``PUT
+    /admin/disk`` (0 restores it); raises :class:`NodeUnreachable` (naming node ``name``) if
+    it does not answer."""
+    async with NodeClient(url, timeout=1.0) as client:
+        reply = await client.set_disk({"sync_delay": seconds})
+    if reply.type != "ok":
+        raise NodeUnreachable(f"node {name} did not accept the sync delay {seconds:g} s "
+                              f"({reply.error})")
+
+
 class SplitbrainNodes:
     """``splitbrain node`` processes in ``mode`` with cluster config fields ``params`` (n, r,
     w, ...). :attr:`config` is the config once :meth:`setup` placed the nodes."""

@@ -30,7 +30,13 @@ one-way``      "seconds"}; its completion adds "partition",
 ``leader-      ``start-leader-clock`` value {"pick", "offset"};  ``stop-leader-clock``
 clock``        its completion adds "partition", "node", "cut"
 ``flap-        ``start-flap-owners`` value {"pick"}; its        ``stop-flap-owners``
-owners``       completion adds "nodes"                         (restart, kill, restart)
+owners``       completion adds "nodes"                         (restart on a stalled
+                                                               disk, kill once seen
+                                                               up, restart)
+``strand-      ``start-strand-follower`` value {"pick",        ``stop-strand-
+follower``     "strand", "sync_delay"}; its completion adds    follower`` (waits
+               "partition", "node", "nodes", "stranded",       for an election)
+               "cut"
 =============  ==============================================  ================
 
 Why each targeted kind exists (docs/detection.md, "Blind spots"): a lease bug shows only while
@@ -38,8 +44,10 @@ an old leader keeps serving *and* hears nothing of the new one, so ``leader-one-
 ``leader-clock`` keep the old leader from hearing its group while they stretch its lease (late
 acks; a wall clock stepped back); ``leader-latency`` makes forwarded writes outlive the
 forwarder's request budget while the leader still commits them; ``flap-owners`` brings a key
-range's owners back and crashes them again at once (a crash loop), so that peers hand hints to
-nodes they still believe up.
+range's owners back on stalled disks and kills them once their peers see them up, so that
+peers hand hints to nodes that cannot make them durable; ``strand-follower`` stalls the disks of
+a leader and a follower, kills them, and keeps the third member away while the two elect, so
+that a slot only that member accepted is not chosen.
 
 The targeted kinds choose their targets when they start, from the cluster's own status
 (``GET /admin/status``), as the tester can only know who leads at that moment: ``pick`` (a
@@ -73,8 +81,8 @@ from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable
 
 from splitbrain.errors import TesterFailure
-from splitbrain.harness.interfaces import (Capability, ClockControl, Crashable, Introspectable,
-                                           Killable, Nodes, Pausable, require)
+from splitbrain.harness.interfaces import (Capability, ClockControl, Crashable, DiskControl,
+                                           Introspectable, Killable, Nodes, Pausable, require)
 from splitbrain.nemesis import topology
 
 Cluster = Nodes  # the cluster a fault acts on: Nodes, plus the capability its kind needs
@@ -401,7 +409,11 @@ async def _find_leader(cluster: Cluster, v: dict[str, Any], *, busiest: bool = F
     recorded in ``v`` as ``node`` (and ``partition``). With ``busiest``, the node that leads
     the most partitions instead (``pick`` chooses among ties), so that the fault reaches the
     most keys."""
-    status = await _any_status(cluster)
+    return _leader_in(await _any_status(cluster), v, busiest=busiest)
+
+
+def _leader_in(status: dict[str, Any], v: dict[str, Any], *, busiest: bool = False) -> str:
+    """:func:`_find_leader` on a node's ``/admin/status`` body ``status``."""
     parts = status.get("partitions")
     if parts:
         order = sorted(parts, key=int)
@@ -425,6 +437,30 @@ def _around(node: str, names: list[str]) -> tuple[list[tuple[str, str]], list[tu
     """The directed links out of ``node`` and into it."""
     others = [n for n in names if n != node]
     return [(node, b) for b in others], [(a, node) for a in others]
+
+
+POLL = 0.05
+"""Seconds between two ``/admin/status`` polls of a fault that waits on what nodes report."""
+
+
+async def _first_seen(cluster: Cluster, nodes: list[str],
+                      seen: Callable[[str, dict[str, Any]], str | None],
+                      timeout: float) -> str | None:
+    """Poll the ``/admin/status`` of ``nodes`` every :data:`POLL` seconds until
+    ``seen(node, status)`` returns a name for one of them: that name; None once ``timeout``
+    seconds passed first (a node that does not answer counts as seeing nothing)."""
+    assert isinstance(cluster, Introspectable)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        for node in nodes:
+            with contextlib.suppress(TesterFailure):
+                found = seen(node, await cluster.admin_status(node))
+                if found is not None:
+                    return found
+        if loop.time() >= deadline:
+            return None
+        await asyncio.sleep(POLL)
 
 
 class IsolateLeader(Nemesis):
@@ -556,7 +592,7 @@ class KillOwners(Nemesis):
         assert isinstance(cluster, Killable)
         v = op["value"]
         if op["f"].startswith("stop-"):
-            return await self._restart(cluster, v["nodes"])
+            return await self._restart(cluster, v)
         status = await _any_status(cluster)
         parts = status.get("partitions")
         if parts:
@@ -566,14 +602,23 @@ class KillOwners(Nemesis):
             v["nodes"] = sorted(_range_owners(status, v["pick"]))
         return await _each(v["nodes"], cluster.kill)
 
-    async def _restart(self, cluster: Killable, nodes: list[str]) -> dict[str, str]:
-        return await _each(nodes, cluster.restart)
+    async def _restart(self, cluster: Cluster, v: dict[str, Any]) -> dict[str, str]:
+        """Heal: restart the owners ``v["nodes"]``; the ones that failed."""
+        assert isinstance(cluster, Killable)
+        return await _each(v["nodes"], cluster.restart)
 
 
-FLAP_UP = 0.4
-"""Seconds ``flap-owners`` lets the owners run between their restart and their second kill:
-two gossip rounds of dynamo's default 200 ms, so that peers see them up, but less than the
-1 s their failure detector waits before it sees them down again."""
+FLAP_SEEN = 5.0
+"""Seconds ``flap-owners`` waits, at most, for the other nodes (the would-be hint holders) to
+report a restarted owner up (``/admin/status`` ``members``) before it goes on anyway."""
+
+FLAP_STALL = 10.0
+"""Seconds by which a restarted owner's syncs are delayed until ``flap-owners`` kills it again
+(far longer than it lives): nothing it receives meanwhile becomes durable."""
+
+FLAP_STALLED = 0.8
+"""Seconds ``flap-owners`` lets a restarted owner run on its stalled disk once the holders saw
+it up, before it kills it: more than one of dynamo's 0.5 s handoff rounds."""
 
 FLAP_DOWN = 1.5
 """Seconds ``flap-owners`` keeps the owners down after their second kill: more than the
@@ -582,22 +627,133 @@ again before they return for good."""
 
 
 class FlapOwners(KillOwners):
-    """``kill-owners`` whose owners crash-loop when they come back: the stop restarts them,
-    lets them run :data:`FLAP_UP` seconds, kills them again, waits :data:`FLAP_DOWN` seconds
-    and restarts them for good. Peers that saw them up in between (gossip) hand them the hints
-    they held while they were down, to processes that may already be dead: a store that
-    deletes a hint before its owner acknowledged it loses the write."""
+    """``kill-owners`` whose owners come back on a failing disk and crash again: the stop
+    restarts the owners cut off from the other nodes (the would-be hint holders), stalls their
+    syncs (:data:`FLAP_STALL`), heals the cut, and kills each owner :data:`FLAP_STALLED`
+    seconds after every holder reported it up (polling ``/admin/status`` ``members``; at
+    most :data:`FLAP_SEEN` seconds);
+    once every owner is dead it waits :data:`FLAP_DOWN` seconds and restarts them for good
+    (on sound disks). A holder that sees an owner up hands it the hints it held while the
+    owner was down at its next handoff round; the owner cannot make them durable, so it never
+    acknowledges them, and its kill loses them: a store that deletes a hint before its owner
+    acknowledged it loses the write, while a correct one keeps it for the final restart. The
+    stop's completion adds ``"seen"``: for each owner, the nodes that reported it up."""
 
     kind = "flap-owners"
+    needs = (Introspectable, Killable, DiskControl)
 
-    async def _restart(self, cluster: Killable, nodes: list[str]) -> dict[str, str]:
-        failed = await _each(nodes, cluster.restart)
-        up = [n for n in nodes if n not in failed]
-        await asyncio.sleep(FLAP_UP)
-        failed.update(await _each(up, cluster.kill))
+    async def _restart(self, cluster: Cluster, v: dict[str, Any]) -> dict[str, str]:
+        assert isinstance(cluster, Killable) and isinstance(cluster, DiskControl)
+        owners = v["nodes"]
+        holders = [n for n in cluster.names if n not in owners]
+        # The holders must not reach an owner before its disk stalls (they would hand it
+        # their hints at once): cut them apart while the owners restart.
+        await cluster.net.cut([link for o in owners for h in holders
+                               for link in ((o, h), (h, o))])
+        failed = await _each(owners, cluster.restart)
+        up = [o for o in owners if o not in failed]
+        failed.update(await _each(up, lambda o: cluster.set_sync_delay(o, FLAP_STALL)))
+        await cluster.net.cut(())
+        seen: dict[str, list[str]] = {}
+
+        async def kill_once_seen(owner: str) -> None:
+            found = await asyncio.gather(*(_first_seen(
+                cluster, [h], lambda node, status: node
+                if status.get("members", {}).get(owner) == "up" else None, FLAP_SEEN)
+                for h in holders))
+            seen[owner] = [h for h in found if h is not None]
+            await asyncio.sleep(FLAP_STALLED)
+            await cluster.kill(owner)
+
+        failed.update(await _each(up, kill_once_seen))
+        v["seen"] = seen
         await asyncio.sleep(FLAP_DOWN)
-        failed.update(await _each(up, cluster.restart))
+        failed.update(await _each(v["nodes"], cluster.restart))
         return failed
+
+
+STRAND_SLOWED = 0.5
+"""Seconds ``strand-follower`` lets the doomed nodes run on slowed disks before it kills them:
+long enough that their leader has proposals in flight that only fast disks made durable."""
+
+STRAND_ELECTION = 10.0
+"""Seconds ``strand-follower``'s stop waits, at most, for a restarted member to report that it
+or the other restarted member leads the partition, before it heals the cut anyway."""
+
+
+class StrandFollower(Nemesis):
+    """The disks of the current leader of one dynamodb partition and of all but one of its
+    followers stall (every sync starts ``sync_delay`` seconds late, 0.05 to 0.3 s) for
+    :data:`STRAND_SLOWED` seconds; then those nodes are killed at the same instant, the
+    remaining follower (the stranded one) is cut off from every node, and the killed are
+    restarted (on sound disks). The stop waits until a restarted member reports a leader among
+    the restarted (at most :data:`STRAND_ELECTION` seconds: a restarted replica promises
+    nothing for a lease, then the two elect), then heals the cut.
+
+    What it exposes: the killed lose every accept they had not synced, so the slots their
+    leader proposed in its last ``sync_delay`` seconds are durable only at the stranded
+    follower (whose disk is sound; on this machine an fsync takes less time than a message's
+    trip, so without the stall the leader's own accept is durable before any follower even
+    receives the proposal). The new leader, elected without the stranded follower, chooses
+    something else in those slots. A follower that applied what it merely accepted has then
+    diverged from the chosen log; an acceptor that acknowledged before syncing has lost a
+    chosen write. In the leaderless modes the first owner of a ring range stands for the
+    leader. The start's completion adds ``partition`` (dynamodb), ``node`` (the leader),
+    ``nodes`` (the killed), ``stranded`` and ``cut``; the stop's adds ``elected`` (the leader
+    the restarted members reported, None if none did in time)."""
+
+    kind = "strand-follower"
+    needs = (Introspectable, Killable, DiskControl)
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        return {"f": f"start-{self.kind}", "value": {
+            "pick": round(rng.random(), 6), "strand": round(rng.random(), 6),
+            "sync_delay": round(rng.uniform(0.05, 0.3), 3)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        v = active["value"]
+        return {"f": f"stop-{self.kind}", "value": {k: v.get(k) for k in (
+            "partition", "nodes", "stranded")}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        assert isinstance(cluster, Killable)
+        v = op["value"]
+        if op["f"].startswith("stop-"):
+            v["elected"] = await self._elected(cluster, v)
+            await cluster.net.cut(())
+            return {}
+        status = await _any_status(cluster)
+        leader = _leader_in(status, v)
+        parts = status.get("partitions")
+        group = (parts[str(v["partition"])]["replicas"] if parts
+                 else _range_owners(status, v["pick"]))
+        followers = [n for n in group if n != leader]
+        stranded = followers[int(v["strand"] * len(followers))]
+        v["nodes"] = sorted(n for n in group if n != stranded)
+        v["stranded"] = stranded
+        assert isinstance(cluster, DiskControl)
+        failed = await _each(v["nodes"], lambda n: cluster.set_sync_delay(n, v["sync_delay"]))
+        await asyncio.sleep(STRAND_SLOWED)
+        failed.update(await _each(v["nodes"], cluster.kill))
+        out, into = _around(stranded, cluster.names)
+        v["cut"] = {stranded: [b for _, b in out]}
+        await cluster.net.cut(out + into)
+        failed.update(await _each([n for n in v["nodes"] if n not in failed], cluster.restart))
+        return failed
+
+    @staticmethod
+    async def _elected(cluster: Cluster, v: dict[str, Any]) -> str | None:
+        """The leader of ``v["partition"]`` that a restarted member reports from among the
+        restarted (None in the leaderless modes, or when none did in time)."""
+        if v.get("partition") is None:
+            return None
+        restarted, part = v["nodes"], str(v["partition"])
+
+        def elected(node: str, status: dict[str, Any]) -> str | None:
+            leader = status.get("partitions", {}).get(part, {}).get("leader")
+            return leader if leader in restarted else None
+
+        return await _first_seen(cluster, restarted, elected, STRAND_ELECTION)
 
 
 def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
@@ -617,7 +773,7 @@ def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
 
 KINDS: dict[str, type[Nemesis]] = {k.kind: k for k in (
     Partition, Kill, Crash, Pause, Clock, ClockRate, Latency, IsolateLeader, KillOwners, OneWay, Bridge,
-    LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners)}
+    LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners, StrandFollower)}
 
 STARTS: dict[str, str] = {"start-partition": "partition", "start-bridge": "bridge",
                           "start-one-way": "one-way", "kill": "kill", "start-crash": "crash",
@@ -628,6 +784,7 @@ STARTS: dict[str, str] = {"start-partition": "partition", "start-bridge": "bridg
                           "start-leader-latency": "leader-latency",
                           "start-leader-one-way": "leader-one-way",
                           "start-kill-owners": "kill-owners",
-                          "start-flap-owners": "flap-owners"}
+                          "start-flap-owners": "flap-owners",
+                          "start-strand-follower": "strand-follower"}
 """The kind of fault each start op's ``f`` begins (to read a fault schedule back from a
 history; every kind's :meth:`Nemesis.plan` gives one of these)."""

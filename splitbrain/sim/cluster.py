@@ -3,8 +3,8 @@ simulated clock, disk and network, driven as a harness cluster and reached throu
 in-process client.
 
 :class:`SimCluster` is a :class:`~splitbrain.harness.interfaces.Nodes` with the
-:class:`Killable`, :class:`Pausable`, :class:`ClockControl` and :class:`Introspectable`
-capabilities, so the harness's run loop and nemesis (targeted faults included) drive it
+:class:`Killable`, :class:`Pausable`, :class:`ClockControl`, :class:`DiskControl` and
+:class:`Introspectable` capabilities, so the harness's run loop and nemesis (targeted faults included) drive it
 unchanged:
 
 - kill: the node's disk loses what it had not synced, its network endpoint closes, its tasks
@@ -15,6 +15,7 @@ unchanged:
   :mod:`.network`). Its own timers still fire meanwhile, unlike a SIGSTOPped process; what
   they send is held, so from outside it is silent.
 - clock: sets the node's clock offset, as ``PUT /admin/clock`` does.
+- disk: delays the incarnation's syncs, as ``PUT /admin/disk`` does.
 
 :class:`SimClient` has the methods of :class:`splitbrain.db.client.NodeClient` the workloads
 and the run loop use. A request takes ``client_latency`` each way, bypasses HTTP parsing (the
@@ -52,9 +53,10 @@ class _ConnectionLost(Exception):
 
 @dataclass
 class _Incarnation:
-    """One start of a node: its store and the requests it is serving."""
+    """One start of a node: its store, its environment and the requests it is serving."""
 
     store: Store
+    env: Env
     requests: list[asyncio.Future] = field(default_factory=list)
     unpaused: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -114,7 +116,7 @@ class SimCluster:
         await endpoint.start()
         store = build_store(env)
         await store.start()
-        node = _Incarnation(store)
+        node = _Incarnation(store, env)
         node.unpaused.set()
         self.nodes[name] = node
 
@@ -152,6 +154,15 @@ class SimCluster:
         if node is None or not node.unpaused.is_set():
             state = "killed" if node is None else "paused"
             raise NodeUnreachable(f"node {name} did not answer its clock request: it is {state}")
+
+    # -- DiskControl ------------------------------------------------------------------------
+
+    async def set_sync_delay(self, name: str, seconds: float) -> None:
+        node = self.nodes.get(name)
+        if node is None or not node.unpaused.is_set():
+            raise NodeUnreachable(f"node {name} did not accept the sync delay: it is "
+                                  f"{'killed' if node is None else 'paused'}")
+        node.env.storage.sync_delay = seconds
 
     # -- Introspectable --------------------------------------------------------------------
 

@@ -3,8 +3,9 @@ part real disks make hard to test made explicit.
 
 - ``put``/``delete`` are seen at once by readers of the same :class:`SimStorage` and are
   recorded, encoded with msgpack as the real log encodes them, in a pending list.
-- ``sync()`` takes ``sync_latency`` virtual seconds and makes durable exactly the changes
-  pending when it was called (later ones wait for a later sync), as an fsync does.
+- ``sync()`` takes ``sync_latency`` virtual seconds (plus the incarnation's ``sync_delay``, a
+  slowed disk's, as ``PUT /admin/disk`` sets) and makes durable exactly the changes pending
+  when it was called (later ones wait for a later sync), as an fsync does.
 - A disk built with ``lies=True`` acknowledges every sync and makes nothing durable (a disk
   or controller that drops its cache on power loss): an environment fault planted to show
   that the checkers and the shrinker catch what it breaks.
@@ -78,6 +79,7 @@ class SimStorage:
         self._written = 0  # changes recorded by this incarnation
         self._committed = 0  # of which durable
         self._fenced = False
+        self.sync_delay = 0.0
 
     def get(self, table: str, key: Any, default: Any = None) -> Any:
         return self._live.get(table, {}).get(key, default)
@@ -101,7 +103,7 @@ class SimStorage:
 
     async def sync(self) -> None:
         target = self._written
-        await asyncio.sleep(self._disk.sync_latency)
+        await asyncio.sleep(self._disk.sync_latency + self.sync_delay)
         if self._fenced or target <= self._committed:
             return  # the process is gone, or a sync that finished meanwhile covered these
         n = target - self._committed
