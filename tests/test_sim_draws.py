@@ -91,7 +91,7 @@ def test_shrinking_the_draws_stops_at_its_run_budget(stale):
     plain = shrink(STALE_READ, caught, budget=40, draw_runs=0)
     few = shrink(STALE_READ, caught, budget=40, draw_runs=3)
     assert plain.replay.draws is None and plain.draws == plain.draws_before
-    assert few.runs == plain.runs + 3
+    assert few.runs == plain.runs + 3 and few.draws_runs == 1 + 3 and plain.draws_runs == 1
     assert few.signature in violations(few.outcome.result)
 
 

@@ -275,8 +275,9 @@ def shrink_first(opts: SimOptions, summaries: list[SeedSummary], store_dir: str,
              f"{shrunk.faults} of {shrunk.faults_before} faults and {shrunk.ops} of "
              f"{shrunk.ops_before} ops, {shrunk.outcome.virtual_seconds:.2f} of "
              f"{shrunk.seconds_before:.2f} simulated seconds"
-             + (f", random draws {shrunk.draws_before:,} -> {shrunk.draws:,} non-trivial"
-                if shrunk.draws_before is not None else "")]
+             + (f", random draws {shrunk.draws_before:,} -> {shrunk.draws:,} non-trivial "
+                f"(in {shrunk.draws_runs} of the runs)" if shrunk.draws_before is not None
+                else "")]
     if shrunk.replay is not None:
         lines += ["  " + line for line in shrunk.replay.describe()]
     else:

@@ -25,9 +25,9 @@ the one before:
 9. the random draws (:mod:`.draws`), as Hypothesis shrinks a choice sequence: the played
    run is recorded, then edited, each edit kept only if the run still fails the same way:
    every draw trivial (0.0) at once; each source's draws all trivial; each source cut to
-   its shortest failing prefix (the rest trivial); blocks of draws made trivial, then
-   deleted, halving the block size down to one draw; each remaining draw bisected towards
-   0. The replay carries the draws (:attr:`Replay.draws`) once an edit was kept. Stage 9
+   its shortest failing prefix (the rest trivial); blocks of draws made trivial, or else
+   deleted, halving each source's block size down to one draw, the world's draws first and
+   the network's last; each remaining draw bisected towards 0. The replay carries the draws (:attr:`Replay.draws`) once an edit was kept. Stage 9
    needs a played run: when stage 3 fails, shrinking ends there.
 
 Halving a fault or dropping an op leaves every other fault and op at its recorded time. A
@@ -69,7 +69,8 @@ class Shrunk:
     outcome, the failure it keeps, the replay it was played from (None when stage 3 failed:
     then the options replay it), the size it started from, and how many runs the search
     took. ``draws_before`` is how many non-trivial random draws the played run made when
-    stage 9 recorded it (None when it did not run)."""
+    stage 9 recorded it (None when it did not run); ``draws_runs`` and ``draws_cpu`` are the
+    runs (its recording run included) and CPU seconds stage 9 took."""
 
     opts: SimOptions
     outcome: SeedOutcome
@@ -80,6 +81,8 @@ class Shrunk:
     replay: Replay | None = None
     seconds_before: float = 0.0
     draws_before: int | None = None
+    draws_runs: int = 0
+    draws_cpu: float = 0.0
 
     @property
     def faults(self) -> int:
@@ -204,6 +207,7 @@ def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 120, *,
         return best
     played = best.replay
     recorder = Recorder()
+    began, runs = time.process_time(), best.runs
     best.runs += 1
     again = run_seed(SimOptions.of_replay(played), seed, played, source=recorder)
     if history_digest(again.history) != history_digest(best.outcome.history):
@@ -215,6 +219,7 @@ def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 120, *,
         _shrink_draws(recorder.draws(), lambda d: plays(dataclasses.replace(played, draws=d)))
     except _OutOfRuns:
         pass
+    best.draws_runs, best.draws_cpu = best.runs - runs, time.process_time() - began
     return best
 
 
@@ -242,19 +247,19 @@ def _shrink_draws(recorded: Draws, plays: Callable[[Draws], bool]) -> Draws:
     for name in sorted(current, key=lambda n: (-len(current[n]), n)):
         seq = current[name]
         shortest(len(seq), lambda n: n == len(seq) or edit(name, seq[:n]))
-    size = max((len(seq) for seq in current.values()), default=0) // 2
-    while size >= 1:
-        for name in sorted(current):
-            start = 0
-            while start < len(current.get(name, ())):
+    halvings = 1
+    while any(len(seq) >> halvings for seq in current.values()):
+        for name in sorted(current, key=_leverage):
+            start, size = 0, len(current.get(name, ())) >> halvings
+            while size and start < len(current.get(name, ())):
                 seq = current[name]
                 block = seq[start:start + size]
                 zeroed = seq[:start] + (0.0,) * len(block) + seq[start + size:]
                 deleted = seq[:start] + seq[start + size:]
                 if not any(block) or edit(name, zeroed) or not edit(name, deleted):
                     start += size  # after a deletion, the next block is at ``start``
-        size //= 2
-    for name in sorted(current):
+        halvings += 1
+    for name in sorted(current, key=_leverage):
         for i in range(len(current.get(name, ()))):
             low = 0.0
             for _ in range(BISECT_STEPS):
@@ -265,6 +270,14 @@ def _shrink_draws(recorded: Draws, plays: Callable[[Draws], bool]) -> Draws:
                 if not edit(name, seq[:i] + (mid,) + seq[i + 1:]):
                     low = mid
     return current
+
+
+def _leverage(name: str) -> tuple[int, str]:
+    """The order stage 9 edits sources in, block by block: first those whose draws shape
+    how the others are used (the world's decide whether the network draws loss,
+    duplication and reordering at all), the network's, the most numerous, last."""
+    first = ("world", "nemesis", "workload")
+    return (first.index(name) if name in first else 4 if name == "net" else 3), name
 
 
 def _size(draws: Draws) -> tuple[int, float]:
