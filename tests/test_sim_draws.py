@@ -43,6 +43,13 @@ def test_a_played_source_past_its_draws_gives_the_simplest_values():
     assert nontrivial({"a": (0.1, 0.0), "b": (0.3,)}) == 2
 
 
+def test_a_recorder_refuses_a_second_source_of_the_same_name():
+    recorder = Recorder()
+    recorder("net", "net/1")
+    with pytest.raises(ValueError, match="asked twice for the random source 'net'"):
+        recorder("net", "net/2")
+
+
 def test_a_recorded_run_played_from_its_draws_is_the_same_run():
     recorder = Recorder()
     opts = SimOptions(ops=40)

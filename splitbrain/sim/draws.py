@@ -4,7 +4,7 @@ Hypothesis shrinks a test case by editing the sequence of choices it drew).
 Rules of this module:
 
 1. A seed's run draws all its randomness from named, seeded generators (sources, handed out
-   by a :data:`~splitbrain.harness.interfaces.RandomSource`): ``world`` (the links, clocks
+   by a :data:`~splitbrain.harness.interfaces.RandomSource`), each name asked for once: ``world`` (the links, clocks
    and disks :func:`splitbrain.sim.world.draw` picks), ``net`` (every message's fate),
    ``workload`` and ``nemesis`` (the runner's generators: op values, keys and pacing; fault
    targets) and ``node/<name>/<start>`` (each incarnation of a node: election timeouts,
@@ -87,6 +87,9 @@ class Recorder:
         self._sources: dict[str, Recording] = {}
 
     def __call__(self, name: str, seed: int | str) -> random.Random:
+        if name in self._sources:  # its draws could not be told apart when played
+            raise ValueError(f"a run asked twice for the random source {name!r}; give each "
+                             f"generator of a run its own name")
         source = self._sources[name] = Recording(seed)
         return source
 
