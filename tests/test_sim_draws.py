@@ -94,12 +94,14 @@ def test_sim_replay_of_the_shrunk_file_reproduces_the_shrunk_run(stale, tmp_path
     assert f"{shrunk.draws} non-trivial random draws: INVALID" in out and "NOT" not in out
 
 
-def test_shrinking_the_draws_stops_at_its_run_budget(stale):
+def test_shrinking_the_draws_stops_at_its_run_and_cpu_budgets(stale):
     caught, _ = stale
-    plain = shrink(STALE_READ, caught, budget=40, draw_runs=0)
+    no_cpu = shrink(STALE_READ, caught, budget=40, draw_cpu=0.0)
     few = shrink(STALE_READ, caught, budget=40, draw_runs=3)
-    assert plain.replay.draws is None and plain.draws == plain.draws_before
-    assert few.runs == plain.runs + 3 and few.draws_runs == 1 + 3 and plain.draws_runs == 1
+    # the recording run only, then nothing: the draws stay the seed's
+    assert no_cpu.draws_runs == 1 and no_cpu.replay.draws is None
+    assert no_cpu.draws == no_cpu.draws_before
+    assert few.runs == no_cpu.runs + 3 and few.draws_runs == 1 + 3
     assert few.signature in violations(few.outcome.result)
 
 
