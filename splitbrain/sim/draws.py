@@ -4,8 +4,8 @@ Hypothesis shrinks a test case by editing the sequence of choices it drew).
 Rules of this module:
 
 1. A seed's run draws all its randomness from named, seeded generators (sources, handed out
-   by a :data:`~splitbrain.harness.interfaces.RandomSource`), each name asked for once: ``world`` (the links, clocks
-   and disks :func:`splitbrain.sim.world.draw` picks), ``net`` (every message's fate),
+   by a :data:`~splitbrain.harness.interfaces.RandomSource`), each name asked for once:
+   ``world`` (the links, clocks and disks :func:`splitbrain.sim.world.draw` picks), ``net`` (every message's fate),
    ``workload`` and ``nemesis`` (the runner's generators: op values, keys and pacing; fault
    targets) and ``node/<name>/<start>`` (each incarnation of a node: election timeouts,
    gossip targets...).
@@ -17,8 +17,10 @@ Rules of this module:
    ``random.Random(seed)`` gives, and keeps the draws it gave.
 4. A :class:`PlayedSource` gives its draws in order and, once they run out, ``0.0`` for
    every further draw: the simplest draw (the smallest value of every range: no jitter, the
-   first choice, zero for ``random() < p``'s left side). The same draws give the same run in
-   any process.
+   first choice). Beware that ``random() < p`` holds for it: where such a test means a
+   fault (the network's loss, duplication, reordering), 0.0 makes it happen; a world drawn
+   from zeros has those rates at 0, so the network makes no such test. The same draws give
+   the same run in any process.
 5. A draw is trivial when it is ``0.0`` (:func:`splitbrain.replay.nontrivial` counts the
    others); a played sequence is stored without its trailing trivial draws (rule 4 gives
    them back). A replay file carries them (:mod:`splitbrain.replay`, rule 9).
