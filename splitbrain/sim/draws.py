@@ -5,10 +5,10 @@ Rules of this module:
 
 1. A seed's run draws all its randomness from named, seeded generators (sources, handed out
    by a :data:`~splitbrain.harness.interfaces.RandomSource`), each name asked for once:
-   ``world`` (the links, clocks and disks :func:`splitbrain.sim.world.draw` picks), ``net`` (every message's fate),
-   ``workload`` and ``nemesis`` (the runner's generators: op values, keys and pacing; fault
-   targets) and ``node/<name>/<start>`` (each incarnation of a node: election timeouts,
-   gossip targets...).
+   ``world`` (the links, clocks and disks :func:`splitbrain.sim.world.draw` picks), ``net``
+   (every message's fate), ``workload`` and ``nemesis`` (the runner's generators: op values,
+   keys and pacing; fault targets) and ``node/<name>/<start>`` (each incarnation of a node:
+   election timeouts, gossip targets...).
 2. A draw is a number ``u`` in [0, 1). ``random()`` returns one draw; ``getrandbits(k)``
    takes one draw per 32 bits, low bits first, each giving ``floor(u * 2**bits)``. Every other
    method of :class:`random.Random` (``uniform``, ``choice``, ``sample``...) is built on these
