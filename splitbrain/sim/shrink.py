@@ -27,8 +27,9 @@ the one before:
    every draw trivial (0.0) at once; each source's draws all trivial; each source cut to
    its shortest failing prefix (the rest trivial); blocks of draws made trivial, or else
    deleted, halving each source's block size down to one draw, the world's draws first and
-   the network's last; each remaining draw bisected towards 0. The replay carries the draws (:attr:`Replay.draws`) once an edit was kept. Stage 9
-   needs a played run: when stage 3 fails, shrinking ends there.
+   the network's last; each remaining draw bisected towards 0. The replay carries the draws
+   (:attr:`Replay.draws`) once an edit was kept. Stage 9 needs a played run: when stage 3
+   fails, shrinking ends there.
 
 Halving a fault or dropping an op leaves every other fault and op at its recorded time. A
 final read is kept while some op touches its key.
