@@ -3,8 +3,10 @@
 For each planted bug, runs seeds 1..N in order and shrinks each of the first ``--failing``
 failing ones as ``splitbrain sim`` does (:func:`splitbrain.sim.shrink.shrink`), writes the
 shrunk replay file, plays it from the file and checks that its history digest is the shrunk
-run's; prints one table: the violation kept (checker, type, key), faults, ops and simulated
-seconds before -> after, the runs and CPU seconds the search took.
+run's; prints one table: the violation kept (checker, type, key), faults, ops, non-trivial
+random draws (stage 9, :mod:`splitbrain.sim.draws`) and simulated seconds before -> after,
+the runs and CPU seconds the search took, and of those the runs and CPU seconds of stage 9
+alone (the draws).
 
     .venv/bin/python benchmarks/shrink.py [--seeds 20] [--failing 1] [--bug MODE:NAME ...]
 """
@@ -38,8 +40,8 @@ def main() -> None:
     args = ap.parse_args()
     logging.getLogger("splitbrain").setLevel(logging.CRITICAL)
     table = Table(title="splitbrain sim: shrunk size of planted bugs' failing seeds")
-    for col in ("bug", "seed (cpu s to find)", "violation kept", "faults", "ops", "sim s",
-                "runs", "cpu s", "replay"):
+    for col in ("bug", "seed (cpu s to find)", "violation kept", "faults", "ops", "draws",
+                "sim s", "runs (draws)", "cpu s (draws)", "replay"):
         table.add_column(col, justify="left" if col in ("bug", "violation kept") else "right")
     for spec in args.bug or DEFAULT_BUGS:
         mode, _, bug = spec.partition(":")
@@ -57,7 +59,7 @@ def main() -> None:
                 began = time.process_time()
         if not failing:
             table.add_row(f"{mode} {bug}", "-", f"no failing seed in 1..{args.seeds}",
-                          *"-" * 6)
+                          *"-" * 7)
     Console(width=200).print(table)
 
 
@@ -77,8 +79,9 @@ def _shrunk(name: str, opts: SimOptions, outcome: SeedOutcome, cpu: float) -> li
     checker, kind, key = shrunk.signature
     return [name, f"{outcome.seed} ({cpu:.1f})", f"{checker} {kind} {key}",
             f"{shrunk.faults_before} -> {shrunk.faults}", f"{shrunk.ops_before} -> {shrunk.ops}",
+            "-" if shrunk.draws_before is None else f"{shrunk.draws_before:,} -> {shrunk.draws:,}",
             f"{shrunk.seconds_before:.2f} -> {shrunk.outcome.virtual_seconds:.2f}",
-            str(shrunk.runs), f"{spent:.1f}", same]
+            f"{shrunk.runs} ({shrunk.draws_runs})", f"{spent:.1f} ({shrunk.draws_cpu:.1f})", same]
 
 
 if __name__ == "__main__":

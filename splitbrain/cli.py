@@ -395,7 +395,8 @@ def _calibrate_sim(plan: Any, ops: int, jobs: int, nemesis_interval: float | Non
 @click.option("--store", "store_dir", default="store", show_default=True,
               help="Where seeds that are not valid are stored as runs.")
 @click.option("--shrink/--no-shrink", default=True, show_default=True,
-              help="Shrink the lowest invalid seed to its fewest faults and ops, and store it.")
+              help="Shrink the lowest invalid seed to its fewest faults, ops and random "
+                   "draws, and store it.")
 @click.option("--faults", default=None, metavar="N,N,...",
               help="Replay only these faults of each seed (0 is a seed's first; '' none).")
 @click.option("--lying-disks", is_flag=True,

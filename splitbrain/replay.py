@@ -4,10 +4,11 @@ sim --replay FILE`` (on the simulator: the same history, byte for byte) and ``sp
 --replay FILE`` (on real node processes: timing differs, so the anomaly may or may not come
 back).
 
-Rules of the format (version 1):
+Rules of the format (version 2):
 
-1. One JSON object ``{"format": "splitbrain-replay", "version": 1, ...}``; a reader refuses
-   any other format or version, and any missing or mistyped field, in one sentence.
+1. One JSON object ``{"format": "splitbrain-replay", "version": 2, ...}``; a reader refuses
+   any other format or version, and any missing or mistyped field, in one sentence. It also
+   reads version 1 files (written before rule 9): they have no ``draws``.
 2. ``options``: what a run needs beyond the schedule: ``mode``, ``workload``, ``nodes``,
    ``concurrency``, ``op_timeout`` and ``recovery`` (seconds), ``bugs`` (planted, by name),
    ``nemesis`` (the fault kinds the simulated world was drawn for, whichever faults were kept)
@@ -29,6 +30,11 @@ Rules of the format (version 1):
    key as Python's repr of it; :func:`violations`), which a replay is asked to reproduce.
 8. ``dropped``: what shrinking removed besides faults and late ops: ``keys`` whose ops were
    all dropped, and how many ``ops`` that was.
+9. ``draws``: null, or the simulated run's random draws (:mod:`splitbrain.sim.draws`): an
+   object from a source's name (``world``, ``net``, ``workload``, ``nemesis``,
+   ``node/<name>/<start>``) to its draws, numbers in [0, 1). With draws, every source of the
+   simulated run plays them in order, and a source past its list (or not named) draws 0.0;
+   with null, every source draws from the seed. Real nodes (``test --replay``) ignore them.
 
 Times are seconds since the workload began, as JSON numbers; values are JSON values.
 """
@@ -38,19 +44,29 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from splitbrain.checkers.result import Result
 from splitbrain.errors import BadInput, read_json
 from splitbrain.history import NEMESIS, History
 
 FORMAT = "splitbrain-replay"
-VERSION = 1
+VERSION = 2
+#: The versions a reader accepts (rule 1).
+READS = (1, 2)
 #: The name of the replay file in a run directory.
 FILE = "replay.json"
 
 Signature = tuple[str, str, str]
 """(checker, anomaly type, repr of the key) of one violation."""
+
+Draws = dict[str, tuple[float, ...]]
+"""Each source's random draws, by source name (rule 9)."""
+
+
+def nontrivial(draws: dict[str, Sequence[float]]) -> int:
+    """How many of ``draws`` are not 0.0, the draw a source plays past its list (rule 9)."""
+    return sum(1 for seq in draws.values() for u in seq if u != 0.0)
 
 
 def violations(result: Result) -> list[Signature]:
@@ -109,6 +125,7 @@ class Replay:
     final_reads: tuple[FinalRead, ...]
     expect: Signature | None = None
     dropped: dict[str, Any] = field(default_factory=lambda: {"keys": [], "ops": 0})
+    draws: Draws | None = None
 
     @property
     def kinds(self) -> list[str]:
@@ -144,7 +161,9 @@ class Replay:
                 "final_reads": [asdict(r) for r in self.final_reads],
                 "expect": dict(zip(("checker", "type", "key"), self.expect))
                 if self.expect else None,
-                "dropped": self.dropped}
+                "dropped": self.dropped,
+                "draws": {name: list(seq) for name, seq in self.draws.items()}
+                if self.draws is not None else None}
 
     def write(self, path: str | Path) -> Path:
         """Write this replay to ``path`` (JSON, one fault or op per line); returns the path."""
@@ -154,6 +173,10 @@ class Replay:
             if isinstance(value, list) and value:
                 items = ",\n".join("    " + json.dumps(v, sort_keys=True) for v in value)
                 lines.append(f'  "{name}": [\n{items}\n  ],')
+            elif name == "draws" and value:  # one source a line
+                items = ",\n".join(f"    {json.dumps(k)}: {json.dumps(v)}"
+                                    for k, v in value.items())
+                lines.append(f'  "{name}": {{\n{items}\n  }},')
             else:
                 lines.append(f'  "{name}": {json.dumps(value, sort_keys=True)},')
         lines[-1] = lines[-1].rstrip(",")
@@ -174,6 +197,11 @@ class Replay:
         if self.dropped["ops"]:
             lines.append(f"dropped: {self.dropped['ops']} ops of the other keys "
                          f"({', '.join(self.dropped['keys'])})")
+        if self.draws is not None:
+            each = ", ".join(f"{name} {nontrivial({name: seq})}" for name, seq in
+                             self.draws.items() if nontrivial({name: seq}))
+            lines.append(f"random draws: {nontrivial(self.draws)} non-trivial"
+                         + (f" ({each}), the rest 0" if each else ", all 0"))
         return lines
 
 
@@ -235,10 +263,10 @@ def parse(d: Any, where: str) -> Replay:
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise BadInput(f"{where} is not a splitbrain replay file (no \"format\": \"{FORMAT}\"); "
                        f"pass the replay.json of a shrunk sim run")
-    if d.get("version") != VERSION:
+    if d.get("version") not in READS:
         raise BadInput(f"{where} is replay format version {d.get('version')!r}; this "
-                       f"splitbrain reads version {VERSION}, so upgrade splitbrain or shrink "
-                       f"the seed again")
+                       f"splitbrain reads versions {', '.join(map(str, READS))}, so upgrade "
+                       f"splitbrain or shrink the seed again")
     options = _field(d, "options", dict, where)
     for name, kind in OPTIONS.items():
         _field(options, name, kind, where, "options.")
@@ -255,7 +283,20 @@ def parse(d: Any, where: str) -> Replay:
     sig = (str(expect["checker"]), str(expect["type"]), str(expect["key"])) \
         if isinstance(expect, dict) else None
     dropped = d.get("dropped") or {"keys": [], "ops": 0}
-    return Replay(options, _field(d, "seed", int, where), faults, ops, finals, sig, dropped)
+    return Replay(options, _field(d, "seed", int, where), faults, ops, finals, sig, dropped,
+                  _draws(d.get("draws"), where))
+
+
+def _draws(d: Any, where: str) -> Draws | None:
+    """The ``draws`` of a replay file (rule 9); BadInput when they are not draws."""
+    if d is None:
+        return None
+    if isinstance(d, dict) and all(
+            isinstance(seq, list) and all(isinstance(u, (int, float)) and not isinstance(u, bool)
+                                          and 0 <= u < 1 for u in seq) for seq in d.values()):
+        return {str(name): tuple(float(u) for u in seq) for name, seq in d.items()}
+    raise BadInput(f"{where}: draws must be null or an object from a source's name to a list "
+                   f"of numbers in [0, 1); shrink the seed again to write them")
 
 
 def _field(d: dict, name: str, kind: type | tuple[type, ...], where: str, prefix: str = ""

@@ -77,7 +77,7 @@ def test_shrinking_halves_a_fault_while_the_run_still_fails():
         Fault("kill", "kill", {"nodes": ["n1", "n2", "n3", "n4", "n5"]}, 0.3, 0.4),))
     played = run_seed(opts, 1, long)
     assert played.result.valid is False
-    shrunk = shrink(opts, played)
+    shrunk = shrink(opts, played, draw_runs=0)
     assert shrunk is not None and shrunk.replay is not None
     assert [f.duration for f in shrunk.replay.faults] == [0.0]
 
@@ -159,6 +159,8 @@ def _bad(tmp_path, change) -> str:
     (lambda d: d["faults"].append(dict(d["faults"][0], start=0.2)), "cannot overlap"),
     (lambda d: d["ops"][0].pop("time"), "missing or extra fields"),
     (lambda d: d["ops"][0].update(time=-1), "non-negative seconds"),
+    (lambda d: d.update(draws={"net": [0.5, 1.5]}), "draws must be null or an object"),
+    (lambda d: d.update(draws=[0.5]), "draws must be null or an object"),
 ])
 def test_a_bad_replay_file_is_refused_in_one_sentence(tmp_path, capsys, change, says):
     with pytest.raises(SystemExit) as e:

@@ -10,7 +10,7 @@ import pytest
 from splitbrain.cli import main
 from splitbrain.harness.store import load_history, load_test
 from splitbrain.harness.testrun import replay_verdict
-from splitbrain.replay import FinalRead, Fault, Op, Replay
+from splitbrain.replay import VERSION, FinalRead, Fault, Op, Replay
 
 pytestmark = pytest.mark.integration
 
@@ -67,4 +67,4 @@ def test_a_replay_with_lying_disks_is_refused_on_real_nodes(tmp_path, capsys):
         main(["test", "--replay", str(path), "--store", str(tmp_path)])
     err = capsys.readouterr().err
     assert e.value.code == 254 and "only the simulator has" in err
-    assert json.loads(path.read_text())["version"] == 1
+    assert json.loads(path.read_text())["version"] == VERSION

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import random
+import re
 import time
 
 import pytest
@@ -498,6 +499,7 @@ def test_sim_command_exits_1_and_prints_the_shrunk_failing_seed(tmp_path, capsys
     assert e.value.code == 1, out
     assert "seed 1: INVALID" in out and "seed 1 shrunk in" in out
     assert "replay: splitbrain sim --replay " in out and "faults (1):" in out
+    assert re.search(r"random draws [\d,]+ -> \d+ non-trivial", out), out
     assert len(list(tmp_path.glob("sim-dynamodb-register-kill/*/report.html"))) == 2
 
 

@@ -21,6 +21,7 @@ them all for local processes; :class:`splitbrain.harness.hostcluster.HostCluster
 
 from __future__ import annotations
 
+import random
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,6 +187,18 @@ def require(cluster: object, capability: Capability, who: str, instead: str) -> 
     if not isinstance(cluster, capability):
         raise BadInput(f"{who} needs {CAPABILITY_NAMES[capability]}; the "
                        f"{type(cluster).__name__} cluster has none; {instead}")
+
+
+RandomSource = Callable[[str, "int | str"], random.Random]
+"""Where a run's seeded generators come from: ``source(name, seed)`` is the generator named
+``name`` (the runner's ``"workload"`` and ``"nemesis"``; the simulator names its own) seeded
+with ``seed``. :func:`seeded` unless the simulator records or plays a run's draws
+(:mod:`splitbrain.sim.draws`)."""
+
+
+def seeded(name: str, seed: int | str) -> random.Random:
+    """The plain :data:`RandomSource`: ``random.Random(seed)``, whatever the name."""
+    return random.Random(seed)
 
 
 NemesisRecorder = Callable[[str, str, Any], Awaitable[None] | None]

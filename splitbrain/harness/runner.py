@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from splitbrain.harness import generators as gen
 from splitbrain.harness.catchup import wait_caught_up
 from splitbrain.harness.display import Stats
 from splitbrain.harness.generators import Context, Generator, Invocation, Wait
-from splitbrain.harness.interfaces import FaultSchedule, Nodes
+from splitbrain.harness.interfaces import FaultSchedule, Nodes, RandomSource, seeded
 from splitbrain.harness.waits import Waits
 from splitbrain.history import NEMESIS, Event, History, HistoryWriter
 from splitbrain.workloads import checks
@@ -96,7 +95,8 @@ class Runner:
     ``history_path`` None keeps the history in memory only. ``client_factory(url, timeout)``
     makes a client (default :class:`~splitbrain.db.client.NodeClient`); ``on_cluster`` is
     called with the cluster once it has started; ``ops``, when given, caps the workload's
-    ops (the time limit still applies). Before the final reads it waits at most
+    ops (the time limit still applies); ``random_source`` gives the workload's and the
+    nemesis's generators (seeded from ``seed``). Before the final reads it waits at most
     ``catch_up_timeout`` seconds for the replicas to catch up; :attr:`catch_up` then says how
     long it waited and which replicas still lagged."""
 
@@ -116,12 +116,13 @@ class Runner:
     stats: Stats = field(default_factory=Stats)
     on_cluster: Callable[[Any], None] | None = None
     ops: int | None = None
+    random_source: RandomSource = seeded
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+        self.rng = self.random_source("workload", self.seed)
         # Its own stream, so the fault schedule a seed gives does not depend on how the
         # clients' ops happened to interleave.
-        self.nemesis_rng = random.Random(f"nemesis-{self.seed}")
+        self.nemesis_rng = self.random_source("nemesis", f"nemesis-{self.seed}")
         self.recorder: Recorder | None = None
         self._clients: list[Any] = []
         self._next_process = 0

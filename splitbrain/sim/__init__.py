@@ -9,6 +9,8 @@ What is here (each module imports only the ones above it and the node's ``db/`` 
   cuts).
 - :mod:`.cluster`: five real nodes on those doubles, as the harness's :class:`Nodes` with the
   Killable, Pausable and ClockControl capabilities, and the in-process client.
+- :mod:`.draws`: a run's random draws, recorded and played (the choice sequence the
+  shrinker edits).
 - :mod:`.world`: the per-seed draw of network, clock, disk and fault parameters.
 - :mod:`.sieve`: a seed's fault schedule with only some of its faults performed.
 - :mod:`.run`: one seed, start to verdict, through the harness's own run loop and checkers.

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -39,7 +38,7 @@ from splitbrain.db.env import Env
 from splitbrain.db.errors import NodeError
 from splitbrain.db.node import build_store
 from splitbrain.db.store import Store
-from splitbrain.harness.interfaces import NodeUnreachable
+from splitbrain.harness.interfaces import NodeUnreachable, RandomSource, seeded
 from splitbrain.sim.clock import SimClock
 from splitbrain.sim.network import SimNetwork
 from splitbrain.sim.storage import SimDisk
@@ -63,11 +62,13 @@ class _Incarnation:
 
 class SimCluster:
     """The nodes of ``config`` on ``net``, with one :class:`SimDisk` and :class:`SimClock` per
-    node (the world's hardware); ``seed`` seeds each incarnation's generator. An async context
-    manager: entering starts every node, leaving stops them."""
+    node (the world's hardware); ``seed`` seeds each incarnation's generator, which
+    ``source`` gives (named ``node/<name>/<start>``). An async context manager: entering
+    starts every node, leaving stops them."""
 
     def __init__(self, config: ClusterConfig, net: SimNetwork, disks: dict[str, SimDisk],
-                 clocks: dict[str, SimClock], seed: int, client_latency: float = 0.0002):
+                 clocks: dict[str, SimClock], seed: int, client_latency: float = 0.0002,
+                 source: RandomSource = seeded):
         self.config = config
         self.names = list(config.names)
         self.net = net
@@ -75,6 +76,7 @@ class SimCluster:
         self.clocks = clocks
         self.seed = seed
         self.client_latency = client_latency
+        self.source = source
         self.nodes: dict[str, _Incarnation] = {}
         self.starts = dict.fromkeys(self.names, 0)
 
@@ -111,7 +113,8 @@ class SimCluster:
         endpoint = self.net.endpoint(name)
         env = Env(name=name, transport=endpoint, clock=self.clocks[name],
                   storage=self.disks[name].mount(),
-                  rng=random.Random(f"{self.seed}/{name}/{self.starts[name]}"),
+                  rng=self.source(f"node/{name}/{self.starts[name]}",
+                                  f"{self.seed}/{name}/{self.starts[name]}"),
                   config=self.config)
         await endpoint.start()
         store = build_store(env)

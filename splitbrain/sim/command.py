@@ -30,7 +30,7 @@ from splitbrain.harness.runoptions import planted_and_expected
 from splitbrain.history import write_jsonl
 from splitbrain.nemesis import parse_kinds
 from splitbrain import replay as replayfile
-from splitbrain.replay import Replay
+from splitbrain.replay import Replay, nontrivial
 from splitbrain.sim.loop import Deadlock, TimeLimit
 from splitbrain.sim.run import SeedOutcome, SimOptions, history_digest, judge, run_seed
 from splitbrain.sim.shrink import shrink
@@ -274,7 +274,10 @@ def shrink_first(opts: SimOptions, summaries: list[SeedSummary], store_dir: str,
     lines = [f"seed {seed} shrunk in {shrunk.runs} runs: {checker} {kind} on key {key} with "
              f"{shrunk.faults} of {shrunk.faults_before} faults and {shrunk.ops} of "
              f"{shrunk.ops_before} ops, {shrunk.outcome.virtual_seconds:.2f} of "
-             f"{shrunk.seconds_before:.2f} simulated seconds"]
+             f"{shrunk.seconds_before:.2f} simulated seconds"
+             + (f", random draws {shrunk.draws_before:,} -> {shrunk.draws:,} non-trivial "
+                f"(in {shrunk.draws_runs} of the runs)" if shrunk.draws_before is not None
+                else "")]
     if shrunk.replay is not None:
         lines += ["  " + line for line in shrunk.replay.describe()]
     else:
@@ -305,8 +308,11 @@ def replay_main(path: str, store_dir: str) -> int:
     console = Console(file=sys.stdout)
     word = {True: "valid", False: "INVALID"}.get(outcome.result.valid, "unknown")
     found = replayfile.violations(outcome.result)
+    draws = "" if replay.draws is None else \
+        f", {nontrivial(replay.draws):,} non-trivial random draws"
     lines = [f"replayed {path}: seed {replay.seed}, {len(replay.faults)} faults, "
-             f"{len(replay.ops)} ops: {word}", f"  history digest {history_digest(outcome.history)}"]
+             f"{len(replay.ops)} ops{draws}: {word}",
+             f"  history digest {history_digest(outcome.history)}"]
     if replay.expect is not None:
         what = " ".join(replay.expect[:2]) + f" on key {replay.expect[2]}"
         lines.append(f"  reproduced: {what}" if replay.expect in found

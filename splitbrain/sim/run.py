@@ -23,7 +23,7 @@ from typing import Any, Iterable
 from splitbrain.checkers import policy, staleness
 from splitbrain.checkers.result import Result
 from splitbrain.db.config import local_config
-from splitbrain.harness.interfaces import FaultSchedule
+from splitbrain.harness.interfaces import FaultSchedule, RandomSource, seeded
 from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
@@ -31,6 +31,7 @@ from splitbrain.nemesis.schedule import Played
 from splitbrain.replay import OPTIONS, Replay
 from splitbrain.sim import loop
 from splitbrain.sim.cluster import SimClient, SimCluster
+from splitbrain.sim.draws import Player
 from splitbrain.sim.sieve import Sieve
 from splitbrain.sim.world import World, draw
 from splitbrain.workloads import checks, make
@@ -99,16 +100,22 @@ class SeedOutcome:
     cpu_check: float = 0.0
 
 
-def run_seed(opts: SimOptions, seed: int, replay: Replay | None = None) -> SeedOutcome:
+def run_seed(opts: SimOptions, seed: int, replay: Replay | None = None,
+             source: RandomSource | None = None) -> SeedOutcome:
     """Simulate seed ``seed`` (see the module docstring); with ``replay``, its world plays the
     replay's faults and ops instead of drawing them (and ``opts.faults`` and ``ops`` are
-    unused)."""
+    unused), and its random draws when it carries them. ``source``, when given, gives every
+    generator of the run instead (:mod:`splitbrain.sim.draws`: the shrinker records and
+    edits them)."""
+    if source is None:
+        source = Player(replay.draws) if replay is not None and replay.draws is not None \
+            else seeded
     config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)),
                           bugs=list(opts.bug))
-    world = draw(config.names, seed, parse_kinds(opts.nemesis))
-    cluster = SimCluster(config, world.network(config.names, seed),
+    world = draw(config.names, seed, parse_kinds(opts.nemesis), source)
+    cluster = SimCluster(config, world.network(config.names, seed, source),
                          {n: world.disk_of(n, lies=opts.lying_disks) for n in config.names},
-                         {n: world.clock_of(n) for n in config.names}, seed)
+                         {n: world.clock_of(n) for n in config.names}, seed, source=source)
     workload = make(opts.workload, opts.mode)
     schedule = combined(world.nemesis, opts.nemesis_interval or world.nemesis_interval)
     nemesis: FaultSchedule | None = None
@@ -122,7 +129,7 @@ def run_seed(opts: SimOptions, seed: int, replay: Replay | None = None) -> SeedO
         pace = {"rate": None, "time_limit": replay.end(), "ops": None}
     runner = Runner(workload, cluster, None, concurrency=opts.concurrency,
                     recovery=opts.recovery, op_timeout=opts.op_timeout, seed=seed,
-                    nemesis=nemesis,
+                    nemesis=nemesis, random_source=source,
                     client_factory=lambda url, timeout: SimClient(cluster, url, timeout),
                     **pace)
 

@@ -10,10 +10,10 @@ node's real links: retransmitted, so it delays messages (:mod:`.network`, rule 6
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from splitbrain.harness.interfaces import RandomSource, seeded
 from splitbrain.sim.clock import SimClock
 from splitbrain.sim.network import LinkParams, SimNetwork
 from splitbrain.sim.storage import SimDisk
@@ -32,9 +32,11 @@ class World:
     nemesis_interval: float
     nemesis: list[str]
 
-    def network(self, names: list[str], seed: int) -> SimNetwork:
+    def network(self, names: list[str], seed: int, source: RandomSource = seeded
+                ) -> SimNetwork:
+        """The network of these links, its messages' fates drawn from ``source``'s ``net``."""
         params = {tuple(k.split("->")): LinkParams(**v) for k, v in self.links.items()}
-        return SimNetwork(names, random.Random(f"net/{seed}"), params)  # type: ignore[arg-type]
+        return SimNetwork(names, source("net", f"net/{seed}"), params)  # type: ignore[arg-type]
 
     def clock_of(self, name: str) -> SimClock:
         return SimClock(**self.clocks[name])
@@ -46,13 +48,15 @@ class World:
         return asdict(self)
 
 
-def draw(names: list[str], seed: int, kinds: list[str]) -> World:
+def draw(names: list[str], seed: int, kinds: list[str], source: RandomSource = seeded
+         ) -> World:
     """The world of ``seed`` for nodes ``names``: per directed link a latency of 0.1-2 ms with
     jitter and, each with probability 1/2 per seed, packet loss up to 5 %, duplication up to
     2 % and reordering up to 10 %; per node a clock skew up to +-0.25 s, a drift up to
     :data:`MAX_DRIFT` and a sync latency of 0.2-3 ms; a nemesis interval of 0.2-1.5 s and the
-    fault kinds in play: each of ``kinds`` with probability 1/2, at least one."""
-    rng = random.Random(f"world/{seed}")
+    fault kinds in play: each of ``kinds`` with probability 1/2, at least one. The draws
+    come from ``source``'s ``world``."""
+    rng = source("world", f"world/{seed}")
     chosen = [k for k in kinds if rng.random() < 0.5]
     if kinds and not chosen:
         chosen = [rng.choice(kinds)]
