@@ -3,7 +3,7 @@
 * :mod:`splitbrain.nemesis.faults`: one class per fault kind (``partition``, ``kill``,
   ``crash``, ``pause``, ``clock``, ``clock-rate``, ``latency``, ``one-way``, ``bridge``, and the targeted
   ``isolate-leader``, ``kill-owners``, ``flap-owners``, ``leader-latency``, ``leader-one-way``
-  and ``leader-clock``), each with ``start(cluster, rng) -> op`` and ``stop(cluster) -> op``.
+  ``leader-clock`` and ``reject-leader``), each with ``start(cluster, rng) -> op`` and ``stop(cluster) -> op``.
 * :mod:`splitbrain.nemesis.topology`: partition topologies computed with networkx.
 * :mod:`splitbrain.nemesis.schedule`: ``combined(kinds, interval)`` and ``heal_all(cluster)``.
 """
