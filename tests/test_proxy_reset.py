@@ -1,12 +1,18 @@
 """The proxy's connection reset, in-process (the helper's link objects on this test's event
 loop, over loopback sockets): a reset drops the bytes a cut link holds and closes both ends;
-a cut in reject style closes new connections at once; the heal lets new ones through."""
+a cut in reject style closes new connections at once; the heal lets new ones through. And the
+same through the helper process's control protocol (ProxyNet.reset and reject)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
-from splitbrain.harness.proxy import ProxyLink
+import pytest
+
+from splitbrain.db.config import ClusterConfig, NodeSpec
+from splitbrain.harness.interfaces import LinkResets
+from splitbrain.harness.proxy import ProxyLink, ProxyNet
 
 
 async def _gone(reader: asyncio.StreamReader, timeout: float = 2.0) -> bool:
@@ -75,5 +81,43 @@ def test_reset_drops_held_bytes_and_reject_closes_new_connections():
                 conn.lost(abort=True)
             server.close()
             upstream.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.integration
+def test_proxy_net_resets_and_rejects_through_its_helper(tmp_path):
+    async def scenario():
+        async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionResetError):
+                await reader.read()
+            writer.close()
+
+        servers = [await asyncio.start_server(swallow, "127.0.0.1", 0) for _ in range(2)]
+        config = ClusterConfig("dynamo", [NodeSpec(f"n{i + 1}", peer_port=s.sockets[0]
+                                                   .getsockname()[1])
+                                          for i, s in enumerate(servers)], n=2, r=1, w=1)
+        net = ProxyNet()
+        assert isinstance(net, LinkResets)
+        config = await net.open(config, tmp_path, detached=False)
+        host, port = config.peer_route("n1", "n2").rsplit(":", 1)
+        try:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            await net.reset([("n1", "n2")])
+            assert await _gone(reader), "a reset left the connection open"
+            await net.reject([("n1", "n2")])
+            assert net.cuts == {("n1", "n2")}
+            r2, _ = await asyncio.open_connection(host, int(port))
+            assert await _gone(r2), "a connection opened during a reject cut stayed open"
+            await net.heal()
+            r3, _ = await asyncio.open_connection(host, int(port))
+            with pytest.raises(asyncio.TimeoutError):  # healed: the connection stays open
+                await asyncio.wait_for(r3.read(1), 0.3)
+            with pytest.raises(ValueError):
+                await net.reset([("n1", "n3")])
+        finally:
+            await net.close()
+            for s in servers:
+                s.close()
 
     asyncio.run(scenario())
