@@ -12,7 +12,8 @@ import pytest
 from splitbrain.errors import BadInput
 from splitbrain.harness.interfaces import Link
 from splitbrain.nemesis import faults
-from splitbrain.nemesis.faults import STARTS, RejectLeader
+from splitbrain.nemesis import RejectLeader
+from splitbrain.nemesis.faults import STARTS
 from test_nemesis import FakeNet
 from test_nemesis_rounds import DYNAMODB, StatusCluster
 

@@ -11,9 +11,9 @@
 from splitbrain.nemesis.faults import (KINDS, Bridge, Clock, ClockRate, Crash, FlapOwners,
                                        IsolateLeader, Kill, KillOwners, Latency, LeaderClock,
                                        LeaderLatency, LeaderOneWay, Nemesis, OneWay, Partition,
-                                       Pause)
+                                       Pause, RejectLeader)
 from splitbrain.nemesis.schedule import Schedule, combined, heal_all, parse_kinds
 
 __all__ = ["KINDS", "Bridge", "Clock", "ClockRate", "Crash", "FlapOwners", "IsolateLeader", "Kill",
            "KillOwners", "Latency", "LeaderClock", "LeaderLatency", "LeaderOneWay", "Nemesis",
-           "OneWay", "Partition", "Pause", "Schedule", "combined", "heal_all", "parse_kinds"]
+           "OneWay", "Partition", "Pause", "RejectLeader", "Schedule", "combined", "heal_all", "parse_kinds"]
