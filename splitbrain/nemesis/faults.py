@@ -578,7 +578,7 @@ class RejectLeader(Nemesis):
         net = cluster.net
         assert isinstance(net, LinkResets)
         if op["f"].startswith("stop-"):
-            await cluster.net.cut(())
+            await net.cut(())
             return {}
         v = op["value"]
         node = await _find_leader(cluster, v, busiest=True)
