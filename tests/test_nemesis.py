@@ -18,6 +18,7 @@ from splitbrain.nemesis import (Bridge, Clock, ClockRate, Crash, FlapOwners, Iso
                                 KillOwners, Latency, LeaderClock, LeaderLatency, LeaderOneWay,
                                 OneWay, Partition, Pause, combined, faults, heal_all,
                                 parse_kinds)
+from splitbrain.nemesis import RejectLeader
 
 
 class FakeNet(Net):
@@ -215,7 +216,7 @@ def test_every_fault_kind_against_real_nodes_then_healed(tmp_path, monkeypatch):
             for nemesis in (Partition(("one",)), Kill(("one",)), Pause(("one",)),
                             Clock(modes=("bump",)), ClockRate(), Latency(), IsolateLeader(),
                             KillOwners(), OneWay(), Bridge(), LeaderLatency(), QuickOneWay(),
-                            LeaderClock(), Crash(("one",)), FlapOwners()):
+                            LeaderClock(), Crash(("one",)), FlapOwners(), RejectLeader()):
                 op = await nemesis.start(cluster, rng)
                 assert "failed" not in op["value"], op
                 await asyncio.sleep(0.3)

@@ -9,9 +9,9 @@ Rules of this module:
    harness module.
 2. Everything that may cost a network round trip is ``async`` (``is_running`` over SSH is one).
 3. Optional capabilities are separate Protocols (:class:`Killable`, :class:`Crashable`,
-   :class:`Pausable`, :class:`ClockControl`, :class:`Introspectable`, :class:`LogSource`). A
-   fault kind names the ones it needs; code asks ``isinstance(cluster, Killable)`` and
-   refuses with one sentence when the cluster lacks it.
+   :class:`Pausable`, :class:`ClockControl`, :class:`Introspectable`, :class:`LogSource`;
+   of a network, :class:`LinkResets`). A fault kind names the ones it needs; code asks
+   ``isinstance(cluster, Killable)`` and refuses with one sentence when the cluster lacks it.
 
 A cluster the run loop drives is a :class:`Nodes` (names, client URLs, the network) that
 implements some of the capabilities. :class:`splitbrain.harness.cluster.LocalCluster` implements
@@ -75,6 +75,22 @@ class Net(Protocol):
     def describe(self) -> dict[str, Any]:
         """This network's kind and parameters; test.json and the report record :attr:`kind`."""
         return {"kind": self.kind}
+
+
+@runtime_checkable
+class LinkResets(Protocol):
+    """A :class:`Net` that can reset links, as a firewall's REJECT (a TCP RST), a middlebox
+    restart or a keepalive timeout do: what a link holds is lost, not delayed. A plain
+    :meth:`Net.cut` holds a link's messages and delivers them on the heal, in order."""
+
+    async def reset(self, links: Iterable[Link]) -> None:
+        """Break every connection on these directed links now: the messages they hold (sent,
+        not yet delivered) are lost, and the sender reconnects for its next message."""
+
+    async def reject(self, links: Iterable[Link]) -> None:
+        """Cut exactly these links (replacing the current cut, as :meth:`Net.cut`) in reject
+        style: reset them now, and until the next cut or heal every message sent on them is
+        lost at once (a new connection is closed as soon as it opens) instead of held."""
 
 
 @runtime_checkable
@@ -178,15 +194,18 @@ CAPABILITY_NAMES: dict[Capability, str] = {
     DiskControl: "nodes whose disks can be slowed",
     Introspectable: "nodes that report their partitions' leaders and their ring",
     LogSource: "nodes whose logs can be collected",
+    LinkResets: "a network that can reset links (--net proxy, or the simulator)",
 }
 
 
-def require(cluster: object, capability: Capability, who: str, instead: str) -> None:
+def require(cluster: object, capability: Capability, who: str, instead: str, *,
+            what: str = "cluster") -> None:
     """Refuse, with one sentence, a ``who`` (e.g. "the kill nemesis") that needs
-    ``capability`` of a cluster that lacks it; ``instead`` says what to do."""
+    ``capability`` of a cluster (or of its network, ``what="network"``) that lacks it;
+    ``instead`` says what to do."""
     if not isinstance(cluster, capability):
         raise BadInput(f"{who} needs {CAPABILITY_NAMES[capability]}; the "
-                       f"{type(cluster).__name__} cluster has none; {instead}")
+                       f"{type(cluster).__name__} {what} has none; {instead}")
 
 
 RandomSource = Callable[[str, "int | str"], random.Random]

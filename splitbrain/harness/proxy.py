@@ -8,7 +8,10 @@ node ``a``'s ``peer_routes[a][b]`` points at that port. On start it prints one J
 ``{"control": PORT, "links": {"a->b": PORT, ...}}``, then takes commands on the control port,
 one JSON object per line, answering ``{"ok": true, ...}`` or ``{"error": "..."}``:
 
-* ``{"cut": [["a", "b"], ...]}``: exactly these links are cut (the others flow);
+* ``{"cut": [["a", "b"], ...]}``: exactly these links are cut (the others flow); with
+  ``"reject": true`` they are cut in reject style (below);
+* ``{"reset": [["a", "b"], ...]}``: every connection on these links is aborted, its held bytes
+  dropped;
 * ``{"delay": [["a", "b"], ...], "seconds": S}``: delay these links' bytes by S seconds;
 * ``{"heal": true}``: nothing cut, no delay;
 * ``{"stats": true}``: ``{"ok": true, "links": {"a->b": {"bytes": N, "conns": N}}}``.
@@ -17,6 +20,13 @@ A cut link holds its bytes: the proxy stops reading and writing its connections,
 connection is accepted but not forwarded until the link heals. To the nodes this looks like a
 dropped-packet partition does to TCP (silence, then a burst of retransmitted data on healing),
 not like a reset.
+
+A reset aborts both TCP connections of every proxied pair on the link (the node's and the
+helper's to the upstream node) and drops the bytes the helper holds for them: the sending node
+sees its connection die and reconnects for its next message, and what was in flight is lost,
+as after a firewall's REJECT, a middlebox restart or a keepalive timeout. A cut in reject style
+resets the link at once and, until the next cut or heal, closes every new connection as soon as
+it is accepted, so what a node sends meanwhile is lost instead of held.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ class ProxyLink:
         self.upstream = upstream
         self.flows = asyncio.Event()
         self.flows.set()
+        self.rejecting = False  # cut in reject style: new connections are closed at once
         self.delay = 0.0
         self.bytes = 0
         self.conns: set[Connection] = set()
@@ -61,10 +72,20 @@ class ProxyLink:
     def flowing(self) -> bool:
         return self.flows.is_set()
 
-    def set_flowing(self, flowing: bool) -> None:
+    def set_flowing(self, flowing: bool, *, reject: bool = False) -> None:
+        """Let the link flow, or cut it (holding its bytes; with ``reject``, resetting it and
+        refusing new connections)."""
         (self.flows.set if flowing else self.flows.clear)()
+        self.rejecting = reject and not flowing
+        if self.rejecting:
+            self.reset()
         for conn in list(self.conns):
             conn.update()
+
+    def reset(self) -> None:
+        """Abort every connection of the link, dropping what it holds."""
+        for conn in list(self.conns):
+            conn.lost(abort=True)
 
     def accept(self) -> "Side":
         """Protocol factory for the link's listening socket."""
@@ -162,12 +183,13 @@ class Pipe:
     def close(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
+        self.pending.clear()
 
 
 class Connection:
     """A node's connection to the link's port and the helper's connection to the upstream
     node. A connection accepted during a cut is not forwarded until the link heals (as an
-    unanswered SYN would hang)."""
+    unanswered SYN would hang), or, in reject style, closed at once (as a refused one)."""
 
     def __init__(self, link: ProxyLink):
         self.link = link
@@ -177,6 +199,9 @@ class Connection:
 
     def made(self, side: Side) -> None:
         if side is self.client:
+            if self.link.rejecting:
+                self.lost(abort=True)
+                return
             self.link.conns.add(self)
             side.set_reading(False)
             asyncio.get_running_loop().create_task(self._connect())
@@ -207,7 +232,8 @@ class Connection:
         if all(s.eof and not s.pipe.pending for s in sides):
             self.lost()  # both directions finished: nothing more can pass
 
-    def lost(self) -> None:
+    def lost(self, *, abort: bool = False) -> None:
+        """Close both sides (``abort``: at once, dropping unwritten bytes, as a reset)."""
         if self.closed:
             return
         self.closed = True
@@ -216,7 +242,7 @@ class Connection:
             if side is not None:
                 side.pipe.close()
                 if side.transport is not None:
-                    side.transport.close()
+                    (side.transport.abort if abort else side.transport.close)()
 
 
 def _parse_links(spec: Any) -> list[Link]:
@@ -238,7 +264,10 @@ async def _serve(links_file: str) -> None:
         if "cut" in cmd:
             cut = {link_name(a, b) for a, b in _parse_links(cmd["cut"])}
             for name, link in links.items():
-                link.set_flowing(name not in cut)
+                link.set_flowing(name not in cut, reject=bool(cmd.get("reject")))
+        elif "reset" in cmd:
+            for a, b in _parse_links(cmd["reset"]):
+                links[link_name(a, b)].reset()
         elif "delay" in cmd:
             for a, b in _parse_links(cmd["delay"]):
                 links[link_name(a, b)].delay = float(cmd["seconds"])
@@ -271,8 +300,8 @@ async def _serve(links_file: str) -> None:
 
 
 class ProxyNet(LocalNet):
-    """The proxy network (see the module docstring). The helper dies with the tester unless
-    the cluster is detached."""
+    """The proxy network (see the module docstring); it :class:`LinkResets`. The helper dies
+    with the tester unless the cluster is detached."""
 
     kind = "proxy"
     START_TIMEOUT = 10.0
@@ -349,6 +378,16 @@ class ProxyNet(LocalNet):
         cut = self.check_links(self.config, links)
         await self._command({"cut": sorted(cut)})
         self.cuts = cut
+
+    async def reject(self, links: Iterable[Link]) -> None:
+        assert self.config is not None
+        cut = self.check_links(self.config, links)
+        await self._command({"cut": sorted(cut), "reject": True})
+        self.cuts = cut
+
+    async def reset(self, links: Iterable[Link]) -> None:
+        assert self.config is not None
+        await self._command({"reset": sorted(self.check_links(self.config, links))})
 
     async def delay(self, links: Iterable[Link], seconds: float) -> None:
         assert self.config is not None

@@ -37,6 +37,9 @@ owners``       completion adds "nodes"                         (restart on a sta
 follower``     "strand", "sync_delay"}; its completion adds    follower`` (waits
                "partition", "node", "nodes", "stranded",       for an election)
                "cut"
+``reject-      ``start-reject-leader`` value {"pick",           ``stop-reject-leader``
+leader``       "seconds"}; its completion adds "partition",
+               "leads", "node", "rejected", "cut"
 =============  ==============================================  ================
 
 Why each targeted kind exists (docs/detection.md, "Blind spots"): a lease bug shows only while
@@ -47,7 +50,9 @@ forwarder's request budget while the leader still commits them; ``flap-owners`` 
 range's owners back on stalled disks and kills them once their peers see them up, so that
 peers hand hints to nodes that cannot make them durable; ``strand-follower`` stalls the disks of
 a leader and a follower, kills them, and keeps the third member away while the two elect, so
-that a slot only that member accepted is not chosen.
+that a slot only that member accepted is not chosen; ``reject-leader`` loses what a plain cut
+only delays: the acknowledgements of proposals its followers accepted (a cut that holds its
+bytes delivers them on the heal, ahead of the new leader's ballot).
 
 The targeted kinds choose their targets when they start, from the cluster's own status
 (``GET /admin/status``), as the tester can only know who leads at that moment: ``pick`` (a
@@ -63,7 +68,8 @@ reach the node through ``PUT /admin/clock``.
 its clock set), rather than aborting the test.
 
 Each kind names the capability of :mod:`splitbrain.harness.interfaces` it needs
-(:attr:`Nemesis.needs`); :meth:`Nemesis.check` refuses, in one sentence, a cluster without it.
+(:attr:`Nemesis.needs`, and of the network :attr:`Nemesis.net_needs`); :meth:`Nemesis.check`
+refuses, in one sentence, a cluster without it.
 Node ops map to cluster actions through the explicit table :data:`NODE_ACTIONS`.
 
 Each class has :meth:`Nemesis.plan` (pure: choose the fault from the node names and a seeded
@@ -82,7 +88,8 @@ from typing import Any, Awaitable, Callable
 
 from splitbrain.errors import TesterFailure
 from splitbrain.harness.interfaces import (Capability, ClockControl, Crashable, DiskControl,
-                                           Introspectable, Killable, Nodes, Pausable, require)
+                                           Introspectable, Killable, LinkResets, Nodes,
+                                           Pausable, require)
 from splitbrain.nemesis import topology
 
 Cluster = Nodes  # the cluster a fault acts on: Nodes, plus the capability its kind needs
@@ -121,6 +128,7 @@ class Nemesis(ABC):
 
     kind: str
     needs: tuple[Capability, ...] = ()
+    net_needs: tuple[Capability, ...] = ()
     instead: str = ""
 
     def __init__(self) -> None:
@@ -131,6 +139,9 @@ class Nemesis(ABC):
         for capability in self.needs:
             require(cluster, capability, f"the {self.kind} nemesis",
                     self.instead or f"drop {self.kind} from --nemesis")
+        for capability in self.net_needs:
+            require(cluster.net, capability, f"the {self.kind} nemesis",
+                    self.instead or f"drop {self.kind} from --nemesis", what="network")
 
     @abstractmethod
     def plan(self, names: list[str], rng: random.Random) -> Op:
@@ -574,6 +585,49 @@ class LeaderOneWay(LeaderLatency):
     SECONDS = (1.6, 1.9)  # a late ack stretches a lease counted from its arrival by this
 
 
+class RejectLeader(Nemesis):
+    """The links into the leader of the most partitions start rejecting (connections reset,
+    what they held lost, new ones closed at once, as a firewall REJECT rule does), and
+    ``seconds`` later (0.5 to 1.5 s, within the lease it holds) its outgoing links too; the
+    stop heals both. Its followers accept the proposals it makes in between (for its own
+    clients: forwarded requests are rejected with the rest), but their acknowledgements are
+    lost, not held: the leader cannot learn that those writes were chosen. Cut off both ways, it
+    loses its followers, who elect a new leader that recovers the writes; on the heal the new
+    ballot reaches the old leader while its clients still wait for them (with a request
+    budget longer than the interval), and it must not call them failed. The start op takes
+    ``seconds`` longer than the others. Needs a network that can reset links."""
+
+    kind = "reject-leader"
+    needs: tuple[Capability, ...] = (Introspectable,)
+    net_needs: tuple[Capability, ...] = (LinkResets,)
+    instead = "use --net proxy, or drop reject-leader from --nemesis"
+    SECONDS = (0.5, 1.5)  # how long only the leader's inbound links reject
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        return {"f": f"start-{self.kind}", "value": {"pick": round(rng.random(), 6),
+                                                    "seconds": round(
+                                                        rng.uniform(*self.SECONDS), 3)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        return {"f": f"stop-{self.kind}", "value": {"node": active["value"].get("node")}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        net = cluster.net
+        assert isinstance(net, LinkResets)
+        if op["f"].startswith("stop-"):
+            await net.cut(())
+            return {}
+        v = op["value"]
+        node = await _find_leader(cluster, v, busiest=True)
+        out, into = _around(node, cluster.names)
+        v["rejected"] = {a: [node] for a, _ in into}
+        await net.reject(into)
+        await asyncio.sleep(v["seconds"])
+        v["cut"] = {node: [b for _, b in out]}
+        await net.reject(out + into)
+        return {}
+
+
 class KillOwners(Nemesis):
     """SIGKILL every replica of one key range (a dynamodb partition's group, or the first
     ``n`` nodes of a ring range's preference list), so its keys have no copy running; stop
@@ -773,7 +827,7 @@ def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
 
 KINDS: dict[str, type[Nemesis]] = {k.kind: k for k in (
     Partition, Kill, Crash, Pause, Clock, ClockRate, Latency, IsolateLeader, KillOwners, OneWay, Bridge,
-    LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners, StrandFollower)}
+    LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners, StrandFollower, RejectLeader)}
 
 STARTS: dict[str, str] = {"start-partition": "partition", "start-bridge": "bridge",
                           "start-one-way": "one-way", "kill": "kill", "start-crash": "crash",
@@ -785,6 +839,7 @@ STARTS: dict[str, str] = {"start-partition": "partition", "start-bridge": "bridg
                           "start-leader-one-way": "leader-one-way",
                           "start-kill-owners": "kill-owners",
                           "start-flap-owners": "flap-owners",
-                          "start-strand-follower": "strand-follower"}
+                          "start-strand-follower": "strand-follower",
+                          "start-reject-leader": "reject-leader"}
 """The kind of fault each start op's ``f`` begins (to read a fault schedule back from a
 history; every kind's :meth:`Nemesis.plan` gives one of these)."""

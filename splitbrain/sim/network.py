@@ -21,6 +21,11 @@ Rules of this module:
    receives nothing.
 5. A paused node's endpoint holds what arrives for it and what it sends, and lets both go,
    in order, when it resumes (a frozen process keeps its sockets).
+7. A reset of a link (:meth:`SimNetwork.reset`) loses every message on it that was sent and
+   has not yet arrived (what a paused endpoint already holds has arrived), as the TCP
+   connection it travelled on would have broken; what is sent afterwards travels on a new
+   one. A cut already loses what is sent while it lasts, so a cut in reject style
+   (:meth:`SimNetwork.reject`) is a reset of its links and a cut.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class SimNetwork:
         self.cuts: frozenset[Link] = frozenset()
         self.endpoints = {n: SimEndpoint(n, self) for n in names}
         self._last: dict[Link, float] = {}
+        self._epoch: dict[Link, int] = {}  # resets so far per link (rule 7)
         self.sent = self.delivered = self.lost = 0
 
     def endpoint(self, name: str) -> "SimEndpoint":
@@ -90,6 +96,18 @@ class SimNetwork:
         """No cut, and every link back to the world's baseline (no nemesis delay or loss)."""
         self.cuts = frozenset()
         self.params = {link: LinkParams(**vars(p)) for link, p in self.baseline.items()}
+
+    async def reset(self, links: Iterable[Link]) -> None:
+        """Lose every message in flight on these links (rule 7)."""
+        for link in self._checked(links):
+            self._epoch[link] = self._epoch.get(link, 0) + 1
+            self._last.pop(link, None)
+
+    async def reject(self, links: Iterable[Link]) -> None:
+        """Reset these links and cut exactly them (rule 7)."""
+        chosen = self._checked(links)
+        await self.reset(chosen)
+        await self.cut(chosen)
 
     async def delay(self, links: Iterable[Link], seconds: float) -> None:
         for link in self._checked(links):
@@ -132,12 +150,13 @@ class SimNetwork:
         copies = 2 if p.duplicate and rng.random() < p.duplicate else 1
         loop = asyncio.get_running_loop()
         now = loop.time()
+        epoch = self._epoch.get(link, 0)
         for _ in range(copies):
             at = now + p.latency + p.delay + retransmitted + rng.random() * p.jitter
             if not (p.reorder and rng.random() < p.reorder):
                 at = max(at, self._last.get(link, 0.0))
                 self._last[link] = at
-            loop.call_at(at, target._arrive, src, raw, target.incarnation)
+            loop.call_at(at, target._arrive, src, raw, target.incarnation, epoch)
 
 
     def _retransmission(self, loss: float) -> float | None:
@@ -208,8 +227,9 @@ class SimEndpoint:
         for src, raw in held_in:
             self._deliver(src, raw)
 
-    def _arrive(self, src: str, raw: bytes, incarnation: int) -> None:
-        if not self.up or incarnation != self.incarnation:
+    def _arrive(self, src: str, raw: bytes, incarnation: int, epoch: int) -> None:
+        if (not self.up or incarnation != self.incarnation
+                or epoch != self.network._epoch.get((src, self.name), 0)):
             self.network.lost += 1
             return
         if self.paused:

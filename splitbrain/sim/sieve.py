@@ -38,6 +38,14 @@ class _GatedNet:
         if self._gate.enabled:
             await self._net.heal()
 
+    async def reset(self, links: Iterable[Link]) -> None:
+        if self._gate.enabled:
+            await self._net.reset(links)
+
+    async def reject(self, links: Iterable[Link]) -> None:
+        if self._gate.enabled:
+            await self._net.reject(links)
+
     async def delay(self, links: Iterable[Link], seconds: float) -> None:
         if self._gate.enabled:
             await self._net.delay(links, seconds)
