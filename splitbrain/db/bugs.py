@@ -95,7 +95,7 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         # its group, which it cannot hear, elects another. With 10 clients (2 at that leader,
         # 0 to 4 strong reads there in a fault's overlap) 8 of 15 faults of 30 s runs exposed
         # it (4 of 5 seeds); with 30 clients and the fault on the leader of the most
-        # partitions, 23 of 30 faults of 60 s runs (5 of 5 seeds).
+        # partitions, 46 of 60 faults of 60 s runs (10 of 10 seeds).
         _run("dynamodb", "register", "leader-clock", concurrency=30, rate=200.0)),
     Bug(NO_LEASE_WAIT, ("dynamodb",),
         "a new leader does not wait out the old leader's lease",
