@@ -86,8 +86,9 @@ CATALOGUE: dict[str, Bug] = {b.name: b for b in (
         # leads (docs/detection.md, "Blind spots"); the overlap lasts about a second, while
         # the old leader's clients mostly wait on writes it cannot commit: more clients. (With
         # --keys 2 it caught 2 of 5 seeds, with --keys 32 1 of 5: the default 4 stays.) With
-        # 30 clients 4 of 10 faults of 30 s runs exposed it (3 of 5 seeds); with 60 clients
-        # 28 of 50 faults of 60 s runs (10 of 10 seeds); 100 clients did no better (15 of 25).
+        # 30 clients 4 of 10 faults of 30 s runs exposed it (3 of 5 seeds), 11 of 25 of 60 s
+        # runs (4 of 5); with 60 clients 28 of 50 faults of 60 s runs (10 of 10 seeds); 100
+        # clients did no better (15 of 25).
         _run("dynamodb", "register", "leader-one-way", concurrency=60, rate=200.0)),
     Bug(LEASE_ON_WALL_CLOCK, ("dynamodb",),
         "leases and heartbeats are timed on the wall clock",
