@@ -57,14 +57,16 @@ def test_leader_latency_slows_only_the_links_into_the_leader_then_removes_the_de
     asyncio.run(scenario())
 
 
-def test_leader_one_way_picks_the_leader_of_the_most_partitions():
+@pytest.mark.parametrize("kind,extra", [(LeaderOneWay, {"seconds": 0.01}),
+                                        (LeaderClock, {"offset": -3.0})])
+def test_leader_one_way_and_leader_clock_pick_the_leader_of_the_most_partitions(kind, extra):
     status = {"partitions": {str(p): {"replicas": ["n1", "n2", "n3"], "leader": leader}
                              for p, leader in enumerate(["n1", "n3", "n3", "n2"])}}
 
     async def scenario() -> None:
-        c, nemesis = StatusCluster(status), LeaderOneWay()
-        op = await nemesis.perform(c, {"f": "start-leader-one-way",
-                                       "value": {"pick": 0.0, "seconds": 0.01}})
+        c, nemesis = StatusCluster(status), kind()
+        op = await nemesis.perform(c, {"f": f"start-{kind.kind}",
+                                       "value": {"pick": 0.0, **extra}})
         assert (op["value"]["node"], op["value"]["leads"]) == ("n3", [1, 2])
 
     asyncio.run(scenario())

@@ -28,7 +28,8 @@ latency``      "seconds"}; its completion adds "partition",
 one-way``      "seconds"}; its completion adds "partition",
                "leads", "node", "slow", "cut"
 ``leader-      ``start-leader-clock`` value {"pick", "offset"};  ``stop-leader-clock``
-clock``        its completion adds "partition", "node", "cut"
+clock``        its completion adds "partition", "leads",
+               "node", "cut"
 ``flap-        ``start-flap-owners`` value {"pick"}; its        ``stop-flap-owners``
 owners``       completion adds "nodes"                         (restart on a stalled
                                                                disk, kill once seen
@@ -481,6 +482,7 @@ class IsolateLeader(Nemesis):
 
     kind = "isolate-leader"
     needs: tuple[Capability, ...] = (Introspectable,)
+    busiest = False  # target the node leading the most partitions, not ``pick``'s leader
 
     def plan(self, names: list[str], rng: random.Random) -> Op:
         return {"f": f"start-{self.kind}", "value": {"pick": round(rng.random(), 6)}}
@@ -493,7 +495,7 @@ class IsolateLeader(Nemesis):
             await cluster.net.cut(())
             return {}
         v = op["value"]
-        node = await _find_leader(cluster, v)
+        node = await _find_leader(cluster, v, busiest=self.busiest)
         out, into = _around(node, cluster.names)
         v["cut"] = {node: [b for _, b in out]}
         await cluster.net.cut(out + into)
@@ -501,15 +503,18 @@ class IsolateLeader(Nemesis):
 
 
 class LeaderClock(IsolateLeader):
-    """Cut the current leader of one partition off (as ``isolate-leader``) and step its wall
-    clock back by ``-offset`` seconds (1.5 to 4 leases of the default 2 s), as an NTP step
-    during a partition does. A node that times its lease on the wall clock then believes it
-    for that much longer, while the rest of its group elects another leader; a node that
-    times it on the monotonic clock, as dynamodb's correct one does, is unaffected. The stop
-    heals the cut and sets the offset back to 0."""
+    """Cut off the node that leads the most partitions (``pick`` chooses among ties; as
+    ``isolate-leader`` otherwise) and step its wall clock back by ``-offset`` seconds (1.5 to
+    4 leases of the default 2 s), as an NTP step during a partition does. A node that times
+    its lease on the wall clock then believes it for that much longer, in every partition it
+    leads, while the rest of each group elects another leader; a node that times it on the
+    monotonic clock, as dynamodb's correct one does, is unaffected. Leading the most
+    partitions, it serves the most keys' strong reads stale. The stop heals the cut and sets
+    the offset back to 0."""
 
     kind = "leader-clock"
     needs = (Introspectable, ClockControl)
+    busiest = True
 
     def plan(self, names: list[str], rng: random.Random) -> Op:
         op = super().plan(names, rng)
