@@ -57,6 +57,27 @@ def test_timers_due_at_the_same_time_run_in_the_order_they_were_scheduled():
     assert loop.run(go()) == list(range(20))
 
 
+def test_plain_calls_keep_the_order_of_timers_and_report_their_exceptions():
+    def boom() -> None:
+        raise ValueError("a bug in a node's handler")
+
+    async def go():
+        order: list[str] = []
+        reported: list[BaseException] = []
+        lp = asyncio.get_running_loop()
+        lp.set_exception_handler(lambda _, context: reported.append(context["exception"]))
+        for i in range(10):  # plain calls and timers at one instant run in scheduling order
+            lp.call_at(1.0, order.append, f"timer {i}")
+            lp.call_at_plain(1.0, order.append, f"plain {i}")
+        lp.call_at_plain(0.5, boom)
+        await asyncio.sleep(2)
+        return order, reported
+
+    order, reported = loop.run(go())
+    assert order == [f"{kind} {i}" for i in range(10) for kind in ("timer", "plain")]
+    assert [str(e) for e in reported] == ["a bug in a node's handler"]
+
+
 def test_cancelled_timers_are_swept_from_the_heap_and_never_run():
     async def go():
         lp = asyncio.get_running_loop()

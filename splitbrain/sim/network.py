@@ -120,7 +120,6 @@ class SimNetwork:
         link = (src, dest)
         p = self.params.get(link)
         target = self.endpoints.get(dest)
-        rng = self.rng
         if p is None or target is None or link in self.cuts:
             self.lost += 1
             return
@@ -129,16 +128,18 @@ class SimNetwork:
             self.lost += 1
             return
         raw = _encode(msg)
+        rng = self.rng
         copies = 2 if p.duplicate and rng.random() < p.duplicate else 1
         loop = asyncio.get_running_loop()
-        now = loop.time()
+        base = loop.time() + p.latency + p.delay + retransmitted
         for _ in range(copies):
-            at = now + p.latency + p.delay + retransmitted + rng.random() * p.jitter
+            at = base + rng.random() * p.jitter
             if not (p.reorder and rng.random() < p.reorder):
-                at = max(at, self._last.get(link, 0.0))
+                last = self._last.get(link, 0.0)
+                if at < last:
+                    at = last
                 self._last[link] = at
-            loop.call_at(at, target._arrive, src, raw, target.incarnation)
-
+            loop.call_at_plain(at, target._arrive, src, raw, target.incarnation)
 
     def _retransmission(self, loss: float) -> float | None:
         """The time TCP's retransmissions add to a message whose every transmission is lost
