@@ -78,6 +78,26 @@ def test_plain_calls_keep_the_order_of_timers_and_report_their_exceptions():
     assert [str(e) for e in reported] == ["a bug in a node's handler"]
 
 
+def test_the_loops_sleep_wakes_as_asyncios_and_may_be_cancelled():
+    async def go():
+        lp = asyncio.get_running_loop()
+        order: list[str] = []
+
+        async def sleeper(name: str, nap) -> None:
+            await nap(0.25)
+            order.append(f"{name} {lp.time()}")
+
+        await asyncio.gather(sleeper("asyncio", asyncio.sleep), sleeper("loop", loop.sleep),
+                             sleeper("asyncio again", asyncio.sleep))
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await loop.sleep(1.0)
+        await asyncio.sleep(2)  # its wake-up comes and finds the sleeper gone
+        return order
+
+    assert loop.run(go()) == ["asyncio 0.25", "loop 0.25", "asyncio again 0.25"]
+
+
 def test_cancelled_timers_are_swept_from_the_heap_and_never_run():
     async def go():
         lp = asyncio.get_running_loop()

@@ -245,5 +245,21 @@ def _cancel_all_tasks(lp: VirtualLoop) -> None:
                                        "exception": task.exception(), "task": task})
 
 
+async def sleep(delay: float) -> None:
+    """``asyncio.sleep(delay)`` for ``delay > 0`` on a :class:`VirtualLoop`, woken by a plain
+    call (:meth:`VirtualLoop.call_at_plain`) instead of a cancellable timer: the same wake-up
+    time and order, for the simulated disk's syncs and the in-process client's latencies
+    (~1,900 a seed)."""
+    lp = asyncio.get_running_loop()
+    fut = lp.create_future()
+    lp.call_at_plain(lp.time() + delay, _wake, fut)  # type: ignore[attr-defined]
+    await fut
+
+
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():  # not when its sleeper was cancelled
+        fut.set_result(None)
+
+
 async def _wrap(main: Awaitable[Any]) -> Any:
     return await main
