@@ -241,8 +241,10 @@ _WIRE_SCALARS = _WIRE_KEYS | st.builds(bytearray, st.binary(max_size=2))
 def test_a_message_crosses_the_network_as_a_msgpack_round_trip_gives_it_back(value):
     import msgpack
 
+    from splitbrain.sim import network
     from splitbrain.sim.network import wire_copy
 
+    assert network._wire is not None, "the C copy is not built: pip install -e . builds it"
     packed = msgpack.Packer(use_bin_type=True)
     try:
         expected = msgpack.unpackb(packed.pack(value), raw=False, strict_map_key=False)
