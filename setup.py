@@ -1,6 +1,7 @@
-"""Builds the optional compiled core of the linearizability search and the compiled EDN reader
-(everything else is in pyproject.toml). ``optional=True``: without a C compiler the install
-still succeeds and the checker uses its pure-Python search and EDN is read by edn_format alone."""
+"""Builds the optional compiled core of the linearizability search, the compiled EDN reader and
+the simulator's message copy (everything else is in pyproject.toml). ``optional=True``: without
+a C compiler the install still succeeds and the checker uses its pure-Python search, EDN is read
+by edn_format alone and the simulated network copies messages with msgpack alone."""
 
 from setuptools import Extension, setup
 
@@ -8,4 +9,6 @@ setup(ext_modules=[Extension("splitbrain.checkers.linearizable._wgl",
                              ["splitbrain/checkers/linearizable/_wgl.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("splitbrain._edn", ["splitbrain/_edn.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("splitbrain.sim._wire", ["splitbrain/sim/_wire.c"],
                              extra_compile_args=["-O2"], optional=True)])

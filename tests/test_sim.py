@@ -58,6 +58,47 @@ def test_timers_due_at_the_same_time_run_in_the_order_they_were_scheduled():
     assert loop.run(go()) == list(range(20))
 
 
+def test_plain_calls_keep_the_order_of_timers_and_report_their_exceptions():
+    def boom() -> None:
+        raise ValueError("a bug in a node's handler")
+
+    async def go():
+        order: list[str] = []
+        reported: list[BaseException] = []
+        lp = asyncio.get_running_loop()
+        lp.set_exception_handler(lambda _, context: reported.append(context["exception"]))
+        for i in range(10):  # plain calls and timers at one instant run in scheduling order
+            lp.call_at(1.0, order.append, f"timer {i}")
+            lp.call_at_plain(1.0, order.append, f"plain {i}")
+        lp.call_at_plain(0.5, boom)
+        await asyncio.sleep(2)
+        return order, reported
+
+    order, reported = loop.run(go())
+    assert order == [f"{kind} {i}" for i in range(10) for kind in ("timer", "plain")]
+    assert [str(e) for e in reported] == ["a bug in a node's handler"]
+
+
+def test_the_loops_sleep_wakes_as_asyncios_and_may_be_cancelled():
+    async def go():
+        lp = asyncio.get_running_loop()
+        order: list[str] = []
+
+        async def sleeper(name: str, nap) -> None:
+            await nap(0.25)
+            order.append(f"{name} {lp.time()}")
+
+        await asyncio.gather(sleeper("asyncio", asyncio.sleep), sleeper("loop", loop.sleep),
+                             sleeper("asyncio again", asyncio.sleep))
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await loop.sleep(1.0)
+        await asyncio.sleep(2)  # its wake-up comes and finds the sleeper gone
+        return order
+
+    assert loop.run(go()) == ["asyncio 0.25", "loop 0.25", "asyncio again 0.25"]
+
+
 def test_cancelled_timers_are_swept_from_the_heap_and_never_run():
     async def go():
         lp = asyncio.get_running_loop()
@@ -185,6 +226,46 @@ async def _started(net: SimNetwork) -> dict[str, list]:
         ep.set_handler(lambda src, msg, n=n: inbox[n].append((src, msg["i"])))
         await ep.start()
     return inbox
+
+
+_WIRE_KEYS = (st.none() | st.booleans() | st.integers() | st.integers(-2**70, 2**70)
+              | st.floats(allow_nan=False) | st.text(max_size=3) | st.binary(max_size=3))
+_WIRE_SCALARS = _WIRE_KEYS | st.builds(bytearray, st.binary(max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(_WIRE_SCALARS, lambda inner: (
+    st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    | st.dictionaries(_WIRE_KEYS | st.tuples(st.integers()), inner, max_size=3)),
+    max_leaves=12))
+def test_a_message_crosses_the_network_as_a_msgpack_round_trip_gives_it_back(value):
+    import msgpack
+
+    from splitbrain.sim import network
+    from splitbrain.sim.network import wire_copy
+
+    assert network._wire is not None, "the C copy is not built: pip install -e . builds it"
+    packed = msgpack.Packer(use_bin_type=True)
+    try:
+        expected = msgpack.unpackb(packed.pack(value), raw=False, strict_map_key=False)
+    except Exception as e:  # msgpack refuses it: so must the network
+        with pytest.raises(type(e)):
+            wire_copy(value)
+        return
+    copied = wire_copy(value)
+    assert repr(copied) == repr(expected)  # repr tells 1, 1.0 and True apart
+    assert not _shares_mutable(value, copied)
+
+
+def _shares_mutable(a, b) -> bool:
+    if isinstance(a, (list, tuple, dict, bytearray)) and a is b:
+        return True
+    if isinstance(a, dict):
+        return any(_shares_mutable(v, w) for v, w in zip(a.values(), b.values()))
+    if isinstance(a, (list, tuple)):
+        return any(_shares_mutable(v, w) for v, w in zip(a, b))
+    return False
 
 
 def test_a_one_way_cut_drops_one_direction_only():

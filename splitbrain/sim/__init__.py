@@ -6,7 +6,7 @@ What is here (each module imports only the ones above it and the node's ``db/`` 
 - :mod:`.clock`, :mod:`.storage`, :mod:`.network`: the node's :mod:`splitbrain.db.env`
   contracts, simulated (per-node clock offset and drift; storage that loses unsynced changes
   on a crash; a network of directed links with latency, loss, duplication, reordering and
-  cuts).
+  cuts, whose messages the compiled ``_wire`` copies when it is built).
 - :mod:`.cluster`: five real nodes on those doubles, as the harness's :class:`Nodes` with the
   Killable, Pausable and ClockControl capabilities, and the in-process client.
 - :mod:`.draws`: a run's random draws, recorded and played (the choice sequence the

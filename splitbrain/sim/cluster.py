@@ -39,6 +39,7 @@ from splitbrain.db.errors import NodeError
 from splitbrain.db.node import build_store
 from splitbrain.db.store import Store
 from splitbrain.harness.interfaces import NodeUnreachable, RandomSource, seeded
+from splitbrain.sim import loop as virtual
 from splitbrain.sim.clock import SimClock
 from splitbrain.sim.network import SimNetwork
 from splitbrain.sim.storage import SimDisk
@@ -296,9 +297,9 @@ class SimClient:
                     value: Callable[[dict], Any]) -> Reply:
         try:
             async with asyncio.timeout(self.timeout):
-                await asyncio.sleep(self.cluster.client_latency)
+                await virtual.sleep(self.cluster.client_latency)
                 status, body = await self.cluster.serve(self.name, call)
-                await asyncio.sleep(self.cluster.client_latency)
+                await virtual.sleep(self.cluster.client_latency)
         except ConnectionRefusedError:
             return lost("connection-refused", read=read)
         except TimeoutError:

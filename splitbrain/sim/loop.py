@@ -72,6 +72,30 @@ class _Timer(asyncio.TimerHandle):
         self._scheduled = True
 
 
+class _Call:
+    """A timer of :meth:`VirtualLoop.call_at_plain`: no handle to cancel it and no context of
+    its own; it runs its callback directly, reporting an exception to the loop's exception
+    handler as asyncio's handles do."""
+
+    __slots__ = ("_callback", "_args", "_loop", "_scheduled")
+    _cancelled = False
+
+    def __init__(self, callback: Callable[..., Any], args: tuple, loop: "VirtualLoop"):
+        self._callback = callback
+        self._args = args
+        self._loop = loop
+
+    def _run(self) -> None:
+        try:
+            self._callback(*self._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({"message": f"Exception in callback "
+                                                          f"{self._callback!r}",
+                                               "exception": exc})
+
+
 class VirtualLoop(asyncio.base_events.BaseEventLoop):
     """An event loop whose :meth:`time` is virtual (see the module's rules).
 
@@ -119,6 +143,15 @@ class VirtualLoop(asyncio.base_events.BaseEventLoop):
         timer = _Timer(when, callback, args, self, context)
         heapq.heappush(self._scheduled, (when, next(self._seq), timer))
         return timer
+
+    def call_at_plain(self, when: float, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` at ``when`` like :meth:`call_at` (same order, rule 3), but
+        without a handle to cancel it and in no context of its own: it runs in the context the
+        loop was started in, so a task it creates starts from that one. Cheaper than
+        :meth:`call_at`, for the simulated network's deliveries (~2,000 a seed)."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        heapq.heappush(self._scheduled, (when, next(self._seq), _Call(callback, args, self)))
 
     def _run_once(self) -> None:
         """One iteration: with nothing ready, move the clock to the earliest live timer (rule
@@ -210,6 +243,22 @@ def _cancel_all_tasks(lp: VirtualLoop) -> None:
             lp.call_exception_handler({"message": "unhandled exception during the shutdown "
                                                   "of a simulated run",
                                        "exception": task.exception(), "task": task})
+
+
+async def sleep(delay: float) -> None:
+    """``asyncio.sleep(delay)`` for ``delay > 0`` on a :class:`VirtualLoop`, woken by a plain
+    call (:meth:`VirtualLoop.call_at_plain`) instead of a cancellable timer: the same wake-up
+    time and order, for the simulated disk's syncs and the in-process client's latencies
+    (~1,900 a seed)."""
+    lp = asyncio.get_running_loop()
+    fut = lp.create_future()
+    lp.call_at_plain(lp.time() + delay, _wake, fut)  # type: ignore[attr-defined]
+    await fut
+
+
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():  # not when its sleeper was cancelled
+        fut.set_result(None)
 
 
 async def _wrap(main: Awaitable[Any]) -> Any:

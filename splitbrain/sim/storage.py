@@ -16,10 +16,11 @@ part real disks make hard to test made explicit.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Iterator
 
 import msgpack
+
+from splitbrain.sim import loop as virtual
 
 _DELETE = None
 
@@ -103,7 +104,7 @@ class SimStorage:
 
     async def sync(self) -> None:
         target = self._written
-        await asyncio.sleep(self._disk.sync_latency + self.sync_delay)
+        await virtual.sleep(self._disk.sync_latency + self.sync_delay)
         if self._fenced or target <= self._committed:
             return  # the process is gone, or a sync that finished meanwhile covered these
         n = target - self._committed
