@@ -55,14 +55,14 @@ Job = tuple[str, SimOptions, int]
 @dataclass
 class SimPlan:
     """What to simulate: ``bugs`` (catalogue names), ``seeds`` seeds each, ``clean`` clean
-    seeds per mode, each seed ``ops`` client ops, over ``jobs`` worker processes; failing
-    seeds are stored under ``store``."""
+    seeds per mode, each seed ``ops`` client ops at the default rate (10 virtual seconds by
+    default), over ``jobs`` worker processes; failing seeds are stored under ``store``."""
 
     bugs: list[str]
     seeds: int = 20
     clean: int = 20
     seed: int = 1
-    ops: int = 300
+    ops: int = 1000
     jobs: int = 1
     store: str = "store"
     nemesis_interval: float | None = None  # None: each seed's world draws it
