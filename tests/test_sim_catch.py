@@ -86,3 +86,27 @@ def test_a_lease_bug_is_caught_by_a_fixed_seed_and_the_correct_store_is_not():
     _, checker, anomaly = first_violation(caught.result, caught.history)
     assert (checker, anomaly) == ("linearizable", "nonlinearizable")
     assert run_seed(dataclasses.replace(opts, bug=()), 8).result.valid is True
+
+
+def test_the_clock_faults_reach_the_simulated_nodes_clocks():
+    import asyncio
+
+    from splitbrain.sim import loop
+    from splitbrain.sim.clock import SimClock
+
+    async def main() -> tuple[float, float]:
+        clock = SimClock(drift=0.01)
+        await asyncio.sleep(1.0)
+        clock.set_rate(2.0)  # as the clock-rate fault does
+        clock.offset = -5.0  # as the clock and leader-clock faults do
+        before, wall = clock.monotonic(), clock.wall()
+        await asyncio.sleep(1.0)
+        return clock.monotonic() - before, clock.wall() - wall
+
+    mono, wall = loop.run(main(), limit=10.0)
+    assert mono == pytest.approx(2.0 * 1.01) and wall == pytest.approx(1.01)
+    for kind, f in (("leader-clock", "start-leader-clock"), ("clock-rate", "rate-clock")):
+        out = run_seed(SimOptions(nemesis=kind, ops=300, nemesis_interval=1.0), 1)
+        done = [e.value for e in out.history.events if e.process == "nemesis"
+                and e.type == "info" and e.f == f]
+        assert done and not any(v.get("failed") for v in done), kind
