@@ -423,7 +423,7 @@ def sim_command(seeds: str, jobs: int, store_dir: str, shrink: bool, faults: str
                 replay: str | None, **options: Any) -> None:
     """Simulate the whole cluster in one process on virtual time, once per seed: exit 0 all
     valid, 1 some invalid, 2 some unknown. With --bug, the options not given are those of
-    the (first) bug's catalogue run, as calibrate --sim runs it."""
+    the (first) bug's catalogue run, with 1,000 ops at 100 ops/s, as calibrate --sim runs it."""
     from splitbrain.db.bugs import CATALOGUE
     from splitbrain.sim.command import main as sim_main
     from splitbrain.sim.command import parse_faults, replay_main

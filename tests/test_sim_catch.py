@@ -29,6 +29,8 @@ def test_calibrate_sim_builds_each_bugs_options_from_its_catalogue_run(name):
     # as many virtual seconds of workload at any rate
     assert opts.ops / opts.rate == 300 / SimOptions.rate
     assert opts == SimOptions.of_bug(entry, 300)
+    # sim --bug NAME alone runs what calibrate --sim runs by default
+    assert SimOptions.of_bug(entry) == SimPlan(bugs=[name]).options(entry, bug=(name,))
 
 
 def test_a_catalogue_run_option_the_simulator_lacks_is_refused_by_name():

@@ -42,7 +42,7 @@ from splitbrain.harness.calibrate import (Row, clean_entries, first_violation, m
                                           summarize)
 from splitbrain.harness.testrun import verdict_word
 from splitbrain.sim.command import command, option_args, pool_map, store_run, validate
-from splitbrain.sim.run import SimOptions, run_seed
+from splitbrain.sim.run import BUG_OPS, SimOptions, run_seed
 
 #: The options of a bug's sim run its record shows.
 SIM_RUN = ("mode", "workload", "nemesis", "expect", "ops", "nemesis_interval", "keys",
@@ -62,7 +62,7 @@ class SimPlan:
     seeds: int = 20
     clean: int = 20
     seed: int = 1
-    ops: int = 1000
+    ops: int = BUG_OPS
     jobs: int = 1
     store: str = "store"
     nemesis_interval: float | None = None  # None: each seed's world draws it

@@ -42,6 +42,11 @@ from splitbrain.workloads.replay import Replayed
 #: Virtual seconds after which a seed is abandoned as hung (far beyond any sane run).
 VIRTUAL_LIMIT = 3600.0
 
+#: Client ops per seed of a planted bug's run at the default rate (``sim --bug``, ``calibrate
+#: --sim``): 10 virtual seconds, room for the long faults the lease bugs need (4-8 s,
+#: :data:`splitbrain.sim.world.LONG_FAULT`), where ``sim``'s 300 ops (3 s) caught none.
+BUG_OPS = 1000
+
 
 @dataclass
 class SimOptions:
@@ -88,7 +93,7 @@ class SimOptions:
         planted bug ``entry``: its catalogue run (:attr:`~splitbrain.db.bugs.Bug.run`,
         ``splitbrain test`` options, whose names these fields share) with the bug planted;
         faults every ``nemesis_interval`` seconds unless the run sets its own pace (None: the
-        world draws it); ``ops`` client ops (default: this class's) at the default rate,
+        world draws it); ``ops`` client ops (default: :data:`BUG_OPS`) at the default rate,
         scaled by the run's rate, so that a seed lasts as long in virtual time whatever its
         rate. ValueError naming an option of the run the simulator has no field for."""
         names = {f.name for f in dataclasses.fields(cls)}
@@ -98,7 +103,7 @@ class SimOptions:
                                  f"splitbrain sim counterpart; give SimOptions a field for it")
         run = {k: tuple(v) if k == "expect" else v for k, v in entry.run.items()}
         pace = {} if nemesis_interval is None else {"nemesis_interval": nemesis_interval}
-        scaled = round((cls.ops if ops is None else ops) * run.get("rate", cls.rate) / cls.rate)
+        scaled = round((BUG_OPS if ops is None else ops) * run.get("rate", cls.rate) / cls.rate)
         return cls(**{**pace, **run}, ops=max(1, scaled), bug=(entry.name,))
 
     @classmethod
