@@ -112,3 +112,14 @@ def test_the_clock_faults_reach_the_simulated_nodes_clocks():
         done = [e.value for e in out.history.events if e.process == "nemesis"
                 and e.type == "info" and e.f == f]
         assert done and not any(v.get("failed") for v in done), kind
+
+
+@pytest.mark.parametrize("kind, f", [("leader-clock", "start-leader-clock"),
+                                     ("clock-rate", "rate-clock"),
+                                     ("isolate-leader", "start-isolate-leader")])
+def test_a_seed_with_targeted_or_clock_faults_replays_some_of_its_faults(kind, f):
+    # the shrinker's sieve must offer what these kinds need (status, both clock knobs)
+    out = run_seed(SimOptions(nemesis=kind, ops=300, nemesis_interval=0.5, faults=(1,)), 1)
+    starts = [e for e in out.history.events if e.process == "nemesis" and e.type == "info"
+              and e.f == f]
+    assert len(starts) == 1 and not starts[0].value.get("failed")
