@@ -262,8 +262,10 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
                    "CLEAN per mode, with the fraction caught and the CPU seconds to the first "
                    "catch; with --real too, both on one page.")
 @click.option("--real", is_flag=True, help="With --sim: also the real runs.")
-@click.option("--ops", default=300, show_default=True, type=click.IntRange(min=1),
-              help="With --sim: client ops per seed.")
+@click.option("--ops", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="With --sim: client ops per seed at 100 ops/s (a bug's run at a higher "
+                   "rate gets proportionally more): 10 virtual seconds by default, room for "
+                   "the long faults the lease bugs need.")
 @click.option("--jobs", default=os.cpu_count() or 1, show_default="the CPU count",
               type=click.IntRange(min=1), help="With --sim: worker processes.")
 @click.option("--table", "tables", multiple=True, metavar="CALIBRATION.JSON",
@@ -409,23 +411,37 @@ def _calibrate_sim(plan: Any, ops: int, jobs: int, nemesis_interval: float | Non
               help="Fail a seed on a property the mode does not promise, as test --expect.")
 @click.option("--nemesis-interval", type=float, default=None, metavar="SECONDS",
               help="Seconds between faults and each fault's length (default: each seed draws "
-                   "0.2-1.5).")
-def sim_command(mode: str, workload: str, nemesis: str, seeds: str, ops: int, jobs: int,
-                store_dir: str, shrink: bool, faults: str | None, lying_disks: bool,
-                replay: str | None, bug: tuple[str, ...], expect: tuple[str, ...],
-                nemesis_interval: float | None) -> None:
+                   "0.2-1.5 between faults, and faults that last as long or 4-8 s).")
+@click.option("--keys", type=int, default=None, metavar="N", help="Keys the workload uses.")
+@click.option("--concurrency", default=10, show_default=True, type=int, help="Clients.")
+@click.option("--rate", default=100.0, show_default=True, type=float,
+              help="Client ops per virtual second, in total.")
+@click.option("--op-timeout", default=2.0, show_default=True, type=float,
+              help="Virtual seconds before an op is recorded indeterminate (info).")
+@click.option("--request-timeout-ms", type=int, default=None, metavar="MS",
+              help="The node's request budget (default 1000).")
+def sim_command(seeds: str, jobs: int, store_dir: str, shrink: bool, faults: str | None,
+                replay: str | None, **options: Any) -> None:
     """Simulate the whole cluster in one process on virtual time, once per seed: exit 0 all
-    valid, 1 some invalid, 2 some unknown."""
+    valid, 1 some invalid, 2 some unknown. With --bug, the options not given are those of
+    the (first) bug's catalogue run, with 1,000 ops at 100 ops/s, as calibrate --sim runs it."""
+    from splitbrain.db.bugs import CATALOGUE
     from splitbrain.sim.command import main as sim_main
     from splitbrain.sim.command import parse_faults, replay_main
     from splitbrain.sim.run import SimOptions
 
-    _list_bugs_if_asked(bug)
+    _list_bugs_if_asked(options["bug"])
     if replay is not None:
         sys.exit(replay_main(replay, store_dir))
-    opts = SimOptions(mode=mode, workload=workload, nemesis=nemesis, ops=ops,
-                      faults=parse_faults(faults), lying_disks=lying_disks, bug=bug,
-                      expect=expect, nemesis_interval=nemesis_interval)
+    opts = SimOptions(**options, faults=parse_faults(faults))
+    if opts.bug and opts.bug[0] in CATALOGUE:
+        import dataclasses
+
+        ctx = click.get_current_context()
+        given = {k: v for k, v in options.items() if k != "bug"
+                 and ctx.get_parameter_source(k) is click.core.ParameterSource.COMMANDLINE}
+        opts = dataclasses.replace(SimOptions.of_bug(CATALOGUE[opts.bug[0]]), **given,
+                                   bug=opts.bug, faults=opts.faults)
     sys.exit(sim_main(opts, seeds, jobs, store_dir, shrinking=shrink))
 
 

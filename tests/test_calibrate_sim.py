@@ -12,7 +12,8 @@ from splitbrain.cli import main
 from splitbrain.db import bugs as B
 from splitbrain.harness.calibrate import Plan, Row, summarize, with_sim
 from splitbrain.reports.calibration import render_calibration
-from splitbrain.sim.calibrate import SimPlan, sim_options, summarize_sim
+from splitbrain.sim.calibrate import SimPlan, summarize_sim
+from splitbrain.sim.run import SimOptions
 from splitbrain.sim.command import validate
 
 
@@ -39,7 +40,7 @@ def test_the_sim_plan_runs_each_bug_per_seed_then_clean_seeds_per_mode():
 
 @pytest.mark.parametrize("name", list(B.CATALOGUE))
 def test_every_catalogue_run_is_a_run_the_simulator_accepts(name):
-    validate(sim_options(B.CATALOGUE[name], 10, (name,)), 1)
+    validate(SimOptions.of_bug(B.CATALOGUE[name], 10), 1)
 
 
 def _row(seed: int, cpu: float, caught: bool, bug: str = B.LWW_NO_TIEBREAK) -> Row:
@@ -59,8 +60,8 @@ def test_the_cpu_to_the_first_catch_sums_every_seed_up_to_it_in_seed_order():
     assert (tie["caught"], tie["fraction"], tie["first_catch_seed"],
             tie["cpu_to_first_catch_s"]) == (2, 0.667, 2, 3.0)
     assert tie["caught_by"] == {"lww: not-highest-timestamp": 2}
-    assert tie["command"] == f"splitbrain sim --mode lww --nemesis none --bug " \
-                             f"{B.LWW_NO_TIEBREAK} --seeds 1..3"
+    # sim --bug takes the options it leaves out from the bug's catalogue run
+    assert tie["command"] == f"splitbrain sim --bug {B.LWW_NO_TIEBREAK} --seeds 1..3"
     sloppy = record["bugs"][B.SLOPPY_QUORUM_R1W1]
     assert sloppy["caught"] == 0 and sloppy["cpu_to_first_catch_s"] is None
     assert sloppy["sim_run"]["expect"] == list(B.CATALOGUE[B.SLOPPY_QUORUM_R1W1].run.get("expect", ()))

@@ -24,7 +24,8 @@ def _exit(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str
     return e.value.code, out.out, out.err
 
 
-@pytest.mark.parametrize("args", [["--bug", "no-such-bug"], ["--bug", B.LWW_NO_TIEBREAK],
+@pytest.mark.parametrize("args", [["--bug", "no-such-bug"],
+                                  ["--mode", "dynamodb", "--bug", B.LWW_NO_TIEBREAK],
                                   ["--expect", "no-such-property"],
                                   ["--workload", "counter", "--expect", "linearizable"]])
 def test_sim_refuses_a_bug_or_expectation_exactly_as_test_does(args, capsys, tmp_path):

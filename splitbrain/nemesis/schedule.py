@@ -3,9 +3,9 @@
 
 :func:`combined` returns a :class:`Schedule`; the run loop runs ``schedule.run(cluster, rng,
 record, duration)`` as its nemesis task. It waits ``interval`` seconds, starts a fault of the
-next kind, waits ``interval``, heals it, and repeats until ``duration`` has passed. Kinds come
-in rounds: each round is every chosen kind once, in a shuffled order, so a run of ``2 * k``
-intervals meets every one of ``k`` kinds. With ``overlap`` each period starts the next *two*
+next kind, waits ``length`` seconds (``interval`` unless given), heals it, and repeats until
+``duration`` has passed. Kinds come in rounds: each round is every chosen kind once, in a
+shuffled order, so a run of ``2 * k`` intervals meets every one of ``k`` kinds. With ``overlap`` each period starts the next *two*
 kinds of the rounds together (clock skew during a partition, a kill during latency), as
 Jepsen's combined nemesis lets faults of different kinds coincide; they are healed together.
 Every op is reported to ``record(type, f, value)`` twice: ``"invoke"`` before it is done
@@ -51,15 +51,17 @@ def parse_kinds(spec: str | Iterable[str]) -> list[str]:
 
 
 class Schedule:
-    """Start a fault of the next kind (two kinds with ``overlap``) every other ``interval``
-    seconds, heal it in between. ``active`` lists the faults currently in force (for the live
-    display)."""
+    """Start a fault of the next kind (two kinds with ``overlap``) ``interval`` seconds after
+    the last one healed, heal it ``length`` seconds later (``interval`` when None). ``active``
+    lists the faults currently in force (for the live display)."""
 
-    def __init__(self, kinds: Iterable[str], interval: float, *, overlap: bool = False):
+    def __init__(self, kinds: Iterable[str], interval: float, *, overlap: bool = False,
+                 length: float | None = None):
         self.kinds = parse_kinds(kinds)
         if interval <= 0:
             raise BadInput(f"--nemesis-interval must be positive, not {interval:g}")
         self.interval = interval
+        self.length = interval if length is None else length
         self.overlap = overlap
         self.nemeses: list[Nemesis] = [KINDS[k]() for k in dict.fromkeys(self.kinds)]
         self.active: list[Op] = []
@@ -99,7 +101,7 @@ class Schedule:
                 await _record(record, "invoke", op)
                 self.active.append(op)
                 await _record(record, "info", await nemesis.perform(cluster, op))
-            if not await _sleep_until(min(deadline, _now() + self.interval), deadline):
+            if not await _sleep_until(min(deadline, _now() + self.length), deadline):
                 return
             for nemesis in reversed(started):
                 stop = nemesis.stopping()
@@ -139,9 +141,11 @@ async def _sleep_until(t: float, deadline: float) -> bool:
     return _now() < deadline
 
 
-def combined(kinds: str | Iterable[str], interval: float, *, overlap: bool = False) -> Schedule:
-    """The schedule for ``--nemesis KINDS --nemesis-interval SECONDS [--nemesis-overlap]``."""
-    return Schedule(parse_kinds(kinds), interval, overlap=overlap)
+def combined(kinds: str | Iterable[str], interval: float, *, overlap: bool = False,
+             length: float | None = None) -> Schedule:
+    """The schedule for ``--nemesis KINDS --nemesis-interval SECONDS [--nemesis-overlap]``,
+    each fault lasting ``length`` seconds (``interval`` when None)."""
+    return Schedule(parse_kinds(kinds), interval, overlap=overlap, length=length)
 
 
 async def heal_all(cluster: Cluster) -> Op:

@@ -5,12 +5,17 @@ record sits beside the real calibration's (:mod:`splitbrain.harness.calibrate`) 
 Rules:
 
 - A bug's sim run is its catalogue run (:attr:`splitbrain.db.bugs.Bug.run`) as ``splitbrain
-  sim`` options: the same mode, workload, ``--expect`` and nemesis kinds, ``ops`` client ops,
-  the bug planted; seeds ``seed``, ``seed + 1``, ... The mapping is 1:1 in what is named, but a
-  sim seed is a swarm draw (:func:`splitbrain.sim.world.draw`): it plays a random non-empty
-  subset of the kinds, at its own pace (0.2-1.5 s between faults unless ``nemesis_interval``
-  is given: shorter than the dynamodb lease, which hides the lease bugs; see
-  docs/detection.md), on a network with its own latency and, per seed at
+  sim`` options (:meth:`SimOptions.of_bug <splitbrain.sim.run.SimOptions.of_bug>`: the same
+  mode, workload, ``--expect``, nemesis kinds and whatever else it sets: ``--keys``,
+  ``--concurrency``, ``--rate``, ``--nemesis-interval``, the request budget...), the bug
+  planted, ``ops`` client ops at the default rate (a run at twice the rate gets twice as many,
+  so that every seed lasts ``ops / 100`` virtual seconds); seeds ``seed``, ``seed + 1``, ...
+  ``splitbrain sim --bug NAME`` runs the same options.
+- Where the catalogue run does not set the pace, the plan's ``nemesis_interval`` does, and
+  without one each seed is a swarm draw (:func:`splitbrain.sim.world.draw`): 0.2-1.5 s
+  between faults, and faults that last as long or, in half the seeds, 4-8 s (longer than a
+  dynamodb lease plus an election: the lease bugs need them). A seed also plays a random
+  non-empty subset of the run's kinds, on a network with its own latency and, per seed at
   random, packet loss, duplication and reordering, and clocks with their own skew and drift.
   So a catalogue run with ``nemesis none`` still gets an imperfect network and clocks in sim.
 - Clean seeds: ``clean`` per mode of the chosen bugs, no bug planted, going round that mode's
@@ -29,7 +34,7 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from splitbrain.db.bugs import CATALOGUE, Bug
@@ -37,7 +42,11 @@ from splitbrain.harness.calibrate import (Row, clean_entries, first_violation, m
                                           summarize)
 from splitbrain.harness.testrun import verdict_word
 from splitbrain.sim.command import command, option_args, pool_map, store_run, validate
-from splitbrain.sim.run import SimOptions, run_seed
+from splitbrain.sim.run import BUG_OPS, SimOptions, run_seed
+
+#: The options of a bug's sim run its record shows.
+SIM_RUN = ("mode", "workload", "nemesis", "expect", "ops", "nemesis_interval", "keys",
+           "concurrency", "rate", "op_timeout", "request_timeout_ms")
 
 #: One seed to run: ``(bug name or "clean", options, seed)``.
 Job = tuple[str, SimOptions, int]
@@ -46,14 +55,14 @@ Job = tuple[str, SimOptions, int]
 @dataclass
 class SimPlan:
     """What to simulate: ``bugs`` (catalogue names), ``seeds`` seeds each, ``clean`` clean
-    seeds per mode, each seed ``ops`` client ops, over ``jobs`` worker processes; failing
-    seeds are stored under ``store``."""
+    seeds per mode, each seed ``ops`` client ops at the default rate (10 virtual seconds by
+    default), over ``jobs`` worker processes; failing seeds are stored under ``store``."""
 
     bugs: list[str]
     seeds: int = 20
     clean: int = 20
     seed: int = 1
-    ops: int = 300
+    ops: int = BUG_OPS
     jobs: int = 1
     store: str = "store"
     nemesis_interval: float | None = None  # None: each seed's world draws it
@@ -73,17 +82,9 @@ class SimPlan:
         return out
 
     def options(self, entry: Bug, bug: tuple[str, ...] = ()) -> SimOptions:
-        """The ``splitbrain sim`` options of ``entry``'s exposing run in this plan."""
-        return sim_options(entry, self.ops, bug, self.nemesis_interval)
-
-
-def sim_options(entry: Bug, ops: int, bug: tuple[str, ...] = (),
-                nemesis_interval: float | None = None) -> SimOptions:
-    """The ``splitbrain sim`` options of ``entry``'s exposing run (see the module's rules)."""
-    run = entry.run
-    return SimOptions(mode=run["mode"], workload=run["workload"], nemesis=run["nemesis"],
-                      expect=tuple(run.get("expect", ())), ops=ops, bug=bug,
-                      nemesis_interval=nemesis_interval)
+        """The ``splitbrain sim`` options of ``entry``'s exposing run in this plan, with the
+        bugs ``bug`` planted (none for a clean seed)."""
+        return replace(SimOptions.of_bug(entry, self.ops, self.nemesis_interval), bug=bug)
 
 
 def _seed(job: Job) -> Row:
@@ -150,8 +151,8 @@ def summarize_sim(plan: SimPlan, rows: list[Row]) -> dict[str, Any]:
                 first = r
                 break
         b.update(
-            sim_run={"mode": opts.mode, "workload": opts.workload, "nemesis": opts.nemesis,
-                     "expect": list(opts.expect), "ops": opts.ops},
+            sim_run={k: list(v) if isinstance(v, tuple) else v
+                     for k, v in opts.describe().items() if k in SIM_RUN},
             command=_seeds_command(opts, plan),
             fraction=round(b["caught"] / b["seeds"], 3) if b["seeds"] else None,
             first_catch_seed=first.seed if first else None,

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from splitbrain.checkers.result import merge_validity
+from splitbrain.db.bugs import CATALOGUE
 from splitbrain.db.config import MODES
 from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import store
@@ -34,7 +35,7 @@ from splitbrain.replay import Replay, nontrivial
 from splitbrain.sim.loop import Deadlock, TimeLimit
 from splitbrain.sim.run import SeedOutcome, SimOptions, history_digest, judge, run_seed
 from splitbrain.sim.shrink import shrink
-from splitbrain.workloads import WORKLOADS, make
+from splitbrain.workloads import WORKLOADS, check_keys, make
 
 #: What a seed's tester failure is recorded as (neither valid, invalid nor unknown).
 ERROR = "error"
@@ -74,6 +75,14 @@ def validate(opts: SimOptions, jobs: int) -> None:
                        f"{opts.nemesis_interval:g}")
     if opts.ops < 1:
         raise BadInput(f"--ops must be at least 1, not {opts.ops}")
+    check_keys(opts.workload, opts.keys)
+    for name, value in (("--concurrency", opts.concurrency),
+                        ("--request-timeout-ms", opts.request_timeout_ms)):
+        if value is not None and value < 1:
+            raise BadInput(f"{name} must be at least 1, not {value}")
+    for name, number in (("--rate", opts.rate), ("--op-timeout", opts.op_timeout)):
+        if not number > 0:
+            raise BadInput(f"{name} must be a positive number, not {number:g}")
     if jobs < 1:
         raise BadInput(f"--jobs must be at least 1, not {jobs}")
 
@@ -144,7 +153,8 @@ def store_run(opts: SimOptions, outcome: SeedOutcome, store_dir: str,
         "cluster": outcome.config, "world": outcome.world.describe(),
         "virtual_seconds": outcome.virtual_seconds})
     write_jsonl(outcome.history.events, run_dir / store.HISTORY_FILE)
-    store.write_results(run_dir, judge(outcome.history, make(opts.workload, opts.mode),
+    store.write_results(run_dir, judge(outcome.history, make(opts.workload, opts.mode,
+                                                                keys=opts.keys),
                                        outcome.config, predict=True, expect=opts.expect))
     try:
         write_run_report(run_dir)
@@ -161,11 +171,13 @@ def command(opts: SimOptions, outcome: SeedOutcome) -> str:
 
 
 def option_args(opts: SimOptions) -> list[str]:
-    """``opts`` as ``splitbrain sim`` arguments (those that differ from the defaults)."""
-    defaults = SimOptions()
+    """``opts`` as ``splitbrain sim`` arguments: those that differ from the defaults, which
+    with a planted bug are its catalogue run's (:meth:`SimOptions.of_bug`)."""
+    defaults = SimOptions.of_bug(CATALOGUE[opts.bug[0]]) if opts.bug else SimOptions()
     args = [f"--{k.replace('_', '-')} {v}" for k, v in asdict(opts).items()
             if v != getattr(defaults, k)
-            and k in ("mode", "workload", "nemesis", "ops", "nemesis_interval")]
+            and k in ("mode", "workload", "nemesis", "ops", "nemesis_interval", "keys",
+                      "concurrency", "rate", "op_timeout", "request_timeout_ms")]
     if opts.faults is not None:
         args.append(f"--faults '{','.join(map(str, opts.faults))}'")
     if opts.lying_disks:

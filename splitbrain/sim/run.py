@@ -15,6 +15,7 @@ stored runs get, includes it.
 from __future__ import annotations
 
 import hashlib
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -22,6 +23,7 @@ from typing import Any, Iterable
 
 from splitbrain.checkers import policy, staleness
 from splitbrain.checkers.result import Result
+from splitbrain.db.bugs import Bug
 from splitbrain.db.config import local_config
 from splitbrain.harness.interfaces import FaultSchedule, RandomSource, seeded
 from splitbrain.harness.runner import Runner, check
@@ -40,6 +42,11 @@ from splitbrain.workloads.replay import Replayed
 
 #: Virtual seconds after which a seed is abandoned as hung (far beyond any sane run).
 VIRTUAL_LIMIT = 3600.0
+
+#: Client ops per seed of a planted bug's run at the default rate (``sim --bug``, ``calibrate
+#: --sim``): 10 virtual seconds, room for the long faults the lease bugs need (4-8 s,
+#: :data:`splitbrain.sim.world.LONG_FAULT`), where ``sim``'s 300 ops (3 s) caught none.
+BUG_OPS = 1000
 
 
 @dataclass
@@ -65,7 +72,12 @@ class SimOptions:
     expect: tuple[str, ...] = ()
     """Properties the verdict also requires, as ``splitbrain test --expect``."""
     nemesis_interval: float | None = None
-    """Seconds between faults (and each fault's length); None: each seed's world draws it."""
+    """Seconds between faults (and each fault's length); None: each seed's world draws both."""
+    keys: int | None = None
+    """The workload's keys, as ``splitbrain test --keys``; None: the workload's default."""
+    request_timeout_ms: int | None = None
+    """The node's request budget, as ``splitbrain test --request-timeout-ms``; None: the
+    node's default."""
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +86,26 @@ class SimOptions:
         """What a replay file records of these options (:data:`splitbrain.replay.OPTIONS`)."""
         fields = {"bugs" if k == "bug" else k: v for k, v in asdict(self).items()}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if k in OPTIONS}
+
+    @classmethod
+    def of_bug(cls, entry: Bug, ops: int | None = None,
+               nemesis_interval: float | None = None) -> "SimOptions":
+        """What ``splitbrain sim --bug NAME`` and ``splitbrain calibrate --sim`` run for the
+        planted bug ``entry``: its catalogue run (:attr:`~splitbrain.db.bugs.Bug.run`,
+        ``splitbrain test`` options, whose names these fields share) with the bug planted;
+        faults every ``nemesis_interval`` seconds unless the run sets its own pace (None: the
+        world draws it); ``ops`` client ops (default: :data:`BUG_OPS`) at the default rate,
+        scaled by the run's rate, so that a seed lasts as long in virtual time whatever its
+        rate. ValueError naming an option of the run the simulator has no field for."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k in entry.run:
+            if k not in names:
+                raise ValueError(f"the catalogue run option {k!r} of {entry.name} has no "
+                                 f"splitbrain sim counterpart; give SimOptions a field for it")
+        run = {k: tuple(v) if k == "expect" else v for k, v in entry.run.items()}
+        pace = {} if nemesis_interval is None else {"nemesis_interval": nemesis_interval}
+        scaled = round((BUG_OPS if ops is None else ops) * run.get("rate", cls.rate) / cls.rate)
+        return cls(**{**pace, **run}, ops=max(1, scaled), bug=(entry.name,))
 
     @classmethod
     def of_replay(cls, replay: Replay) -> "SimOptions":
@@ -110,14 +142,19 @@ def run_seed(opts: SimOptions, seed: int, replay: Replay | None = None,
     if source is None:
         source = Player(replay.draws) if replay is not None and replay.draws is not None \
             else seeded
+    budget = {} if opts.request_timeout_ms is None else {
+        "request_timeout_ms": opts.request_timeout_ms}
     config = local_config(opts.mode, opts.nodes, "/sim", ports=list(range(1, 2 * opts.nodes + 1)),
-                          bugs=list(opts.bug))
+                          bugs=list(opts.bug), **budget)
     world = draw(config.names, seed, parse_kinds(opts.nemesis), source)
     cluster = SimCluster(config, world.network(config.names, seed, source),
                          {n: world.disk_of(n, lies=opts.lying_disks) for n in config.names},
                          {n: world.clock_of(n) for n in config.names}, seed, source=source)
-    workload = make(opts.workload, opts.mode)
-    schedule = combined(world.nemesis, opts.nemesis_interval or world.nemesis_interval)
+    workload = make(opts.workload, opts.mode, keys=opts.keys)
+    if opts.nemesis_interval is None:
+        schedule = combined(world.nemesis, world.nemesis_interval, length=world.fault_seconds)
+    else:
+        schedule = combined(world.nemesis, opts.nemesis_interval)
     nemesis: FaultSchedule | None = None
     if schedule.nemeses:
         nemesis = schedule if opts.faults is None else Sieve(schedule, opts.faults)

@@ -62,8 +62,8 @@ class _GatedNet:
 
 
 class _Gate:
-    """A cluster (Nodes, Killable, Pausable, ClockControl) whose faults happen only while
-    :attr:`enabled`."""
+    """A cluster (Nodes, Killable, Pausable, ClockControl, Introspectable) whose faults happen
+    only while :attr:`enabled` (the targeted kinds read its status either way)."""
 
     def __init__(self, cluster: Any):
         self._cluster = cluster
@@ -96,6 +96,13 @@ class _Gate:
     async def set_clock_offset(self, name: str, seconds: float) -> None:
         if self.enabled:
             await self._cluster.set_clock_offset(name, seconds)
+
+    async def set_clock_rate(self, name: str, rate: float) -> None:
+        if self.enabled:
+            await self._cluster.set_clock_rate(name, rate)
+
+    async def admin_status(self, name: str) -> dict[str, Any]:
+        return await self._cluster.admin_status(name)
 
 
 class Sieve:

@@ -21,6 +21,11 @@ from splitbrain.sim.storage import SimDisk
 #: The largest clock drift drawn (relative rate error): a fifth of the lease's assumed bound.
 MAX_DRIFT = 0.02
 
+#: The range a long fault's length is drawn from (seconds): longer than a dynamodb lease (2 s)
+#: plus an election, so that a cut-off leader's group elects another while the fault lasts
+#: (what every lease bug needs), and long enough for hints to pile up for crashed owners.
+LONG_FAULT = (4.0, 8.0)
+
 
 @dataclass
 class World:
@@ -31,6 +36,8 @@ class World:
     sync_latency: dict[str, float]
     nemesis_interval: float
     nemesis: list[str]
+    fault_seconds: float
+    """How long each fault lasts: ``nemesis_interval`` (short faults) or a long one."""
 
     def network(self, names: list[str], seed: int, source: RandomSource = seeded
                 ) -> SimNetwork:
@@ -53,8 +60,10 @@ def draw(names: list[str], seed: int, kinds: list[str], source: RandomSource = s
     """The world of ``seed`` for nodes ``names``: per directed link a latency of 0.1-2 ms with
     jitter and, each with probability 1/2 per seed, packet loss up to 5 %, duplication up to
     2 % and reordering up to 10 %; per node a clock skew up to +-0.25 s, a drift up to
-    :data:`MAX_DRIFT` and a sync latency of 0.2-3 ms; a nemesis interval of 0.2-1.5 s and the
-    fault kinds in play: each of ``kinds`` with probability 1/2, at least one. The draws
+    :data:`MAX_DRIFT` and a sync latency of 0.2-3 ms; a nemesis interval of 0.2-1.5 s; the
+    fault kinds in play: each of ``kinds`` with probability 1/2, at least one; and how long
+    each fault lasts: with probability 1/2 the interval, else :data:`LONG_FAULT` (drawn last,
+    so that the other draws of a seed are what they were before it was added). The draws
     come from ``source``'s ``world``."""
     rng = source("world", f"world/{seed}")
     chosen = [k for k in kinds if rng.random() < 0.5]
@@ -75,4 +84,7 @@ def draw(names: list[str], seed: int, kinds: list[str], source: RandomSource = s
     clocks = {n: {"skew": rng.uniform(-0.25, 0.25), "drift": rng.uniform(-MAX_DRIFT, MAX_DRIFT)}
               for n in names}
     sync = {n: rng.uniform(0.0002, 0.003) for n in names}
-    return World(links, clocks, sync, nemesis_interval=rng.uniform(0.2, 1.5), nemesis=chosen)
+    interval = rng.uniform(0.2, 1.5)
+    length = rng.uniform(*LONG_FAULT) if rng.random() < 0.5 else interval
+    return World(links, clocks, sync, nemesis_interval=interval, nemesis=chosen,
+                 fault_seconds=length)
