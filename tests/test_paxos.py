@@ -23,9 +23,11 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from splitbrain.db import bugs as B
 from splitbrain.db.paxos import LEADER, Output, Replica, Timing, log_table, meta_table
 
 TIMING = Timing(lease=1.0, heartbeat=0.1, drift=0.1, max_batch=3, max_inflight=3,
@@ -73,8 +75,10 @@ class Node:
 class Sim:
     """Three (or five) replicas of group 0 under a scheduler the caller drives step by step."""
 
-    def __init__(self, n: int = 3, seed: int = 0, drift: bool = True, leases: bool = True):
+    def __init__(self, n: int = 3, seed: int = 0, drift: bool = True, leases: bool = True,
+                 bugs: frozenset[str] = frozenset()):
         self.rng = random.Random(seed)
+        self.bugs = bugs  # planted bugs (splitbrain.db.bugs) every replica runs with
         self.leases = leases
         self.timing = TIMING if leases else NO_LEASES
         self.t = 0.0
@@ -101,7 +105,7 @@ class Sim:
         records = {t: dict(node.durable[t]) for t in (meta_table(0), log_table(0))}
         node.replica = Replica(0, name, self.names, ListMachine(), self.timing,
                                random.Random(self.rng.random()), self.now(name),
-                               records=records)
+                               records=records, bugs=self.bugs)
         self.check_node(name)
 
     def crash(self, name: str) -> None:
@@ -522,6 +526,57 @@ def test_a_new_leader_commits_its_proposal_not_its_own_stale_accepted_entry():
     assert {n: sim.nodes[n].replica.sm.ops[-1] for n in sim.names} == dict.fromkeys(sim.names,
                                                                                   "op2")
     assert all(sim.nodes[n].replica.sm.ops == sim.applied for n in sim.names)
+
+
+@pytest.mark.parametrize("bugs", [frozenset(), frozenset({B.SERVE_BEFORE_CATCH_UP})])
+def test_a_new_leader_serves_before_its_recovery_only_with_serve_before_catch_up(bugs):
+    """The one schedule in which a new leader's lease arrives before the slots it recovered
+    are chosen (docs/detection.md, serve-before-catch-up). r0 commits op1 with r2 alone (r1
+    never hears of it), then dies. r1 leads on r2's promise, but its first batch to r2
+    (recovery p2a, then heartbeat) is lost. At its next heartbeat the resend goes out as hb,
+    then p2a: an idle r2 acks the hb at once, while its p2b waits for its (slow) sync. With the
+    bug r1 then serves a strong read from a state without op1, acknowledged before; without it
+    r1 waits for the p2b."""
+    sim = Sim(3, drift=False, bugs=bugs)
+    sim.settle(0.5)
+    assert sim.leader() == "r0"
+    sim.submit("r0")
+    take(sim, "r0", "r1", "p2a")
+    hand(sim, "r0", "r0", "p2a")
+    hand(sim, "r0", "r2", "p2a")
+    hand(sim, "r0", "r0", "p2b")
+    hand(sim, "r2", "r0", "p2b")
+    assert sim.results["op1"]["ok"] and sim.nodes["r0"].replica.sm.ops[-1] == "op1"
+    sim.nodes["r0"].isolated = True
+    sim.flight = [f for f in sim.flight if "r0" not in f[:2]]
+    sim.t += 2 * TIMING.lease  # every lease and grant runs out; nobody ticks meanwhile
+    sim.force_election("r1")
+    sim.sync("r1")
+    for peer in ("r1", "r2"):
+        hand(sim, "r1", peer, "p1a")
+        hand(sim, peer, "r1", "p1b")
+    r1 = sim.nodes["r1"].replica
+    assert r1.role == LEADER and r1.commit < r1.ready_slot, "r1 should lead, recovering op1"
+    for t in ("p2a", "hb"):  # r1's own acceptor gets its first batch; r2's copy is lost
+        hand(sim, "r1", "r1", t)
+        take(sim, "r1", "r2", t)
+    for t in ("p2b", "hb_ack"):
+        hand(sim, "r1", "r1", t)
+    sim.t += TIMING.heartbeat
+    sim.tick("r1")
+    for t in ("hb", "p2a"):
+        hand(sim, "r1", "r1", t)
+        sim.handle("r1", "r2", take(sim, "r1", "r2", t)[0])
+    hand(sim, "r1", "r1", "hb_ack")
+    hand(sim, "r2", "r1", "hb_ack")  # r2's hb_ack left at once; its p2b waits for a sync
+    assert not take(sim, "r2", "r1", "p2b")
+    stale = r1.serving(sim.now("r1")) and "op1" not in r1.sm.ops
+    assert stale == (B.SERVE_BEFORE_CATCH_UP in bugs), (
+        f"with bugs {sorted(bugs)}: r1 serving={r1.serving(sim.now('r1'))}, applied "
+        f"{r1.sm.ops}, commit {r1.commit} < recovered {r1.ready_slot}")
+    sim.sync("r2")
+    hand(sim, "r2", "r1", "p2b")
+    assert r1.serving(sim.now("r1")) and r1.sm.ops[-1] == "op1"
 
 
 def test_a_healed_ex_leader_does_not_depose_the_healthy_leader():
