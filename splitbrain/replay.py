@@ -12,7 +12,9 @@ Rules of the format (version 2):
 2. ``options``: what a run needs beyond the schedule: ``mode``, ``workload``, ``nodes``,
    ``concurrency``, ``op_timeout`` and ``recovery`` (seconds), ``bugs`` (planted, by name),
    ``nemesis`` (the fault kinds the simulated world was drawn for, whichever faults were kept)
-   and ``lying_disks`` (the simulator's planted fault; real nodes refuse it).
+   and ``lying_disks`` (the simulator's planted fault; real nodes refuse it); optionally
+   ``request_timeout_ms`` (the nodes' request budget; absent or null: the node's default),
+   which a catalogue run may set and the played run must share.
 3. ``seed``: the simulator's seed. With ``options`` it fixes the simulated world (links,
    clocks, disks); real nodes have their own.
 4. ``faults``, in start order: ``{"kind", "f", "value", "start", "duration"}``: the kind's
@@ -214,6 +216,8 @@ OPTIONS: dict[str, type | tuple[type, ...]] = {
     "mode": str, "workload": str, "nodes": int, "concurrency": int,
     "op_timeout": (int, float), "recovery": (int, float), "bugs": list, "nemesis": str,
     "lying_disks": bool}
+#: The options a replay records when they were set (rule 2); absent or null otherwise.
+OPTIONAL: dict[str, type | tuple[type, ...]] = {"request_timeout_ms": int}
 
 
 def from_history(history: History, options: dict[str, Any], seed: int,
@@ -248,7 +252,9 @@ def from_history(history: History, options: dict[str, Any], seed: int,
         else:
             assert isinstance(e.process, int)
             ops.append(Op(e.process, e.f, e.key, e.value, e.consistency, e.node, t))
-    return Replay({k: options[k] for k in OPTIONS}, seed, tuple(faults), tuple(ops),
+    recorded = {**{k: options[k] for k in OPTIONS},
+                **{k: options[k] for k in OPTIONAL if options.get(k) is not None}}
+    return Replay(recorded, seed, tuple(faults), tuple(ops),
                   tuple(finals.values()), expect)
 
 
@@ -270,6 +276,9 @@ def parse(d: Any, where: str) -> Replay:
     options = _field(d, "options", dict, where)
     for name, kind in OPTIONS.items():
         _field(options, name, kind, where, "options.")
+    for name, kind in OPTIONAL.items():
+        if options.get(name) is not None:
+            _field(options, name, kind, where, "options.")
     try:
         faults = tuple(_record(Fault, x, where, "faults") for x in _field(d, "faults", list, where))
         ops = tuple(_record(Op, x, where, "ops") for x in _field(d, "ops", list, where))

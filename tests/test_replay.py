@@ -161,6 +161,7 @@ def _bad(tmp_path, change) -> str:
     (lambda d: d["ops"][0].update(time=-1), "non-negative seconds"),
     (lambda d: d.update(draws={"net": [0.5, 1.5]}), "draws must be null or an object"),
     (lambda d: d.update(draws=[0.5]), "draws must be null or an object"),
+    (lambda d: d["options"].update(request_timeout_ms="10s"), "options.request_timeout_ms is"),
 ])
 def test_a_bad_replay_file_is_refused_in_one_sentence(tmp_path, capsys, change, says):
     with pytest.raises(SystemExit) as e:
@@ -187,3 +188,17 @@ def test_a_shrunk_run_that_no_longer_fails_when_played_keeps_its_drawn_replay(
     assert "no longer fails this way, so it is replayed from its seed and options" in out
     assert "replay: splitbrain sim --nemesis kill --ops" in out and "--lying-disks" in out
     assert not list(tmp_path.glob("*/*/replay.json"))
+
+
+def test_a_replay_carries_the_request_budget_its_run_set(caught, tmp_path):
+    # a catalogue run may set the nodes' request budget (indefinite-as-definite's does); a
+    # replay without it would play against nodes that give up ten times sooner
+    opts = dataclasses.replace(LYING, request_timeout_ms=4000)
+    recorded = from_history(caught.history, opts.replay_options(), 1)
+    recorded.write(tmp_path / "replay.json")
+    loaded = replayfile.load(tmp_path / "replay.json")
+    assert loaded.options["request_timeout_ms"] == 4000
+    assert SimOptions.of_replay(loaded).request_timeout_ms == 4000
+    unset = from_history(caught.history, LYING.replay_options(), 1)
+    assert "request_timeout_ms" not in unset.options
+    assert SimOptions.of_replay(unset).request_timeout_ms is None

@@ -104,6 +104,7 @@ class TestOptions:
         self.mode, self.workload, self.nodes = o["mode"], o["workload"], o["nodes"]
         self.concurrency, self.op_timeout = o["concurrency"], float(o["op_timeout"])
         self.recovery, self.bug = float(o["recovery"]), tuple(o["bugs"])
+        self.request_timeout_ms = o.get("request_timeout_ms")
         self.nemesis = ",".join(replay.kinds) or "none"
         return replay
 

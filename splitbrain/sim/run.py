@@ -30,7 +30,7 @@ from splitbrain.harness.runner import Runner, check
 from splitbrain.history import History
 from splitbrain.nemesis import combined, parse_kinds
 from splitbrain.nemesis.schedule import Played
-from splitbrain.replay import OPTIONS, Replay
+from splitbrain.replay import OPTIONAL, OPTIONS, Replay
 from splitbrain.sim import loop
 from splitbrain.sim.cluster import SimClient, SimCluster
 from splitbrain.sim.draws import Player
@@ -83,9 +83,11 @@ class SimOptions:
         return asdict(self)
 
     def replay_options(self) -> dict[str, Any]:
-        """What a replay file records of these options (:data:`splitbrain.replay.OPTIONS`)."""
+        """What a replay file records of these options (:data:`splitbrain.replay.OPTIONS`, and
+        :data:`~splitbrain.replay.OPTIONAL` ones that are set)."""
         fields = {"bugs" if k == "bug" else k: v for k, v in asdict(self).items()}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if k in OPTIONS}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()
+                if k in OPTIONS or (k in OPTIONAL and v is not None)}
 
     @classmethod
     def of_bug(cls, entry: Bug, ops: int | None = None,
@@ -114,7 +116,8 @@ class SimOptions:
         return cls(mode=o["mode"], workload=o["workload"], nemesis=o["nemesis"],
                    nodes=o["nodes"], concurrency=o["concurrency"], recovery=o["recovery"],
                    op_timeout=o["op_timeout"], bug=tuple(o["bugs"]),
-                   lying_disks=o["lying_disks"])
+                   lying_disks=o["lying_disks"],
+                   request_timeout_ms=o.get("request_timeout_ms"))
 
 
 @dataclass
