@@ -95,7 +95,7 @@ def _plan_line(label: str, path: str, record: Mapping[str, Any]) -> str:
     return (f"- **{label}**: `{path.replace('`', '')}`: {len(bugs)} "
             f"bug{'' if len(bugs) == 1 else 's'} × {seeds} seeds (seeds {first}–"
             f"{first + seeds - 1}) and {clean} clean runs per mode; {p.get('time_limit', '?')} s "
-            f"runs, a fault every {p.get('nemesis_interval', '?')} s, "
+            f"runs, a fault every {p.get('nemesis_interval', '?')} s unless the run sets its own, "
             f"{p.get('recovery', '?')} s recovery, {p.get('nodes', '?')} nodes.{partial}")
 
 
