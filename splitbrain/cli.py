@@ -262,10 +262,11 @@ def test_command(test_count: int, fail_fast: bool, summary_md: str | None, step_
                    "CLEAN per mode, with the fraction caught and the CPU seconds to the first "
                    "catch; with --real too, both on one page.")
 @click.option("--real", is_flag=True, help="With --sim: also the real runs.")
-@click.option("--ops", default=1000, show_default=True, type=click.IntRange(min=1),
+@click.option("--ops", default=None, type=click.IntRange(min=1),
               help="With --sim: client ops per seed at 100 ops/s (a bug's run at a higher "
-                   "rate gets proportionally more): 10 virtual seconds by default, room for "
-                   "the long faults the lease bugs need.")
+                   "rate gets proportionally more). Default: 1000, 10 virtual seconds, room "
+                   "for the long faults the lease bugs need, or three of a run's own fault "
+                   "intervals when longer.")
 @click.option("--jobs", default=os.cpu_count() or 1, show_default="the CPU count",
               type=click.IntRange(min=1), help="With --sim: worker processes.")
 @click.option("--table", "tables", multiple=True, metavar="CALIBRATION.JSON",

@@ -123,3 +123,14 @@ def test_a_seed_with_targeted_or_clock_faults_replays_some_of_its_faults(kind, f
     starts = [e for e in out.history.events if e.process == "nemesis" and e.type == "info"
               and e.f == f]
     assert len(starts) == 1 and not starts[0].value.get("failed")
+
+
+def test_a_bug_whose_run_sets_a_slow_pace_gets_a_seed_long_enough_for_two_faults():
+    # indefinite-as-definite faults every 5 s at 200 ops/s: 10 virtual seconds held one fault
+    # and caught it in 0 of 50 seeds; 15 s hold two
+    slow = SimOptions.of_bug(B.CATALOGUE[B.INDEFINITE_AS_DEFINITE])
+    assert slow.ops / slow.rate == pytest.approx(15.0)
+    # a quick pace keeps the 10 s, and an explicit --ops is taken as given (scaled by rate)
+    quick = SimOptions.of_bug(B.CATALOGUE[B.ANTI_ENTROPY_OVERWRITES])
+    assert quick.ops / quick.rate == pytest.approx(10.0)
+    assert SimOptions.of_bug(B.CATALOGUE[B.INDEFINITE_AS_DEFINITE], 300).ops == 600

@@ -9,7 +9,8 @@ Rules:
   mode, workload, ``--expect``, nemesis kinds and whatever else it sets: ``--keys``,
   ``--concurrency``, ``--rate``, ``--nemesis-interval``, the request budget...), the bug
   planted, ``ops`` client ops at the default rate (a run at twice the rate gets twice as many,
-  so that every seed lasts ``ops / 100`` virtual seconds); seeds ``seed``, ``seed + 1``, ...
+  so that every seed lasts ``ops / 100`` virtual seconds; by default 10 s, or three of the
+  run's own fault intervals if longer); seeds ``seed``, ``seed + 1``, ...
   ``splitbrain sim --bug NAME`` runs the same options.
 - Where the catalogue run does not set the pace, the plan's ``nemesis_interval`` does, and
   without one each seed is a swarm draw (:func:`splitbrain.sim.world.draw`): 0.2-1.5 s
@@ -42,7 +43,7 @@ from splitbrain.harness.calibrate import (Row, clean_entries, first_violation, m
                                           summarize)
 from splitbrain.harness.testrun import verdict_word
 from splitbrain.sim.command import command, option_args, pool_map, store_run, validate
-from splitbrain.sim.run import BUG_OPS, SimOptions, run_seed
+from splitbrain.sim.run import SimOptions, run_seed
 
 #: The options of a bug's sim run its record shows.
 SIM_RUN = ("mode", "workload", "nemesis", "expect", "ops", "nemesis_interval", "keys",
@@ -55,14 +56,14 @@ Job = tuple[str, SimOptions, int]
 @dataclass
 class SimPlan:
     """What to simulate: ``bugs`` (catalogue names), ``seeds`` seeds each, ``clean`` clean
-    seeds per mode, each seed ``ops`` client ops at the default rate (10 virtual seconds by
-    default), over ``jobs`` worker processes; failing seeds are stored under ``store``."""
+    seeds per mode, each seed ``ops`` client ops at the default rate (None: the bug's default,
+    :meth:`SimOptions.of_bug <splitbrain.sim.run.SimOptions.of_bug>`), over ``jobs`` worker processes; failing seeds are stored under ``store``."""
 
     bugs: list[str]
     seeds: int = 20
     clean: int = 20
     seed: int = 1
-    ops: int = BUG_OPS
+    ops: int | None = None
     jobs: int = 1
     store: str = "store"
     nemesis_interval: float | None = None  # None: each seed's world draws it

@@ -47,6 +47,9 @@ VIRTUAL_LIMIT = 3600.0
 #: --sim``): 10 virtual seconds, room for the long faults the lease bugs need (4-8 s,
 #: :data:`splitbrain.sim.world.LONG_FAULT`), where ``sim``'s 300 ops (3 s) caught none.
 BUG_OPS = 1000
+#: Fault intervals a planted bug's seed spans at least (one fault, its heal, the next fault),
+#: when its catalogue run sets a pace slower than :data:`BUG_OPS` leaves room for.
+BUG_INTERVALS = 3
 
 
 @dataclass
@@ -98,7 +101,9 @@ class SimOptions:
         faults every ``nemesis_interval`` seconds unless the run sets its own pace (None: the
         world draws it); ``ops`` client ops (default: :data:`BUG_OPS`) at the default rate,
         scaled by the run's rate, so that a seed lasts as long in virtual time whatever its
-        rate. ValueError naming an option of the run the simulator has no field for."""
+        rate; and, without ``ops``, long enough for :data:`BUG_INTERVALS` of a pace the run
+        sets (indefinite-as-definite's 5 s: two faults in 15 s, where 10 s held one).
+        ValueError naming an option of the run the simulator has no field for."""
         names = {f.name for f in dataclasses.fields(cls)}
         for k in entry.run:
             if k not in names:
@@ -106,7 +111,11 @@ class SimOptions:
                                  f"splitbrain sim counterpart; give SimOptions a field for it")
         run = {k: tuple(v) if k == "expect" else v for k, v in entry.run.items()}
         pace = {} if nemesis_interval is None else {"nemesis_interval": nemesis_interval}
-        scaled = round((BUG_OPS if ops is None else ops) * run.get("rate", cls.rate) / cls.rate)
+        rate = run.get("rate", cls.rate)
+        seconds = (ops if ops is not None else BUG_OPS) / cls.rate
+        if ops is None and run.get("nemesis_interval"):
+            seconds = max(seconds, BUG_INTERVALS * run["nemesis_interval"])
+        scaled = round(seconds * rate)
         return cls(**{**pace, **run}, ops=max(1, scaled), bug=(entry.name,))
 
     @classmethod
