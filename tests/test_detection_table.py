@@ -84,3 +84,25 @@ def test_bad_files_and_run_options_with_table_are_one_sentence_and_254(tmp_path,
         err = capsys.readouterr().err
         assert e.value.code == 254 and says in err and "Traceback" not in err, err
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_simulated_calibration_gets_its_own_legend_and_tables(tmp_path, capsys):
+    runs = [{"seed": 1, "verdict": "valid", "cpu_s": 0.5},
+            {"seed": 2, "verdict": "INVALID", "cpu_s": 0.7, "checker": "set", "anomaly": "lost"}]
+    sim = {"kind": "sim", "passed": False,
+           "plan": {"bugs": [B.HANDOFF_DROPS_HINTS], "seeds": 2, "clean": 1, "seed": 1,
+                    "ops": None},
+           "bugs": {B.HANDOFF_DROPS_HINTS: {
+               "mode": "dynamo", "seeds": 2, "caught": 1, "caught_by": {"set: lost": 1},
+               "cpu_to_first_catch_s": 1.2, "runs": runs,
+               "sim_run": {"workload": "set", "nemesis": "flap-owners"}}},
+           "modes": {"dynamo": {"clean_runs": 1, "passed": 1, "false_alarms": [],
+                                "other_failures": []}}}
+    path = tmp_path / "calibration.json"
+    write_json(path, {"sim": sim, "passed": False})
+    out = _table(capsys, "--table", str(path))
+    assert (f"- **A** (simulated): `{path}`: 1 bug × 2 seeds (seeds 1–2) and 1 clean seeds "
+            f"per mode; each bug's own seed length") in out
+    assert ("| `handoff-drops-hints` | dynamo | set; flap-owners | A | 1/2 | 1.2 | "
+            "set: lost ×1 | 0.60 |") in out
+    assert "| dynamo | A | 1 | 1 |  |" in out

@@ -13,6 +13,10 @@ Rules:
 - One row per mode per pass that ran clean runs: runs, valid, and each false alarm (seed,
   catcher, run directory) or other failure (verdict or the tester's reason), so each can be
   analysed.
+- A record of ``calibrate --sim`` (its ``sim`` part, alone or beside the real one) gets its
+  own legend line and tables: per bug per pass the seeds caught, the CPU seconds to the first
+  catching seed, what caught them and the mean CPU seconds per seed; per mode the clean seeds
+  and how many were valid.
 - Reads only the files; a file that is missing, not JSON, or not a calibration record is bad
   input with one sentence naming it.
 """
@@ -39,14 +43,18 @@ def load(paths: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
     out = []
     for label, path in zip(string.ascii_uppercase, paths):
         record = read_json(path, "give the calibration.json that 'splitbrain calibrate' wrote")
-        if not (isinstance(record, dict) and isinstance(record.get("plan"), dict)
-                and isinstance(record.get("bugs"), dict)
-                and isinstance(record.get("modes"), dict)):
+        if not (_is_record(record) or isinstance(record, dict) and _is_record(record.get("sim"))):
             raise BadInput(f"{path} is not a calibration record (it lacks plan, bugs and "
                            f"modes); give the calibration.json that 'splitbrain calibrate' "
                            f"wrote")
         out.append((label, path, record))
     return out
+
+
+def _is_record(part: Any) -> bool:
+    """Whether ``part`` is a calibration's real or simulated record (plan, bugs, modes)."""
+    return (isinstance(part, dict) and isinstance(part.get("plan"), dict)
+            and isinstance(part.get("bugs"), dict) and isinstance(part.get("modes"), dict))
 
 
 def run_of(command: str) -> str:
@@ -131,10 +139,52 @@ def _clean_failures(mode: Mapping[str, Any]) -> str:
     return "<br>".join(parts)
 
 
+def _sim_plan_line(label: str, path: str, sim: Mapping[str, Any]) -> str:
+    p = sim["plan"]
+    first, seeds = int(p.get("seed", 1)), int(p.get("seeds", 0))
+    bugs = list(p.get("bugs") or sim["bugs"])
+    ops = (f"{p['ops']} client ops per seed at 100 ops/s" if p.get("ops")
+           else "each bug's own seed length")
+    return (f"- **{label}** (simulated): `{path.replace('`', '')}`: {len(bugs)} "
+            f"bug{'' if len(bugs) == 1 else 's'} × {seeds} seeds (seeds {first}–"
+            f"{first + seeds - 1}) and {int(p.get('clean', 0))} clean seeds per mode; {ops}, "
+            f"each bug's catalogue run.")
+
+
+def _sim_tables(passes: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    rows, clean = [], []
+    for label, _, record in passes:
+        sim = record.get("sim")
+        if not _is_record(sim):
+            continue
+        for name, bug in sim["bugs"].items():
+            cpus = [float(r["cpu_s"]) for r in bug.get("runs") or () if r.get("cpu_s")]
+            run = bug.get("sim_run") or {}
+            shown = "; ".join(str(run.get(k, "?")) for k in ("workload", "nemesis"))
+            first = bug.get("cpu_to_first_catch_s")
+            rows.append([f"`{name.replace('`', '')}`", escape(bug.get("mode", "")),
+                         escape(shown), label, f"{bug.get('caught', 0)}/{bug.get('seeds', 0)}",
+                         "–" if first is None else f"{float(first):.1f}", _catchers(bug),
+                         f"{sum(cpus) / len(cpus):.2f}" if cpus else ""])
+        clean += [[escape(mode), label, str(m.get("clean_runs", 0)), str(m.get("passed", 0)),
+                   _clean_failures(m)] for mode, m in sim["modes"].items() if m.get("clean_runs")]
+    lines: list[str] = []
+    if rows:
+        lines += _table(["bug", "mode", "sim run (workload; faults)", "pass", "seeds caught",
+                         "CPU s to first catch", "caught by", "CPU s per seed"], rows)
+    if clean:
+        lines += _table(["mode", "pass", "clean seeds", "valid", "false alarms and failures"],
+                        clean)
+    return lines
+
+
 def render(passes: list[tuple[str, str, dict[str, Any]]]) -> str:
     """The markdown: the passes' legend, the per-bug table, and the clean-run table (each
-    table only when some pass has rows for it)."""
-    lines = ["Passes:", ""] + [_plan_line(*p) for p in passes] + [""]
+    table only when some pass has rows for it), then the simulated passes' tables."""
+    sims = [(label, path, r) for label, path, r in passes if _is_record(r.get("sim"))]
+    passes = [(label, path, r) for label, path, r in passes if _is_record(r)]
+    lines = ["Passes:", ""] + [_plan_line(*p) for p in passes] + \
+        [_sim_plan_line(label, path, r["sim"]) for label, path, r in sims] + [""]
     bug_rows = []
     order = list(dict.fromkeys(name for _, _, r in passes for name in r["bugs"]))
     for name in order:
@@ -158,6 +208,7 @@ def render(passes: list[tuple[str, str, dict[str, Any]]]) -> str:
     if clean_rows:
         lines += _table(["mode", "pass", "clean runs", "valid", "false alarms and failures"],
                         clean_rows)
+    lines += _sim_tables(sims)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
