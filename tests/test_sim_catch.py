@@ -123,3 +123,14 @@ def test_a_seed_with_targeted_or_clock_faults_replays_some_of_its_faults(kind, f
     starts = [e for e in out.history.events if e.process == "nemesis" and e.type == "info"
               and e.f == f]
     assert len(starts) == 1 and not starts[0].value.get("failed")
+
+
+def test_lag_successor_catches_serve_before_catch_up_where_the_same_seed_without_it_is_valid():
+    opts = SimOptions.of_bug(B.CATALOGUE[B.SERVE_BEFORE_CATCH_UP])
+    assert opts.nemesis == "lag-successor"
+    caught = run_seed(opts, 13)  # one of 4 seeds of 1-100 that catch it
+    assert caught.result.valid is False
+    starts = [e for e in caught.history.events
+              if e.process == "nemesis" and e.type == "info" and e.f == "start-lag-successor"]
+    assert any(e.value["elected"] == e.value["successor"] for e in starts)
+    assert run_seed(dataclasses.replace(opts, bug=()), 13).result.valid is True
