@@ -141,7 +141,8 @@ _bug_option = click.option(
 @click.option("--nemesis", default="partition,kill", show_default=True,
               help="Comma-separated faults: partition, kill, crash, pause, clock, clock-rate, "
                    "latency, isolate-leader, kill-owners, one-way, bridge, leader-latency, "
-                   "leader-one-way, leader-clock, flap-owners, strand-follower, reject-leader (or none).")
+                   "leader-one-way, leader-clock, flap-owners, strand-follower, reject-leader, "
+                   "lag-successor (or none).")
 @click.option("--nemesis-interval", default=10.0, show_default=True, type=float,
               help="Seconds between starting a fault and healing it, and between faults.")
 @click.option("--nemesis-overlap", is_flag=True,

@@ -1,5 +1,5 @@
-"""The ``reject-leader`` fault: which links it rejects and when, its heal, and its refusal of a
-network that cannot reset links."""
+"""The ``reject-leader`` fault: which links it rejects and when, its heal, and its refusal (with
+``lag-successor``'s) of a network that cannot reset links."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 from splitbrain.errors import BadInput
 from splitbrain.harness.interfaces import Link
 from splitbrain.nemesis import faults
-from splitbrain.nemesis import RejectLeader
+from splitbrain.nemesis import LagSuccessor, RejectLeader
 from splitbrain.nemesis.faults import STARTS
 from test_nemesis import FakeNet
+from test_nemesis_faults import LoggingCluster
 from test_nemesis_rounds import DYNAMODB, StatusCluster
 
 OTHERS = ["n1", "n2", "n3", "n5"]  # DYNAMODB's partition 1 is led by n4
@@ -59,10 +60,11 @@ def test_reject_leader_rejects_the_leaders_inbound_links_then_its_sends_then_hea
     asyncio.run(scenario())
 
 
-def test_reject_leader_refuses_a_network_that_cannot_reset_links_in_one_sentence():
+@pytest.mark.parametrize("kind", [RejectLeader, LagSuccessor])
+def test_the_rejecting_kinds_refuse_a_network_that_cannot_reset_links_in_one_sentence(kind):
     with pytest.raises(BadInput) as e:
-        RejectLeader().check(StatusCluster(DYNAMODB))
+        kind().check(LoggingCluster(DYNAMODB))
     message = str(e.value)
     assert "can reset links" in message and "DelayNet network has none" in message
     assert "--net proxy" in message and message.count(". ") == 0
-    assert "reject-leader" in faults.KINDS
+    assert kind.kind in message and kind.kind in faults.KINDS

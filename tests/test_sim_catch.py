@@ -134,3 +134,14 @@ def test_a_bug_whose_run_sets_a_slow_pace_gets_a_seed_long_enough_for_two_faults
     quick = SimOptions.of_bug(B.CATALOGUE[B.ANTI_ENTROPY_OVERWRITES])
     assert quick.ops / quick.rate == pytest.approx(10.0)
     assert SimOptions.of_bug(B.CATALOGUE[B.INDEFINITE_AS_DEFINITE], 300).ops == 600
+
+
+def test_lag_successor_catches_serve_before_catch_up_where_the_same_seed_without_it_is_valid():
+    opts = SimOptions.of_bug(B.CATALOGUE[B.SERVE_BEFORE_CATCH_UP])
+    assert opts.nemesis == "lag-successor"
+    caught = run_seed(opts, 13)  # one of 4 seeds of 1-100 that catch it
+    assert caught.result.valid is False
+    starts = [e for e in caught.history.events
+              if e.process == "nemesis" and e.type == "info" and e.f == "start-lag-successor"]
+    assert any(e.value["elected"] == e.value["successor"] for e in starts)
+    assert run_seed(dataclasses.replace(opts, bug=()), 13).result.valid is True

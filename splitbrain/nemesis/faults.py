@@ -41,6 +41,10 @@ follower``     "strand", "sync_delay"}; its completion adds    follower`` (waits
 ``reject-      ``start-reject-leader`` value {"pick",           ``stop-reject-leader``
 leader``       "seconds"}; its completion adds "partition",
                "leads", "node", "rejected", "cut"
+``lag-         ``start-lag-successor`` value {"pick", "lag",    ``stop-lag-successor``
+successor``    "sync_delay"}; its completion adds "partition",  (restart, sound disk,
+               "node", "successor", "follower", "rejected",     heal)
+               "candidate", "elected"
 =============  ==============================================  ================
 
 Why each targeted kind exists (docs/detection.md, "Blind spots"): a lease bug shows only while
@@ -53,7 +57,9 @@ peers hand hints to nodes that cannot make them durable; ``strand-follower`` sta
 a leader and a follower, kills them, and keeps the third member away while the two elect, so
 that a slot only that member accepted is not chosen; ``reject-leader`` loses what a plain cut
 only delays: the acknowledgements of proposals its followers accepted (a cut that holds its
-bytes delivers them on the heal, ahead of the new leader's ballot).
+bytes delivers them on the heal, ahead of the new leader's ballot); ``lag-successor`` elects a
+leader that lags its predecessor's acknowledged writes and leases it before it has recovered
+them (its first proposals to its one live follower lost, that follower's disk stalled).
 
 The targeted kinds choose their targets when they start, from the cluster's own status
 (``GET /admin/status``), as the tester can only know who leads at that moment: ``pick`` (a
@@ -815,6 +821,106 @@ class StrandFollower(Nemesis):
         return await _first_seen(cluster, restarted, elected, STRAND_ELECTION)
 
 
+LAG_ELECTION = 6.0
+"""Seconds ``lag-successor`` waits, at most, for its successor to report that it stands for
+election, and then that it leads, before it goes on anyway."""
+
+LAG_SETTLE = 0.05
+"""Seconds ``lag-successor`` lets pass after it sees the successor stand (so that its ballot
+reaches the last member, whose promise waits on its stalled disk) and after it sees it lead
+(so that its first proposals and heartbeat to that member are lost) before each next step."""
+
+
+class LagSuccessor(Nemesis):
+    """A new dynamodb leader that lags its predecessor, elected with one live member whose
+    stalled disk delays its accepts but not its heartbeat acks. Of the partition that has
+    committed the most (highest commit index reported), with leader O, successor L (the first
+    other replica: it stands for election first) and last member B: O's links to L reject, so
+    L stops learning what O commits with B, and B's syncs start ``sync_delay`` seconds late;
+    ``lag`` seconds later O is killed. Once L reports it stands for the partition (polled;
+    at most :data:`LAG_ELECTION` s) and :data:`LAG_SETTLE` s passed, L's links to B reject
+    too, losing L's first batch to B (its recovery proposals, then a heartbeat); once L
+    reports it leads (at most :data:`LAG_ELECTION` s) and :data:`LAG_SETTLE` s passed, the
+    rejects heal. L's next heartbeat resends heartbeat first, then the proposals: B acks the
+    heartbeat at once (nothing of its own waits for a sync) and the proposals one slow sync
+    later. A leader that serves once leased, before it applied the slots it recovers, then
+    answers strong reads with values older than O acknowledged (serve-before-catch-up;
+    tests/test_paxos.py plays the schedule). The stop restarts O, sets B's disk sound and
+    heals. The start's completion adds ``partition``, ``node`` (O), ``successor`` (L),
+    ``follower`` (B), ``candidate`` and ``elected`` (L when it reported standing and leading,
+    None when it did not in time), ``rejected``; the start op takes ``lag`` seconds and the
+    election longer than the others. In the leaderless modes, which elect nobody, the owners
+    of the ring range at ``pick`` stand for O, L and B and nothing is awaited (``candidate``
+    and ``elected`` stay None): only the lag, the stall and the kill remain. Needs a network
+    that can reset links."""
+
+    kind = "lag-successor"
+    needs = (Introspectable, Killable, DiskControl)
+    net_needs: tuple[Capability, ...] = (LinkResets,)
+    instead = "use --net proxy, or drop lag-successor from --nemesis"
+    LAG = (0.8, 1.2)  # seconds the successor misses the old leader's commits
+    SYNC_DELAY = (0.25, 0.35)  # seconds B's syncs start late: the window of stale reads
+
+    def plan(self, names: list[str], rng: random.Random) -> Op:
+        return {"f": f"start-{self.kind}", "value": {
+            "pick": round(rng.random(), 6), "lag": round(rng.uniform(*self.LAG), 3),
+            "sync_delay": round(rng.uniform(*self.SYNC_DELAY), 3)}}
+
+    def _stop_op(self, active: Op) -> Op:
+        v = active["value"]
+        return {"f": f"stop-{self.kind}", "value": {k: v.get(k) for k in ("node", "follower")}}
+
+    async def _apply(self, cluster: Cluster, op: Op) -> dict[str, str]:
+        assert isinstance(cluster, Killable) and isinstance(cluster, DiskControl)
+        net = cluster.net
+        assert isinstance(net, LinkResets)
+        v = op["value"]
+        if op["f"].startswith("stop-"):
+            await net.cut(())
+            failed = await _each([v["follower"]] if v.get("follower") else [],
+                                 lambda n: cluster.set_sync_delay(n, 0.0))
+            failed.update(await _each([v["node"]] if v.get("node") else [], cluster.restart))
+            return failed
+        status = await _any_status(cluster)
+        parts = status.get("partitions")
+        if parts:
+            p = max(sorted(parts, key=int), key=lambda q: max(
+                parts[q].get("commit_index", {}).values(), default=0))
+            old = parts[p].get("leader") or parts[p]["replicas"][0]
+            group = parts[p]["replicas"]
+            v["partition"] = int(p)
+        else:
+            group = _range_owners(status, v["pick"])
+            old = group[0]
+        rest = [n for n in group if n != old]
+        successor, follower = rest[0], rest[-1]
+        v.update(node=old, successor=successor, follower=follower, rejected={old: [successor]},
+                 candidate=None, elected=None)
+        await net.reject([(old, successor)])
+        failed = await _each([follower], lambda n: cluster.set_sync_delay(n, v["sync_delay"]))
+        await asyncio.sleep(v["lag"])
+        failed.update(await _each([old], cluster.kill))
+
+        def in_role(*roles: str) -> Callable[[str, dict[str, Any]], str | None]:
+            def seen(node: str, status: dict[str, Any]) -> str | None:
+                role = status.get("partitions", {}).get(p, {}).get("role")
+                return node if role in roles else None
+            return seen
+
+        if parts:
+            v["candidate"] = await _first_seen(cluster, [successor],
+                                               in_role("candidate", "leader"), LAG_ELECTION)
+        if v["candidate"] is not None:
+            await asyncio.sleep(LAG_SETTLE)
+            v["rejected"] = {old: [successor], successor: [follower]}
+            await net.reject([(old, successor), (successor, follower)])
+            v["elected"] = await _first_seen(cluster, [successor], in_role("leader"),
+                                             LAG_ELECTION)
+            await asyncio.sleep(LAG_SETTLE)
+        await net.cut(())
+        return failed
+
+
 def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
     """The preference list (first ``n`` distinct nodes clockwise) of the ring range at
     position ``pick`` of a dynamo/lww node's status ``ring``."""
@@ -832,7 +938,8 @@ def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
 
 KINDS: dict[str, type[Nemesis]] = {k.kind: k for k in (
     Partition, Kill, Crash, Pause, Clock, ClockRate, Latency, IsolateLeader, KillOwners, OneWay, Bridge,
-    LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners, StrandFollower, RejectLeader)}
+    LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners, StrandFollower, RejectLeader,
+    LagSuccessor)}
 
 STARTS: dict[str, str] = {"start-partition": "partition", "start-bridge": "bridge",
                           "start-one-way": "one-way", "kill": "kill", "start-crash": "crash",
@@ -845,6 +952,7 @@ STARTS: dict[str, str] = {"start-partition": "partition", "start-bridge": "bridg
                           "start-kill-owners": "kill-owners",
                           "start-flap-owners": "flap-owners",
                           "start-strand-follower": "strand-follower",
-                          "start-reject-leader": "reject-leader"}
+                          "start-reject-leader": "reject-leader",
+                          "start-lag-successor": "lag-successor"}
 """The kind of fault each start op's ``f`` begins (to read a fault schedule back from a
 history; every kind's :meth:`Nemesis.plan` gives one of these)."""
