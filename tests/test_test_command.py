@@ -180,3 +180,19 @@ def test_leave_running_outlives_the_tester_and_the_next_reaper_until_cluster_dow
         assert not (root / "state.json").exists()
     finally:
         stop_detached(root)  # None when cluster down already did it
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--concurrency", "0"], "--concurrency must be at least 1, not 0"),
+    (["--rate", "0"], "--rate must be a positive number of ops per second, not 0"),
+    (["--op-timeout", "-1"], "--op-timeout must be a positive number of seconds, not -1"),
+    (["--nemesis-interval", "0"], "--nemesis-interval must be a positive number of seconds, not 0"),
+    (["--request-timeout-ms", "0"], "--request-timeout-ms must be at least 1, not 0"),
+])
+def test_test_and_sim_refuse_the_same_pacing_with_the_same_sentence(tmp_path, capsys, argv,
+                                                                    message):
+    said = []
+    for command in ("test", "sim"):
+        assert cli_exit([command, "--store", str(tmp_path / command), *argv]) == 254
+        said.append(capsys.readouterr().err)
+    assert said[0] == said[1] == f"splitbrain: {message}\n"

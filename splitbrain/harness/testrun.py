@@ -28,7 +28,7 @@ from splitbrain.harness.display import Display, Stats
 from splitbrain.harness.hostcluster import HostCluster
 from splitbrain.harness.interfaces import LogSource
 from splitbrain.harness.networks import NET_KINDS
-from splitbrain.harness.runoptions import planted_and_expected
+from splitbrain.harness.runoptions import check_pacing, planted_and_expected
 from splitbrain.harness.runner import Runner, check
 from splitbrain.harness.sshcluster import check_layout, parse_hosts, ssh_cluster
 from splitbrain.history import History
@@ -124,19 +124,16 @@ class TestOptions:
                            f"{', '.join(NET_KINDS)}")
         parse_kinds(self.nemesis)
         check_keys(self.workload, self.keys)
-        for name, value, low in (("--nodes", self.nodes, 1), ("--concurrency", self.concurrency, 1)):
-            if value < low:
-                raise BadInput(f"{name} must be at least {low}, not {value}")
-        for name, value in (("--rate", self.rate), ("--time-limit", self.time_limit),
-                            ("--nemesis-interval", self.nemesis_interval),
-                            ("--op-timeout", self.op_timeout)):
-            if not value > 0:
-                raise BadInput(f"{name} must be a positive number of seconds or ops, not {value:g}")
+        if self.nodes < 1:
+            raise BadInput(f"--nodes must be at least 1, not {self.nodes}")
+        check_pacing(concurrency=self.concurrency, rate=self.rate, op_timeout=self.op_timeout,
+                     nemesis_interval=self.nemesis_interval,
+                     request_timeout_ms=self.request_timeout_ms)
+        if not self.time_limit > 0:
+            raise BadInput(f"--time-limit must be a positive number of seconds, not "
+                           f"{self.time_limit:g}")
         if self.recovery < 0:
             raise BadInput(f"--recovery must not be negative, not {self.recovery:g}")
-        if self.request_timeout_ms is not None and self.request_timeout_ms < 1:
-            raise BadInput(f"--request-timeout-ms must be at least 1, not "
-                           f"{self.request_timeout_ms}")
         self._validate_quorum()
         self.bug, self.expect = planted_and_expected(self.mode, self.workload, self.bug,
                                                      self.expect)

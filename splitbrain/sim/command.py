@@ -27,7 +27,7 @@ from splitbrain.db.bugs import CATALOGUE
 from splitbrain.db.config import MODES
 from splitbrain.errors import BadInput, TesterFailure
 from splitbrain.harness import store
-from splitbrain.harness.runoptions import planted_and_expected
+from splitbrain.harness.runoptions import check_pacing, planted_and_expected
 from splitbrain.history import write_jsonl
 from splitbrain.nemesis import parse_kinds
 from splitbrain import replay as replayfile
@@ -70,19 +70,12 @@ def validate(opts: SimOptions, jobs: int) -> None:
                        f"{', '.join(WORKLOADS)}")
     parse_kinds(opts.nemesis)
     opts.bug, opts.expect = planted_and_expected(opts.mode, opts.workload, opts.bug, opts.expect)
-    if opts.nemesis_interval is not None and not opts.nemesis_interval > 0:
-        raise BadInput(f"--nemesis-interval must be a positive number of seconds, not "
-                       f"{opts.nemesis_interval:g}")
     if opts.ops < 1:
         raise BadInput(f"--ops must be at least 1, not {opts.ops}")
     check_keys(opts.workload, opts.keys)
-    for name, value in (("--concurrency", opts.concurrency),
-                        ("--request-timeout-ms", opts.request_timeout_ms)):
-        if value is not None and value < 1:
-            raise BadInput(f"{name} must be at least 1, not {value}")
-    for name, number in (("--rate", opts.rate), ("--op-timeout", opts.op_timeout)):
-        if not number > 0:
-            raise BadInput(f"{name} must be a positive number, not {number:g}")
+    check_pacing(concurrency=opts.concurrency, rate=opts.rate, op_timeout=opts.op_timeout,
+                 nemesis_interval=opts.nemesis_interval,
+                 request_timeout_ms=opts.request_timeout_ms)
     if jobs < 1:
         raise BadInput(f"--jobs must be at least 1, not {jobs}")
 
