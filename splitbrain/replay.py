@@ -200,8 +200,8 @@ class Replay:
             lines.append(f"dropped: {self.dropped['ops']} ops of the other keys "
                          f"({', '.join(self.dropped['keys'])})")
         if self.draws is not None:
-            each = ", ".join(f"{name} {nontrivial({name: seq})}" for name, seq in
-                             self.draws.items() if nontrivial({name: seq}))
+            counts = {name: nontrivial({name: seq}) for name, seq in self.draws.items()}
+            each = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
             lines.append(f"random draws: {nontrivial(self.draws)} non-trivial"
                          + (f" ({each}), the rest 0" if each else ", all 0"))
         return lines

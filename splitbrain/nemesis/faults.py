@@ -584,9 +584,10 @@ class LeaderOneWay(LeaderLatency):
     """The links into the current leader of one partition slow down by ``seconds`` (1.6 to
     1.9 s: about the 1.8 s a lease lasts, so that a correct leader, counting from its
     heartbeats' send times, barely holds one, and under the 2 s for which a leader remembers
-    a heartbeat's acks), and ``seconds`` later its outgoing links are cut (the proxy holds their bytes until the heal), as an asymmetric, congested
-    link that then fails one way. Of the leaders, it picks the one that leads the most partitions, which
-    takes the most keys' leases with it. Its followers stop hearing heartbeats and elect a new leader, whose
+    a heartbeat's acks), and ``seconds`` later its outgoing links are cut (the proxy holds
+    their bytes until the heal), as an asymmetric, congested link that then fails one way.
+    Of the leaders, it picks the one that leads the most partitions, which takes the most
+    keys' leases with it. Its followers stop hearing heartbeats and elect a new leader, whose
     messages reach the old one only that late, while acks of the heartbeats it sent in its
     last ``seconds`` keep arriving: a lease counted from an ack's arrival outlives the one the
     followers granted. The start op takes ``seconds`` longer than the others."""
@@ -937,8 +938,8 @@ def _range_owners(status: dict[str, Any], pick: float) -> list[str]:
 
 
 KINDS: dict[str, type[Nemesis]] = {k.kind: k for k in (
-    Partition, Kill, Crash, Pause, Clock, ClockRate, Latency, IsolateLeader, KillOwners, OneWay, Bridge,
-    LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners, StrandFollower, RejectLeader,
+    Partition, Kill, Crash, Pause, Clock, ClockRate, Latency, IsolateLeader, KillOwners, OneWay,
+    Bridge, LeaderLatency, LeaderOneWay, LeaderClock, FlapOwners, StrandFollower, RejectLeader,
     LagSuccessor)}
 
 STARTS: dict[str, str] = {"start-partition": "partition", "start-bridge": "bridge",

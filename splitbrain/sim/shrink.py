@@ -216,10 +216,11 @@ def shrink(opts: SimOptions, outcome: SeedOutcome, budget: int = 120, *,
     if history_digest(again.history) != history_digest(best.outcome.history):
         raise TesterFailure(f"recording seed {seed}'s random draws changed its run "
                             f"(splitbrain.sim.draws, rule 3); report this as a bug")
-    best.draws_before = nontrivial(recorder.draws())
+    recorded_draws = recorder.draws()
+    best.draws_before = nontrivial(recorded_draws)
     limit.update(runs=best.runs + draw_runs, cpu=time.process_time() + draw_cpu)
     try:
-        _shrink_draws(recorder.draws(), lambda d: plays(dataclasses.replace(played, draws=d)))
+        _shrink_draws(recorded_draws, lambda d: plays(dataclasses.replace(played, draws=d)))
     except _OutOfRuns:
         pass
     best.draws_runs, best.draws_cpu = best.runs - runs, time.process_time() - began
@@ -233,7 +234,7 @@ def _shrink_draws(recorded: Draws, plays: Callable[[Draws], bool]) -> Draws:
     current = {name: seq for name, seq in recorded.items() if seq}
 
     def keeps(candidate: Draws) -> bool:
-        edited = {name: trimmed(seq) for name, seq in candidate.items() if trimmed(seq)}
+        edited = {name: kept for name, seq in candidate.items() if (kept := trimmed(seq))}
         if _size(edited) >= _size(current) or not plays(edited):
             return False
         current.clear()
