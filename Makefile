@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run test bench clean
 
-$(BIN)/splitbrain: pyproject.toml setup.py splitbrain/checkers/linearizable/_wgl.c splitbrain/_edn.c splitbrain/sim/_wire.c
+$(BIN)/splitbrain: pyproject.toml setup.py splitbrain/checkers/linearizable/_wgl.c splitbrain/_edn.c splitbrain/sim/_wire.c splitbrain/sim/_loop.c
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

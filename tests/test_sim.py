@@ -4,6 +4,7 @@ whole-seed runs, all in this process on virtual time."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import json
 import random
@@ -34,7 +35,17 @@ NAMES = ["n1", "n2", "n3"]
 # -- the loop -------------------------------------------------------------------------------
 
 
-def test_virtual_time_jumps_to_the_next_timer_without_waiting():
+@pytest.fixture(params=["compiled", "python"])
+def core(request, monkeypatch):
+    """Each loop test runs on the compiled core and on the Python methods it replaces."""
+    if request.param == "compiled":
+        assert loop._loop is not None, "the C loop core is not built: pip install -e . builds it"
+    else:
+        monkeypatch.setattr(loop, "_loop", None)
+    return request.param
+
+
+def test_virtual_time_jumps_to_the_next_timer_without_waiting(core):
     async def go():
         await asyncio.sleep(3600)
         async with asyncio.timeout(5):
@@ -46,7 +57,7 @@ def test_virtual_time_jumps_to_the_next_timer_without_waiting():
     assert time.perf_counter() - began < 1.0
 
 
-def test_timers_due_at_the_same_time_run_in_the_order_they_were_scheduled():
+def test_timers_due_at_the_same_time_run_in_the_order_they_were_scheduled(core):
     async def go():
         order: list[int] = []
         lp = asyncio.get_running_loop()
@@ -58,7 +69,7 @@ def test_timers_due_at_the_same_time_run_in_the_order_they_were_scheduled():
     assert loop.run(go()) == list(range(20))
 
 
-def test_plain_calls_keep_the_order_of_timers_and_report_their_exceptions():
+def test_plain_calls_keep_the_order_of_timers_and_report_their_exceptions(core):
     def boom() -> None:
         raise ValueError("a bug in a node's handler")
 
@@ -79,7 +90,7 @@ def test_plain_calls_keep_the_order_of_timers_and_report_their_exceptions():
     assert [str(e) for e in reported] == ["a bug in a node's handler"]
 
 
-def test_the_loops_sleep_wakes_as_asyncios_and_may_be_cancelled():
+def test_the_loops_sleep_wakes_as_asyncios_and_may_be_cancelled(core):
     async def go():
         lp = asyncio.get_running_loop()
         order: list[str] = []
@@ -99,7 +110,7 @@ def test_the_loops_sleep_wakes_as_asyncios_and_may_be_cancelled():
     assert loop.run(go()) == ["asyncio 0.25", "loop 0.25", "asyncio again 0.25"]
 
 
-def test_cancelled_timers_are_swept_from_the_heap_and_never_run():
+def test_cancelled_timers_are_swept_from_the_heap_and_never_run(core):
     async def go():
         lp = asyncio.get_running_loop()
         ran: list[int] = []
@@ -107,7 +118,7 @@ def test_cancelled_timers_are_swept_from_the_heap_and_never_run():
         for i in range(5000):  # as every op's asyncio.timeout: scheduled far ahead, cancelled
             lp.call_later(3600, ran.append, i).cancel()
             await asyncio.sleep(0.001)
-            most = max(most, len(lp._scheduled))
+            most = max(most, lp.timers())
         await asyncio.sleep(7200)
         return ran, most
 
@@ -116,7 +127,7 @@ def test_cancelled_timers_are_swept_from_the_heap_and_never_run():
     assert most < 300, f"{most} timers were in the heap at once: cancelled ones are not swept"
 
 
-def test_a_run_never_builds_the_repr_of_its_result():
+def test_a_run_never_builds_the_repr_of_its_result(core):
     class Costly:  # as a seed's history: its repr walks every event
         reprs = 0
 
@@ -132,7 +143,7 @@ def test_a_run_never_builds_the_repr_of_its_result():
     assert Costly.reprs == 0
 
 
-def test_a_world_with_nothing_to_run_is_a_deadlock_not_a_hang():
+def test_a_world_with_nothing_to_run_is_a_deadlock_not_a_hang(core):
     async def go():
         await asyncio.get_running_loop().create_future()
 
@@ -140,13 +151,63 @@ def test_a_world_with_nothing_to_run_is_a_deadlock_not_a_hang():
         loop.run(go())
 
 
-def test_the_virtual_time_limit_stops_a_run_that_never_ends():
+def test_the_virtual_time_limit_stops_a_run_that_never_ends(core):
     async def go():
         while True:
             await asyncio.sleep(1)
 
     with pytest.raises(loop.TimeLimit, match="limit of 10 s"):
         loop.run(go(), limit=10)
+
+
+def test_handles_cancel_report_their_time_and_run_in_their_context(core):
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="loop")
+
+    async def go():
+        lp = asyncio.get_running_loop()
+        seen: list[tuple[str, str]] = []
+        var.set("caller")
+        soon = lp.call_soon(lambda: seen.append(("soon", var.get())))
+        later = lp.call_later(0.5, lambda: seen.append(("later", var.get())))
+        other = contextvars.Context()
+        lp.call_at(0.25, lambda: seen.append(("at", var.get())), context=other)
+        dropped = [lp.call_soon(seen.append, ("never", "")), lp.call_later(0.1, seen.append, 0)]
+        for h in dropped:
+            h.cancel()
+        assert [h.cancelled() for h in (soon, *dropped)] == [False, True, True]
+        assert later.when() == 0.5
+        await asyncio.sleep(1)
+        return seen
+
+    assert loop.run(go()) == [("soon", "caller"), ("at", "loop"), ("later", "caller")]
+
+
+def test_an_interrupt_in_a_callback_propagates_and_the_rest_stay_ready(core):
+    lp = loop.VirtualLoop()
+    ran: list[str] = []
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    lp.call_soon(ran.append, "first")
+    lp.call_soon(interrupt)
+    lp.call_soon(ran.append, "second")
+    with pytest.raises(KeyboardInterrupt):
+        lp._run_once()
+    lp.call_soon(ran.append, "third")
+    lp._run_once()
+    lp.close()
+    assert ran == ["first", "second", "third"]
+    with pytest.raises(RuntimeError, match="closed"):
+        lp.call_soon(ran.append, "after")
+
+
+def test_seeds_give_the_same_history_on_the_compiled_core_and_on_the_python_loop(monkeypatch):
+    assert loop._loop is not None, "the C loop core is not built: pip install -e . builds it"
+    opts = SimOptions(ops=150)
+    compiled = [history_digest(run_seed(opts, seed).history) for seed in (1, 2, 3)]
+    monkeypatch.setattr(loop, "_loop", None)
+    assert [history_digest(run_seed(opts, seed).history) for seed in (1, 2, 3)] == compiled
 
 
 # -- the disk -------------------------------------------------------------------------------
