@@ -140,3 +140,27 @@ def test_seq_runs_generators_back_to_back_and_final_reads_retry():
     gen.update(c, second, "ok")
     assert gen.next(c) is inv_b
     assert gen.next(c) is None
+
+
+def test_a_wait_holds_for_everyone_only_where_no_thread_could_be_told_otherwise():
+    def waits(gen: g.Generator, time: float = 0.0) -> Wait:
+        a = gen.next(ctx(time=time))
+        assert isinstance(a, Wait), a
+        return a
+
+    def started(gen: g.Generator) -> g.Generator:
+        assert isinstance(gen.next(ctx()), Invocation)  # the first op sets the next one's time
+        return gen
+
+    # between two ops of a rate, no thread gets one; a time limit keeps that
+    assert waits(started(g.rate(1, counter())), 0.1).everyone
+    assert waits(started(g.time_limit(5, g.rate(1, counter()))), 0.1).everyone
+    # a thread's own generator, a thread's phase and a plain wait say nothing of the others
+    assert not waits(started(g.each_thread(lambda t: g.rate(1, counter()))), 0.1).everyone
+    assert not waits(started(g.phases(g.rate(1, counter()))), 0.1).everyone
+    assert not waits(g.sleep(5)).everyone
+    # a mix: only when every child's wait holds for everyone
+    both = started(g.mix(g.rate(1, counter()), g.rate(1, counter())))
+    assert isinstance(both.next(ctx()), Invocation)  # each child has given its first op
+    assert waits(both, 0.1).everyone
+    assert not waits(started(g.mix(g.rate(1, counter()), g.sleep(5))), 0.1).everyone

@@ -93,3 +93,64 @@ def test_a_cancelled_thread_is_never_asked_for_again():
 
     loop.run(go())
     assert g.asks == [(0.5, "b"), (1.0, "b")]
+
+
+def test_threads_after_one_told_a_wait_for_everyone_are_told_it_unasked():
+    class Counted(Generator):
+        """``inner``, counting the questions."""
+
+        def __init__(self, inner: Generator):
+            self.inner, self.asks = inner, 0
+
+        def next(self, ctx: Context):
+            self.asks += 1
+            return self.inner.next(ctx)
+
+    def run(everyone: bool) -> tuple[int, list[float]]:
+        """Ten threads, ops every 0.1 s (the answers' ``everyone`` as given) for 1 s: the
+        questions asked and when the ops were handed out."""
+        times: list[float] = []
+
+        class Ticks(Generator):
+            def __init__(self) -> None:
+                self.next_at = 0.0
+
+            def next(self, ctx: Context):
+                if ctx.time >= 0.95:
+                    return None
+                if ctx.time < self.next_at - 1e-9:
+                    return Wait(self.next_at - ctx.time, everyone)
+                times.append(round(ctx.time, 6))
+                self.next_at += 0.1
+                return Invocation("read", key=0)
+
+        counted = Counted(Ticks())
+        names = [f"t{i}" for i in range(10)]
+
+        async def thread(waits: Waits, name: str) -> None:
+            lp = asyncio.get_running_loop()
+            while True:
+                a = counted.next(Context(lp.time(), name, waits.threads, waits._rng))
+                while isinstance(a, Wait):
+                    a = await waits.until_op(name, lp.time(), a)
+                if a is None:
+                    return
+                await asyncio.sleep(0.001)  # the op
+
+        async def go() -> None:
+            lp = asyncio.get_running_loop()
+            waits = Waits(counted, frozenset(names), random.Random(1), lp.time, 0.0)
+            try:
+                await asyncio.gather(*(thread(waits, n) for n in names))
+            finally:
+                waits.close()
+
+        loop.run(go())
+        return counted.asks, times
+
+    asked, told = run(everyone=False), run(everyone=True)
+    assert told[1] == asked[1] == [round(0.1 * i, 6) for i in range(10)]
+    # every idle thread is asked at each op's time; with the flag, two per op (the one that
+    # gets it and the one told to wait), and each thread once at the start, after its op and
+    # at the end
+    assert asked[0] > 100 and told[0] <= 50, (asked[0], told[0])

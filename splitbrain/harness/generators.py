@@ -5,7 +5,8 @@ passing a :class:`Context` (seconds since the test started, the asking thread, e
 the run, a seeded ``random.Random``). It answers with
 
 * an :class:`Invocation`: run this op now;
-* a :class:`Wait`: nothing yet, ask again after this many seconds;
+* a :class:`Wait`: nothing yet, ask again after this many seconds (``everyone``: and every
+  other thread asked now would be told the same);
 * ``None``: this generator has nothing more for this thread.
 
 After each op completes the run loop calls :meth:`Generator.update` with the invocation and its
@@ -41,9 +42,15 @@ class Invocation:
 
 @dataclass(frozen=True)
 class Wait:
-    """Nothing to do yet: ask again after ``seconds``."""
+    """Nothing to do yet: ask again after ``seconds``. ``everyone``: the answer does not
+    depend on the asking thread, so any thread asked at this moment would be told to wait
+    until the same time, and the run loop may tell the other threads waiting for this
+    moment so without asking each (a rate-limited generator's wait between two ops, which
+    all idle threads used to be asked for in turn). A generator that passes on a child's
+    wait keeps the flag only where its own answer is as independent of the thread."""
 
     seconds: float
+    everyone: bool = False
 
 
 Answer = Invocation | Wait | None
@@ -149,6 +156,7 @@ class _Mix(Generator):
         order = [first] + [i for i in range(len(self.gens)) if i != first]
         answer: Answer = None
         exhausted = []
+        everyone = True
         for i in order:
             a = self.gens[i].next(ctx)
             if isinstance(a, Invocation):
@@ -156,10 +164,14 @@ class _Mix(Generator):
                 break
             if a is None:
                 exhausted.append(i)
-            elif answer is None or a.seconds < answer.seconds:
-                answer = a
+            else:
+                everyone = everyone and a.everyone
+                if answer is None or a.seconds < answer.seconds:
+                    answer = a
         for i in sorted(exhausted, reverse=True):
             del self.gens[i], self.weights[i]
+        if isinstance(answer, Wait) and answer.everyone and not everyone:
+            return Wait(answer.seconds)  # the shortest wait, but another child's may differ
         return answer
 
     def update(self, ctx: Context, inv: Invocation, outcome: str) -> None:
@@ -182,7 +194,7 @@ class _Stagger(Generator):
 
     def next(self, ctx: Context) -> Answer:
         if self.next_at is not None and ctx.time < self.next_at:
-            return Wait(self.next_at - ctx.time)
+            return Wait(self.next_at - ctx.time, everyone=True)
         a = self.gen.next(ctx)
         if isinstance(a, Invocation):
             # Keep the long-run rate when workers wake late, but never owe more than a second.
@@ -219,7 +231,7 @@ class _TimeLimit(Generator):
             return None
         a = self.gen.next(ctx)
         if isinstance(a, Wait):
-            return Wait(min(a.seconds, self.deadline - ctx.time))
+            return Wait(min(a.seconds, self.deadline - ctx.time), a.everyone)
         return a
 
     def update(self, ctx: Context, inv: Invocation, outcome: str) -> None:
@@ -251,6 +263,8 @@ class _Phases(Generator):
         while self.gens:
             if ctx.thread not in self.done:
                 a = self.gens[0].next(ctx)
+                if isinstance(a, Wait) and a.everyone:  # threads done with it are told another
+                    return Wait(a.seconds)
                 if a is not None:
                     return a
                 self.done.add(ctx.thread)
@@ -306,7 +320,10 @@ class _EachThread(Generator):
         return self.gens[thread]
 
     def next(self, ctx: Context) -> Answer:
-        return self._gen(ctx.thread).next(ctx)
+        a = self._gen(ctx.thread).next(ctx)
+        if isinstance(a, Wait) and a.everyone:  # true of this thread's generator only
+            return Wait(a.seconds)
+        return a
 
     def update(self, ctx: Context, inv: Invocation, outcome: str) -> None:
         self._gen(ctx.thread).update(ctx, inv, outcome)
