@@ -496,7 +496,7 @@ def test_a_new_leader_commits_its_proposal_not_its_own_stale_accepted_entry():
     hears r0 and r2 accept it before its own p2a reaches its acceptor: op2 is chosen, and r1
     must apply op2 as the followers do, not the op1 its acceptor still holds."""
     sim = Sim(3, drift=False)
-    sim.settle(0.5)
+    sim.settle(0.55)  # between two heartbeats, which fall on multiples of 0.1 s
     assert sim.leader() == "r0"
     sim.submit("r0")
     slot = sim.nodes["r0"].replica.next_slot - 1

@@ -20,10 +20,11 @@ TIMING = Timing(lease=2.0, heartbeat=0.2)
 NAMES = ["n1", "n2", "n3"]
 
 
-def _cluster(bugs: tuple[str, ...] = ()) -> tuple[MemoryNetwork, dict[str, PaxosHost],
-                        dict[str, list[tuple[float, str]]]]:
-    """Three hosts of group 0, each on its own clock; every message each sends is logged as
-    (sender's monotonic clock, message type)."""
+def _cluster(bugs: tuple[str, ...] = (), groups: int = 1, wire: list | None = None
+             ) -> tuple[MemoryNetwork, dict[str, PaxosHost], dict[str, list[tuple[float, str]]]]:
+    """Three hosts of ``groups`` groups (0, 1...), all three in each, each host on its own
+    clock; every message each sends is logged as (sender's monotonic clock, message type),
+    and in ``wire`` as (sender, destination, virtual time, message)."""
     net = MemoryNetwork()
     hosts: dict[str, PaxosHost] = {}
     sent: dict[str, list[tuple[float, str]]] = {n: [] for n in NAMES}
@@ -36,10 +37,13 @@ def _cluster(bugs: tuple[str, ...] = ()) -> tuple[MemoryNetwork, dict[str, Paxos
         def send(dest: str, msg: dict, _name: str = name, _clock: SimClock = clock,
                  _send: Any = transport_send) -> None:
             sent[_name].append((_clock.monotonic(), msg["t"]))
+            if wire is not None:
+                wire.append((_name, dest, asyncio.get_running_loop().time(), msg))
             _send(dest, msg)
 
         env.transport.send = send  # type: ignore[method-assign]
-        hosts[name] = PaxosHost(env, {0: NAMES}, lambda g: ListMachine(), TIMING)
+        hosts[name] = PaxosHost(env, {g: NAMES for g in range(groups)}, lambda g: ListMachine(),
+                                TIMING)
     return net, hosts, sent
 
 
@@ -71,12 +75,55 @@ def test_heartbeats_leave_at_their_interval_on_fast_and_slow_clocks():
     leader, sent = loop.run(main(), limit=60)
     assert leader is not None, "no single leader after 10 s with every link up"
     beats = [t for t, kind in sent[leader] if kind == "hb"][::2]  # one per peer
+    period = TIMING.heartbeat
+    assert len(beats) > 20, f"the leader {leader} sent only {len(beats)} heartbeats in 10 s"
+    # The first leaves on election; every later one on the grid of periods of the leader's
+    # clock (where all the groups a node leads beat together), at most 5 ms late.
+    off = [t for t in beats[1:] if not -1e-9 <= t - round(t / period) * period <= 0.005]
+    assert not off, (f"the leader {leader} (clock rate {rates[leader]}) heartbeats at "
+                     f"multiples of {period} s of its clock, but {len(off)} of "
+                     f"{len(beats) - 1} beats were off: {off[:5]}")
     gaps = [b - a for a, b in zip(beats, beats[1:])]
-    assert len(gaps) > 20, f"the leader {leader} sent only {len(beats)} heartbeats in 10 s"
-    late = [g for g in gaps if not TIMING.heartbeat - 1e-9 <= g <= TIMING.heartbeat + 0.005]
-    assert not late, (f"the leader {leader} (clock rate {rates[leader]}) heartbeats every "
-                      f"{TIMING.heartbeat} s of its clock, but {len(late)} of {len(gaps)} "
-                      f"gaps were off: {late[:5]}")
+    assert period / 2 - 1e-9 <= gaps[0] <= 1.5 * period + 0.005, gaps[0]
+    uneven = [g for g in gaps[1:] if not period - 0.005 <= g <= period + 0.005]
+    assert not uneven, f"{len(uneven)} of {len(gaps) - 1} gaps were off: {uneven[:5]}"
+
+
+def test_a_node_pair_exchanges_one_heartbeat_message_and_one_ack_per_period_for_all_groups():
+    wire: list[tuple[str, str, float, dict]] = []
+
+    async def main() -> dict[int, str]:
+        _, hosts, _ = _cluster(groups=4, wire=wire)
+        # at rate 1 every node's clock is the loop's: periods are comparable across nodes
+        await _start(hosts, {n: 1.0 for n in NAMES})
+        await asyncio.sleep(10)
+        leaders = {g: n for n, h in hosts.items() for g, r in h.replicas.items()
+                   if r.role == LEADER}
+        for h in hosts.values():
+            await h.stop()
+        return leaders
+
+    leaders = loop.run(main(), limit=60)
+    assert sorted(leaders) == [0, 1, 2, 3], leaders
+    period = TIMING.heartbeat
+    carried: dict[tuple[str, str, str, int], list[int]] = {}  # (src, dest, kind, period): groups
+    for src, dest, at, msg in wire:
+        if at < 5 or src == dest:
+            continue
+        for m in msg["m"] if msg["t"] == "batch" else [msg]:
+            if m["t"] in ("hb", "hb_ack"):
+                carried.setdefault((src, dest, m["t"], round(at / period)), []).append(m["g"])
+    messages = {}  # the same, counting wire messages rather than the heartbeats they carry
+    for src, dest, at, msg in wire:
+        kinds = {m["t"] for m in (msg["m"] if msg["t"] == "batch" else [msg])}
+        for kind in kinds & {"hb", "hb_ack"}:
+            if at >= 5 and src != dest:
+                key = (src, dest, kind, round(at / period))
+                messages[key] = messages.get(key, 0) + 1
+    assert carried and set(messages.values()) == {1}, messages
+    for (src, dest, kind, _), groups in carried.items():
+        led = sorted(g for g, n in leaders.items() if n == (src if kind == "hb" else dest))
+        assert sorted(groups) == led, (src, dest, kind, groups, led)
 
 
 def test_a_follower_takes_over_a_lease_after_its_leader_went_silent():

@@ -33,7 +33,7 @@ from typing import Any
 from splitbrain.db import bugs as B
 from splitbrain.db.env import Env
 from splitbrain.db.errors import NodeError, bad_request, timeout, unavailable
-from splitbrain.db.paxos import MSG_TYPES, ZERO, PaxosHost, Timing, expire_with_none, as_ballot
+from splitbrain.db.paxos import BATCH, MSG_TYPES, ZERO, PaxosHost, Timing, expire_with_none, as_ballot
 from splitbrain.db.store import ReadResult, WriteResult
 
 MAX_HOPS = 3
@@ -450,7 +450,7 @@ class DynamoDBStore:
     def _on_message(self, src: str, msg: dict) -> None:
         self.heard[src] = self.host.now()
         t = msg.get("t")
-        if t in MSG_TYPES:
+        if t in MSG_TYPES or t == BATCH:
             self.host.deliver(src, msg)
         elif t == "fwd":
             op = msg["op"]

@@ -35,12 +35,20 @@ The protocol (names follow Lamport's "Paxos Made Simple" and the DynamoDB paper,
   asks its peers (``probe``) whether they also hold no live lease; only when a majority agrees
   does it start phase 1, so a partitioned replica does not inflate ballots or depose a healthy
   leader when it comes back.
+- Coalesced heartbeats (as multi-Raft systems such as CockroachDB and TiKV coalesce theirs): a
+  leader's heartbeats after its first fall on the grid of multiples of ``heartbeat`` on its
+  node's clock, so all the groups a node leads beat at the same instants, and the shell sends
+  what one step of a node addresses to one peer as one message (a ``batch``), which the peer
+  handles in order and answers as one step. A node pair then exchanges one heartbeat message
+  and one ack per period however many groups they share. Nothing else changes: each group's
+  heartbeat keeps its own ballot and stamp, and a lease still counts from the stamp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -54,6 +62,8 @@ ZERO: Ballot = (0, "")
 
 MSG_TYPES = frozenset({"p1a", "p1b", "p2a", "p2b", "hb", "hb_ack", "nack", "probe", "probe_ack",
                        "catchup", "entries"})
+#: The message that carries several of the above to one node: ``{"t": "batch", "m": [...]}``.
+BATCH = "batch"
 
 
 def as_ballot(raw: Any) -> Ballot:
@@ -393,7 +403,10 @@ class Replica:
                 self._schedule_election(now)
 
     def _heartbeat(self, now: float, out: Output) -> None:
-        self.next_hb = now + self.timing.heartbeat
+        # The next one on this node's grid of heartbeat periods, at least half a period away:
+        # every group the node leads then beats at the same ticks (coalesced heartbeats).
+        period = self.timing.heartbeat
+        self.next_hb = math.ceil((now + period / 2) / period) * period
         cutoff = now - self.timing.lease
         self.hb_acks = {t: a for t, a in self.hb_acks.items() if t > cutoff}
         self.hb_acks[now] = set()
@@ -641,7 +654,9 @@ class PaxosHost:
     its ``persist`` records and syncs storage before sending anything that depends on them
     (one sync covers every write made before it, and every message then waiting: group
     commit), delivers messages to itself
-    directly, and turns op results into the futures :meth:`submit` returns.
+    directly, and turns op results into the futures :meth:`submit` returns. What one step (a
+    tick of the replicas that are due, the handling of one message or batch, a sync) sends to
+    one node goes as one message: the message itself, or a :data:`BATCH` of them in order.
 
     Ticks: one timer per node ticks each replica whose :meth:`Replica.deadline` has come, and
     waits for the earliest deadline, converted to event-loop time at the clock's current
@@ -668,6 +683,7 @@ class PaxosHost:
         self._tick_at = 0.0  # the node-clock time the ticker is armed for
         self._syncer: asyncio.Task | None = None
         self._outbox: list[tuple[int, list[tuple[str, dict]]]] = []
+        self._held: list[tuple[str, dict]] | None = None  # sends held for one step
         self._flush_soon: set[int] = set()
         self._lazy = False
         self.bugs = B.planted(env.config)
@@ -676,14 +692,15 @@ class PaxosHost:
             # Timers read the wall clock, which the clock nemesis makes jump: poll as often as
             # the shell did before it slept until deadlines, so the bug shows as it did.
             self._max_wait = max(min(timing.heartbeat / 4, 0.05), MIN_WAIT)
-
-    def now(self) -> float:
-        """The clock every replica's timers and leases read: monotonic."""
+        #: The clock every replica's timers and leases read: monotonic (the wall clock with
+        #: the planted wall-clock-lease bug).
+        self.now: Callable[[], float] = env.clock.monotonic
         if B.LEASE_ON_WALL_CLOCK in self.bugs:
-            return self.env.clock.wall()
-        return self.env.clock.monotonic()
+            self.now = env.clock.wall
+        self._loop: asyncio.AbstractEventLoop | None = None  # the running loop, once started
 
     async def start(self) -> None:
+        self._loop = loop = asyncio.get_running_loop()
         storage = self.env.storage
         now = self.now()
         for g, members in self.groups.items():
@@ -691,7 +708,7 @@ class PaxosHost:
             self.replicas[g] = Replica(g, self.env.name, members, self.make_sm(g), self.timing,
                                        self.env.rng, now, records=records, bugs=self.bugs)
         self._tick_at = now
-        self._ticker = asyncio.get_running_loop().call_soon(self._tick)
+        self._ticker = loop.call_soon(self._tick)
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -708,9 +725,13 @@ class PaxosHost:
     def _tick(self) -> None:
         self._ticker = None
         now = self.now()
-        for r in self.replicas.values():
-            if r.deadline() <= now:
-                self._execute(r.tick(now))
+        held = self._hold()
+        try:
+            for r in self.replicas.values():
+                if r.deadline() <= now:
+                    self._execute(r.tick(now))
+        finally:
+            self._release(held)
         if self._lazy and (self._syncer is None or self._syncer.done()):
             self._lazy = False
             self._syncer = asyncio.ensure_future(self._sync_loop())
@@ -725,10 +746,27 @@ class PaxosHost:
                 return
             self._ticker.cancel()
         self._tick_at = now + wait
-        self._ticker = asyncio.get_running_loop().call_later(wait / self.env.clock.rate,
-                                                             self._tick)
+        self._ticker = self._loop.call_later(wait / self.env.clock.rate,  # type: ignore
+                                             self._tick)
 
     def deliver(self, src: str, msg: dict) -> None:
+        """Handle a message from ``src``: one of :data:`MSG_TYPES`, or a :data:`BATCH` of
+        them, handled in order and answered as one step (anything else is ignored)."""
+        if msg.get("t") != BATCH:
+            self._deliver(src, msg)
+            return
+        msgs = msg.get("m")
+        if not isinstance(msgs, list):
+            return
+        held = self._hold()
+        try:
+            for m in msgs:
+                if isinstance(m, dict):
+                    self._deliver(src, m)
+        finally:
+            self._release(held)
+
+    def _deliver(self, src: str, msg: dict) -> None:
         r = self.replicas.get(msg.get("g"))
         if r is None or msg.get("t") not in MSG_TYPES:
             return
@@ -743,7 +781,7 @@ class PaxosHost:
         dict; errors carry ``error`` and ``definite``); None when the time ran out. An op whose
         id is already waiting here (a duplicated request) is not proposed again: it shares
         that wait and its result."""
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()  # not self._loop: callers may submit before start
         first = self.waiting.get(op["id"])
         if first is not None:
             return await asyncio.shield(first)
@@ -780,7 +818,10 @@ class PaxosHost:
         if not out.send:
             return
         if self._synced >= self._written or B.PAXOS_ACK_BEFORE_FSYNC in self.bugs:
-            self._send(out.send)
+            if self._held is not None:
+                self._held += out.send
+            else:
+                self._send(out.send)
             return
         # Group commit: every message waiting for durability goes out after one shared sync.
         self._outbox.append((self._written, out.send))
@@ -799,18 +840,39 @@ class PaxosHost:
                 self._outbox.clear()
                 return
             self._synced = max(self._synced, target)
-            ready = [sends for gen, sends in self._outbox if gen <= target]
+            ready = [m for gen, sends in self._outbox if gen <= target for m in sends]
             self._outbox = [(gen, sends) for gen, sends in self._outbox if gen > target]
-            for sends in ready:
-                self._send(sends)
+            self._send(ready)
             if not self._outbox:
                 return
 
+    def _hold(self) -> list[tuple[str, dict]] | None:
+        """Start holding what :meth:`_execute` sends, to send it as one step (the caller
+        passes what this returns to :meth:`_release`); inside a hold, a no-op."""
+        outer = self._held
+        if outer is None:
+            self._held = []
+        return outer
+
+    def _release(self, outer: list[tuple[str, dict]] | None) -> None:
+        if outer is None:
+            held, self._held = self._held or [], None
+            self._send(held)
+
     def _send(self, sends: list[tuple[str, dict]]) -> None:
-        me = self.env.name
-        loop = asyncio.get_running_loop()
+        """Send ``sends`` (in order) as one message per destination: the message itself, or
+        a :data:`BATCH` of them."""
+        by_dest: dict[str, list[dict]] = {}
         for dest, msg in sends:
+            msgs = by_dest.get(dest)
+            if msgs is None:
+                by_dest[dest] = [msg]
+            else:
+                msgs.append(msg)
+        me = self.env.name
+        for dest, msgs in by_dest.items():
+            msg = msgs[0] if len(msgs) == 1 else {"t": BATCH, "m": msgs}
             if dest == me:
-                loop.call_soon(self.deliver, me, msg)
+                self._loop.call_soon(self.deliver, me, msg)  # type: ignore[union-attr]
             else:
                 self.env.transport.send(dest, msg)
