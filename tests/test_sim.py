@@ -374,6 +374,29 @@ def test_loss_and_duplication_are_drawn_per_message():
     assert set(doubled) == set(range(1000)) and 1100 < len(doubled) < 1300
 
 
+def test_zero_draws_are_the_fault_free_fate_of_every_message():
+    class Zeros(random.Random):  # what the shrinker's zeroed draws give the network
+        def random(self) -> float:
+            return 0.0
+
+    async def go():
+        params = {(a, b): LinkParams(latency=0.001, jitter=0.01, loss=0.5, duplicate=0.5,
+                                     reorder=0.5) for a in NAMES for b in NAMES if a != b}
+        net = SimNetwork(NAMES, Zeros(), params)
+        arrived: list[tuple[int, float]] = []
+        for n in NAMES:
+            await net.endpoint(n).start()
+        net.endpoint("n2").set_handler(
+            lambda src, msg: arrived.append((msg["i"], asyncio.get_running_loop().time())))
+        for i in range(100):
+            net.endpoint("n1").send("n2", {"i": i})
+        await asyncio.sleep(10)
+        return arrived
+
+    # once each, in order, after the bare latency: no loss, duplicate, reordering or jitter
+    assert loop.run(go()) == [(i, 0.001) for i in range(100)]
+
+
 def test_a_lossy_live_link_delays_messages_as_tcp_retransmits_and_never_drops_one():
     async def go(loss: float) -> list[tuple[int, float]]:
         net = _net(latency=0.001, jitter=0.0, loss=loss)

@@ -82,6 +82,10 @@ class SimCluster:
         self.starts = dict.fromkeys(self.names, 0)
 
     async def __aenter__(self) -> "SimCluster":
+        loop = asyncio.get_running_loop()
+        self.net.bind(loop)
+        for clock in self.clocks.values():
+            clock.bind(loop)
         for name in self.names:
             await self.restart(name)
         return self

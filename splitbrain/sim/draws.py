@@ -17,10 +17,9 @@ Rules of this module:
    ``random.Random(seed)`` gives, and keeps the draws it gave.
 4. A :class:`PlayedSource` gives its draws in order and, once they run out, ``0.0`` for
    every further draw: the simplest draw (the smallest value of every range: no jitter, the
-   first choice). Beware that ``random() < p`` holds for it: where such a test means a
-   fault (the network's loss, duplication, reordering), 0.0 makes it happen; a world drawn
-   from zeros has those rates at 0, so the network makes no such test. The same draws give
-   the same run in any process.
+   first choice). The network tests its faults so that 0.0 means none (loss, duplication and
+   reordering happen when a draw is above one minus their probability), and a world drawn
+   from zeros has those rates at 0. The same draws give the same run in any process.
 5. A draw is trivial when it is ``0.0`` (:func:`splitbrain.replay.nontrivial` counts the
    others); a played sequence is stored without its trailing trivial draws (rule 4 gives
    them back). A replay file carries them (:mod:`splitbrain.replay`, rule 9).

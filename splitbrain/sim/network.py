@@ -10,7 +10,10 @@ Rules of this module:
 2. The fate of a message is drawn once, when it is sent, from this network's seeded
    generator: lost (cut link), delivered once or twice (duplication), after the link's
    latency plus jitter plus any nemesis delay plus its retransmissions. Draws happen in send
-   order, so a seed fixes every fate.
+   order, so a seed fixes every fate. A draw of 0 is the fault-free fate (delivered once, in
+   order, on its first transmission, without jitter): a fault happens when a draw is above
+   one minus its probability, so that the shrinker's zeroed draws remove faults
+   (:mod:`splitbrain.sim.draws`).
 6. A lossy link loses packets, not messages, as the node's TCP links do: each loss costs the
    message a retransmission timeout (:data:`RTO`, doubling with each loss in a row), and only
    :data:`MAX_RETRIES` losses in a row lose it (TCP gives up on the connection). A live
@@ -101,6 +104,12 @@ class SimNetwork:
         self._last: dict[Link, float] = {}
         self._epoch: dict[Link, int] = {}  # resets so far per link (rule 7)
         self.sent = self.delivered = self.lost = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Schedule deliveries on ``loop`` from now on instead of the running loop: the same
+        while ``loop`` runs, and cheaper (asyncio.get_running_loop makes a system call)."""
+        self._loop = loop
 
     def endpoint(self, name: str) -> "SimEndpoint":
         return self.endpoints[name]
@@ -166,13 +175,13 @@ class SimNetwork:
             return
         sent = wire_copy(msg)
         rng = self.rng
-        copies = 2 if p.duplicate and rng.random() < p.duplicate else 1
-        loop = asyncio.get_running_loop()
+        copies = 2 if p.duplicate and rng.random() > 1.0 - p.duplicate else 1
+        loop = self._loop or asyncio.get_running_loop()
         epoch = self._epoch.get(link, 0)
         base = loop.time() + p.latency + p.delay + retransmitted
         for i in range(copies):
             at = base + rng.random() * p.jitter
-            if not (p.reorder and rng.random() < p.reorder):
+            if not (p.reorder and rng.random() > 1.0 - p.reorder):
                 last = self._last.get(link, 0.0)
                 if at < last:
                     at = last
@@ -185,7 +194,7 @@ class SimNetwork:
         with probability ``loss`` (rule 6); None when TCP gives up and the message is lost."""
         delay, rto = 0.0, RTO
         for _ in range(MAX_RETRIES + 1):
-            if self.rng.random() >= loss:
+            if self.rng.random() <= 1.0 - loss:
                 return delay
             delay += rto
             rto *= 2
