@@ -374,48 +374,44 @@ def test_loss_and_duplication_are_drawn_per_message():
     assert set(doubled) == set(range(1000)) and 1100 < len(doubled) < 1300
 
 
+def _arrivals(net: SimNetwork, count: int, seconds: float) -> list[tuple[int, float]]:
+    """Send ``count`` messages n1 -> n2 on ``net`` at time 0: (number, arrival time) of each
+    that arrived within ``seconds``, in arrival order."""
+    async def go() -> list[tuple[int, float]]:
+        arrived: list[tuple[int, float]] = []
+        for n in NAMES:
+            await net.endpoint(n).start()
+        net.endpoint("n2").set_handler(
+            lambda src, msg: arrived.append((msg["i"], asyncio.get_running_loop().time())))
+        for i in range(count):
+            net.endpoint("n1").send("n2", {"i": i})
+        await asyncio.sleep(seconds)
+        return arrived
+
+    return loop.run(go())
+
+
 def test_zero_draws_are_the_fault_free_fate_of_every_message():
     class Zeros(random.Random):  # what the shrinker's zeroed draws give the network
         def random(self) -> float:
             return 0.0
 
-    async def go():
-        params = {(a, b): LinkParams(latency=0.001, jitter=0.01, loss=0.5, duplicate=0.5,
-                                     reorder=0.5) for a in NAMES for b in NAMES if a != b}
-        net = SimNetwork(NAMES, Zeros(), params)
-        arrived: list[tuple[int, float]] = []
-        for n in NAMES:
-            await net.endpoint(n).start()
-        net.endpoint("n2").set_handler(
-            lambda src, msg: arrived.append((msg["i"], asyncio.get_running_loop().time())))
-        for i in range(100):
-            net.endpoint("n1").send("n2", {"i": i})
-        await asyncio.sleep(10)
-        return arrived
-
+    params = {(a, b): LinkParams(latency=0.001, jitter=0.01, loss=0.5, duplicate=0.5,
+                                 reorder=0.5) for a in NAMES for b in NAMES if a != b}
     # once each, in order, after the bare latency: no loss, duplicate, reordering or jitter
-    assert loop.run(go()) == [(i, 0.001) for i in range(100)]
+    assert _arrivals(SimNetwork(NAMES, Zeros(), params), 100, 10) == [(i, 0.001)
+                                                                      for i in range(100)]
 
 
 def test_a_lossy_live_link_delays_messages_as_tcp_retransmits_and_never_drops_one():
-    async def go(loss: float) -> list[tuple[int, float]]:
-        net = _net(latency=0.001, jitter=0.0, loss=loss)
-        arrived: list[tuple[int, float]] = []
-        for n in NAMES:
-            await net.endpoint(n).start()
-        net.endpoint("n2").set_handler(
-            lambda src, msg: arrived.append((msg["i"], asyncio.get_running_loop().time())))
-        for i in range(1000):
-            net.endpoint("n1").send("n2", {"i": i})
-        await asyncio.sleep(60)
-        return arrived
+    def go(loss: float) -> list[tuple[int, float]]:
+        return _arrivals(_net(latency=0.001, jitter=0.0, loss=loss), 1000, 60)
 
-    lossy = loop.run(go(0.2))
+    lossy = go(0.2)
     assert [i for i, _ in lossy] == list(range(1000))  # every one, in order
     late = [t for _, t in lossy if t >= RTO]
     assert 150 < len(late) < 1000  # a loss holds up the messages behind it too
-    gone = loop.run(go(1.0))
-    assert gone == []  # TCP gives up: the connection fails
+    assert go(1.0) == []  # TCP gives up: the connection fails
 
 
 def test_the_nemesis_delay_and_loss_apply_to_the_named_links_until_healed():
