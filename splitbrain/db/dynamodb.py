@@ -33,7 +33,8 @@ from typing import Any
 from splitbrain.db import bugs as B
 from splitbrain.db.env import Env
 from splitbrain.db.errors import NodeError, bad_request, timeout, unavailable
-from splitbrain.db.paxos import BATCH, MSG_TYPES, ZERO, PaxosHost, Timing, expire_with_none, as_ballot
+from splitbrain.db.paxos import (BATCH, MSG_TYPES, ZERO, PaxosHost, Timing, as_ballot,
+                                  expire_with_none)
 from splitbrain.db.store import ReadResult, WriteResult
 
 MAX_HOPS = 3
